@@ -1,0 +1,264 @@
+"""Readers and writers: JSONL, CSV, Parquet, TREC run and qrels files.
+
+Every reader checks what it reads and raises :class:`~siftkit.core.errors.InputError` naming the file, the
+line (JSONL/TREC: physical line; CSV/Parquet: data row, header excluded, 1-based) and the field. Empty files,
+non-UTF-8 bytes, truncated JSON, missing fields/columns and wrong types are each reported in one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import InputError
+from .records import RECORD_TYPES, SCHEMAS, Candidate, Judgment, Run
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", dict: "object", list: "array", bool: "boolean"}
+
+
+def _read_text(path: Path) -> str:
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", path)
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM (e.g. the THUIR CSV) is not content
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})", path, line) from None
+    if not text.strip():
+        raise InputError("file is empty", path)
+    return text
+
+
+def check_fields(row: dict[str, Any], schema: dict[str, tuple[tuple[type, ...], bool]], path, line: int) -> None:
+    """Raise InputError for the first missing required field or wrongly typed field of ``row``."""
+    for name, (types, required) in schema.items():
+        if name not in row or row[name] is None:
+            if required:
+                raise InputError(f'field "{name}" missing', path, line, name)
+            continue
+        v = row[name]
+        ok = isinstance(v, types) and not (isinstance(v, bool) and bool not in types)
+        if not ok:
+            want = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+            raise InputError(f'field "{name}" must be {want}, got {_TYPE_NAMES.get(type(v), type(v).__name__)} '
+                             f"{json.dumps(v, default=str)[:40]}", path, line, name)
+
+
+# --------------------------------------------------------------------------------------------------- JSONL
+def iter_jsonl(path: str | Path, schema: dict | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line; every object must be a JSON object."""
+    text = _read_text(Path(path))
+    for i, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            hint = "truncated JSON" if e.msg.startswith(("Unterminated", "Expecting")) and e.pos >= len(raw) - 1 \
+                else "invalid JSON"
+            raise InputError(f"{hint}: {e.msg} at column {e.colno}", path, i) from None
+        if not isinstance(obj, dict):
+            raise InputError(f"expected a JSON object, got {_TYPE_NAMES.get(type(obj), type(obj).__name__)}",
+                             path, i)
+        if schema:
+            check_fields(obj, schema, path, i)
+        yield i, obj
+
+
+def read_jsonl(path: str | Path, schema: dict | None = None) -> list[dict[str, Any]]:
+    return [obj for _, obj in iter_jsonl(path, schema)]
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a killed run leaves no half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> Path:
+    def enc(r):
+        return r.__dict__ if hasattr(r, "__dataclass_fields__") else r
+
+    return atomic_write_text(path, "".join(json.dumps(enc(r), ensure_ascii=False) + "\n" for r in rows))
+
+
+# ------------------------------------------------------------------------------------------- CSV / Parquet
+def _coerce(value: Any, types: tuple[type, ...]) -> Any:
+    """CSV cells are strings: convert to the first schema type that accepts them."""
+    if not isinstance(value, str):
+        return value
+    for t in types:
+        if t is str:
+            return value
+        try:
+            if t is int:
+                return int(value)
+            if t is float:
+                return float(value)
+        except ValueError:
+            continue
+    return value
+
+
+def read_csv(path: str | Path, schema: dict | None = None, delimiter: str = ",") -> list[dict[str, Any]]:
+    """Read a CSV with a header row. With a schema, required columns must be in the header and cells are typed."""
+    path = Path(path)
+    text = _read_text(path)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = reader.fieldnames or []
+    if schema:
+        for name, (_, required) in schema.items():
+            if required and name not in header:
+                raise InputError(f'column "{name}" missing (header has: {", ".join(header)})', path, 1, name)
+    rows = []
+    for r, row in enumerate(reader, 1):
+        if None in row:
+            raise InputError(f"row has {len(header) + len(row[None])} cells, header has {len(header)}", path, r + 1)
+        if schema:
+            for name, (types, _) in schema.items():
+                if name in row:
+                    if row[name] == "" and str not in types:
+                        row[name] = None
+                    else:
+                        row[name] = _coerce(row[name], types)
+            check_fields(row, schema, path, r + 1)
+        rows.append(row)
+    return rows
+
+
+def read_parquet(path: str | Path, schema: dict | None = None) -> list[dict[str, Any]]:
+    """Read a Parquet file into row dicts; rows are numbered from 1 in error messages."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path)
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise InputError(f"not a readable Parquet file ({type(e).__name__}: {str(e)[:80]})", path) from None
+    if table.num_rows == 0:
+        raise InputError("file is empty", path)
+    if schema:
+        for name, (_, required) in schema.items():
+            if required and name not in table.column_names:
+                raise InputError(f'column "{name}" missing (columns: {", ".join(table.column_names)})',
+                                 path, None, name)
+    rows = table.to_pylist()
+    if schema:
+        for r, row in enumerate(rows, 1):
+            check_fields(row, schema, path, r)
+    return rows
+
+
+def write_parquet(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def read_records(path: str | Path, kind: str) -> list[Any]:
+    """Read typed records (``query``, ``item``, ``candidate`` or ``judgment``) from .jsonl, .csv, .tsv or .parquet."""
+    path = Path(path)
+    if kind not in SCHEMAS:
+        raise ValueError(f"unknown record kind {kind!r}; one of {sorted(SCHEMAS)}")
+    schema = SCHEMAS[kind]
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        rows = read_jsonl(path, schema)
+    elif suffix in (".csv", ".tsv"):
+        rows = read_csv(path, schema, delimiter="\t" if suffix == ".tsv" else ",")
+    elif suffix == ".parquet":
+        rows = read_parquet(path, schema)
+    else:
+        raise InputError(f"unknown file type {suffix!r} (expected .jsonl, .csv, .tsv or .parquet)", path)
+    cls = RECORD_TYPES[kind]
+    keep = set(schema)
+    out = []
+    for row in rows:
+        kw = {k: v for k, v in row.items() if k in keep and v is not None}
+        for idk in ("qid", "docno"):
+            if idk in kw:
+                kw[idk] = str(kw[idk])
+        if kind == "candidate":
+            kw["score"] = float(kw["score"])
+        out.append(cls(**kw))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ TREC formats
+def read_trec_run(path: str | Path) -> Run:
+    """Read a TREC run file: ``qid Q0 docno rank score tag`` per line (whitespace separated)."""
+    path = Path(path)
+    text = _read_text(path)
+    scores: dict[str, dict[str, float]] = {}
+    name = "run"
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 6:
+            raise InputError(f"expected 6 columns (qid Q0 docno rank score tag), got {len(parts)}", path, i)
+        qid, _, docno, rank, score, name = parts
+        try:
+            int(rank)
+        except ValueError:
+            raise InputError(f'field "rank" must be integer, got {rank!r}', path, i, "rank") from None
+        try:
+            s = float(score)
+        except ValueError:
+            raise InputError(f'field "score" must be number, got {score!r}', path, i, "score") from None
+        scores.setdefault(qid, {})[docno] = s
+    return Run(scores, name)
+
+
+def write_trec_run(path: str | Path, run: Run, tag: str | None = None) -> Path:
+    lines = [f"{c.qid} Q0 {c.docno} {c.rank} {c.score:.6f} {tag or run.name}" for c in run.candidates()]
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_qrels(path: str | Path) -> list[Judgment]:
+    """Read TREC qrels: ``qid iter docno label`` per line."""
+    path = Path(path)
+    text = _read_text(path)
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4:
+            raise InputError(f"expected 4 columns (qid iter docno label), got {len(parts)}", path, i)
+        try:
+            label = int(parts[3])
+        except ValueError:
+            raise InputError(f'field "label" must be integer, got {parts[3]!r}', path, i, "label") from None
+        out.append(Judgment(parts[0], parts[2], label))
+    return out
+
+
+def write_qrels(path: str | Path, judgments: Iterable[Judgment]) -> Path:
+    return atomic_write_text(path, "".join(f"{j.qid} 0 {j.docno} {j.label}\n" for j in judgments))
+
+
+def candidates_to_run(cands: list[Candidate], name: str = "siftkit") -> Run:
+    return Run.from_candidates(cands, name)
