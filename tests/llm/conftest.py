@@ -1,0 +1,21 @@
+"""Shared fixtures for the LLM layer tests: everything offline, on CPU, with a tiny random Llama."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in these tests may download
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_path(tmp_path_factory):
+    """A tiny random-init Llama folder (built once per session by :func:`siftkit.llm.testing.make_tiny_llama`)."""
+    import torch
+
+    from siftkit.llm.testing import make_tiny_llama
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    return make_tiny_llama(tmp_path_factory.getbasetemp() / "tiny-llama")
