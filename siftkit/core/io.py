@@ -59,15 +59,16 @@ def check_fields(row: dict[str, Any], schema: dict[str, tuple[tuple[type, ...], 
 def iter_jsonl(path: str | Path, schema: dict | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line; every object must be a JSON object."""
     text = _read_text(Path(path))
-    for i, raw in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    for i, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
-            hint = "truncated JSON" if e.msg.startswith(("Unterminated", "Expecting")) and e.pos >= len(raw) - 1 \
-                else "invalid JSON"
-            raise InputError(f"{hint}: {e.msg} at column {e.colno}", path, i) from None
+            truncated = i == len(lines) and not text.endswith("\n")
+            what = "truncated JSON (the file ends inside this record)" if truncated else "invalid JSON"
+            raise InputError(f"{what}: {e.msg} (column {e.colno})", path, i) from None
         if not isinstance(obj, dict):
             raise InputError(f"expected a JSON object, got {_TYPE_NAMES.get(type(obj), type(obj).__name__)}",
                              path, i)
