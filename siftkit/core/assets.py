@@ -236,9 +236,9 @@ def _debian(name: str, path: str, what: str) -> Callable[[], AssetStatus]:
 CHECKS: list[Callable[[], AssetStatus]] = [
     _check_smollm2, _check_minilm, _check_e5, _check_whisper_tiny, _check_whisper_base, _check_movielens,
     _check_shared,
-    _debian("sword-text-web", "/usr/share/sword/modules/texts/ztext/engweb2015eb", "World English Bible"),
-    _debian("sword-text-sparv", "/usr/share/sword/modules/texts/ztext/sparv1909eb", "Reina-Valera 1909"),
-    _debian("pocketsphinx-testdata", "/usr/share/pocketsphinx/testdata", "LibriVox test speech"),
+    _debian("sword-text-web", "/usr/share/sword/modules/texts/ztext/engWEB2015eb", "World English Bible"),
+    _debian("sword-text-sparv", "/usr/share/sword/modules/texts/ztext/spaRV1909eb", "Reina-Valera 1909"),
+    _debian("pocketsphinx-testdata", "/usr/share/pocketsphinx/test/data", "LibriVox test speech"),
 ]
 REQUIRED = {"LLM", "embedder", "audio", "data"}
 

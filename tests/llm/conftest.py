@@ -19,3 +19,24 @@ def tiny_llama_path(tmp_path_factory):
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     return make_tiny_llama(tmp_path_factory.getbasetemp() / "tiny-llama")
+
+
+@pytest.fixture
+def llm_server():
+    """Start ``siftkit.llm.server.create_app(models, api_key)`` (or any ASGI app) on a free loopback port.
+
+    Call ``llm_server(models_or_app, api_key=None) -> base_url``; every server started is stopped at teardown.
+    """
+    from siftkit.llm.server import create_app, start_background
+
+    stops = []
+
+    def start(models_or_app, api_key: str | None = None) -> str:
+        app = create_app(models_or_app, api_key) if isinstance(models_or_app, dict) else models_or_app
+        url, stop = start_background(app)
+        stops.append(stop)
+        return url
+
+    yield start
+    for stop in stops:
+        stop()
