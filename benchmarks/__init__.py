@@ -1,0 +1,1 @@
+"""siftkit benchmarks: experiments as grids of cells; results under benchmarks/results/."""
