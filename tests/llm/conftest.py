@@ -40,3 +40,19 @@ def llm_server():
     yield start
     for stop in stops:
         stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model(tiny_llama_path):
+    """A :class:`~siftkit.llm.local.LocalChatModel` over the tiny Llama, loaded once; do not train it in place."""
+    from siftkit.llm.local import LocalChatModel
+
+    return LocalChatModel.from_pretrained(tiny_llama_path, model_id="tiny-llama")
+
+
+@pytest.fixture
+def tiny_chat_model_copy(tiny_chat_model):
+    """A deep copy of :func:`tiny_chat_model` that a test may train or wrap."""
+    import copy
+
+    return copy.deepcopy(tiny_chat_model)
