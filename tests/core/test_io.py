@@ -61,7 +61,7 @@ def test_bom_is_skipped_and_csv_cells_are_typed(tmp_path):
     cands = read_records(p, "candidate")
     assert cands == [Candidate("1", "d1", 0.5), Candidate("1", "d2", 2.0)]
     p.write_text("qid,docno,score\n1,d1,high\n")
-    with pytest.raises(InputError, match=r':2: field "score" must be number'):
+    with pytest.raises(InputError, match=r':2: field "score" must be integer or number'):
         read_csv(p, SCHEMAS["candidate"])
 
 
