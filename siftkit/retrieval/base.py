@@ -49,7 +49,7 @@ class Hit:
 
 
 def split_title(contents: str) -> tuple[str | None, str]:
-    """``'"Paris"\\nParis is ...'`` → ``("Paris", "Paris is ...")``; no quoted first line → ``(None, contents)``."""
+    """``'"Paris"\\nParis is ...'`` → ``("Paris", "Paris is ...")``; no quoted first line: ``(None, contents)``."""
     first, sep, rest = contents.partition("\n")
     if sep and len(first) >= 2 and first.startswith('"') and first.endswith('"'):
         return first[1:-1], rest

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from siftkit.core.errors import InputError
 from siftkit.retrieval.base import Hit, check_k
 from siftkit.retrieval.corpus import Corpus
+
+if TYPE_CHECKING:
+    from siftkit.embed import Embedder
 
 
 class DenseRetriever:
@@ -37,7 +40,7 @@ class DenseRetriever:
         Johnson et al., "Billion-scale similarity search with GPUs" (faiss), arXiv:1702.08734
     """
 
-    def __init__(self, embedder, corpus: Corpus, batch_size: int = 64):
+    def __init__(self, embedder: Embedder, corpus: Corpus, batch_size: int = 64):
         import faiss
 
         self.embedder, self.corpus, self.batch_size = embedder, corpus, batch_size
@@ -74,7 +77,7 @@ class DenseRetriever:
         return d
 
     @classmethod
-    def load(cls, index_dir: str | Path, embedder=None, batch_size: int = 64) -> "DenseRetriever":
+    def load(cls, index_dir: str | Path, embedder: Embedder | None = None, batch_size: int = 64) -> "DenseRetriever":
         """Read an index written by :meth:`save`; ``embedder`` defaults to ``load_embedder(meta["embedder"])``."""
         import faiss
 
