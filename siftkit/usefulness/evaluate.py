@@ -1,0 +1,180 @@
+"""Agreement of LLM usefulness labels with the users' own labels (spec §3), and the published-output check.
+
+Measures (all from :mod:`siftkit.metrics`): Spearman ρ (the paper's headline), exact accuracy, Cohen's κ
+unweighted and quadratic (QWK), Kendall τ-b, the confusion matrix, accuracy per relevance/usefulness divergence
+group (HR-HU, HR-LU, LR-HU, LR-LU), and percentile bootstrap CIs that resample whole queries or sessions [ours].
+
+Invalid predictions (out of 0–3, or not integers) follow a stated policy [ours, spec §5.5]:
+
+* ``exclude`` (default): the id is left out, like a missing id; coverage reports how many were scored;
+* ``keep``: numeric out-of-range values are kept as they are (they count as misses for accuracy and as extra
+  categories for κ); non-numeric ones are still excluded;
+* ``clamp``: out-of-range values are clipped into 0–3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from siftkit.metrics.agreement import accuracy, cohen_kappa, confusion, kendall_tau, spearman_rho
+from siftkit.metrics.stats import bootstrap_ci
+from siftkit.usefulness.data import GROUPS, Click, divergence_group
+
+POLICIES = ("exclude", "keep", "clamp")
+CLUSTERS = ("query", "session", "none")
+
+
+def qwk(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Quadratic-weighted Cohen's κ: ``1 - Σ (i-j)² C_ij / Σ (i-j)² E_ij`` (see :func:`cohen_kappa`)."""
+    return cohen_kappa(y_true, y_pred, "quadratic")
+
+
+def kappa(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Unweighted Cohen's κ = ``(p_o - p_e) / (1 - p_e)``."""
+    return cohen_kappa(y_true, y_pred)
+
+
+MEASURES = {"spearman": spearman_rho, "accuracy": accuracy, "kappa": kappa, "qwk": qwk, "kendall": kendall_tau}
+
+
+def _value(v: Any, policy: str) -> float | None:
+    """The prediction as a number under ``policy``; None when it is left out."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, str):
+        try:
+            v = float(v.strip())
+        except ValueError:
+            return None
+    if not isinstance(v, (int, float)) or not float(v).is_integer():
+        return None
+    v = int(v)
+    if 0 <= v <= 3 or policy == "keep":
+        return v
+    return min(max(v, 0), 3) if policy == "clamp" else None
+
+
+def align(clicks: Sequence[Click], pred: dict[str, Any], policy: str = "exclude",
+          cluster: str = "query") -> pd.DataFrame:
+    """One row per click with a gold label and a usable prediction: ``id, y, y_hat, group, cluster``."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}")
+    rows = []
+    for c in clicks:
+        if c.usefulness is None or c.id not in pred:
+            continue
+        v = _value(pred[c.id], policy)
+        if v is None:
+            continue
+        key = {"query": c.query_key, "session": c.session, "none": (c.id,)}[cluster]
+        rows.append({"id": c.id, "y": c.usefulness, "y_hat": v, "group": divergence_group(c),
+                     "cluster": "|".join(map(str, key))})
+    return pd.DataFrame(rows, columns=["id", "y", "y_hat", "group", "cluster"])
+
+
+def evaluate_labels(clicks: Sequence[Click], pred: dict[str, Any], policy: str = "exclude", cluster: str = "query",
+                    n_resamples: int = 1000, seed: int = 0, ci: Sequence[str] = ("spearman", "accuracy", "kappa",
+                                                                                   "qwk")) -> dict[str, Any]:
+    """All agreement measures of ``pred`` (``{id: score}``) against the gold usefulness of ``clicks``.
+
+    Args:
+        clicks: rows with gold ``usefulness``.
+        pred: predicted scores by id (raw values; see the module docstring for invalid ones).
+        policy: ``exclude`` | ``keep`` | ``clamp``.
+        cluster: bootstrap unit: ``query``, ``session`` or ``none`` (rows).
+        n_resamples: bootstrap resamples (0 turns CIs off).
+        seed: bootstrap seed.
+        ci: measures that get a CI.
+
+    Returns:
+        ``{"n", "n_gold", "n_pred", "n_invalid", "coverage", <measure>, <measure>_lo, <measure>_hi,
+        "acc_<group>", "n_<group>", "confusion"}``.
+    """
+    gold = [c for c in clicks if c.usefulness is not None]
+    df = align(gold, pred, policy, cluster)
+    gold_ids = {c.id for c in gold}
+    in_gold = [i for i in pred if i in gold_ids]
+    out: dict[str, Any] = {"n": len(df), "n_gold": len(gold), "n_pred": len(in_gold),
+                           "n_invalid": sum(_value(pred[i], "exclude") is None for i in in_gold),
+                           "coverage": len(df) / len(gold) if gold else float("nan")}
+    if df.empty:
+        return out
+    y, y_hat = df["y"].to_numpy(), df["y_hat"].to_numpy()
+    for name, fn in MEASURES.items():
+        out[name] = fn(y, y_hat)
+        if n_resamples and name in ci:
+            b = bootstrap_ci((y, y_hat), fn, clusters=df["cluster"].to_numpy(), n_resamples=n_resamples, seed=seed)
+            out[f"{name}_lo"], out[f"{name}_hi"] = b.low, b.high
+    for g in GROUPS:
+        sub = df[df["group"] == g]
+        out[f"n_{g}"] = len(sub)
+        out[f"acc_{g}"] = accuracy(sub["y"], sub["y_hat"]) if len(sub) else float("nan")
+    out["confusion"] = confusion(y, y_hat, labels=sorted(set(y) | set(y_hat))).to_dict()
+    return out
+
+
+def load_reproduction(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """The known-answer matrix (``reproduction.yaml``): one entry per published file and policy."""
+    import yaml
+
+    path = Path(path) if path else Path(__file__).with_name("reproduction.yaml")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["conditions"]
+
+
+def published_table(shared: str | Path, n_resamples: int = 1000, cluster: str = "query") -> pd.DataFrame:
+    """Score every condition of ``reproduction.yaml`` on the copied THUIR outputs and compare with the spec.
+
+    ``status`` is ``OK`` when every expected value equals ours rounded to three decimals, ``FAIL`` otherwise, and
+    ``n/a`` for files excluded from known-answer checks (the GPT session files, spec §5.4).
+    """
+    from siftkit.usefulness.data import RESULTS_DIR, load_labels_json, load_thuir
+
+    shared = Path(shared)
+    clicks = load_thuir(shared)
+    rows = []
+    for cond in load_reproduction():
+        pred = load_labels_json(shared / RESULTS_DIR / cond["file"])
+        m = evaluate_labels(clicks, pred, cond.get("policy", "exclude"), cluster, n_resamples)
+        expected = cond.get("expected") or {}
+        diffs = {k: round(m[k], 3) - v for k, v in expected.items()}
+        status = "n/a" if cond.get("known_answer") is False else (
+            "OK" if all(abs(d) < 1e-9 for d in diffs.values()) else "FAIL")
+        rows.append({"model": cond["model"], "prompt": cond["prompt"], "policy": cond.get("policy", "exclude"),
+                     **{k: m.get(k) for k in ("n", "n_invalid", "spearman", "spearman_lo", "spearman_hi", "accuracy",
+                                              "accuracy_lo", "accuracy_hi", "kappa", "kappa_lo", "kappa_hi", "qwk",
+                                              "qwk_lo", "qwk_hi", "kendall", *(f"acc_{g}" for g in GROUPS))},
+                     "expected": expected, "status": status, "note": cond.get("note", "")})
+    return pd.DataFrame(rows)
+
+
+def _fmt(x: Any, d: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{d}f}"
+
+
+def published_markdown(df: pd.DataFrame) -> str:
+    """The published-output table as markdown: value [95% CI], spec value, status."""
+    head = ["model", "prompt", "invalid", "n", "Spearman ρ [CI]", "accuracy [CI]", "κ [CI]", "QWK [CI]",
+            "spec (ρ / acc / κ / QWK)", "status"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for _, r in df.iterrows():
+        e = r["expected"]
+        spec = " / ".join(_fmt(e.get(k)) if k in e else "—" for k in ("spearman", "accuracy", "kappa", "qwk"))
+        cells = [r["model"], r["prompt"], f"{r['policy']} ({r['n_invalid']})", str(r["n"])]
+        for m in ("spearman", "accuracy", "kappa", "qwk"):
+            cells.append(f"{_fmt(r[m])} [{_fmt(r[f'{m}_lo'])}, {_fmt(r[f'{m}_hi'])}]")
+        lines.append("| " + " | ".join(cells + [spec, r["status"]]) + " |")
+    return "\n".join(lines)
+
+
+def groups_markdown(df: pd.DataFrame) -> str:
+    """Accuracy per divergence group for each condition."""
+    head = ["model", "prompt", "invalid", *GROUPS, "Kendall τ"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join([r["model"], r["prompt"], r["policy"],
+                                        *(_fmt(r[f"acc_{g}"]) for g in GROUPS), _fmt(r["kendall"])]) + " |")
+    return "\n".join(lines)
