@@ -11,7 +11,7 @@ A missing ``topk`` falls back to the server's (:attr:`ServerConfig.topk`). Depar
 * ``return_scores: false`` (and omitting it) works; upstream always unpacks scores and fails.
 * Binds 127.0.0.1 by default; any other address needs an API key (``Authorization: Bearer KEY`` or ``X-API-Key``).
 * Input is validated: 1..``max_queries`` non-blank strings, ``topk`` in 1..``max_topk`` → 422 with the field and
-  the reason; a body over ``max_body_bytes`` → 413.
+  the reason; a body over ``max_body_bytes`` → 422 (the issue asks every cap to answer 422).
 
 The index is loaded once at start and never written, so replicas behind a load balancer are interchangeable.
 ``GET /health`` answers ``{"status": "ok"}``.
@@ -119,7 +119,7 @@ def create_app(retriever: Retriever, config: ServerConfig | None = None):
         return hmac.compare_digest(given.encode(), cfg.api_key.encode())
 
     def _too_large() -> JSONResponse:
-        return JSONResponse({"detail": f"request body exceeds {cfg.max_body_bytes} bytes"}, status_code=413)
+        return JSONResponse({"detail": f"request body exceeds {cfg.max_body_bytes} bytes"}, status_code=422)
 
     def _search(queries: list[str], k: int):
         with lock:
