@@ -1,0 +1,116 @@
+"""``LrefConfig``: every setting of the LREF pipeline, grouped by stage, with its source.
+
+Defaults are the CPU-scale run of spec §7 (SmolLM2-135M, LoRA, tens of steps); the paper's own values are given in
+each docstring so a GPU user can restore them (see ``docs/lref.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from siftkit.core.errors import InputError
+
+
+@dataclass
+class LrefConfig:
+    """Settings of the three LREF stages.
+
+    References:
+        Tang et al. "LREF: A Novel LLM-based Relevance Framework for E-commerce Search", WWW 2025.
+        https://arxiv.org/abs/2503.09223
+    """
+
+    # > Parameters that control the model
+    base_model: str = "smollm2"
+    """``"smollm2"`` (embedded SmolLM2-135M-Instruct), a local HF folder or a ``.gguf`` [ours]; paper: LLaMA-2-7B."""
+    lora_r: int = 16
+    """LoRA rank [ours]; the paper fine-tunes all weights, which is out of reach on CPU."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator [ours]."""
+    lr: float = 5e-4
+    """AdamW learning rate [ours, for LoRA]; paper: 2e-5 full fine-tuning."""
+    batch_size: int = 8
+    """Per-step batch [ours]; paper: 16."""
+    warmup_ratio: float = 0.2
+    """Share of steps with linear warm-up [paper]."""
+    max_length: int = 256
+    """Token limit of prompt + completion [ours]; paper: 500."""
+
+    # > Stage 1: data selection
+    stage1_steps: int = 40
+    """Optimiser steps for each of IM, CI and MS [ours, spec §7: a few hundred at most]."""
+    sft_steps: int = 40
+    """Optimiser steps of the main label-only SFT (on all data or on the kept set) [ours]; paper: 8 epochs."""
+    ms_rule: str = "neq"
+    """Keep rule for the Mislabeled Supervisor: ``neq`` keeps MS(x) != L(x), ``eq`` keeps MS(x) = L(x) [ours, §2]."""
+    use_im: bool = True
+    """Require IM(x) != L(x) (hard samples) [paper]."""
+    use_ci: bool = True
+    """Require CI(x) = L(x) (learnable samples) [paper]."""
+    use_ms: bool = True
+    """Apply the MS condition [paper]."""
+    im_sample: int = 400
+    """Size of IM's exposure-weighted random sample [ours]."""
+    ci_sample: int = 400
+    """Size of CI's head/torso/tail balanced sample [ours]."""
+
+    # > Stage 2: Multi-CoT
+    cot_order: tuple[str, ...] = ("EE", "RA", "DR")
+    """Rationale formats trained in sequence, each continuing the last [paper]."""
+    cot_steps: int = 20
+    """Optimiser steps per CoT format [ours]."""
+    teacher: str = "rules"
+    """``rules`` (scripted rationales from the pair's facts) or ``llm`` (a ChatModel through siftkit.llm) [ours]."""
+
+    # > Stage 3: DPO
+    beta: float = 0.1
+    """DPO temperature β [ours: TRL default]."""
+    rpo_alpha: float = 0.65
+    """Weight of the NLL term on chosen completions, TRL ``loss_type=["sigmoid", "sft"]`` [2nd: "DPO α = 0.65"]."""
+    dpo_steps: int = 15
+    """DPO optimiser steps [ours]; paper: 2 epochs."""
+    dpo_batch_size: int = 4
+    """Preference pairs per DPO step [ours]."""
+    dpo_scan: int = 160
+    """Training samples ranked by the Stage-2 model to look for pairs [ours]."""
+    max_pairs: int = 200
+    """At most this many preference pairs [spec §7]."""
+    beam_k: int = 3
+    """The gold grade must sit within the top ``beam_k`` of the ranking [ours; paper: in the beam]."""
+    dpo_cot: bool = True
+    """Chosen and rejected include the rationale [ours; unknown in the paper]."""
+    pair_source: str = "ranking"
+    """``ranking`` (label-score ranking) or ``beam`` (``num_beams`` generation) [ours]."""
+
+    # > Evaluation
+    cot_max_new_tokens: int = 32
+    """Rationale length limit when a CoT model is decoded [ours]."""
+    seed: int = 0
+    """Seed of data sampling, LoRA init and data order."""
+    threads: int = 1
+    """torch threads (the CLI and benchmark set them; the library never does)."""
+    extra: dict = field(default_factory=dict)
+    """Free-form notes carried into run metadata."""
+
+    def __post_init__(self):
+        if self.ms_rule not in ("neq", "eq"):
+            raise InputError(f"ms_rule must be 'neq' or 'eq', not {self.ms_rule!r}", field="ms_rule")
+        if self.teacher not in ("rules", "llm"):
+            raise InputError(f"teacher must be 'rules' or 'llm', not {self.teacher!r}", field="teacher")
+        if self.pair_source not in ("ranking", "beam"):
+            raise InputError(f"pair_source must be 'ranking' or 'beam', not {self.pair_source!r}", field="pair_source")
+        bad = [c for c in self.cot_order if c not in ("EE", "RA", "DR")]
+        if bad:
+            raise InputError(f"unknown CoT format(s) {bad}; use EE, RA, DR", field="cot_order")
+        if self.beta <= 0:
+            raise InputError("beta must be > 0", field="beta")
+        if self.rpo_alpha < 0:
+            raise InputError("rpo_alpha must be >= 0", field="rpo_alpha")
+        if not 0 <= self.warmup_ratio < 1:
+            raise InputError("warmup_ratio must be in [0, 1)", field="warmup_ratio")
+        if self.beam_k < 2:
+            raise InputError("beam_k must be >= 2 (the gold grade must be below the wrong top-1)", field="beam_k")
+        self.cot_order = tuple(self.cot_order)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
