@@ -5,7 +5,7 @@ included, which is how :meth:`siftkit.llm.openai_client.OpenAIChatModel.score` s
 ``GET /health``. Errors come back in OpenAI's shape, ``{"error": {"message", "type", "code"}}``:
 
 * 422 for a request outside the caps (``n`` ≤ 16, ``max_tokens`` ≤ 4096, ≤ 4 ``stop`` strings, ≤ 64 prompts,
-  ``stream`` unsupported) and 413 for a body over ``max_body_bytes``;
+  ``stream`` unsupported) and 422 for a body over ``max_body_bytes`` (every cap answers 422, as the issue asks);
 * 404 for a ``model`` that is not served: the field only selects one of ``models``, it never loads a path;
 * 401 without ``Authorization: Bearer <api_key>`` when the app has a key.
 
@@ -125,7 +125,7 @@ def create_app(models: dict[str, ChatModel], api_key: str | None = None, max_bod
     Args:
         models: served name → model; one object may appear under several names.
         api_key: when given, every ``/v1`` request needs ``Authorization: Bearer <api_key>``.
-        max_body_bytes: larger request bodies get 413.
+        max_body_bytes: larger request bodies get 422.
 
     Returns:
         The app; run it with :func:`serve` or :func:`start_background`.
@@ -287,15 +287,16 @@ def _logprobs(tokens: Sequence[tuple], text: str, prompt_len: int, echo: bool) -
     return out
 
 
-def _error(status: int, message: str, kind: str | None = None, headers: dict | None = None) -> JSONResponse:
+def _error(status: int, message: str, kind: str | None = None, headers: dict | None = None,
+           code: str | None = None) -> JSONResponse:
     kind = kind or ("invalid_request_error" if status < 500 else "server_error")
-    code = {401: "invalid_api_key", 404: "model_not_found", 413: "body_too_large"}.get(status)
+    code = code or {401: "invalid_api_key", 404: "model_not_found"}.get(status)
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}},
                         status_code=status, headers=headers)
 
 
 class _BodyCap:
-    """ASGI middleware: 413 for bodies over ``max_bytes`` (declared or streamed), before any parsing."""
+    """ASGI middleware: 422 for bodies over ``max_bytes`` (declared or streamed), before any parsing."""
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -303,7 +304,7 @@ class _BodyCap:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_big = _error(413, f"request body over {self.max_bytes} bytes")
+        too_big = _error(422, f"request body over {self.max_bytes} bytes", code="body_too_large")
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await too_big(scope, receive, send)

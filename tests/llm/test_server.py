@@ -1,4 +1,4 @@
-"""The OpenAI-compatible server: routes, caps (422/413), model selection (404), auth (401), bind policy."""
+"""The OpenAI-compatible server: routes, caps (422), model selection (404), auth (401), bind policy."""
 
 from __future__ import annotations
 
@@ -78,14 +78,14 @@ def test_caps_give_422(url, patch, field):
     assert msg.startswith(field), msg
 
 
-def test_body_cap_gives_413(llm_server):
+def test_body_cap_gives_422(llm_server):
     url = llm_server(create_app({"fake": CharFake()}, max_body_bytes=1000))
     big = [{"role": "user", "content": "x" * 2000}]
     r = httpx.post(f"{url}/v1/chat/completions", json={"model": "fake", "messages": big})
-    assert r.status_code == 413
+    assert r.status_code == 422
     # the same through a chunked body without Content-Length
     r = httpx.post(f"{url}/v1/chat/completions", content=iter([b'{"model": "fake", "x": "', b"y" * 2000, b'"}']))
-    assert r.status_code == 413
+    assert r.status_code == 422
 
 
 def test_unknown_model_gives_404_and_never_loads(url):
