@@ -73,6 +73,13 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _make_readable(folder: Path) -> None:
+    """``mkdtemp`` makes a private folder; a shared model cache should be readable like any download."""
+    folder.chmod(0o755)
+    for f in folder.iterdir():
+        f.chmod(0o644)
+
+
 def convert_gguf(gguf: str | Path, dest: str | Path, sha256: str | None = None) -> Path:
     """De-quantise a llama-architecture GGUF once and save it as a plain safetensors model folder.
 
@@ -121,6 +128,7 @@ def convert_gguf(gguf: str | Path, dest: str | Path, sha256: str | None = None) 
         tokenizer.save_pretrained(tmp)
         source = {"gguf": gguf.name, "sha256": digest, "convert_s": round(time.perf_counter() - t0, 2)}
         (tmp / _MARKER).write_text(json.dumps(source, indent=1))
+        _make_readable(tmp)
         try:
             os.rename(tmp, dest)
         except OSError:  # dest exists: another process finished first, or a stale incomplete folder
@@ -223,6 +231,9 @@ class LocalChatModel:
         self.batch_size = batch_size
         self._fingerprint: str | None = None
         self._fingerprint_state: tuple | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalChatModel({self.model_id!r}, device={str(self.device)!r}, dtype={self.model.dtype})"
 
     @classmethod
     def from_pretrained(cls, path_or_name: str | Path = "smollm2", device: str | torch.device = "cpu",
@@ -343,6 +354,9 @@ class LocalChatModel:
         """
         params = params or GenerationParams()
         ids = [self._encode(*self._prompt_text(p)) for p in prompts]
+        for x, prompt in zip(ids, prompts):
+            if not x:
+                raise InputError(f"cannot generate from an empty prompt: {prompt_key(prompt)[:80]}")
         samples = 1 if params.greedy else params.n
         rows = [(i, j) for i in range(len(prompts)) for j in range(samples)]
         seeds = [0 if params.greedy else _row_seed(params.seed, prompts[i], j) for i, j in rows]

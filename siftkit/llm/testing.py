@@ -119,6 +119,7 @@ def make_tiny_llama(path: str | Path, seed: int = 0, init_std: float = 0.5) -> P
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "siftkit-tiny.json").write_text(json.dumps(stamp))
+        tmp.chmod(0o755)
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
         try:

