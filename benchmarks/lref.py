@@ -1,0 +1,246 @@
+"""LREF benchmark: zero-shot SmolLM2 vs SFT-all vs SFT-selected vs +Multi-CoT vs +DPO, 3 training seeds.
+
+Test sets: the synthetic five-grade held-out split (whole held-out queries, clean labels) and a fixed stratified
+sample of the WANDS binary test pairs after removing the 50 that overlap train/few-shot (read from ../shared; skipped
+without it). Stage 1 (IM, CI, MS and the kept set) is trained once, with seed 0, and shared by the three seeds of the
+main models [ours: CPU budget]. Sizes are the ``LrefConfig`` defaults plus :data:`SIZES`.
+
+Run (resumable; finished cells are skipped)::
+
+    nice -n 10 python -m benchmarks.lref all --jobs 3     # shared cells, then seeds, then the table
+    python -m benchmarks.lref table                        # rewrite benchmarks/results/lref.md from the cells
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
+
+SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 480, "wands_sample": 200,
+         "data_seed": 0}
+CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
+SEEDS = [0, 1, 2]
+METRICS = ["macro_f1", "accuracy", "weighted_f1", "over_recall_err", "over_recall_pred"]
+EXTRA = {"syn": ["recall_marginal", "precision_significant"], "wands": ["fpr", "recall_not_relevant"]}
+
+
+def _setup():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(1)
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+def data():
+    """(pool, train, synthetic held-out, WANDS sample or [])."""
+    import random
+
+    from siftkit.core.assets import shared_data_dir
+    from siftkit.relevance.data import load_wands_binary, stratified_sample, synthetic_pairs
+
+    d = synthetic_pairs(SIZES["n_pairs"], SIZES["n_queries"], SIZES["noise_rate"], SIZES["heldout"],
+                        seed=SIZES["data_seed"])
+    pool = random.Random(SIZES["data_seed"]).sample(d["train"], SIZES["pool"])
+    shared = shared_data_dir()
+    wands = []
+    if shared is not None and (shared / "lref" / "wands_chatgpt_goes_shopping").is_dir():
+        rows = load_wands_binary(shared / "lref" / "wands_chatgpt_goes_shopping", "test", dedup=True)
+        wands = stratified_sample(rows, SIZES["wands_sample"], seed=SIZES["data_seed"])
+    return pool, d["train"], d["test"], wands
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _eval(llm, syn, wands, cot, cfg) -> dict:
+    from siftkit.relevance.pipeline import evaluate
+
+    out = {}
+    for name, rows, scale, key in (("syn", syn, "five", "gold"), ("wands", wands, "binary", "label")):
+        if not rows:
+            continue
+        t0 = time.perf_counter()
+        rep = evaluate(llm, rows, scale, cot, cfg, gold_key=key)
+        for m in METRICS + EXTRA[name]:
+            out[f"{name}/{m}"] = rep[m]
+        out[f"{name}/n"] = rep["n"]
+        out[f"{name}/confusion"] = rep["confusion"]
+        out[f"{name}/example_rationale"] = rep["example_rationale"]
+        _log(f"  eval {name}: macro-F1 {rep['macro_f1']:.3f} acc {rep['accuracy']:.3f} "
+             f"over-recall/err {rep['over_recall_err']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def shared_cell(params: dict) -> dict:
+    """``part=zero-shot``: the untrained model; ``part=stage1``: IM/CI/MS and the kept set (seed 0)."""
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.pipeline import load_base, stage1_select
+
+    _setup()
+    cfg = LrefConfig(seed=0)
+    pool, train, syn, wands = data()
+    if params["part"] == "zero-shot":
+        _log("zero-shot")
+        return _eval(load_base(cfg), syn, wands, False, cfg)
+    _log("stage1")
+    res = stage1_select(cfg, train, pool, seed=0, log=_log)
+    _log(f"stage1 stats {res['stats']}")
+    return {"kept_pids": [x["pid"] for x, k in zip(pool, res["kept"]) if k], **res["stats"],
+            "seconds_stage1": res["seconds"]}
+
+
+def seed_cell(params: dict) -> dict:
+    """Main models for one seed: SFT-all, SFT-selected, +Multi-CoT (from SFT-selected), +DPO (from +Multi-CoT)."""
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.pipeline import stage2_multicot, stage3_dpo, train_label_model
+
+    _setup()
+    seed = params["seed"]
+    cfg = LrefConfig(seed=seed)
+    pool, _, syn, wands = data()
+    out = {}
+    t0 = time.perf_counter()
+    _log(f"seed {seed}: sft-all on {len(pool)}")
+    llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
+    out |= {f"sft-all/{k}": v for k, v in _eval(llm, syn, wands, False, cfg).items()}
+    stage1 = CELLS / "lref_shared" / "part=stage1.json"
+    while not stage1.exists():  # written by the shared process
+        time.sleep(20)
+    kept_ids = set(json.loads(stage1.read_text())["metrics"]["kept_pids"])
+    kept = [x for x in pool if x["pid"] in kept_ids]
+    _log(f"seed {seed}: sft-selected on {len(kept)}")
+    llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
+    out |= {f"sft-selected/{k}": v for k, v in _eval(llm, syn, wands, False, cfg).items()}
+    llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
+    out |= {f"+multi-cot/{k}": v for k, v in _eval(llm, syn, wands, True, cfg).items()}
+    llm, n_pairs = stage3_dpo(cfg, llm, kept, seed, log=_log)
+    out["+dpo/pairs"] = n_pairs
+    out |= {f"+dpo/{k}": v for k, v in _eval(llm, syn, wands, True, cfg).items()}
+    out["seconds_total"] = time.perf_counter() - t0
+    return out
+
+
+SHARED = Experiment("lref_shared", {"part": ["zero-shot", "stage1"]}, fn=shared_cell)
+MAIN = Experiment("lref", {"seed": SEEDS}, fn=seed_cell)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# table
+# ---------------------------------------------------------------------------------------------------------------------
+
+def _fmt(xs: list[float]) -> str:
+    import statistics
+
+    if not xs:
+        return "–"
+    if len(xs) == 1:
+        return f"{xs[0]:.3f}"
+    return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}"
+
+
+def table() -> Path:
+    shared = {c["params"]["part"]: c["metrics"] for c in load_cells("lref_shared")}
+    seeds = [c["metrics"] for c in load_cells("lref")]
+    from siftkit.relevance.config import LrefConfig
+
+    cfg = LrefConfig()
+    parts = []
+    for name, title in (("syn", "Synthetic five-grade held-out split"), ("wands", "WANDS binary test pairs")):
+        cols = METRICS + EXTRA[name]
+        lines = [f"### {title}", "", "| condition | seeds | " + " | ".join(cols) + " |",
+                 "|---|---|" + "---|" * len(cols)]
+        n = None
+        for cond in CONDITIONS:
+            if cond == "zero-shot":
+                runs = [shared["zero-shot"]] if "zero-shot" in shared else []
+                get = lambda r, m: r.get(f"{name}/{m}")  # noqa: E731
+            else:
+                runs = [s for s in seeds if f"{cond}/{name}/macro_f1" in s]
+                get = lambda r, m, c=cond: r.get(f"{c}/{name}/{m}")  # noqa: E731
+            if not runs:
+                continue
+            n = n or get(runs[0], "n")
+            vals = [_fmt([get(r, m) for r in runs if get(r, m) is not None]) for m in cols]
+            lines.append(f"| {cond} | {len(runs)} | " + " | ".join(vals) + " |")
+        if n:
+            parts.append("\n".join(lines) + f"\n\nn = {n} pairs.\n")
+    st = shared.get("stage1", {})
+    if st:
+        keys = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
+                "keep_precision", "keep_recall", "kept_share_head", "kept_share_torso", "kept_share_tail"]
+        parts.append("### Stage 1: kept subset and the keep rule against the injected noise\n\n| "
+                     + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
+                     + " | ".join(f"{st[k]:.3f}" if isinstance(st.get(k), float) else str(st.get(k, "–"))
+                                  for k in keys) + " |\n")
+    pairs = [s.get("+dpo/pairs") for s in seeds if "+dpo/pairs" in s]
+    notes = (f"Model: embedded SmolLM2-135M-Instruct, LoRA r={cfg.lora_r} on all linear layers, lr {cfg.lr}, "
+             f"batch {cfg.batch_size}, warm-up {cfg.warmup_ratio}. Steps: IM/CI/MS {cfg.stage1_steps} each "
+             f"(samples of {cfg.im_sample}/{cfg.ci_sample}), main SFT {cfg.sft_steps}, CoT {cfg.cot_steps} per "
+             f"format ({'→'.join(cfg.cot_order)}, rule-based teacher), DPO {cfg.dpo_steps} steps × "
+             f"{cfg.dpo_batch_size} pairs (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per seed: {pairs}). "
+             f"Data: synthetic set {SIZES['n_pairs']} pairs / {SIZES['n_queries']} queries, noise "
+             f"{SIZES['noise_rate']} on train, main models trained on a fixed pool of {SIZES['pool']} train pairs "
+             f"(Stage 1 selects within it); WANDS: stratified sample of {SIZES['wands_sample']} of the 2,750 "
+             f"deduplicated test pairs (data seed {SIZES['data_seed']}). Five-grade predictions are mapped to "
+             "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
+             "(spec); per prediction = share of all predictions above gold. Stage 1 is trained once (seed 0) and "
+             "shared by the three seeds; mean ± sample std over seeds. One 2-core CPU machine shared with other "
+             "jobs, torch threads 1.")
+    return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2 (CPU scale)", "\n".join(parts),
+                          command="nice -n 10 python -m benchmarks.lref all --jobs 3", notes=notes)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("all")
+    a.add_argument("--jobs", type=int, default=3)
+    c = sub.add_parser("cell")
+    c.add_argument("--part")
+    c.add_argument("--seed", type=int)
+    sub.add_parser("table")
+    args = ap.parse_args(argv)
+    if args.cmd == "table":
+        print(table())
+    elif args.cmd == "cell":
+        if args.part:
+            run_experiment(SHARED, progress=False, only=lambda p: p["part"] == args.part)
+        else:
+            run_experiment(MAIN, progress=False, only=lambda p: p["seed"] == args.seed)
+    else:
+        jobs = [["--part", "stage1"], ["--part", "zero-shot"]] + [["--seed", str(s)] for s in SEEDS]
+        logs = RESULTS / "cells" / "lref_logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        running: list[subprocess.Popen] = []
+        for job in jobs:
+            while len([p for p in running if p.poll() is None]) >= args.jobs:
+                time.sleep(5)
+            name = "_".join(job).strip("-").replace("--", "")
+            f = open(logs / f"{name}.log", "a")
+            running.append(subprocess.Popen([sys.executable, "-m", "benchmarks.lref", "cell", *job], stdout=f,
+                                            stderr=subprocess.STDOUT))
+        codes = [p.wait() for p in running]
+        print(table())
+        if any(codes):
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
