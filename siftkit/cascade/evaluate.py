@@ -49,10 +49,21 @@ def recall_at(scores: np.ndarray, labels: np.ndarray, m: int, k: int = GT_K) -> 
 
 def ndcg_at(scores: np.ndarray, labels: np.ndarray, k: int = 10) -> np.ndarray:
     """NDCG@k with gains ℓ (negatives have non-zero gains) and sklearn's tie handling (ties averaged), per
-    request (R,). DCG uses 1/log₂(1 + rank)."""
+    request (R,). DCG uses 1/log₂(1 + rank). Rows without tied scores are computed in closed form; rows with ties
+    go through ``sklearn.metrics.ndcg_score`` (same definition)."""
     from sklearn.metrics import ndcg_score
 
-    return np.array([ndcg_score(labels[i:i + 1], scores[i:i + 1], k=k) for i in range(len(labels))])
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, np.float64)
+    disc = 1.0 / np.log2(np.arange(2, k + 2))  # (k,)
+    order = np.argsort(-scores, 1, kind="stable")[:, :k]  # (R, k)
+    dcg = (np.take_along_axis(labels, order, 1) * disc).sum(1)
+    idcg = (-np.sort(-labels, 1)[:, :k] * disc).sum(1)
+    out = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)
+    srt = np.sort(scores, 1)
+    tied = (np.diff(srt, axis=1) == 0).any(1)
+    for i in np.flatnonzero(tied):
+        out[i] = ndcg_score(labels[i:i + 1], scores[i:i + 1], k=k)
+    return out
 
 
 def evaluate_scores(scores: list[np.ndarray], labels: np.ndarray, quotas: list[int], names: list[str] | None = None,

@@ -84,7 +84,7 @@ PRESETS: dict[str, SimConfig] = {
     "small": SimConfig(train_days=4, requests_per_day=500, test_requests=2000, seq_len=10, n_users=1000,
                        n_items=5000, n_authors=400),
     "mid": SimConfig(train_days=5, requests_per_day=4000, test_requests=5000, seq_len=20),
-    "main": SimConfig(train_days=10, requests_per_day=10_000, test_requests=10_000, seq_len=20),
+    "main": SimConfig(train_days=8, requests_per_day=10_000, test_requests=10_000, seq_len=20),
 }
 
 
@@ -104,14 +104,14 @@ def _world(cfg: SimConfig, rs: np.random.Generator) -> dict:
     author = rs.choice(cfg.n_authors, size=cfg.n_items, p=author_pop / author_pop.sum())
     cat2 = rs.integers(0, cfg.n_cat2, cfg.n_items)
     cat1 = cat2 % cfg.n_cat1
-    v = 0.7 * g(cfg.n_authors, r)[author] + 0.7 * g(cfg.n_cat2, r)[cat2] + 0.5 * g(cfg.n_items, r)  # (V, r)
-    bias = 0.4 * rs.normal(size=cfg.n_items)
+    v = 0.8 * g(cfg.n_authors, r)[author] + 0.8 * g(cfg.n_cat2, r)[cat2] + 0.3 * g(cfg.n_items, r)  # (V, r)
+    bias = 0.3 * rs.normal(size=cfg.n_authors)[author] + 0.2 * rs.normal(size=cfg.n_items)
     pop = np.exp(0.5 * rs.normal(size=cfg.n_items))
     item_feats = np.stack([np.arange(cfg.n_items), author, cat1, cat2, rs.integers(0, 4, cfg.n_items),
                            rs.integers(0, 10, cfg.n_items), rs.integers(0, 300, cfg.n_items),
                            rs.integers(0, 8, cfg.n_items)], 1) + 1  # (V, 8), ids shifted +1
     age, gender, prov, act = (rs.integers(0, k, cfg.n_users) for k in (8, 3, 32, 6))
-    u = 1.2 * g(cfg.n_users, r) + 0.6 * g(8, r)[age] + 0.4 * g(32, r)[prov]  # (U, r)
+    u = 0.9 * g(cfg.n_users, r) + 0.8 * g(8, r)[age] + 0.5 * g(32, r)[prov]  # (U, r)
     user_feats = np.stack([np.arange(cfg.n_users), age, gender, prov, act], 1) + 1  # (U, 5)
     # behaviour sequences: L items drawn by taste from 300 random items; per-user length in [L/2, L], left-padded
     cand = rs.integers(0, cfg.n_items, (cfg.n_users, 300))  # (U, 300)

@@ -43,3 +43,15 @@ def test_ndcg_ties_averaged():
     labels = np.array([[3.0, 2.0, 1.0]])
     assert ndcg_at(np.array([[1.0, 1.0, 1.0]]), labels, k=3)[0] < 1.0
     assert ndcg_at(np.array([[3.0, 2.0, 1.0]]), labels, k=3)[0] == pytest.approx(1.0)
+
+
+def test_ndcg_closed_form_matches_sklearn():
+    from sklearn.metrics import ndcg_score
+
+    rs = np.random.default_rng(0)
+    labels = _labels(20)
+    scores = rs.normal(size=labels.shape)
+    scores[3] = 0.0  # a fully tied row takes the sklearn path
+    ours = ndcg_at(scores, labels)
+    ref = [ndcg_score(labels[i:i + 1], scores[i:i + 1], k=10) for i in range(20)]
+    assert ours == pytest.approx(ref, rel=1e-9)

@@ -1,0 +1,85 @@
+"""Experiment grids for the LCRON tables: one cell = (config, stages, method, variant, τ, seed) → metrics.
+
+Used by ``siftkit cascade run`` (one run directory) and ``benchmarks/lcron.py`` (resumable cells). Simulated data
+is built once per (config, stages) and kept for the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from siftkit.cascade.loss import LcronConfig
+from siftkit.cascade.simulator import preset, simulate
+from siftkit.cascade.train import METHODS, ORACLES, TrainConfig, run, run_oracle
+
+VARIANTS = {"full": {}, "no_e2e": {"use_e2e": False}, "no_single": {"use_single": False}}
+PAPER_2STAGE = {"bce": 0.8539, "icc": 0.8132, "rankflow": 0.8647, "fs_ranknet": 0.7881, "fs_lambdaloss": 0.8666,
+                "arf": 0.8608, "arf_v2": 0.8678, "lcron": 0.8732}
+PAPER_3STAGE = {"lcron": 0.7390, "arf_v2": 0.7332, "fs_lambdaloss": 0.7319, "bce": 0.7191}
+
+
+@functools.lru_cache(maxsize=4)
+def load_data(config: str, n_stages: int):
+    """(train, test) simulated data of a named config (tiny, small, mid, main)."""
+    return simulate(preset(config, n_stages=n_stages))
+
+
+def run_cell(params: dict[str, Any], log=None) -> dict[str, Any]:
+    """Train and evaluate one cell; returns numeric metrics plus ``joint_per_request`` (recall × 10 as ints).
+
+    params: ``config``, ``stages`` (2 or 3), ``method`` (a method or an oracle), ``seed``, optional ``variant``
+    (full / no_e2e / no_single, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``ndcg`` (bool).
+    """
+    train_data, test_data = load_data(params["config"], int(params["stages"]))
+    method = params["method"]
+    if method in ORACLES:
+        res = run_oracle(method, test_data, int(params["stages"]))
+        stats: dict[str, Any] = {}
+    else:
+        lc = replace(LcronConfig(), **VARIANTS[params.get("variant", "full")])
+        if "tau" in params:
+            lc = replace(lc, tau=float(params["tau"]))
+        cfg = TrainConfig(method=method, n_stages=int(params["stages"]), seed=int(params["seed"]), lcron=lc)
+        res = run(train_data, test_data, cfg, ndcg=params.get("ndcg", True), log=log)
+        stats = {k: res["stats"][k] for k in ("steps", "train_seconds", "eval_seconds", "requests_per_s",
+                                             "peak_rss_mib")}
+    out = {**res["metrics"], **stats}
+    out["joint_per_request"] = np.rint(res["per_request"]["joint"] * 10).astype(int).tolist()
+    return out
+
+
+def significance(cells: list[dict], reference: str = "lcron", metric: str = "joint") -> list[dict]:
+    """Paired t-tests (5%) of ``reference`` against every other method: over seeds (paired by seed) and over test
+    requests (per-request joint recall averaged over seeds)."""
+    from siftkit.metrics.stats import paired_t_test
+
+    by: dict[str, dict[int, dict]] = {}
+    for c in cells:
+        by.setdefault(c["params"]["method"], {})[int(c["params"]["seed"])] = c["metrics"]
+    if reference not in by:
+        return []
+    ref = by[reference]
+    rows = []
+    for m, runs in by.items():
+        if m == reference or m in ORACLES:
+            continue
+        seeds = sorted(set(ref) & set(runs))
+        row: dict[str, Any] = {"method": m, "seeds": len(seeds)}
+        if len(seeds) >= 2:
+            t = paired_t_test([ref[s][metric] for s in seeds], [runs[s][metric] for s in seeds])
+            row.update(diff=t.diff, p_seeds=t.p_value)
+            a = np.mean([ref[s]["joint_per_request"] for s in seeds], 0) / 10
+            b = np.mean([runs[s]["joint_per_request"] for s in seeds], 0) / 10
+            tr = paired_t_test(a, b)
+            row.update(p_requests=tr.p_value)
+            row["significant_5pct"] = bool((t.p_value < 0.05) if not math.isnan(t.p_value) else False)
+        rows.append(row)
+    return rows
+
+
+__all__ = ["METHODS", "ORACLES", "VARIANTS", "load_data", "run_cell", "significance"]
