@@ -164,8 +164,8 @@ def stage3_pairs(cfg: LrefConfig, llm, records: Sequence[dict], seed: int) -> li
     if cfg.pair_source == "beam":
         beams = beam_outputs(llm, prompts, cfg.beam_k, cfg.cot_max_new_tokens + 8)
     else:
-        _, lp, rats = predict(llm, scan, cot=True, cfg=cfg)
-        beams = [[(lref.completion(g, rat if cfg.dpo_cot else ""), g) for g in lref.ranked(x)]
+        _, lp, rats = predict(llm, scan, cot=cfg.dpo_cot, cfg=cfg)  # dpo_cot=False: label-only ranking
+        beams = [[(lref.completion(g, rat), g) for g in lref.ranked(x)]
                  for x, rat in zip(lp, rats)]
     texts = [prompt_text(llm.tokenizer, p) for p in prompts]
     return lref.dpo_pairs(texts, beams, [x["label"] for x in scan], cfg.beam_k)[:cfg.max_pairs]
