@@ -15,12 +15,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import NamedTuple, Protocol, Sequence, runtime_checkable
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):  # a NamedTuple: immutable and ~3x cheaper to build than a frozen dataclass (BM25 hot path)
     """One retrieved document.
 
     Attributes:
