@@ -7,7 +7,7 @@ main models [ours: CPU budget]. Sizes are the ``LrefConfig`` defaults plus :data
 
 Run (resumable; finished cells are skipped)::
 
-    nice -n 10 python -m benchmarks.lref all --jobs 3     # shared cells, then seeds, then the table
+    nice -n 10 python -m benchmarks.lref all --jobs 4     # shared cells, then seeds, then the table
     python -m benchmarks.lref table                        # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -22,9 +22,13 @@ import time
 from pathlib import Path
 
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
+from siftkit.core.io import atomic_write_text
 
-SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 480, "wands_sample": 200,
-         "data_seed": 0}
+SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 320, "syn_sample": 120,
+         "wands_sample": 80, "data_seed": 0}
+BENCH_CFG = {"stage1_steps": 30, "sft_steps": 30, "im_sample": 240, "ci_sample": 240, "cot_steps": 12, "dpo_steps": 8,
+             "dpo_scan": 64, "cot_max_new_tokens": 24}
+"""Sized for a 2-core CPU shared with other jobs (see the notes of the results page)."""
 CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
 SEEDS = [0, 1, 2]
 METRICS = ["macro_f1", "accuracy", "weighted_f1", "over_recall_err", "over_recall_pred"]
@@ -53,12 +57,13 @@ def data():
     d = synthetic_pairs(SIZES["n_pairs"], SIZES["n_queries"], SIZES["noise_rate"], SIZES["heldout"],
                         seed=SIZES["data_seed"])
     pool = random.Random(SIZES["data_seed"]).sample(d["train"], SIZES["pool"])
+    syn = sorted(random.Random(SIZES["data_seed"]).sample(d["test"], SIZES["syn_sample"]), key=lambda x: x["pid"])
     shared = shared_data_dir()
     wands = []
     if shared is not None and (shared / "lref" / "wands_chatgpt_goes_shopping").is_dir():
         rows = load_wands_binary(shared / "lref" / "wands_chatgpt_goes_shopping", "test", dedup=True)
         wands = stratified_sample(rows, SIZES["wands_sample"], seed=SIZES["data_seed"])
-    return pool, d["train"], d["test"], wands
+    return pool, d["train"], syn, wands
 
 
 def _log(msg: str) -> None:
@@ -90,7 +95,7 @@ def shared_cell(params: dict) -> dict:
     from siftkit.relevance.pipeline import load_base, stage1_select
 
     _setup()
-    cfg = LrefConfig(seed=0)
+    cfg = LrefConfig(seed=0, **BENCH_CFG)
     pool, train, syn, wands = data()
     if params["part"] == "zero-shot":
         _log("zero-shot")
@@ -109,13 +114,19 @@ def seed_cell(params: dict) -> dict:
 
     _setup()
     seed = params["seed"]
-    cfg = LrefConfig(seed=seed)
+    cfg = LrefConfig(seed=seed, **BENCH_CFG)
     pool, _, syn, wands = data()
     out = {}
+    partial = CELLS / "lref_partial" / f"seed={seed}.json"
+
+    def save(cond: str, res: dict) -> None:  # results so far, so an interrupted seed still reports its stages
+        out.update({f"{cond}/{k}": v for k, v in res.items()})
+        atomic_write_text(partial, json.dumps({"params": params, "metrics": out}, default=float))
+
     t0 = time.perf_counter()
     _log(f"seed {seed}: sft-all on {len(pool)}")
     llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
-    out |= {f"sft-all/{k}": v for k, v in _eval(llm, syn, wands, False, cfg).items()}
+    save("sft-all", _eval(llm, syn, wands, False, cfg))
     stage1 = CELLS / "lref_shared" / "part=stage1.json"
     while not stage1.exists():  # written by the shared process
         time.sleep(20)
@@ -123,12 +134,11 @@ def seed_cell(params: dict) -> dict:
     kept = [x for x in pool if x["pid"] in kept_ids]
     _log(f"seed {seed}: sft-selected on {len(kept)}")
     llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
-    out |= {f"sft-selected/{k}": v for k, v in _eval(llm, syn, wands, False, cfg).items()}
+    save("sft-selected", _eval(llm, syn, wands, False, cfg))
     llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
-    out |= {f"+multi-cot/{k}": v for k, v in _eval(llm, syn, wands, True, cfg).items()}
+    save("+multi-cot", _eval(llm, syn, wands, True, cfg))
     llm, n_pairs = stage3_dpo(cfg, llm, kept, seed, log=_log)
-    out["+dpo/pairs"] = n_pairs
-    out |= {f"+dpo/{k}": v for k, v in _eval(llm, syn, wands, True, cfg).items()}
+    save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg)})
     out["seconds_total"] = time.perf_counter() - t0
     return out
 
@@ -153,10 +163,12 @@ def _fmt(xs: list[float]) -> str:
 
 def table() -> Path:
     shared = {c["params"]["part"]: c["metrics"] for c in load_cells("lref_shared")}
-    seeds = [c["metrics"] for c in load_cells("lref")]
+    full = {c["params"]["seed"]: c["metrics"] for c in load_cells("lref")}
+    part = {c["params"]["seed"]: c["metrics"] for c in load_cells("lref_partial")}
+    seeds = [full.get(s) or part[s] for s in SEEDS if s in full or s in part]  # partial: an unfinished seed
     from siftkit.relevance.config import LrefConfig
 
-    cfg = LrefConfig()
+    cfg = LrefConfig(**BENCH_CFG)
     parts = []
     for name, title in (("syn", "Synthetic five-grade held-out split"), ("wands", "WANDS binary test pairs")):
         cols = METRICS + EXTRA[name]
@@ -193,14 +205,15 @@ def table() -> Path:
              f"{cfg.dpo_batch_size} pairs (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per seed: {pairs}). "
              f"Data: synthetic set {SIZES['n_pairs']} pairs / {SIZES['n_queries']} queries, noise "
              f"{SIZES['noise_rate']} on train, main models trained on a fixed pool of {SIZES['pool']} train pairs "
-             f"(Stage 1 selects within it); WANDS: stratified sample of {SIZES['wands_sample']} of the 2,750 "
-             f"deduplicated test pairs (data seed {SIZES['data_seed']}). Five-grade predictions are mapped to "
+             f"(Stage 1 selects within it); test: a fixed sample of {SIZES['syn_sample']} of the 280 held-out "
+             f"synthetic pairs and a stratified sample of {SIZES['wands_sample']} of the 2,750 deduplicated WANDS "
+             f"test pairs (data seed {SIZES['data_seed']}). Five-grade predictions are mapped to "
              "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
              "(spec); per prediction = share of all predictions above gold. Stage 1 is trained once (seed 0) and "
              "shared by the three seeds; mean ± sample std over seeds. One 2-core CPU machine shared with other "
              "jobs, torch threads 1.")
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2 (CPU scale)", "\n".join(parts),
-                          command="nice -n 10 python -m benchmarks.lref all --jobs 3", notes=notes)
+                          command="nice -n 10 python -m benchmarks.lref all --jobs 4", notes=notes)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -211,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("all")
-    a.add_argument("--jobs", type=int, default=3)
+    a.add_argument("--jobs", type=int, default=4)
     c = sub.add_parser("cell")
     c.add_argument("--part")
     c.add_argument("--seed", type=int)
