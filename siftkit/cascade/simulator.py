@@ -83,8 +83,8 @@ PRESETS: dict[str, SimConfig] = {
                       n_authors=200),
     "small": SimConfig(train_days=4, requests_per_day=500, test_requests=2000, seq_len=10, n_users=1000,
                        n_items=5000, n_authors=400),
-    "mid": SimConfig(train_days=5, requests_per_day=4000, test_requests=5000, seq_len=20),
-    "main": SimConfig(train_days=8, requests_per_day=10_000, test_requests=10_000, seq_len=20),
+    "mid": SimConfig(train_days=4, requests_per_day=4000, test_requests=3000, seq_len=10),
+    "main": SimConfig(train_days=5, requests_per_day=10_000, test_requests=5000, seq_len=10),
 }
 
 
