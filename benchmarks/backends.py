@@ -181,12 +181,13 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke check)")
     ap.add_argument("--model", default="smollm2", help="local model for 1 and 4 (name or folder)")
     ap.add_argument("--out", default=str(RESULTS / "backends.md"))
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster than 2 on a busy 2-core machine)")
     a = ap.parse_args(argv)
     import torch
 
     from siftkit.llm.local import LocalChatModel
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     load = os.getloadavg()
     t = time.perf_counter()
     model = LocalChatModel.from_pretrained(a.model)
