@@ -48,7 +48,8 @@ def _types() -> list[tuple[str, str]]:
 
 def grade_pair(q: dict, p: dict) -> str:
     """Deterministic grading rule: type and every modifier match → Exact; type matches and one modifier conflicts →
-    Significant; a related type, or type with ≥ 2 conflicts → Marginal; same category → Trivial; else Irrelevant."""
+    Significant; a related type, or type with ≥ 2 conflicts → Marginal; same category → Trivial; else
+    Irrelevant."""
     if p["type"] == q["type"]:
         conflicts = sum(1 for m in MODS if q.get(m) and q[m] != p[m])
         return GRADES[min(conflicts, 2)]

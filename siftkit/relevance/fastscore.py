@@ -104,7 +104,8 @@ def _score_chunk(model, tok, seqs: list[list[list[int]]], starts: list[int]) -> 
                     tail[b * G + g, :len(own)] = torch.tensor(own)
                     tmask[b * G + g, :len(own)] = 1
         full_mask = torch.cat([mask.repeat_interleave(G, 0), tmask.to(device)], dim=1)  # (B*G, T + S)
-        tpos = torch.tensor(L, device=device).repeat_interleave(G)[:, None] + torch.arange(S, device=device)  # (B*G, S)
+        starts_t = torch.tensor(L, device=device).repeat_interleave(G)  # (B*G,)
+        tpos = starts_t[:, None] + torch.arange(S, device=device)  # (B*G, S)
         with torch.no_grad():
             lo = model(input_ids=tail.to(device), attention_mask=full_mask, position_ids=tpos,
                        past_key_values=cache, use_cache=True).logits

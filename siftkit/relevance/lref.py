@@ -149,7 +149,8 @@ def score_labels(llm: ChatModel, prompts: Sequence[list[Message]], prefixes: Seq
     """log p("<prefix>Label: g" | prompt) for every grade g, through ``ChatModel.score`` (spec §2 "decoding").
 
     The prefix (a rationale and a newline, or "") is shared by all grades, so the ranking is decided by the grade
-    tokens. Local models take an exact shared-prefix fast path (:func:`siftkit.relevance.fastscore.score_labels_local`).
+    tokens. Local models take an exact shared-prefix fast path
+    (:func:`siftkit.relevance.fastscore.score_labels_local`).
 
     Returns:
         One list of ``len(grades)`` log-probabilities per prompt, in ``grades`` order.

@@ -125,8 +125,8 @@ def select(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (
 def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSONL/CSV).")],
         output: Annotated[Path, typer.Option("--output", help="Folder for the fine-tuned model.")],
         model: Model = _D.base_model,
-        cot: Annotated[bool, typer.Option("--cot/--no-cot", help="Multi-CoT (EE→RA→DR) instead of label-only.")] = False,
-        steps: Annotated[int, typer.Option("--steps", help="Label-only steps, or steps per CoT format.")] = _D.sft_steps,
+        cot: Annotated[bool, typer.Option("--cot/--no-cot", help="Multi-CoT (EE→RA→DR), not label-only.")] = False,
+        steps: Annotated[int, typer.Option("--steps", help="Label-only steps, or per CoT format.")] = _D.sft_steps,
         lr: Annotated[float, typer.Option("--lr")] = _D.lr,
         seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length):
     """Stage 1 main SFT (label only) or Stage 2 Multi-CoT SFT (rule-based teacher rationales).
@@ -140,7 +140,8 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     rows = read_pairs(train, need_label=True)
     llm = _llm(model, threads)
     if cot:
-        llm = stage2_multicot(_cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length), llm, rows, seed, log=print)
+        cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length)
+        llm = stage2_multicot(cfg, llm, rows, seed, log=print)
     else:
         m, _ = sft_train(llm.model, llm.tokenizer, sft_rows(llm.tokenizer, rows), steps,
                          _cfg(lr=lr, max_length=max_length), seed)
@@ -202,7 +203,7 @@ def judge(input: Annotated[Path, typer.Option("--input", help="Pairs (JSONL/CSV)
 def eval_cmd(input: Annotated[Path, typer.Option("--input", help="Labelled pairs (JSONL/CSV).")],
              model: Model = _D.base_model,
              cot: Annotated[bool, typer.Option("--cot/--no-cot")] = False,
-             scale: Annotated[str, typer.Option("--scale", help="Scale of the labels: five | wands | esci | binary")] = "five",
+             scale: Annotated[str, typer.Option("--scale", help="Label scale: five | wands | esci | binary")] = "five",
              output: Annotated[Optional[Path], typer.Option("--output", help="Write the report as JSON.")] = None,
              threads: Threads = 1):
     """Judge labelled pairs and report macro/weighted F1, accuracy, per-class P/R, over-recall and the confusion.
@@ -235,7 +236,9 @@ def quickstart_step(ctx):
     from siftkit.relevance.pipeline import evaluate, load_base, stage3_dpo, train_label_model
 
     torch.set_num_threads(2)
-    cfg = LrefConfig(seed=ctx.seed, batch_size=4, dpo_batch_size=2, dpo_steps=3, dpo_scan=16, beam_k=5)
+    opts = ctx.options  # base_model / max_length overrides (tests use the tiny Llama)
+    cfg = LrefConfig(seed=ctx.seed, batch_size=4, dpo_batch_size=2, dpo_steps=3, dpo_scan=16, beam_k=5,
+                     base_model=opts.get("base_model", "smollm2"), max_length=int(opts.get("max_length", 256)))
     d = synthetic_pairs(n_pairs=400, n_queries=80, seed=ctx.seed)
     test = d["test"][:32]
     rows = []

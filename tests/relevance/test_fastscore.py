@@ -11,7 +11,8 @@ def test_shared_prefix_scoring_equals_chat_model_score(tiny_llm, grades):
                "raw prompt text"]
     prefixes = ["", "Type: sofa matches.\n", "x\n"]
     fast = score_labels_local(tiny_llm, prompts, prefixes, grades, batch_size=2)
-    plain = tiny_llm.score([p for p in prompts for _ in grades], [pre + completion(g) for pre in prefixes for g in grades])
+    plain = tiny_llm.score([p for p in prompts for _ in grades],
+                           [pre + completion(g) for pre in prefixes for g in grades])
     for i in range(len(prompts)):
         for j in range(len(grades)):
             assert fast[i][j] == pytest.approx(plain[i * len(grades) + j].logprob, abs=1e-3)
