@@ -1,0 +1,106 @@
+"""Part (b) of the Search-R1 benchmark: SmolLM2-135M-Instruct + LoRA on the synthetic 1-hop task (CPU-sized).
+
+Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on 64 noisy-policy trajectories (labelled
+"warm start"), merged → fresh LoRA, GRPO (group 4, 2 prompts per step, one search turn, ≤ 32 new tokens per turn,
+reference = adapters off, β = 0.001) → EM before/after on held-out questions. The RL-only variant runs the same GRPO
+from the raw model. The full Search-R1 template with SmolLM2's chat template is used.
+
+    nice -n 10 python -m benchmarks.search_r1 smollm2
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+
+def _eval(model, tok, retriever, rows, rcfg):
+    from siftkit.search_agent.evaluate import evaluate_system
+
+    recs = evaluate_system("policy", model, tok, retriever, rows, rcfg)
+    n = len(recs)
+    return {"em": sum(r["em"] for r in recs) / n, "searches": sum(r["searches"] for r in recs) / n,
+            "answered": sum(r["answer"] is not None for r in recs) / n}
+
+
+def smollm2_cell(params: dict) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from siftkit.llm.local import LocalChatModel
+    from siftkit.retrieval.bm25 import BM25Retriever
+    from siftkit.search_agent.config import SearchR1Config
+    from siftkit.search_agent.rollout import RolloutConfig
+    from siftkit.search_agent.synthetic import SyntheticTask, noisy_trajectories
+    from siftkit.search_agent.trainer import SearchR1Trainer, sft
+
+    torch.set_num_threads(params.get("threads", 1))
+    seed, steps, warm = params["seed"], params["steps"], params.get("warm", True)
+    llm = LocalChatModel.from_pretrained("smollm2")
+    model, tok = llm.model, llm.tokenizer
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    task = SyntheticTask.generate(seed, n_entities=60, n_values=20, two_hop=False)
+    bm25 = BM25Retriever(task.corpus(), stemmer=None)
+    held = task.heldout[:params.get("n_eval", 20)]
+    rcfg = RolloutConfig(max_turns=1, max_new_tokens=32, batch_size=32)
+    out: dict = {"n_eval": len(held)}
+    t0 = time.perf_counter()
+    out["zero_shot"] = _eval(model, tok, bm25, held, rcfg)
+    out["zero_shot_s"] = time.perf_counter() - t0
+    print("zero-shot", out["zero_shot"], flush=True)
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    if warm:
+        t0 = time.perf_counter()
+        rng = random.Random(seed)
+        trajs = noisy_trajectories(task, [rng.choice(task.train) for _ in range(params.get("n_sft", 64))], tok, bm25, rng,
+                                   p_search=0.9, p_entity=0.9, p_copy=0.8, template=_template())
+        pm = get_peft_model(model, lora)
+        out["sft_loss"] = sft(pm, trajs, tok.pad_token_id, epochs=2, lr=1e-3, batch_size=8, seed=seed)
+        model = pm.merge_and_unload()
+        out["sft_s"] = time.perf_counter() - t0
+        out["warm_start"] = _eval(model, tok, bm25, held, rcfg)
+        print("warm start", out["warm_start"], flush=True)
+    pm = get_peft_model(model, lora)
+    cfg = SearchR1Config(max_turns=1, max_new_tokens=32, group_size=4, steps=steps, lr=2e-4, prompts_per_step=params.get("prompts", 2),
+                         beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed)
+    tr = SearchR1Trainer(pm, tok, bm25, cfg, log=lambda m: print({k: round(v, 3) for k, v in m.items()}, flush=True))
+    t0 = time.perf_counter()
+    hist = tr.train(task.train)
+    out["rl_s"] = time.perf_counter() - t0
+    out["history"] = [{k: round(h[k], 4) for k in ("step", "reward", "searches", "valid_action", "kl", "step_s")}
+                      for h in hist]
+    out["after_rl"] = _eval(pm, tok, bm25, held, rcfg)
+    print("after", out["after_rl"], flush=True)
+    return out
+
+
+def _template():
+    from siftkit.search_agent.rollout import TEMPLATE
+
+    return TEMPLATE
+
+
+def markdown(recs: list[dict]) -> str:
+    lines = ["| variant | steps | stage | held-out EM | searches / q | answered | seconds |", "|---|---|---|---|---|---|---|"]
+    for r in recs:
+        p, m = r["params"], r["metrics"]
+        name = "warm start + GRPO" if p.get("warm", True) else "GRPO only (no warm start)"
+        lines.append(f"| {name} | {p['steps']} | zero-shot | {m['zero_shot']['em']:.3f} | "
+                     f"{m['zero_shot']['searches']:.2f} | {m['zero_shot']['answered']:.2f} | "
+                     f"{m['zero_shot_s']:.0f} |")
+        if "warm_start" in m:
+            lines.append(f"| {name} | {p['steps']} | after LoRA SFT warm start | {m['warm_start']['em']:.3f} | "
+                         f"{m['warm_start']['searches']:.2f} | {m['warm_start']['answered']:.2f} | "
+                         f"{m['sft_s']:.0f} |")
+        lines.append(f"| {name} | {p['steps']} | after GRPO | {m['after_rl']['em']:.3f} | "
+                     f"{m['after_rl']['searches']:.2f} | {m['after_rl']['answered']:.2f} | {m['rl_s']:.0f} |")
+    out = "\n".join(lines) + "\n"
+    for r in recs:
+        h = r["metrics"]["history"]
+        out += (f"\nReward per step ({'warm' if r['params'].get('warm', True) else 'RL only'}): "
+                + " ".join(f"{x['reward']:.2f}" for x in h)
+                + f"\n\nValid-action ratio per step: " + " ".join(f"{x['valid_action']:.2f}" for x in h)
+                + f"\n\nKL per step: " + " ".join(f"{x['kl']:.4f}" for x in h)
+                + f"\n\nSeconds per step: mean {sum(x['step_s'] for x in h) / len(h):.1f}\n")
+    return out
