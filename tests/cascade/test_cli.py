@@ -1,0 +1,31 @@
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from siftkit.core.plugins import Registry, discover
+
+registry = discover(Registry(app=typer.Typer(), serve=typer.Typer()))
+app = registry.app
+
+
+def test_cascade_plugin_registered():
+    assert "cascade" in registry.loaded, registry.failed
+    assert any(s.name == "cascade" for s in registry.steps)
+
+
+def test_cascade_run_smoke(tmp_path):
+    res = CliRunner().invoke(app, ["cascade", "run", "--stages", "2", "--methods", "bce,lcron", "--seeds", "1",
+                                   "--config", "tiny", "--output", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    run_dir = next((tmp_path / "cascade").iterdir())
+    for name in ("report.html", "metrics.json", "manifest.json", "table.md", "cells.json"):
+        assert (run_dir / name).exists()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["oracle_labels"]["joint"] == 1.0 and "lcron" in metrics
+
+
+def test_unknown_method_is_one_line_error(tmp_path):
+    res = CliRunner().invoke(app, ["cascade", "run", "--methods", "nope", "--config", "tiny", "--output",
+                                   str(tmp_path)])
+    assert res.exit_code != 0
