@@ -95,7 +95,7 @@ def doctor(json_out: bool = typer.Option(False, "--json", help="Print the status
 
 
 # -------------------------------------------------------------------------------------------- quickstart
-def metrics_demo_section():
+def metrics_demo_section(ctx=None):
     """Evaluate the two hand-written demo TREC runs against the demo qrels (the core's own quickstart step)."""
     from importlib.resources import files
 
@@ -112,6 +112,9 @@ def metrics_demo_section():
 
     demo = Path(str(files("siftkit.data") / "demo"))
     qrels = qrels_dict(read_qrels(demo / "qrels.txt"))
+    if ctx is not None:
+        for f in ("qrels.txt", "run_good.trec", "run_weak.trec"):
+            ctx.record_input(demo / f)
     measures = ["ndcg@3", "P@3", "recall@3", "map", "mrr"]
     rows = []
     for name in ("good", "weak"):
@@ -167,7 +170,7 @@ def quickstart(
 
                     sec = doctor_section(check_all())
                 else:
-                    sec = fn(ctx) if name != "metrics-demo" else fn()
+                    sec = fn(ctx)
             except Exception as e:  # one failing step is reported, the others still run
                 rd.log(traceback.format_exc())
                 sec = Section(name, text=f"step failed: {type(e).__name__}: {e}", status="failed")
@@ -175,6 +178,8 @@ def quickstart(
             rd.log(f"step {name}: {sec.status} in {sec.metrics['seconds']} s")
             sections.append(sec)
             prog.advance(task)
+    for p in dict.fromkeys(ctx.inputs):  # sha256 of every model and data file the steps read
+        rd.record_input(p)
     rd.write_metrics({s.title: s.metrics for s in sections})
     rd.write_manifest({"steps": [s.title for s in sections]})
     report = write_report(rd.path / "report.html", "siftkit quickstart", sections,

@@ -46,12 +46,18 @@ class StepContext:
         seed: the run seed.
         small: True for the quickstart scale (about a minute per step on 2 cores).
         options: free-form ``--set`` overrides (strings), for steps that take any.
+        inputs: files the steps read (see :meth:`record_input`), hashed into the manifest.
     """
 
     run_dir: Path
     seed: int = 0
     small: bool = True
     options: dict[str, str] = field(default_factory=dict)
+    inputs: list[Path] = field(default_factory=list)
+
+    def record_input(self, path) -> None:
+        """Name a model or data file (or folder) the step read; its sha256 goes to the run manifest."""
+        self.inputs.append(Path(path))
 
     def step_dir(self, name: str) -> Path:
         p = self.run_dir / name

@@ -79,5 +79,12 @@ def serve_llm(
 
 
 def register(registry) -> None:
-    """Add ``siftkit serve llm``."""
+    """Add ``siftkit serve llm`` and the embedded-LLM quickstart step."""
     registry.serve.command("llm")(serve_llm)
+
+    def _step(ctx):
+        from siftkit.llm.quickstart import quickstart_step
+
+        return quickstart_step(ctx)
+
+    registry.add_quickstart_step("llm", _step, order=5)

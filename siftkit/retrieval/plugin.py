@@ -51,5 +51,12 @@ def serve_retrieval(
 
 
 def register(registry) -> None:
-    """Add ``siftkit serve retrieval``."""
+    """Add ``siftkit serve retrieval`` and the retrieval quickstart step."""
     registry.serve.command("retrieval")(serve_retrieval)
+
+    def _step(ctx):
+        from siftkit.retrieval.quickstart import quickstart_step
+
+        return quickstart_step(ctx)
+
+    registry.add_quickstart_step("retrieval", _step, order=10)
