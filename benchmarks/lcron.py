@@ -33,9 +33,13 @@ def _methods():
     return list(METHODS)
 
 
-def experiments() -> dict[str, Experiment]:
-    from siftkit.cascade.experiment import run_cell
+def experiments(device: str = "cpu") -> dict[str, Experiment]:
+    import functools
+
+    from siftkit.cascade.experiment import run_cell as _run_cell
     from siftkit.cascade.train import ORACLES
+
+    run_cell = functools.partial(_run_cell, device=device)
 
     m = _methods()
     return {
@@ -63,17 +67,18 @@ def throughput_cell(params: dict) -> dict:
             f"tr,_=simulate(preset('main', n_stages={params['stages']}, train_days=1, requests_per_day=1024*"
             f"{params['steps'] + 1}, test_requests=16));"
             f"m,s=train(tr, TrainConfig(method='{params['method']}', n_stages={params['stages']},"
-            f" max_steps={params['steps'] + 1}));"
+            f" max_steps={params['steps'] + 1}, device='{params.get('device', 'cpu')}'));"
             "print(json.dumps(s))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     s = json.loads(out.stdout.strip().splitlines()[-1])
     # the first step pays one-off allocation costs; report the steady-state rate over the remaining steps
     return {"requests_per_s": s["requests_per_s"], "seconds_per_step": s["train_seconds"] / s["steps"],
-            "peak_rss_mib": s["peak_rss_mib"], "steps": s["steps"]}
+            "peak_rss_mib": s["peak_rss_mib"], "steps": s["steps"], "peak_gpu_mib": s.get("peak_gpu_mib", 0.0)}
 
 
-def throughput_experiment() -> Experiment:
-    return Experiment("lcron_throughput_main", {"method": _methods(), "stages": [2], "steps": [5]},
+def throughput_experiment(device: str = "cpu") -> Experiment:
+    name = "lcron_throughput_main" + ("" if device == "cpu" else "_" + device.split(":")[0])
+    return Experiment(name, {"method": _methods(), "stages": [2], "steps": [5], "device": [device]},
                       throughput_cell)
 
 
@@ -176,15 +181,22 @@ def main(argv: list[str] | None = None) -> None:
                                      "mid", "write"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--worker", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="torch device for training (cpu, cuda)")
+    ap.add_argument("--spawn", type=int, default=0, help="start this many worker processes and wait for them")
     a = ap.parse_args(argv)
+    if a.spawn:
+        procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.lcron", a.what, "--workers", str(a.spawn),
+                                   "--worker", str(i), "--device", a.device]) for i in range(a.spawn)]
+        print("workers exited with", [p.wait() for p in procs], flush=True)
+        return
     if a.what == "write":
         print(write_page(Path(__file__).resolve().parent / "lcron_notes.md"))
         return
-    ex = experiments()
-    names = {"all": ["two-stage", "oracles", "oracles-mid", "ablations", "three-stage", "tau", "throughput"],
+    ex = experiments(a.device)
+    names = {"all": ["two-stage", "oracles", "oracles-mid", "ablations", "three-stage", "tau"],
              "mid": ["oracles-mid", "ablations", "three-stage", "tau"]}.get(a.what, [a.what])
     for n in names:
-        e = throughput_experiment() if n == "throughput" else ex[n]
+        e = throughput_experiment(a.device) if n == "throughput" else ex[n]
         mine = {json.dumps(c, sort_keys=True) for c in e.cells()[a.worker::a.workers]}  # fixed split of the grid
         print(n, run_experiment(e, progress=False, only=lambda c: json.dumps(c, sort_keys=True) in mine), flush=True)
 

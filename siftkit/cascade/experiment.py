@@ -31,7 +31,7 @@ def load_data(config: str, n_stages: int):
     return simulate(preset(config, n_stages=n_stages))
 
 
-def run_cell(params: dict[str, Any], log=None) -> dict[str, Any]:
+def run_cell(params: dict[str, Any], log=None, device: str = "cpu") -> dict[str, Any]:
     """Train and evaluate one cell; returns numeric metrics plus ``joint_per_request`` (recall × 10 as ints).
 
     params: ``config``, ``stages`` (2 or 3), ``method`` (a method or an oracle), ``seed``, optional ``variant``
@@ -47,10 +47,11 @@ def run_cell(params: dict[str, Any], log=None) -> dict[str, Any]:
         if "tau" in params:
             lc = replace(lc, tau=float(params["tau"]))
         cfg = TrainConfig(method=method, n_stages=int(params["stages"]), seed=int(params["seed"]), lcron=lc,
-                          batch_size=BATCH.get(params["config"], 1024))
+                          batch_size=BATCH.get(params["config"], 1024), device=device)
         res = run(train_data, test_data, cfg, ndcg=params.get("ndcg", True), log=log)
         stats = {k: res["stats"][k] for k in ("steps", "train_seconds", "eval_seconds", "requests_per_s",
-                                             "peak_rss_mib")}
+                                             "peak_rss_mib", "peak_gpu_mib") if k in res["stats"]}
+        stats["device"] = device
     out = {**res["metrics"], **stats}
     out["joint_per_request"] = np.rint(res["per_request"]["joint"] * 10).astype(int).tolist()
     return out
