@@ -38,7 +38,7 @@ def rl_cell(params: dict) -> dict:
     from siftkit.search_agent.demo import run_synthetic, save_run
 
     torch.set_num_threads(1)
-    res = run_synthetic(_cfg(params, steps=params.get("steps", 100)), log=lambda m: print(m, flush=True))
+    res = run_synthetic(_cfg(params, steps=params.get("steps", 60), n_eval=100), log=lambda m: print(m, flush=True))
     tag = f"{params['algo']}_mask{int(params['mask'])}_seed{params['seed']}"
     save_run(res, CACHE / tag)
     per_q = {s: {r["uid"]: r["em"] for r in recs} for s, recs in res["records_after"].items()}
@@ -186,7 +186,7 @@ def write() -> Path:
     body = ("## (a) The RL effect: tiny from-scratch policy on the synthetic task\n\n" + part_a()
             + "\n## Batched vs one-at-a-time rollouts\n\n" + part_throughput()
             + "\n## (b) The real LLM: SmolLM2-135M-Instruct + LoRA\n\n" + part_b())
-    notes = Path(__file__).with_name("search_r1_notes.md")
+    notes = RESULTS / "search_r1_notes.md"
     return write_markdown(RESULTS / "search_r1.md", "Search-R1 (siftkit.search_agent)", body,
                           command="python -m benchmarks.search_r1 rl && python -m benchmarks.search_r1 ppo && "
                                   "python -m benchmarks.search_r1 throughput && python -m benchmarks.search_r1 "

@@ -38,9 +38,8 @@ class SyntheticRunConfig:
             dense copying signal, so the induction-style copying that answers need forms in fewer steps; RL keeps the
             mask].
         p_search, p_entity, p_copy: the noisy policy's search / right-entity / copy probabilities [spec: .5/.7/.5;
-            ours: .3/.9/.9 — with the spec's values copying had not formed after 4,000 × 4 here (RAG EM 0.05), so RL
-            saw no reward; a rarer search keeps the warm-started greedy policy from searching, so RL must still
-            discover search].
+            ours: .5/.9/.9 — with the spec's values copying had not formed after 4,000 × 4 here (RAG EM 0.05), so RL
+            saw almost no reward; the search decision stays a coin flip].
         algo, steps, prompts_per_step, group_size, lr, beta, mask_info: RL [spec: 16 prompts × 5, lr 1e-3].
         max_turns, max_new_tokens: rollout budget [ours: 3 turns, 16 tokens per turn].
         n_eval: held-out questions evaluated (0 = all).
@@ -51,16 +50,16 @@ class SyntheticRunConfig:
     n_entities: int = 300
     n_values: int = 40
     two_hop: bool = True
-    sft_trajs: int = 6000
-    sft_epochs: int = 3
+    sft_trajs: int = 4000
+    sft_epochs: int = 2
     sft_lr: float = 3e-3
     sft_batch: int = 16
     sft_on_observations: bool = True
-    p_search: float = 0.3
+    p_search: float = 0.5
     p_entity: float = 0.9
     p_copy: float = 0.9
     algo: str = "grpo"
-    steps: int = 100
+    steps: int = 60
     prompts_per_step: int = 16
     group_size: int = 5
     lr: float = 1e-3

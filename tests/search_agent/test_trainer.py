@@ -47,14 +47,21 @@ def test_gae_gamma_lambda_one_is_return_minus_value():
     assert ret[0, :3].tolist() == pytest.approx([1.0, 1.0, 1.0])
 
 
-def _warm(small_task, seed=0, n=200):
+_CACHE: dict = {}
+
+
+def _warm(small_task, seed=0, n=120):
+    """A warm-started tiny policy, trained once per session and deep-copied per test."""
+    import copy
     import random
 
-    task, tok, bm25 = small_task
-    model = tiny_policy(len(tok), seed=seed)
-    trajs = noisy_trajectories(task, task.train[:n], tok, bm25, random.Random(seed))
-    losses = sft(model, trajs, tok.pad_token_id, epochs=2, lr=3e-3, batch_size=32)
-    return model, losses
+    if seed not in _CACHE:
+        task, tok, bm25 = small_task
+        model = tiny_policy(len(tok), seed=seed)
+        trajs = noisy_trajectories(task, task.train[:n], tok, bm25, random.Random(seed))
+        _CACHE[seed] = (model, sft(model, trajs, tok.pad_token_id, epochs=2, lr=3e-3, batch_size=32))
+    model, losses = _CACHE[seed]
+    return copy.deepcopy(model), losses
 
 
 def test_sft_warm_start_lowers_the_loss(small_task):
@@ -83,7 +90,7 @@ def test_grpo_with_lora_changes_only_adapters(small_task):
     from peft import LoraConfig, get_peft_model
 
     task, tok, bm25 = small_task
-    model, _ = _warm(small_task, n=50)
+    model, _ = _warm(small_task)
     model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
     lora = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
