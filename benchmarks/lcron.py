@@ -45,6 +45,8 @@ def experiments(device: str = "cpu") -> dict[str, Experiment]:
     return {
         "two-stage": Experiment("lcron_2stage_main", {"config": ["main"], "stages": [2], "method": m,
                                                       "seed": SEEDS}, run_cell),
+        "two-stage-full": Experiment("lcron_2stage_full", {"config": ["full"], "stages": [2], "method": m + list(ORACLES),
+                                                           "seed": SEEDS}, run_cell),
         "three-stage": Experiment("lcron_3stage_mid", {"config": ["mid"], "stages": [3], "method": m,
                                                        "seed": SEEDS}, run_cell),
         "ablations": Experiment("lcron_ablation_mid", {"config": ["mid"], "stages": [2], "method": ["lcron"],
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["two-stage", "three-stage", "ablations", "tau", "oracles", "oracles-mid", "throughput", "all",
+    ap.add_argument("what", choices=["two-stage", "two-stage-full", "three-stage", "ablations", "tau", "oracles", "oracles-mid", "throughput", "all",
                                      "mid", "write"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--worker", type=int, default=0)

@@ -85,6 +85,7 @@ PRESETS: dict[str, SimConfig] = {
                        n_items=5000, n_authors=400),
     "mid": SimConfig(train_days=4, requests_per_day=4000, test_requests=3000, seq_len=10),
     "main": SimConfig(train_days=5, requests_per_day=10_000, test_requests=5000, seq_len=10),
+    "full": SimConfig(train_days=10, requests_per_day=10_000, test_requests=10_000, seq_len=50),
 }
 
 
