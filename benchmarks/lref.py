@@ -7,7 +7,7 @@ main models [ours: CPU budget]. Sizes are the ``LrefConfig`` defaults plus :data
 
 Run (resumable; finished cells are skipped)::
 
-    nice -n 10 python -m benchmarks.lref all --jobs 4     # shared cells, then seeds, then the table
+    nice -n 10 python -m benchmarks.lref all --jobs 7     # shared cells, then seeds, then the table
     python -m benchmarks.lref table                        # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
 from siftkit.core.io import atomic_write_text
 
-SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 320, "syn_sample": 120,
-         "wands_sample": 80, "data_seed": 0}
-BENCH_CFG = {"stage1_steps": 30, "sft_steps": 30, "im_sample": 240, "ci_sample": 240, "cot_steps": 12, "dpo_steps": 8,
-             "dpo_scan": 64, "cot_max_new_tokens": 24}
+SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 240, "syn_sample": 80,
+         "wands_sample": 60, "data_seed": 0}
+BENCH_CFG = {"stage1_steps": 20, "sft_steps": 24, "im_sample": 160, "ci_sample": 160, "cot_steps": 8, "dpo_steps": 6,
+             "dpo_scan": 48, "cot_max_new_tokens": 20, "lr": 1e-3}
 """Sized for a 2-core CPU shared with other jobs (see the notes of the results page)."""
 CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
 SEEDS = [0, 1, 2]
@@ -90,21 +90,38 @@ def _eval(llm, syn, wands, cot, cfg) -> dict:
 
 
 def shared_cell(params: dict) -> dict:
-    """``part=zero-shot``: the untrained model; ``part=stage1``: IM/CI/MS and the kept set (seed 0)."""
+    """``part=zero-shot``: the untrained model; ``part=im|ci|ms``: one Stage-1 model (seed 0) and its pool grades."""
     from siftkit.relevance.config import LrefConfig
-    from siftkit.relevance.pipeline import load_base, stage1_select
+    from siftkit.relevance.pipeline import load_base, stage1_model
 
     _setup()
     cfg = LrefConfig(seed=0, **BENCH_CFG)
     pool, train, syn, wands = data()
+    _log(params["part"])
     if params["part"] == "zero-shot":
-        _log("zero-shot")
         return _eval(load_base(cfg), syn, wands, False, cfg)
-    _log("stage1")
-    res = stage1_select(cfg, train, pool, seed=0, log=_log)
-    _log(f"stage1 stats {res['stats']}")
-    return {"kept_pids": [x["pid"] for x, k in zip(pool, res["kept"]) if k], **res["stats"],
-            "seconds_stage1": res["seconds"]}
+    preds = stage1_model(cfg, params["part"], train, pool, seed=0, log=_log)
+    return {"pool_pids": [x["pid"] for x in pool], "preds": preds}
+
+
+def stage1_result(wait: bool = True) -> tuple[set, dict] | None:
+    """The kept pool ids and the selection statistics, from the three Stage-1 cells (waiting for them)."""
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.pipeline import stage1_keep
+
+    paths = {n: CELLS / "lref_shared" / f"part={n}.json" for n in ("im", "ci", "ms")}
+    while not all(p.exists() for p in paths.values()):
+        if not wait:
+            return None
+        time.sleep(20)
+    pool = data()[0]
+    preds = {}
+    for n, p in paths.items():
+        m = json.loads(p.read_text())["metrics"]
+        assert m["pool_pids"] == [x["pid"] for x in pool], "Stage-1 cells come from another pool"
+        preds[n] = m["preds"]
+    kept, stats = stage1_keep(LrefConfig(**BENCH_CFG), pool, preds)
+    return {x["pid"] for x, k in zip(pool, kept) if k}, stats
 
 
 def seed_cell(params: dict) -> dict:
@@ -127,10 +144,7 @@ def seed_cell(params: dict) -> dict:
     _log(f"seed {seed}: sft-all on {len(pool)}")
     llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
     save("sft-all", _eval(llm, syn, wands, False, cfg))
-    stage1 = CELLS / "lref_shared" / "part=stage1.json"
-    while not stage1.exists():  # written by the shared process
-        time.sleep(20)
-    kept_ids = set(json.loads(stage1.read_text())["metrics"]["kept_pids"])
+    kept_ids, _ = stage1_result(wait=True)  # IM, CI and MS are trained by the shared processes
     kept = [x for x in pool if x["pid"] in kept_ids]
     _log(f"seed {seed}: sft-selected on {len(kept)}")
     llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
@@ -143,7 +157,7 @@ def seed_cell(params: dict) -> dict:
     return out
 
 
-SHARED = Experiment("lref_shared", {"part": ["zero-shot", "stage1"]}, fn=shared_cell)
+SHARED = Experiment("lref_shared", {"part": ["zero-shot", "im", "ci", "ms"]}, fn=shared_cell)
 MAIN = Experiment("lref", {"seed": SEEDS}, fn=seed_cell)
 
 
@@ -189,10 +203,12 @@ def table() -> Path:
             lines.append(f"| {cond} | {len(runs)} | " + " | ".join(vals) + " |")
         if n:
             parts.append("\n".join(lines) + f"\n\nn = {n} pairs.\n")
-    st = shared.get("stage1", {})
+    res = stage1_result(wait=False)
+    st = res[1] if res else {}
     if st:
         keys = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
-                "keep_precision", "keep_recall", "kept_share_head", "kept_share_torso", "kept_share_tail"]
+                "keep_precision", "keep_recall", "kept_share_head", "kept_share_torso", "kept_share_tail",
+                "im_agreement", "ci_agreement", "ms_agreement"]
         parts.append("### Stage 1: kept subset and the keep rule against the injected noise\n\n| "
                      + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
                      + " | ".join(f"{st[k]:.3f}" if isinstance(st.get(k), float) else str(st.get(k, "–"))
@@ -213,7 +229,7 @@ def table() -> Path:
              "shared by the three seeds; mean ± sample std over seeds. One 2-core CPU machine shared with other "
              "jobs, torch threads 1.")
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2 (CPU scale)", "\n".join(parts),
-                          command="nice -n 10 python -m benchmarks.lref all --jobs 4", notes=notes)
+                          command="nice -n 10 python -m benchmarks.lref all --jobs 7", notes=notes)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -224,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("all")
-    a.add_argument("--jobs", type=int, default=4)
+    a.add_argument("--jobs", type=int, default=7)
     c = sub.add_parser("cell")
     c.add_argument("--part")
     c.add_argument("--seed", type=int)
@@ -238,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             run_experiment(MAIN, progress=False, only=lambda p: p["seed"] == args.seed)
     else:
-        jobs = [["--part", "stage1"], ["--part", "zero-shot"]] + [["--seed", str(s)] for s in SEEDS]
+        jobs = [["--part", p] for p in ("im", "ci", "ms", "zero-shot")] + [["--seed", str(s)] for s in SEEDS]
         logs = RESULTS / "cells" / "lref_logs"
         logs.mkdir(parents=True, exist_ok=True)
         running: list[subprocess.Popen] = []

@@ -90,23 +90,38 @@ def stage1_select(cfg: LrefConfig, train: Sequence[dict], pool: Sequence[dict], 
         ``{"kept": [bool per pool row], "im", "ci", "ms": predictions, "stats": selection statistics, "seconds"}``.
     """
     t0 = time.perf_counter()
-    preds = {}
-    im_set = exposure_sample(list(train), cfg.im_sample, seed)
-    ci_set = balanced_sample(list(train), cfg.ci_sample, seed)
-    ms_set = [x | {"ms_label": lref.ms_target(x["label"])} for x in ci_set]
-    for name, rows, key in (("im", im_set, "label"), ("ci", ci_set, "label"), ("ms", ms_set, "ms_label")):
-        if name == "im" and not cfg.use_im or name == "ci" and not cfg.use_ci or name == "ms" and not cfg.use_ms:
-            preds[name] = [x["label"] for x in pool]
-            continue
-        llm, _ = train_label_model(cfg, rows, cfg.stage1_steps, seed, key)
-        preds[name] = predict(llm, pool, cfg=cfg)[0]
-        log(f"stage1 {name}: trained on {len(rows)}, accuracy on pool labels "
-            f"{sum(a == x['label'] for a, x in zip(preds[name], pool)) / len(pool):.3f}")
+    preds = {name: stage1_model(cfg, name, train, pool, seed, log) for name in ("im", "ci", "ms")}
+    kept, stats = stage1_keep(cfg, pool, preds)
+    return {"kept": kept, **preds, "stats": stats, "seconds": time.perf_counter() - t0}
+
+
+def stage1_model(cfg: LrefConfig, name: str, train: Sequence[dict], pool: Sequence[dict], seed: int,
+                 log: Log = _nolog) -> list[str]:
+    """Train one auxiliary model (``im``, ``ci`` or ``ms``) and return its grades for ``pool``."""
+    if not {"im": cfg.use_im, "ci": cfg.use_ci, "ms": cfg.use_ms}[name]:
+        return [x["label"] for x in pool]  # a switched-off term: its prediction never decides
+    if name == "im":
+        rows, key = exposure_sample(list(train), cfg.im_sample, seed), "label"
+    else:
+        rows, key = balanced_sample(list(train), cfg.ci_sample, seed), "label"
+        if name == "ms":
+            rows, key = [x | {"ms_label": lref.ms_target(x["label"])} for x in rows], "ms_label"
+    llm, _ = train_label_model(cfg, rows, cfg.stage1_steps, seed, key)
+    preds = predict(llm, pool, cfg=cfg)[0]
+    log(f"stage1 {name}: trained on {len(rows)}, agreement with pool labels "
+        f"{sum(a == x['label'] for a, x in zip(preds, pool)) / len(pool):.3f}")
+    return preds
+
+
+def stage1_keep(cfg: LrefConfig, pool: Sequence[dict], preds: dict[str, list[str]]) -> tuple[list[bool], dict]:
+    """Apply the keep rule to the auxiliary predictions; returns (kept flags, selection statistics)."""
     kept = [lref.keep(x["label"], im, ci, ms, cfg.ms_rule, cfg.use_im, cfg.use_ci, cfg.use_ms)
             for x, im, ci, ms in zip(pool, preds["im"], preds["ci"], preds["ms"])]
     stats = lref.selection_stats(kept, [bool(x.get("noisy", False)) for x in pool],
                                  [x.get("stratum", "all") for x in pool])
-    return {"kept": kept, **preds, "stats": stats, "seconds": time.perf_counter() - t0}
+    for name, p in preds.items():
+        stats[f"{name}_agreement"] = sum(a == x["label"] for a, x in zip(p, pool)) / len(pool)
+    return kept, stats
 
 
 # ---------------------------------------------------------------------------------------------------------------------
