@@ -32,7 +32,8 @@ def load_data(config: str, n_stages: int):
 
 
 def run_cell(params: dict[str, Any], log=None, device: str = "cpu") -> dict[str, Any]:
-    """Train and evaluate one cell; returns numeric metrics plus ``joint_per_request`` (recall × 10 as ints).
+    """Train and evaluate one cell; returns numeric metrics plus ``joint_per_request`` (per test request, the number
+    of GT items kept, 0..10, as one hex digit each; see :func:`per_request_joint`).
 
     params: ``config``, ``stages`` (2 or 3), ``method`` (a method or an oracle), ``seed``, optional ``variant``
     (full / no_e2e / no_single, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``ndcg`` (bool).
@@ -53,8 +54,15 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu") -> dict[str,
                                              "peak_rss_mib", "peak_gpu_mib") if k in res["stats"]}
         stats["device"] = device
     out = {**res["metrics"], **stats}
-    out["joint_per_request"] = np.rint(res["per_request"]["joint"] * 10).astype(int).tolist()
+    hits = np.rint(res["per_request"]["joint"] * 10).astype(int)  # 0..10 GT items kept, one hex digit per request
+    out["joint_per_request"] = "".join("0123456789a"[h] for h in hits)
     return out
+
+
+def per_request_joint(metrics: dict) -> np.ndarray:
+    """Per-request joint recall of a cell (R,) from its ``joint_per_request`` field (hex string or int list)."""
+    v = metrics["joint_per_request"]
+    return (np.array([int(c, 16) for c in v]) if isinstance(v, str) else np.asarray(v)) / 10
 
 
 def significance(cells: list[dict], reference: str = "lcron", metric: str = "joint") -> list[dict]:
@@ -77,8 +85,8 @@ def significance(cells: list[dict], reference: str = "lcron", metric: str = "joi
         if len(seeds) >= 2:
             t = paired_t_test([ref[s][metric] for s in seeds], [runs[s][metric] for s in seeds])
             row.update(diff=t.diff, p_seeds=t.p_value)
-            a = np.mean([ref[s]["joint_per_request"] for s in seeds], 0) / 10
-            b = np.mean([runs[s]["joint_per_request"] for s in seeds], 0) / 10
+            a = np.mean([per_request_joint(ref[s]) for s in seeds], 0)
+            b = np.mean([per_request_joint(runs[s]) for s in seeds], 0)
             tr = paired_t_test(a, b)
             row.update(p_requests=tr.p_value)
             row["significant_5pct"] = bool((t.p_value < 0.05) if not math.isnan(t.p_value) else False)
