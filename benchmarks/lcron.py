@@ -56,6 +56,11 @@ def experiments(device: str = "cpu") -> dict[str, Experiment]:
                                             "seed": SEEDS[:2]}, run_cell),
         "cpu-check": Experiment("lcron_cpu_check_mid", {"config": ["mid"], "stages": [2], "method": ["lcron"],
                                                         "variant": ["full"], "seed": SEEDS[:2]}, run_cell),
+        "investigate-binarize": Experiment("lcron_investigate_binarize_mid", {
+            "config": ["mid"], "stages": [3], "method": ["lcron"], "binarize_y": [False], "seed": SEEDS}, run_cell),
+        "investigate-icc": Experiment("lcron_investigate_icc_mid", {
+            "config": ["mid"], "stages": [2], "method": ["icc"], "icc_fix_k": [False, True], "seed": SEEDS[:1]},
+            run_cell),
         "oracles": Experiment("lcron_oracles_main", {"config": ["main"], "stages": [2], "method": list(ORACLES),
                                                      "seed": [0]}, run_cell),
         "oracles-mid": Experiment("lcron_oracles_mid", {"config": ["mid"], "stages": [2, 3],
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["two-stage", "two-stage-full", "cpu-check", "three-stage", "ablations", "tau", "oracles", "oracles-mid", "throughput", "all",
+    ap.add_argument("what", choices=["two-stage", "two-stage-full", "cpu-check", "investigate-binarize", "investigate-icc", "three-stage", "ablations", "tau", "oracles", "oracles-mid", "throughput", "all",
                                      "mid", "write"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--worker", type=int, default=0)

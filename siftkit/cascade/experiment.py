@@ -36,7 +36,8 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu") -> dict[str,
     of GT items kept, 0..10, as one hex digit each; see :func:`per_request_joint`).
 
     params: ``config``, ``stages`` (2 or 3), ``method`` (a method or an oracle), ``seed``, optional ``variant``
-    (full / no_e2e / no_single, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``ndcg`` (bool).
+    (full / no_e2e / no_single, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``binarize_y`` (LCRON's
+    label binarisation), ``icc_fix_k`` (ICC's last gate at the last quota), ``ndcg`` (bool).
     """
     train_data, test_data = load_data(params["config"], int(params["stages"]))
     method = params["method"]
@@ -47,8 +48,11 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu") -> dict[str,
         lc = replace(LcronConfig(), **VARIANTS[params.get("variant", "full")])
         if "tau" in params:
             lc = replace(lc, tau=float(params["tau"]))
+        if "binarize_y" in params:
+            lc = replace(lc, binarize_y=bool(params["binarize_y"]))
         cfg = TrainConfig(method=method, n_stages=int(params["stages"]), seed=int(params["seed"]), lcron=lc,
-                          batch_size=BATCH.get(params["config"], 1024), device=device)
+                          batch_size=BATCH.get(params["config"], 1024), device=device,
+                          icc_fix_k=bool(params.get("icc_fix_k", False)))
         res = run(train_data, test_data, cfg, ndcg=params.get("ndcg", True), log=log)
         stats = {k: res["stats"][k] for k in ("steps", "train_seconds", "eval_seconds", "requests_per_s",
                                              "peak_rss_mib", "peak_gpu_mib") if k in res["stats"]}

@@ -77,14 +77,18 @@ def run_cmd(
 
 
 def quickstart_step(ctx):
-    """All eight methods, two-stage, on the ``small`` simulated config (about a minute on 2 cores)."""
+    """All eight methods, two-stage, on the ``small`` simulated config (about a minute on 2 cores).
+
+    ``ctx.options["config"]`` picks another simulator preset (tests use ``tiny``).
+    """
     import torch
 
     from siftkit.cascade.experiment import report_section, run_grid
 
     torch.set_num_threads(1)
-    cells = run_grid("small", 2, _methods("all"), [ctx.seed])
-    return report_section(cells, "LCRON cascade ranking (simulated RecFlow, small config, one seed)")
+    config = ctx.options.get("config", "small")
+    cells = run_grid(config, 2, _methods("all"), [ctx.seed])
+    return report_section(cells, f"LCRON cascade ranking (simulated RecFlow, {config} config, one seed)")
 
 
 def register(registry) -> None:

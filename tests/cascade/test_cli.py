@@ -29,3 +29,11 @@ def test_unknown_method_is_one_line_error(tmp_path):
     res = CliRunner().invoke(app, ["cascade", "run", "--methods", "nope", "--config", "tiny", "--output",
                                    str(tmp_path)])
     assert res.exit_code != 0
+
+
+def test_quickstart_step_returns_a_table(tmp_path):
+    from siftkit.cascade.plugin import quickstart_step
+    from siftkit.core.report import StepContext
+
+    sec = quickstart_step(StepContext(run_dir=tmp_path, options={"config": "tiny"}))
+    assert sec.status == "ok" and sec.tables and "lcron" in sec.metrics
