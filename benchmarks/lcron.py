@@ -58,6 +58,9 @@ def experiments(device: str = "cpu") -> dict[str, Experiment]:
                                                         "variant": ["full"], "seed": SEEDS[:2]}, run_cell),
         "investigate-binarize": Experiment("lcron_investigate_binarize_mid", {
             "config": ["mid"], "stages": [3], "method": ["lcron"], "binarize_y": [False], "seed": SEEDS}, run_cell),
+        "investigate-q": Experiment("lcron_investigate_q_mid", {
+            "config": ["mid"], "stages": [2], "method": ["lcron"], "variant": ["serving_q"], "seed": SEEDS},
+            run_cell),
         "investigate-icc": Experiment("lcron_investigate_icc_mid", {
             "config": ["mid"], "stages": [2], "method": ["icc"], "icc_fix_k": [False, True], "seed": SEEDS[:1]},
             run_cell),
@@ -223,6 +226,11 @@ def _notes() -> str:
         out.append(f"  Investigation: the 3-stage upstream binarises Y (tied negatives weigh 10 in L_single). "
                    f"With soft Y instead (`binarize_y=False`, CPU) LCRON gives {soft:.4f} against {three['lcron']:.4f}"
                    " with the upstream default.")
+    serving = _mean("lcron_investigate_q_mid", variant="serving_q")
+    if serving is not None and _mean("lcron_ablation_mid", variant="full") is not None:
+        out.append(f"* **q = 10 vs the serving quotas in training** (`mid`, CPU): q = (30, 20) gives {serving:.4f} "
+                   f"against {_mean('lcron_ablation_mid', variant='full'):.4f} with q = 10 (H100; paper E.1: 0.8714 "
+                   "vs 0.8732).")
     abl = {v: _mean("lcron_ablation_mid", variant=v) for v in ("full", "no_e2e", "no_single")}
     if all(v is not None for v in abl.values()):
         out.append(f"* **Ablations (`mid`).** Full {abl['full']:.4f}, without L_e2e {abl['no_e2e']:.4f} "
@@ -321,6 +329,7 @@ def write_page() -> Path:
            "nice -n 10 python -m benchmarks.lcron cpu-check\n"
            "nice -n 10 python -m benchmarks.lcron investigate-binarize\n"
            "nice -n 10 python -m benchmarks.lcron investigate-icc\n"
+           "nice -n 10 python -m benchmarks.lcron investigate-q\n"
            "python -m benchmarks.lcron write")
     return write_markdown(RESULTS / "lcron.md", "LCRON: cascade ranking as one network (simulated RecFlow)",
                           "\n".join(parts), cmd, _notes())
@@ -331,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["two-stage", "two-stage-full", "cpu-check", "investigate-binarize", "investigate-icc", "three-stage", "ablations", "tau", "oracles", "oracles-mid", "throughput", "all",
+    ap.add_argument("what", choices=["two-stage", "two-stage-full", "cpu-check", "investigate-binarize", "investigate-icc", "investigate-q", "three-stage", "ablations", "tau", "oracles", "oracles-mid", "throughput", "all",
                                      "mid", "write"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--worker", type=int, default=0)

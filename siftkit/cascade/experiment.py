@@ -19,7 +19,9 @@ from siftkit.cascade.train import METHODS, ORACLES, TrainConfig, run, run_oracle
 
 BATCH = {"mid": 512, "small": 256, "tiny": 128}
 """Batch size per config: 1024 [code] on ``main``; smaller on the small configs so they take enough steps [ours]."""
-VARIANTS = {"full": {}, "no_e2e": {"use_e2e": False}, "no_single": {"use_single": False}}
+VARIANTS = {"full": {}, "no_e2e": {"use_e2e": False}, "no_single": {"use_single": False},
+            "serving_q": {"q_per_stage": (30, 20)}}
+"""LCRON variants: the paper's ablations (Table 4) and training with the serving quotas (paper E.1)."""
 PAPER_2STAGE = {"bce": 0.8539, "icc": 0.8132, "rankflow": 0.8647, "fs_ranknet": 0.7881, "fs_lambdaloss": 0.8666,
                 "arf": 0.8608, "arf_v2": 0.8678, "lcron": 0.8732}
 PAPER_3STAGE = {"lcron": 0.7390, "arf_v2": 0.7332, "fs_lambdaloss": 0.7319, "bce": 0.7191}

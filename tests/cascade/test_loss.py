@@ -146,3 +146,15 @@ def test_config_validation():
         LcronConfig(tau=0)
     with pytest.raises(ValueError):
         LcronConfig(use_e2e=False, use_single=False)
+
+
+def test_per_stage_q_equals_scalar_q_when_equal_and_differs_otherwise():
+    torch.manual_seed(0)
+    logits = [torch.randn(2, 40) for _ in range(2)]
+    labels = torch.tensor([30.0 - i for i in range(10)] + [7.0] * 10 + [6.0] * 10 + [5.0] * 10).repeat(2, 1)
+    a, _ = lcron_loss(logits, labels, LcronConfig(), torch.zeros(2))
+    b, _ = lcron_loss(logits, labels, LcronConfig(q_per_stage=(10, 10)), torch.zeros(2))
+    c, _ = lcron_loss(logits, labels, LcronConfig(q_per_stage=(30, 20)), torch.zeros(2))
+    assert float(a) == pytest.approx(float(b)) and float(a) != pytest.approx(float(c))
+    with pytest.raises(ValueError):
+        lcron_loss(logits, labels, LcronConfig(q_per_stage=(30,)), torch.zeros(2))
