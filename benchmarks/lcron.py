@@ -45,8 +45,8 @@ def experiments(device: str = "cpu") -> dict[str, Experiment]:
     return {
         "two-stage": Experiment("lcron_2stage_main", {"config": ["main"], "stages": [2], "method": m,
                                                       "seed": SEEDS}, run_cell),
-        "two-stage-full": Experiment("lcron_2stage_full", {"config": ["full"], "stages": [2], "method": m + list(ORACLES),
-                                                           "seed": SEEDS}, run_cell),
+        "two-stage-full": Experiment("lcron_2stage_full", {"config": ["full"], "stages": [2],
+                                                           "method": m + list(ORACLES), "seed": SEEDS}, run_cell),
         "three-stage": Experiment("lcron_3stage_mid", {"config": ["mid"], "stages": [3], "method": m,
                                                        "seed": SEEDS}, run_cell),
         "ablations": Experiment("lcron_ablation_mid", {"config": ["mid"], "stages": [2], "method": ["lcron"],
@@ -176,8 +176,8 @@ def _notes() -> str:
         rest = [m for m in paper_order if m not in ("fs_ranknet", "rankflow")]
         ours_rest = sorted(rest, key=full.get, reverse=True)
         out.append(f"* **Two-stage, spec-size config (`full`).** {_ordering('lcron_2stage_full')}. LCRON is "
-                   f"{'the best method on joint recall, as in the paper' if best == 'lcron' else 'not the best; ' + best + ' is'}"
-                   " (paper: LCRON 0.8732 > ARF-v2 0.8678 > FS-LambdaLoss 0.8666 > RankFlow 0.8647 > ARF 0.8608 > "
+                   + ("the best on joint recall, as in the paper" if best == "lcron" else f"not the best; {best} is")
+                   + " (paper: LCRON 0.8732 > ARF-v2 0.8678 > FS-LambdaLoss 0.8666 > RankFlow 0.8647 > ARF 0.8608 > "
                    "BCE 0.8539 > ICC 0.8132 > FS-RankNet 0.7881). Leaving out FS-RankNet and RankFlow, our order "
                    f"{' > '.join(ours_rest)} {'matches' if ours_rest == rest else 'differs from'} the paper's "
                    f"{' > '.join(rest)}. See the t-tests for which gaps are significant over 3 seeds and over the "
@@ -201,7 +201,9 @@ def _notes() -> str:
         lowest = sorted((m for m in rec if m != "icc"), key=rec.get)[0]
         out.append(f"* **RankFlow vs BCE** (paper: RankFlow above BCE). RankFlow − BCE is "
                    f"{full['rankflow'] - full['bce']:+.4f} on `full`; RankFlow's retrieval Recall@10@30 is "
-                   f"{rec['rankflow']:.4f} ({'the lowest of the non-ICC methods' if lowest == 'rankflow' else 'lowest non-ICC: ' + lowest}). The α = 0 distillation term "
+                   f"{rec['rankflow']:.4f} ("
+                   + ("the lowest of the non-ICC methods" if lowest == "rankflow" else f"lowest non-ICC: {lowest}")
+                   + "). The α = 0 distillation term "
                    "MSE(sg(s₂[T]), s₁[T]) pulls the two-tower logits onto the DIN logits on the retrieved top-30 only; "
                    "we kept upstream's α = 0 and did not tune it, so we cannot say more than that the distillation "
                    "does not help the retriever here.")
@@ -235,8 +237,8 @@ def _notes() -> str:
     if all(v is not None for v in abl.values()):
         out.append(f"* **Ablations (`mid`).** Full {abl['full']:.4f}, without L_e2e {abl['no_e2e']:.4f} "
                    f"({abl['no_e2e'] - abl['full']:+.4f}), without L_single {abl['no_single']:.4f} "
-                   f"({abl['no_single'] - abl['full']:+.4f}). Paper: 0.8732 / 0.8710 / 0.8712 (both ablations hurt by about "
-                   "0.002). Seed std of the full model here: "
+                   f"({abl['no_single'] - abl['full']:+.4f}). Paper: 0.8732 / 0.8710 / 0.8712 (both ablations "
+                   "hurt by about 0.002). Seed std of the full model here: "
                    f"{_std('lcron_ablation_mid', variant='full'):.4f}; a change smaller than about twice that is "
                    "not resolved by 3 seeds.")
     taus = {t: _mean("lcron_tau_mid", tau=t) for t in TAUS}
@@ -322,7 +324,7 @@ def write_page() -> Path:
                          + [f"| {r['method']} | {r['requests_per_s']:.0f} | {r['seconds_per_step']:.2f} | "
                             f"{r['peak_rss_mib']:.0f} |" for _, r in df.iterrows()]) + "\n")
     cmd = ("# on the lent H100 machine (16 CPU cores, 1 GPU), from the repository root:\n"
-           "python3 -m benchmarks.lcron all --spawn 8 --device cuda            # main, mid 3-stage, ablations, τ, oracles\n"
+           "python3 -m benchmarks.lcron all --spawn 8 --device cuda   # main; mid 3-stage, ablations, τ; oracles\n"
            "python3 -m benchmarks.lcron two-stage-full --spawn 11 --device cuda\n"
            "# on the shared 2-core machine (CPU):\n"
            "nice -n 10 python -m benchmarks.lcron throughput\n"
@@ -340,7 +342,9 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["two-stage", "two-stage-full", "cpu-check", "investigate-binarize", "investigate-icc", "investigate-q", "three-stage", "ablations", "tau", "oracles", "oracles-mid", "throughput", "all",
+    ap.add_argument("what", choices=["two-stage", "two-stage-full", "cpu-check", "investigate-binarize",
+                                     "investigate-icc", "investigate-q", "three-stage", "ablations", "tau", "oracles",
+                                     "oracles-mid", "throughput", "all",
                                      "mid", "write"])
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--worker", type=int, default=0)

@@ -170,8 +170,8 @@ def report_section(cells: list[dict], title: str):
     tables = [("joint recall and per-stage metrics (mean over seeds; _std = sample std)", df[show])]
     if len(sig):
         tables.append(("paired t-tests, LCRON against each baseline (5%)", sig))
-    metrics = {f"{r.method}" + (f"/{r.variant}" if r.variant != "full" else "") + (f"/tau={r.tau}" if r.tau != "" else ""):
-               {"joint": float(r.joint)} for r in df.itertuples()}
+    metrics = {r.method + (f"/{r.variant}" if r.variant != "full" else "")
+               + (f"/tau={r.tau}" if r.tau != "" else ""): {"joint": float(r.joint)} for r in df.itertuples()}
     return Section(title, text=(
         "LCRON and its baselines train a cascade of stage models; joint recall is the share of the 10 ground-truth "
         "items that survive every stage's serving quota on the test day (columns shuffled with a fixed seed before "

@@ -134,7 +134,8 @@ class DIN(nn.Module):
 STAGE_MODELS = {"dssm": DSSM, "mlp": PreRankMLP, "din": DIN}
 
 
-def build_cascade(stages: list[str], vocab: dict[str, list[int]], d: int = 8, factorised: bool = True) -> nn.ModuleList:
+def build_cascade(stages: list[str], vocab: dict[str, list[int]], d: int = 8,
+                  factorised: bool = True) -> nn.ModuleList:
     """Stage models in cascade order, e.g. ``["dssm", "din"]`` or ``["dssm", "mlp", "din"]``."""
     out = []
     for s in stages:
