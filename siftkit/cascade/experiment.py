@@ -33,15 +33,16 @@ def load_data(config: str, n_stages: int):
     return simulate(preset(config, n_stages=n_stages))
 
 
-def run_cell(params: dict[str, Any], log=None, device: str = "cpu") -> dict[str, Any]:
+def run_cell(params: dict[str, Any], log=None, device: str = "cpu", data=None) -> dict[str, Any]:
     """Train and evaluate one cell; returns numeric metrics plus ``joint_per_request`` (per test request, the number
     of GT items kept, 0..10, as one hex digit each; see :func:`per_request_joint`).
 
     params: ``config``, ``stages`` (2 or 3), ``method`` (a method or an oracle), ``seed``, optional ``variant``
     (full / no_e2e / no_single, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``binarize_y`` (LCRON's
     label binarisation), ``icc_fix_k`` (ICC's last gate at the last quota), ``ndcg`` (bool).
+    ``data`` = (train, test) replaces the simulated config (e.g. RecFlow from :mod:`siftkit.cascade.recflow`).
     """
-    train_data, test_data = load_data(params["config"], int(params["stages"]))
+    train_data, test_data = data or load_data(params["config"], int(params["stages"]))
     method = params["method"]
     if method in ORACLES:
         res = run_oracle(method, test_data, int(params["stages"]))
@@ -53,7 +54,7 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu") -> dict[str,
         if "binarize_y" in params:
             lc = replace(lc, binarize_y=bool(params["binarize_y"]))
         cfg = TrainConfig(method=method, n_stages=int(params["stages"]), seed=int(params["seed"]), lcron=lc,
-                          batch_size=BATCH.get(params["config"], 1024), device=device,
+                          batch_size=BATCH.get(params["config"], 1024) if data is None else 1024, device=device,
                           icc_fix_k=bool(params.get("icc_fix_k", False)))
         res = run(train_data, test_data, cfg, ndcg=params.get("ndcg", True), log=log)
         stats = {k: res["stats"][k] for k in ("steps", "train_seconds", "eval_seconds", "requests_per_s",
@@ -107,7 +108,8 @@ __all__ = ["METHODS", "ORACLES", "VARIANTS", "load_data", "run_cell", "significa
 
 
 def run_grid(config: str, stages: int, methods: list[str], seeds: list[int], variants: list[str] | None = None,
-             taus: list[float] | None = None, oracles: bool = True, log=None) -> list[dict]:
+             taus: list[float] | None = None, oracles: bool = True, log=None, device: str = "cpu",
+             data=None) -> list[dict]:
     """Run every (method, variant, τ, seed) cell in this process; returns cell records like benchmarks/cells."""
     cells = []
     for method in methods:
@@ -121,11 +123,13 @@ def run_grid(config: str, stages: int, methods: list[str], seeds: list[int], var
                         p["tau"] = tau
                     if log:
                         log(f"cell {p}")
-                    cells.append({"params": p, "metrics": run_cell(p)})
+                    cells.append({"params": p, "metrics": run_cell(p, log, device, data)})
     if oracles:
         for kind in ORACLES:
+            if kind == "oracle_utility" and data is not None and np.isnan(data[1].utility).all():
+                continue  # real data has no latent utility
             p = {"config": config, "stages": stages, "method": kind, "seed": 0}
-            cells.append({"params": p, "metrics": run_cell(p)})
+            cells.append({"params": p, "metrics": run_cell(p, log, device, data)})
     return cells
 
 

@@ -37,11 +37,18 @@ def run_cmd(
     taus: Annotated[str, typer.Option("--taus", help="Comma list of LCRON τ values to sweep, e.g. "
                                                      "1,20,50,100,200,1000.")] = "",
     output: Annotated[Path, typer.Option("--output", help="Root folder for run directories.")] = Path("runs"),
+    device: Annotated[str, typer.Option("--device", help="Torch device for training: cpu or cuda.")] = "cpu",
+    recflow: Annotated[Path | None, typer.Option("--recflow", help="A RecFlow folder (all_stage/, request_id_dict/, "
+                                                 "...): train on its days before 2024-02-04, test on that day, "
+                                                 "instead of simulated data.")] = None,
+    max_requests: Annotated[int | None, typer.Option("--max-requests", help="With --recflow: requests per "
+                                                     "day.")] = None,
 ) -> None:
     """Train and evaluate cascades on simulated RecFlow-shaped data; writes tables, plots and cells to a run dir.
 
     Example:
         siftkit cascade run --stages 2 --methods all --seeds 3 --config main
+        siftkit cascade run --recflow /data/RecFlow --stages 2 --methods lcron,bce --seeds 1 --device cuda
     """
     import json
 
@@ -53,7 +60,7 @@ def run_cmd(
     from siftkit.core.report import write_report
     from siftkit.core.rundir import RunDir
 
-    if config not in PRESETS:
+    if config not in PRESETS and recflow is None:
         raise InputError(f"unknown config {config!r}; choose from {', '.join(PRESETS)}", field="config")
     if stages not in (2, 3):
         raise InputError("--stages must be 2 or 3", field="stages")
@@ -61,7 +68,19 @@ def run_cmd(
     rd = RunDir.create("cascade", output, seeds=list(range(seeds)))
     variants = ["full", "no_e2e", "no_single"] if ablations else None
     tau_list = [float(t) for t in taus.split(",") if t.strip()] or None
-    cells = run_grid(config, stages, _methods(methods), list(range(seeds)), variants, tau_list, log=rd.log)
+    data = None
+    if recflow is not None:
+        from siftkit.cascade import recflow as rf
+
+        split = rf.splits(recflow)
+        if not split["train"] or not split["test"]:
+            raise InputError(f"need training days and the test day {rf.TEST_DATE} under all_stage/", recflow)
+        train_data, remaps = rf.load(recflow, split["train"], stages, max_requests=max_requests)
+        test_data, _ = rf.load(recflow, split["test"], stages, max_requests=max_requests, remaps=remaps)
+        data, config = (train_data, test_data), "recflow"
+        rd.record_input(recflow / "all_stage")
+    cells = run_grid(config, stages, _methods(methods), list(range(seeds)), variants, tau_list, log=rd.log,
+                     device=device, data=data)
     (rd.path / "cells.json").write_text(json.dumps(cells))
     df = table(cells)
     show = [c for c in ("method", "variant", "tau", "seeds", "joint", "joint_std", "recall_dssm", "recall_mlp",

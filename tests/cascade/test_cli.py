@@ -37,3 +37,17 @@ def test_quickstart_step_returns_a_table(tmp_path):
 
     sec = quickstart_step(StepContext(run_dir=tmp_path, options={"config": "tiny"}))
     assert sec.status == "ok" and sec.tables and "lcron" in sec.metrics
+
+
+def test_cascade_run_on_a_recflow_folder(tmp_path):
+    from siftkit.cascade import recflow
+    from siftkit.cascade.simulator import preset, simulate
+
+    train, test = simulate(preset("tiny", requests_per_day=24, test_requests=24))
+    recflow.write_layout(train, tmp_path / "rf", ["2024-02-01", "2024-02-02"], 2)
+    recflow.write_layout(test, tmp_path / "rf", [recflow.TEST_DATE], 2)
+    res = CliRunner().invoke(app, ["cascade", "run", "--recflow", str(tmp_path / "rf"), "--methods", "lcron",
+                                   "--seeds", "1", "--output", str(tmp_path / "runs")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((next((tmp_path / "runs" / "cascade").iterdir()) / "metrics.json").read_text())
+    assert "lcron" in metrics and "oracle_utility" not in metrics
