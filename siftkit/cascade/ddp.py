@@ -50,18 +50,23 @@ def main(argv: list[str] | None = None) -> None:
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
     if world > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device != "cpu" else "gloo")
     rank = dist.get_rank() if world > 1 else 0
     train_data, _ = simulate(preset(a.config, n_stages=a.stages))
     cfg = TrainConfig(method=a.method, n_stages=a.stages, batch_size=a.batch_size, seed=a.seed,
-                      max_steps=a.max_steps)
+                      max_steps=a.max_steps, device=device)
     a.out.mkdir(parents=True, exist_ok=True)
     if a.grad_check:
         torch.manual_seed(a.seed)
-        model = Cascade(cfg, train_data.vocab)
+        model = Cascade(cfg, train_data.vocab).to(device)
         idx = np.arange(min(a.batch_size, len(train_data)))[rank::world]
-        grads = grad_step(model, train_data.batch(idx))
+        grads = grad_step(model, {k: v.to(device) for k, v in train_data.batch(idx).items()})
+        grads = {k: v.cpu() for k, v in grads.items()}
         if rank == 0:
             torch.save(grads, a.out / f"grads_world{world}.pt")
     else:
