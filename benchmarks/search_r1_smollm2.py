@@ -53,7 +53,8 @@ def smollm2_cell(params: dict) -> dict:
     if warm:
         t0 = time.perf_counter()
         rng = random.Random(seed)
-        trajs = noisy_trajectories(task, [rng.choice(task.train) for _ in range(params.get("n_sft", 64))], tok, bm25, rng,
+        picked = [rng.choice(task.train) for _ in range(params.get("n_sft", 64))]
+        trajs = noisy_trajectories(task, picked, tok, bm25, rng,
                                    p_search=0.9, p_entity=0.9, p_copy=0.8, template=_template())
         pm = get_peft_model(model, lora)
         out["sft_loss"] = sft(pm, trajs, tok.pad_token_id, epochs=2, lr=1e-3, batch_size=8, seed=seed)
@@ -62,7 +63,8 @@ def smollm2_cell(params: dict) -> dict:
         out["warm_start"] = _eval(model, tok, bm25, held, rcfg)
         print("warm start", out["warm_start"], flush=True)
     pm = get_peft_model(model, lora)
-    cfg = SearchR1Config(max_turns=1, max_new_tokens=32, group_size=4, steps=steps, lr=2e-4, prompts_per_step=params.get("prompts", 2),
+    cfg = SearchR1Config(max_turns=1, max_new_tokens=32, group_size=4, steps=steps, lr=2e-4,
+                         prompts_per_step=params.get("prompts", 2),
                          beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed)
     tr = SearchR1Trainer(pm, tok, bm25, cfg, log=lambda m: print({k: round(v, 3) for k, v in m.items()}, flush=True))
     t0 = time.perf_counter()
@@ -82,7 +84,8 @@ def _template():
 
 
 def markdown(recs: list[dict]) -> str:
-    lines = ["| variant | steps | stage | held-out EM | searches / q | answered | seconds |", "|---|---|---|---|---|---|---|"]
+    lines = ["| variant | steps | stage | held-out EM | searches / q | answered | seconds |",
+             "|---|---|---|---|---|---|---|"]
     for r in recs:
         p, m = r["params"], r["metrics"]
         name = "warm start + GRPO" if p.get("warm", True) else "GRPO only (no warm start)"

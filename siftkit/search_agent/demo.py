@@ -1,4 +1,4 @@
-"""The CPU-scale demonstration (search_r1 spec §8A): synthetic task → tiny policy → format warm start → GRPO/PPO.
+"""The CPU-scale demonstration (search_r1 spec §8A): synthetic task → tiny policy → warm start → GRPO/PPO.
 
 One code path for the quickstart step and ``benchmarks/search_r1.py`` part (a): :func:`run_synthetic` builds the task
 and BM25 over its corpus, warm-starts a from-scratch word-level Llama on noisy-policy trajectories (SFT, labelled as
@@ -21,7 +21,9 @@ import torch
 from siftkit.search_agent.config import SearchR1Config
 from siftkit.search_agent.evaluate import SYSTEMS, evaluate_system
 from siftkit.search_agent.rollout import HFSampler, RolloutConfig, rollout
-from siftkit.search_agent.synthetic import SHORT_TEMPLATE, SyntheticTask, noisy_trajectories, task_tokenizer, tiny_policy
+from siftkit.search_agent.synthetic import (
+    SHORT_TEMPLATE, SyntheticTask, noisy_trajectories, task_tokenizer, tiny_policy,
+)
 from siftkit.search_agent.trainer import SearchR1Trainer, sft
 
 
@@ -38,8 +40,10 @@ class SyntheticRunConfig:
             dense copying signal, so the induction-style copying that answers need forms in fewer steps; RL keeps the
             mask].
         p_search, p_entity, p_copy: the noisy policy's search / right-entity / copy probabilities [spec: .5/.7/.5;
-            ours: .5/.9/.9 — with the spec's values copying had not formed after 4,000 × 4 here (RAG EM 0.05), so RL
-            saw almost no reward; the search decision stays a coin flip].
+            ours: .5/1/1 — with the spec's values copying had not formed after 4,000 × 4 here (RAG EM 0.05), and
+            with .5/.9/.9 after 4,000 × 2 RL saw almost no reward and unlearned searching; so the warm start teaches
+            the format and how to read passages, and the coin-flip decision *whether and how often* to search is
+            left to RL].
         algo, steps, prompts_per_step, group_size, lr, beta, mask_info: RL [spec: 16 prompts × 5, lr 1e-3].
         max_turns, max_new_tokens: rollout budget [ours: 3 turns, 16 tokens per turn].
         n_eval: held-out questions evaluated (0 = all).
@@ -50,14 +54,14 @@ class SyntheticRunConfig:
     n_entities: int = 300
     n_values: int = 40
     two_hop: bool = True
-    sft_trajs: int = 4000
-    sft_epochs: int = 2
+    sft_trajs: int = 3000
+    sft_epochs: int = 3
     sft_lr: float = 3e-3
     sft_batch: int = 16
     sft_on_observations: bool = True
     p_search: float = 0.5
-    p_entity: float = 0.9
-    p_copy: float = 0.9
+    p_entity: float = 1.0
+    p_copy: float = 1.0
     algo: str = "grpo"
     steps: int = 60
     prompts_per_step: int = 16
@@ -115,7 +119,8 @@ def build(cfg: SyntheticRunConfig):
 def warm_start(cfg: SyntheticRunConfig, task, tok, retriever, log=print):
     """Tiny policy + SFT on noisy-policy trajectories; cached under ``cfg.sft_cache`` when given."""
     model = tiny_policy(len(tok), seed=cfg.seed)
-    key = (f"sft_seed{cfg.seed}_n{cfg.sft_trajs}_e{cfg.sft_epochs}_lr{cfg.sft_lr}_b{cfg.sft_batch}_ent{cfg.n_entities}"
+    key = (f"sft2_seed{cfg.seed}_n{cfg.sft_trajs}_e{cfg.sft_epochs}_lr{cfg.sft_lr}_b{cfg.sft_batch}"
+           f"_ent{cfg.n_entities}"
            f"_2h{int(cfg.two_hop)}_o{int(cfg.sft_on_observations)}_p{cfg.p_search}-{cfg.p_entity}-{cfg.p_copy}.pt")
     path = Path(cfg.sft_cache) / key if cfg.sft_cache else None
     if path is not None and path.exists():

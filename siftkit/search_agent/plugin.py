@@ -24,7 +24,8 @@ def _load_model(model: str):
 
 @app.command("eval")
 def eval_cmd(
-    data: Annotated[Optional[list[Path]], typer.Option("--data", help="QA file (.parquet/.jsonl; repeatable).")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option("--data", help="QA file (.parquet/.jsonl; repeatable).")]
+    = None,
     synthetic: Annotated[bool, typer.Option("--synthetic", help="Evaluate a `train` checkpoint on the synthetic "
                                                                 "task's held-out questions.")] = False,
     model: Annotated[str, typer.Option("--model", help="smollm2, a HF model folder, or a `train` run folder.")]

@@ -30,8 +30,9 @@ import torch
 
 TEMPLATE = (
     "Answer the given question. You must conduct reasoning inside <think> and </think> first every time you get new "
-    "information. After reasoning, if you find you lack some knowledge, you can call a search engine by <search> query "
-    "</search> and it will return the top searched results between <information> and </information>. You can search as "
+    "information. After reasoning, if you find you lack some knowledge, you can call a search engine by <search> "
+    "query </search> and it will return the top searched results between <information> and </information>. You can "
+    "search as "
     "many times as your want. If you find no further external knowledge needed, you can directly provide the answer "
     "inside <answer> and </answer>, without detailed illustrations. For example, <answer> Beijing </answer>. "
     "Question: {question}\n"
@@ -78,7 +79,8 @@ def parse_action(text: str) -> tuple[str | None, str]:
 
 
 def render_information(contents: Sequence[str]) -> str:
-    """``\\n\\n<information>Doc 1(Title: …) text …</information>\\n\\n``; title = first line, quotes kept [code]."""
+    """``\\n\\n<information>Doc 1(Title: …) text …</information>\\n\\n``; title = first line, quotes kept
+    [code]."""
     lines = []
     for i, c in enumerate(contents):
         title, _, text = c.partition("\n")

@@ -33,7 +33,10 @@ _SYL = ["ba", "do", "ki", "lu", "me", "no", "pa", "ri", "so", "tu", "va", "xe", 
 
 @dataclass
 class SyntheticTask:
-    """Entities, facts and questions. ``train``/``heldout`` rows are ``{"uid", "question", "golds", "hops", "entity"}``."""
+    """Entities, facts and questions.
+
+    ``train``/``heldout`` rows are ``{"uid", "question", "golds", "hops", "entity"}``.
+    """
 
     entities: list[str]
     values: list[str]

@@ -279,12 +279,13 @@ def sft(model, trajs: Sequence[Trajectory], pad_id: int, epochs: int = 4, lr: fl
     g = torch.Generator().manual_seed(seed)
     losses = []
     model.train()
-    by_len = sorted(range(len(trajs)), key=lambda i: len(trajs[i].prompt) + len(trajs[i].response_ids))
-    chunks = [by_len[s:s + batch_size] for s in range(0, len(by_len), batch_size)]  # length buckets: less padding
     for ep in range(epochs):
+        # random batches: length buckets would make batches all-search or all-answer, and the first-token decision
+        # would swing with the last buckets seen
+        order = torch.randperm(len(trajs), generator=g).tolist()
         tot, n = 0.0, 0
-        for c in torch.randperm(len(chunks), generator=g).tolist():
-            b = batch_tensors([trajs[i] for i in chunks[c]], pad_id, use_mask=mask_info)
+        for s in range(0, len(order), batch_size):
+            b = batch_tensors([trajs[i] for i in order[s:s + batch_size]], pad_id, use_mask=mask_info)
             logp, _ = token_logprobs(model, b["input_ids"], b["attention_mask"])  # (N, T-1)
             loss = -masked_mean(logp, b["loss_mask"])
             opt.zero_grad()

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from siftkit.search_agent.plugin import app
@@ -36,3 +37,13 @@ def test_cli_is_registered():
     res = subprocess.run([sys.executable, "-c", "from siftkit.cli import main; main()", "search-agent", "--help"],
                          capture_output=True, text=True)
     assert res.returncode == 0 and "eval" in res.stdout and "train" in res.stdout
+
+
+@pytest.mark.slow
+def test_quickstart_step_returns_a_table_and_plot(tmp_path):
+    from siftkit.core.report import StepContext
+    from siftkit.search_agent.plugin import quickstart_step
+
+    sec = quickstart_step(StepContext(run_dir=tmp_path, options={"search_r1.steps": "2"}))
+    assert sec.status == "ok" and len(sec.tables[0][1]) == 6 and sec.figures
+    assert (tmp_path / "search-r1" / "history.jsonl").exists()

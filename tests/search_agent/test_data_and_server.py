@@ -74,3 +74,14 @@ def test_synthetic_task_heldout_entities_never_in_training():
     assert {r["hops"] for r in task.heldout} == {1, 2}
     assert all(r["golds"] == [task.capital[task.birthplace[r["entity"]]]] for r in task.heldout if r["hops"] == 2)
     assert len(task.corpus()) == 60 and len({r["uid"] for r in task.train + task.heldout}) == 30 * 2
+
+
+def test_template_matches_upstream_nq_prompts_byte_for_byte(shared_data):
+    from siftkit.core.io import read_parquet
+    from siftkit.search_agent.rollout import make_prompt
+
+    path = shared_data / "search_r1" / "search_r1_nq_test" / "test.parquet"
+    if not path.exists():
+        pytest.skip("needs ../shared/data/search_r1")
+    rows = read_parquet(path)
+    assert all(make_prompt(r["question"]) == r["prompt"][0]["content"] for r in rows)

@@ -24,7 +24,8 @@ def test_cut_parse_and_render():
     assert parse_action("<answer> y </answer>") == ("answer", "y")
     assert parse_action("nothing") == (None, "")
     obs = render_information(['"Paris"\nParis is big.', '"Lyon"\nLyon too.'])
-    assert obs == '\n\n<information>Doc 1(Title: "Paris") Paris is big.\nDoc 2(Title: "Lyon") Lyon too.</information>\n\n'
+    assert obs == ('\n\n<information>Doc 1(Title: "Paris") Paris is big.\nDoc 2(Title: "Lyon") Lyon too.'
+                   '</information>\n\n')
 
 
 def _expected_mask(tokens):
