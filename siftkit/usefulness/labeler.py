@@ -206,7 +206,7 @@ def split_session(clicks: Sequence[Click], cfg: UsefulnessConfig,
     Whole queries are packed greedily; a query too long alone is split between its clicks; a click too long
     alone becomes its own part (the back-end then truncates or refuses it).
     """
-    budget = cfg.max_prompt_tokens - cfg.tokens_per_id * len(clicks) - 16
+    budget = cfg.max_prompt_tokens - 16 - cfg.tokens_per_id * len(clicks)  # answer room for all ids, in every part
 
     def fits(part: list[Click]) -> bool:
         return prompt_tokens(build_prompt(part, cfg), count) <= budget

@@ -1,0 +1,183 @@
+"""CLI: ``siftkit usefulness label | eval | published`` and the quickstart step ``usefulness``.
+
+Heavy modules (torch, transformers) load only when a command runs. Option defaults come from
+:class:`~siftkit.usefulness.config.UsefulnessConfig`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from siftkit.usefulness.config import UsefulnessConfig
+
+_D = UsefulnessConfig()
+app = typer.Typer(no_args_is_help=True, help="LLM usefulness labelling of clicked documents (Dewan et al., "
+                  "SIGIR 2025).")
+FIXTURES = Path(__file__).with_name("fixtures") / "sessions.jsonl"
+
+
+def _input_help() -> str:
+    return "THUIR CSV (or the ../shared/data folder) or a JSONL session log."
+
+
+@app.command()
+def label(
+    input: Annotated[Path, typer.Option("--input", help=_input_help())],
+    output: Annotated[Path, typer.Option("--output", help="Labels as a JSON object {id: score}.")],
+    mode: Annotated[str, typer.Option("--mode", help="baseline | session")] = _D.mode,
+    features: Annotated[str, typer.Option("--features", help="all | relevance | satisfaction | behaviour | "
+                                                             "relevance+satisfaction | content")] = _D.features,
+    groups: Annotated[Optional[list[str]], typer.Option("--group", help="Feature group to keep (repeatable; "
+                                                                        "default all four).")] = None,
+    readout: Annotated[str, typer.Option("--readout", help="generate | logprob")] = _D.readout,
+    model: Annotated[str, typer.Option("--model", help="smollm2, a model folder or .gguf; with --endpoint the "
+                                                       "served model name.")] = "smollm2",
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
+    api_key_env: Annotated[str, typer.Option("--api-key-env")] = "OPENAI_API_KEY",
+    max_in_flight: Annotated[int, typer.Option("--max-in-flight", help="Concurrent endpoint requests.")] = 8,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache file (default: siftkit home).")]
+    = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+    threads: Annotated[int, typer.Option("--threads")] = 2,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    rows_per_group: Annotated[int, typer.Option("--rows-per-group", help="Stratified sample: this many clicks per "
+                                                                         "divergence group (0 = all).")] = 0,
+    n_sessions: Annotated[int, typer.Option("--sessions", help="Sample this many sessions (0 = all).")] = 0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    max_prompt_tokens: Annotated[int, typer.Option("--max-prompt-tokens")] = _D.max_prompt_tokens,
+    clamp: Annotated[bool, typer.Option("--clamp", help="Clamp out-of-range scores instead of recording them as "
+                                                        "invalid.")] = _D.clamp,
+):
+    """Label clicked documents with an LLM (temperature 0, cached: a re-run re-queries nothing).
+
+    Example: ``siftkit usefulness label --input sessions.jsonl --output labels.json --mode session``
+    """
+    from siftkit.core.io import atomic_write_text
+    from siftkit.usefulness.data import load_clicks
+    from siftkit.usefulness.run import label_clicks, make_model, sample_sessions, stratified_rows
+
+    cfg = UsefulnessConfig(mode=mode, features=features, groups=tuple(groups) if groups else _D.groups,
+                           readout=readout, max_prompt_tokens=max_prompt_tokens, clamp=clamp)
+    clicks = load_clicks(input)
+    if rows_per_group:
+        clicks = stratified_rows(clicks, rows_per_group, seed)
+    if n_sessions:
+        clicks = sample_sessions(clicks, n_sessions, seed)
+    llm = make_model(model, endpoint, cache, no_cache, device, threads, batch_size, api_key_env, max_in_flight)
+    res = label_clicks(llm, clicks, cfg)
+    atomic_write_text(output, json.dumps(res.scores, indent=1))
+    meta = {"config": {k: v for k, v in cfg.__dict__.items() if k != "extra"}, "model": llm.model_id,
+            "summary": res.summary(), "invalid": res.invalid, "missing": res.missing, "clamped": res.clamped,
+            "cache": llm.cache.stats()}
+    atomic_write_text(output.with_suffix(".meta.json"), json.dumps(meta, indent=1, default=str))
+    print(json.dumps(res.summary()))
+
+
+@app.command("eval")
+def eval_cmd(
+    input: Annotated[Path, typer.Option("--input", help=_input_help() + " Must hold gold usefulness.")],
+    labels: Annotated[list[Path], typer.Option("--labels", help="{id: score} JSON (repeatable).")],
+    policy: Annotated[str, typer.Option("--policy", help="Out-of-range scores: exclude | keep | clamp")]
+    = "exclude",
+    cluster: Annotated[str, typer.Option("--cluster", help="Bootstrap unit: query | session | none")] = "query",
+    resamples: Annotated[int, typer.Option("--resamples")] = 1000,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the metrics as JSON here.")] = None,
+):
+    """Agreement of LLM labels with the users' labels: Spearman, accuracy, κ, QWK, per divergence group, CIs.
+
+    Example: ``siftkit usefulness eval --input sessions.jsonl --labels labels.json``
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from siftkit.core.io import atomic_write_text
+    from siftkit.usefulness.data import GROUPS, load_clicks, load_labels_json
+    from siftkit.usefulness.evaluate import evaluate_labels
+
+    clicks = load_clicks(input)
+    rows = []
+    for path in labels:
+        m = evaluate_labels(clicks, load_labels_json(path), policy, cluster, resamples)
+        rows.append({"labels": str(path), **m})
+    t = Table(title=f"usefulness agreement ({policy}, CIs by {cluster})")
+    cols = ["n", "n_invalid", "spearman", "accuracy", "kappa", "qwk", "kendall", *(f"acc_{g}" for g in GROUPS)]
+    t.add_column("labels")
+    for c in cols:
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(r["labels"], *[f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "—")) for c in cols])
+    Console().print(t)
+    if output:
+        atomic_write_text(output, json.dumps(rows, indent=1, default=str))
+
+
+@app.command()
+def published(
+    shared: Annotated[Optional[Path], typer.Option("--shared", help="The ../shared/data folder.")] = None,
+    resamples: Annotated[int, typer.Option("--resamples")] = 1000,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the markdown table here.")] = None,
+):
+    """Score the authors' published THUIR outputs and check them against the spec's table (exit 1 on a FAIL).
+
+    Example: ``siftkit usefulness published``
+    """
+    from siftkit.core.assets import shared_data_dir
+    from siftkit.core.errors import InputError
+    from siftkit.core.io import atomic_write_text
+    from siftkit.usefulness.evaluate import published_markdown, published_table
+
+    shared = shared or shared_data_dir()
+    if shared is None:
+        raise InputError("../shared/data not found; pass --shared DIR")
+    df = published_table(shared, n_resamples=resamples)
+    md = published_markdown(df)
+    print(md)
+    if output:
+        atomic_write_text(output, md + "\n")
+    fails = int((df["status"] == "FAIL").sum())
+    print(f"{int((df['status'] == 'OK').sum())} OK, {fails} FAIL, {int((df['status'] == 'n/a').sum())} n/a")
+    raise typer.Exit(1 if fails else 0)
+
+
+def quickstart_step(ctx):
+    """Label the invented fixture clicks with SmolLM2 (baseline prompt, label log-probabilities) and score them."""
+    import pandas as pd
+
+    from siftkit.core.report import Section
+    from siftkit.usefulness.data import load_sessions_jsonl
+    from siftkit.usefulness.evaluate import evaluate_labels
+    from siftkit.usefulness.run import label_clicks, make_model
+
+    clicks = load_sessions_jsonl(FIXTURES)
+    out = ctx.step_dir("usefulness")
+    llm = make_model("smollm2", cache=out / "cache.sqlite", threads=2)
+    cfg = UsefulnessConfig(mode="baseline", readout="logprob")  # a 135M model rarely writes the JSON itself
+    res = label_clicks(llm, clicks, cfg)
+    (out / "labels.json").write_text(json.dumps(res.scores, indent=1), encoding="utf-8")
+    m = evaluate_labels(clicks, res.scores, cluster="session", n_resamples=0) if res.scores else {"n": 0}
+    summary = res.summary()
+    table = pd.DataFrame([{"click": c.id, "gold": c.usefulness, "SmolLM2": res.scores.get(c.id, "—"),
+                           "parse": "ok" if c.id in res.scores else ("invalid" if c.id in res.invalid else "missing")}
+                          for c in clicks])
+    metrics = {k: summary[k] for k in ("ids", "calls", "valid", "invalid", "missing", "recovered_calls")}
+    metrics.update({k: m[k] for k in ("spearman", "accuracy", "kappa", "qwk") if k in m})
+    text = ("Three invented search sessions (siftkit/usefulness/fixtures, 9 clicked documents) labelled 0-3 by the "
+            "embedded SmolLM2-135M-Instruct with the baseline prompt (one click per call, all feature groups). Each "
+            "label is the one whose continuation of the JSON answer {\"<id>\": <label>} has the highest "
+            "log-probability (4 scored continuations per click), so every click gets a valid label. A 135M model is "
+            "a wiring check: expect agreement near 0. Full scale with generated JSON output: `siftkit usefulness "
+            "label --endpoint URL --model NAME --mode session` (see docs/usefulness.md).")
+    return Section("LLM usefulness labelling", text=text, tables=[("labels per click", table),
+                                                                  ("parse and agreement", pd.DataFrame([metrics]))],
+                   metrics=metrics)
+
+
+def register(registry) -> None:
+    """Add ``siftkit usefulness ...`` and the quickstart step."""
+    registry.app.add_typer(app, name="usefulness")
+    registry.add_quickstart_step("usefulness", quickstart_step, order=60)
