@@ -113,7 +113,8 @@ def evaluate_labels(clicks: Sequence[Click], pred: dict[str, Any], policy: str =
         sub = df[df["group"] == g]
         out[f"n_{g}"] = len(sub)
         out[f"acc_{g}"] = accuracy(sub["y"], sub["y_hat"]) if len(sub) else float("nan")
-    out["confusion"] = confusion(y, y_hat, labels=sorted(set(y) | set(y_hat))).to_dict()
+    cm = confusion(y, y_hat, labels=sorted(set(y) | set(y_hat)))
+    out["confusion"] = {int(j): {int(i): int(cm.loc[i, j]) for i in cm.index} for j in cm.columns}  # {ŷ: {y: n}}
     return out
 
 
