@@ -137,5 +137,5 @@ def test_quickstart_step_on_fixture_sessions(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "make_model", lambda *a, **k: CachedChatModel(Scripted(best={})))
     sec = plugin.quickstart_step(StepContext(run_dir=tmp_path))
     assert sec.status == "ok" and sec.metrics["valid"] == 9 and sec.metrics["missing"] == 0
-    assert sec.metrics["accuracy"] == 1 / 9  # every label 2; one fixture click has gold 2
+    assert sec.metrics["accuracy"] == 2 / 9  # every label 2; two fixture clicks (s2-4, s3-1) have gold 2
     assert json.loads((tmp_path / "usefulness" / "labels.json").read_text())["s2-4"] == 2
