@@ -107,3 +107,21 @@ def test_thuir_shared_counts(shared_data):
     assert Counter(c.usefulness for c in clicks) == {3: 1030, 0: 823, 2: 635, 1: 558}
     assert Counter(divergence_group(c) for c in clicks) == {"HR-HU": 1439, "HR-LU": 879, "LR-LU": 502, "LR-HU": 226}
     assert min(c.rank for c in clicks) == 1 and max(c.rank for c in clicks) == 30
+
+
+@pytest.mark.needs_shared
+def test_finetuning_records_agree_with_our_conventions(shared_data):
+    """Upstream's own serialisation (finetuning/test.json) shows rank = CSV rank + 1 and dwell = the CSV value."""
+    import re
+
+    from siftkit.usefulness.data import load_finetuning
+
+    by_id = {c.id: c for c in load_thuir(shared_data)}
+    rows = load_finetuning(shared_data / "usefulness/LLMUsefulnessLabels/finetuning/test.json")
+    assert len(rows) == 305
+    for r in rows:
+        c = by_id[re.search(r"Unique ID: (\d+)", r["input"]).group(1)]
+        assert int(re.search(r"\nRank: (\d+)", r["input"]).group(1)) == c.rank  # our 1-based rank
+        dwell = float(re.search(r"Task Dwell Time: ([\d.]+) ms", r["input"]).group(1))  # labelled "ms" upstream
+        assert dwell == pytest.approx(c.task_dwell_s, abs=0.005)  # but equal to the CSV's seconds
+        assert r["usefulness_score"] == c.usefulness
