@@ -102,8 +102,8 @@ def _mean(name: str, **where) -> float | None:
 
 def _table_with_paper(name: str, by: list[str], paper: dict | None, metrics: list[str]) -> str:
     df = collect(name, by=by, metrics=metrics)
-    if "joint" in df.columns:
-        df = df.sort_values("joint", ascending=False)
+    df = df.sort_values("joint", ascending=False) if by == ["method"] else df.sort_values(by)
+    df["n"] = df["n"].astype(int)
     md = markdown_table(df, metrics)
     if paper and "method" in df.columns:
         lines = md.splitlines()
