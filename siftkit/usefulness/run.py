@@ -93,3 +93,21 @@ def make_model(model: str = "smollm2", endpoint: str | None = None, cache: str |
 
         inner = LocalChatModel.from_pretrained(model, device=device, threads=threads, batch_size=batch_size)
     return CachedChatModel(inner, ResponseCache(cache, enabled=not no_cache))
+
+
+def plan_requests(clicks: Sequence[Click], cfg: UsefulnessConfig,
+                  count: Callable[[str], int] = approx_tokens) -> dict[Any, list]:
+    """The first-attempt generation requests of :func:`label_clicks`, grouped by their ``GenerationParams``.
+
+    Feed each group to :func:`siftkit.llm.batch.run_batch` (e.g. on a Ray cluster against several endpoints) with
+    the same cache file; :func:`label_clicks` then finds every answer in the cache and only sends retries.
+    """
+    from siftkit.llm.base import GenerationParams
+    from siftkit.usefulness.labeler import build_prompt
+
+    out: dict[Any, list] = {}
+    for part in units(clicks, cfg, count):
+        params = GenerationParams(max_new_tokens=16 + cfg.tokens_per_id * len(part), temperature=cfg.temperature,
+                                  top_p=cfg.top_p)
+        out.setdefault(params, []).append(build_prompt(part, cfg))
+    return out

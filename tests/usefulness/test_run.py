@@ -139,3 +139,16 @@ def test_quickstart_step_on_fixture_sessions(tmp_path, monkeypatch):
     assert sec.status == "ok" and sec.metrics["valid"] == 9 and sec.metrics["missing"] == 0
     assert sec.metrics["accuracy"] == 2 / 9  # every label 2; two fixture clicks (s2-4, s3-1) have gold 2
     assert json.loads((tmp_path / "usefulness" / "labels.json").read_text())["s2-4"] == 2
+
+
+def test_planned_requests_are_what_label_clicks_sends(tmp_path, clicks):
+    from siftkit.usefulness.run import plan_requests
+
+    cfg = UsefulnessConfig(mode="baseline")
+    inner = Scripted(reply=lambda ids, n: (json.dumps({i: 1 for i in ids}), "stop"))
+    model = CachedChatModel(inner, ResponseCache(tmp_path / "c.sqlite"))
+    for params, prompts in plan_requests(clicks, cfg).items():  # what run_batch would send, filling the cache
+        model.generate(prompts, params)
+    sent = len(inner.prompts)
+    assert sent == 3 and label_clicks(model, clicks, cfg).scores == {"c1": 1, "c2": 1, "c3": 1}
+    assert len(inner.prompts) == sent  # every answer came from the cache
