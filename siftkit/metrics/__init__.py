@@ -12,33 +12,30 @@ Example:
     {'ndcg@10': 1.0, 'mrr': 1.0}
 """
 
-from siftkit.metrics.agreement import (
-    accuracy,
-    agreement_report,
-    cohen_kappa,
-    confusion,
-    kendall_tau,
-    macro_f1,
-    spearman_rho,
-    weighted_f1,
-)
-from siftkit.metrics.concentration import concentration_report, entropy, gini, hhi, support_size, top_k_share
-from siftkit.metrics.ir import evaluate, parse_metric, per_query
-from siftkit.metrics.stats import (
-    BootstrapCI,
-    PermutationResult,
-    TTestResult,
-    bootstrap_ci,
-    paired_permutation_test,
-    paired_t_test,
-)
-from siftkit.metrics.text import rouge, rouge_per_pair
+import importlib
 
-__all__ = [
-    "accuracy", "agreement_report", "cohen_kappa", "confusion", "kendall_tau", "macro_f1", "spearman_rho",
-    "weighted_f1",
-    "concentration_report", "entropy", "gini", "hhi", "support_size", "top_k_share",
-    "evaluate", "parse_metric", "per_query",
-    "BootstrapCI", "PermutationResult", "TTestResult", "bootstrap_ci", "paired_permutation_test", "paired_t_test",
-    "rouge", "rouge_per_pair",
-]
+# Imported on first use (PEP 562): scipy.stats, scikit-learn and rouge-score take seconds to import, and the CLI
+# should not pay that to print --help.
+_SOURCES = {
+    "agreement": ["accuracy", "agreement_report", "cohen_kappa", "confusion", "kendall_tau", "macro_f1",
+                  "spearman_rho", "weighted_f1"],
+    "concentration": ["concentration_report", "entropy", "gini", "hhi", "support_size", "top_k_share"],
+    "ir": ["evaluate", "parse_metric", "per_query"],
+    "stats": ["BootstrapCI", "PermutationResult", "TTestResult", "bootstrap_ci", "paired_permutation_test",
+              "paired_t_test"],
+    "text": ["rouge", "rouge_per_pair"],
+}
+_WHERE = {name: mod for mod, names in _SOURCES.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"siftkit.metrics.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'siftkit.metrics' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
