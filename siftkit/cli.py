@@ -139,18 +139,28 @@ def quickstart(
     seed: int = typer.Option(0, "--seed"),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only these steps (repeatable)."),
     skip_doctor: bool = typer.Option(False, "--skip-doctor", help="Do not run the asset checks."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="key=value passed to the steps (repeatable), "
+                                                  "e.g. --set cascade.epochs=1."),
 ):
     """Run every registered method pipeline at small scale and write one HTML report.
 
     Example: ``siftkit quickstart --output runs``
     """
+    import yaml
+
     from siftkit.core.report import Section, StepContext, write_report
     from siftkit.core.rundir import RunDir
     from siftkit.core.seeding import seed_all
 
     seed_all(seed)
     rd = RunDir.create("quickstart", output, seeds=[seed])
-    ctx = StepContext(run_dir=rd.path, seed=seed)
+    options = {}
+    for ov in overrides or []:
+        if "=" not in ov:
+            raise InputError(f"--set {ov!r} is not key=value", "--set")
+        key, raw = ov.split("=", 1)
+        options[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    ctx = StepContext(run_dir=rd.path, seed=seed, options=options)
     steps: list[tuple[str, object]] = []
     if not skip_doctor:
         steps.append(("doctor", None))

@@ -45,14 +45,15 @@ class StepContext:
         run_dir: the run directory; a step may write files under ``run_dir / <step name>``.
         seed: the run seed.
         small: True for the quickstart scale (about a minute per step on 2 cores).
-        options: free-form ``--set`` overrides (strings), for steps that take any.
+        options: ``--set key=value`` overrides as a flat dict, values parsed as YAML scalars; a step reads the keys
+            it documents, e.g. ``ctx.options.get("search_r1.steps")``.
         inputs: files the steps read (see :meth:`record_input`), hashed into the manifest.
     """
 
     run_dir: Path
     seed: int = 0
     small: bool = True
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     inputs: list[Path] = field(default_factory=list)
 
     def record_input(self, path) -> None:
