@@ -272,9 +272,10 @@ def _notes() -> str:
             "batch 1024, 100 steps). `main` = 5 days × 10 k, 5 k test, sequences of 10, batch 1024 (49 steps). "
             "`mid` = 4 days × 4 k, 3 k test, sequences of 10, batch 512 (32 steps; smaller batch so the small "
             "config takes enough steps) [ours].",
-            "* `main` was sized for this shared 2-core machine, but during this session the machine ran at load "
-            "average 10–15 from other engineers' jobs and our nice-10 processes got about 15 % of a core each, so "
-            "even `main` would have needed hours. The grids were therefore run on the project's lent H100 machine "
+            "* `main` was sized for this shared 2-core machine (about 1 CPU-second per step, 2 for `full`, measured "
+            "as process CPU time on one thread), but during this session the machine ran at load average 10–15 "
+            "from other engineers' jobs and our nice-10 processes got about 15 % of a core each, so even `main` "
+            "would have needed hours. The grids were therefore run on the project's lent H100 machine "
             "(16 CPU cores, one GPU; training on the GPU, 8–11 worker processes), where `full` took about 2 minutes "
             "in all. The throughput table and the CPU checks were run here, on CPU.",
             "* The simulated world (users, items, requests) is fixed by the config; seeds vary model initialisation "
