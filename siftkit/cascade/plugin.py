@@ -31,7 +31,7 @@ def run_cmd(
     stages: Annotated[int, typer.Option("--stages", help="2 (DSSM → DIN) or 3 (DSSM → MLP → DIN).")] = 2,
     methods: Annotated[str, typer.Option("--methods", help="Comma list or all.")] = "all",
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds 0..K−1 per method.")] = 3,
-    config: Annotated[str, typer.Option("--config", help="Simulator config: tiny, small, mid or main.")] = "main",
+    config: Annotated[str, typer.Option("--config", help="Simulator config: tiny, small, mid, main or full.")] = "main",
     ablations: Annotated[bool, typer.Option("--ablations", help="Also LCRON without L_e2e and without "
                                                                 "L_single.")] = False,
     taus: Annotated[str, typer.Option("--taus", help="Comma list of LCRON τ values to sweep, e.g. "
