@@ -36,11 +36,11 @@ def smollm2_cell(params: dict) -> dict:
 
     torch.set_num_threads(params.get("threads", 1))
     seed, steps, warm = params["seed"], params["steps"], params.get("warm", True)
-    llm = LocalChatModel.from_pretrained("smollm2")
+    llm = LocalChatModel.from_pretrained(params.get("model_path", "smollm2"), device=params.get("device", "cpu"))
     model, tok = llm.model, llm.tokenizer
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    task = SyntheticTask.generate(seed, n_entities=60, n_values=20, two_hop=False)
+    task = SyntheticTask.generate(seed, n_entities=params.get("n_entities", 60), n_values=20, two_hop=False)
     bm25 = BM25Retriever(task.corpus(), stemmer=None)
     held = task.heldout[:params.get("n_eval", 20)]
     rcfg = RolloutConfig(max_turns=1, max_new_tokens=32, batch_size=32)

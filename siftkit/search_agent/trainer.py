@@ -92,8 +92,8 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
     """Generalised advantage estimation over masked positions. rewards, values, mask: (N, T). Returns (A, returns)."""
     N, T = rewards.shape
     adv = torch.zeros_like(rewards)  # (N, T)
-    last = torch.zeros(N)
-    next_v = torch.zeros(N)
+    last = rewards.new_zeros(N)
+    next_v = rewards.new_zeros(N)
     for t in reversed(range(T)):
         m = mask[:, t]
         delta = rewards[:, t] + gamma * next_v - values[:, t]
@@ -136,7 +136,7 @@ class Critic(torch.nn.Module):
     def __init__(self, base):
         super().__init__()
         self.body = copy.deepcopy(base)
-        self.head = torch.nn.Linear(base.config.hidden_size, 1)
+        self.head = torch.nn.Linear(base.config.hidden_size, 1).to(next(base.parameters()).device)
         torch.nn.init.zeros_(self.head.weight)
         torch.nn.init.zeros_(self.head.bias)
 
@@ -211,7 +211,8 @@ class SearchR1Trainer:
         cfg, t0 = self.cfg, time.perf_counter()
         trajs = self.sample(rows)
         t_roll = time.perf_counter() - t0
-        b = batch_tensors(trajs, self.pad, use_mask=cfg.mask_info)
+        dev = next(self.model.parameters()).device
+        b = {k: v.to(dev) for k, v in batch_tensors(trajs, self.pad, use_mask=cfg.mask_info).items()}
         ids, attn, mask, resp = b["input_ids"], b["attention_mask"], b["loss_mask"], b["response_mask"]
         with torch.no_grad():
             old_logp = token_logprobs(self.model, ids, attn)[0]  # (N, T-1) recomputed on the final sequences
@@ -219,13 +220,13 @@ class SearchR1Trainer:
         N = len(trajs)
         rewards = [t.reward for t in trajs]
         if cfg.algo == "grpo":
-            adv = grpo_advantages(rewards, [t.uid for t in trajs])  # (N,)
+            adv = grpo_advantages(rewards, [t.uid for t in trajs]).to(dev)  # (N,)
         else:
             with torch.no_grad():
                 old_v = self.critic(ids, attn)  # (N, T-1)
             info = b["loss_mask"] if cfg.mask_info else resp
             r_tok = -cfg.beta * (old_logp - ref_logp) * info  # (N, T-1) k1 KL in the reward, masked [code]
-            r_tok[torch.arange(N), b["last"]] += torch.tensor(rewards)
+            r_tok[torch.arange(N, device=dev), b["last"]] += torch.tensor(rewards, device=dev)
             adv_tok, returns = gae(r_tok, old_v, resp, cfg.gamma, cfg.lam)  # (N, T-1)
             mu, sd = masked_mean(adv_tok, resp), masked_mean((adv_tok - masked_mean(adv_tok, resp)) ** 2, resp).sqrt()
             adv_tok = (adv_tok - mu) / (sd + 1e-8) * resp  # whitening over response tokens [code]
@@ -233,7 +234,7 @@ class SearchR1Trainer:
         diag: dict[str, float] = {}
         for _ in range(cfg.epochs):
             order = torch.randperm(N, generator=torch.Generator().manual_seed(self.rng.randrange(2**31)))
-            for mb in order.chunk(cfg.mini_batches):
+            for mb in order.to(dev).chunk(cfg.mini_batches):
                 logp, ent = token_logprobs(self.model, ids[mb], attn[mb], with_entropy=cfg.entropy_coeff > 0)
                 if cfg.algo == "grpo":
                     loss, d = grpo_loss(logp, old_logp[mb], ref_logp[mb], adv[mb], mask[mb], cfg.clip_eps,
@@ -286,6 +287,7 @@ def sft(model, trajs: Sequence[Trajectory], pad_id: int, epochs: int = 4, lr: fl
         tot, n = 0.0, 0
         for s in range(0, len(order), batch_size):
             b = batch_tensors([trajs[i] for i in order[s:s + batch_size]], pad_id, use_mask=mask_info)
+            b = {k: v.to(next(model.parameters()).device) for k, v in b.items()}
             logp, _ = token_logprobs(model, b["input_ids"], b["attention_mask"])  # (N, T-1)
             loss = -masked_mean(logp, b["loss_mask"])
             opt.zero_grad()
