@@ -101,6 +101,19 @@ def ablation_markdown(root: Path = CELLS, n_resamples: int = 1000) -> str:
     return "\n".join(lines)
 
 
+def _provenance(root: Path) -> str:
+    cells = load_cells(EXPERIMENT, root)
+    if not cells:
+        return ""
+    devices = sorted({c["metrics"]["device"] for c in cells})
+    secs = sum(c["metrics"]["label_seconds"] for c in cells)
+    sess = [c["metrics"] for c in cells if c["params"]["variant"] == "sessions|session|all"]
+    split = (f" The {N_SESSIONS} sessions hold {sess[0]['ids']} clicks and took {sess[0]['calls']} session calls "
+             f"(longer sessions split by query)." if sess else "")
+    return (f"They were computed by `python -m benchmarks.usefulness cells --device {devices[0]} --batch-size 64` on "
+            f"`{', '.join(devices)}` (an NVIDIA H100 through the project's device machine; {secs:.0f} s of labelling in all).{split}")
+
+
 def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
     from siftkit.core.assets import shared_data_dir
     from siftkit.core.io import atomic_write_text
@@ -140,6 +153,10 @@ valid label and the numbers measure preference, not format-following. This is a 
 near 0 for a 135M model); real numbers need an endpoint (`siftkit usefulness label --endpoint ...`).
 
 {ablation_markdown(root, n_resamples)}
+
+Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per row above, holding the predictions; metrics are
+recomputed from them here). {_provenance(root)} On two CPU cores the same cells take hours (one forward pass of a
+≈1.2k-token prompt costs seconds and every label needs four); the command is the same with `--device cpu`.
 """
     out = RESULTS / "usefulness.md"
     atomic_write_text(out, text)
