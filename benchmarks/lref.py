@@ -29,6 +29,16 @@ SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15,
 BENCH_CFG = {"stage1_steps": 20, "sft_steps": 24, "im_sample": 160, "ci_sample": 160, "cot_steps": 8, "dpo_steps": 6,
              "dpo_scan": 48, "cot_max_new_tokens": 20, "lr": 1e-3}
 """Sized for a 2-core CPU shared with other jobs (see the notes of the results page)."""
+CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
+GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
+GPU_CFG = {"stage1_steps": 100, "sft_steps": 150, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
+           "dpo_steps": 60, "dpo_scan": 400, "cot_max_new_tokens": 32, "lr": 5e-4, "batch_size": 16}
+"""The same grid on one GPU: the whole training split as pool, the whole held-out split, more steps."""
+PROFILE = os.environ.get("LREF_PROFILE", "cpu")  # cpu | gpu; the gpu profile writes its own cells (lref_gpu*)
+if PROFILE == "gpu":
+    SIZES, BENCH_CFG = GPU_SIZES, GPU_CFG
+BASE = os.environ.get("LREF_BASE_MODEL", "smollm2")
+NAME = "lref" if PROFILE == "cpu" else "lref_gpu"
 CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
 SEEDS = [0, 1, 2]
 METRICS = ["macro_f1", "accuracy", "weighted_f1", "over_recall_err", "over_recall_pred"]
@@ -47,22 +57,24 @@ def _setup():
     datasets.disable_progress_bars()
 
 
-def data():
+def data(sizes: dict | None = None):
     """(pool, train, synthetic held-out, WANDS sample or [])."""
     import random
 
     from siftkit.core.assets import shared_data_dir
     from siftkit.relevance.data import load_wands_binary, stratified_sample, synthetic_pairs
 
-    d = synthetic_pairs(SIZES["n_pairs"], SIZES["n_queries"], SIZES["noise_rate"], SIZES["heldout"],
-                        seed=SIZES["data_seed"])
-    pool = random.Random(SIZES["data_seed"]).sample(d["train"], SIZES["pool"])
-    syn = sorted(random.Random(SIZES["data_seed"]).sample(d["test"], SIZES["syn_sample"]), key=lambda x: x["pid"])
+    sizes = sizes or SIZES
+
+    d = synthetic_pairs(sizes["n_pairs"], sizes["n_queries"], sizes["noise_rate"], sizes["heldout"],
+                        seed=sizes["data_seed"])
+    pool = random.Random(sizes["data_seed"]).sample(d["train"], sizes["pool"])
+    syn = sorted(random.Random(sizes["data_seed"]).sample(d["test"], sizes["syn_sample"]), key=lambda x: x["pid"])
     shared = shared_data_dir()
     wands = []
     if shared is not None and (shared / "lref" / "wands_chatgpt_goes_shopping").is_dir():
         rows = load_wands_binary(shared / "lref" / "wands_chatgpt_goes_shopping", "test", dedup=True)
-        wands = stratified_sample(rows, SIZES["wands_sample"], seed=SIZES["data_seed"])
+        wands = stratified_sample(rows, sizes["wands_sample"], seed=sizes["data_seed"])
     return pool, d["train"], syn, wands
 
 
@@ -95,7 +107,7 @@ def shared_cell(params: dict) -> dict:
     from siftkit.relevance.pipeline import load_base, stage1_model
 
     _setup()
-    cfg = LrefConfig(seed=0, **BENCH_CFG)
+    cfg = LrefConfig(seed=0, base_model=BASE, **BENCH_CFG)
     pool, train, syn, wands = data()
     _log(params["part"])
     if params["part"] == "zero-shot":
@@ -104,23 +116,24 @@ def shared_cell(params: dict) -> dict:
     return {"pool_pids": [x["pid"] for x in pool], "preds": preds}
 
 
-def stage1_result(wait: bool = True) -> tuple[set, dict] | None:
+def stage1_result(wait: bool = True, name: str | None = None, sizes: dict | None = None,
+                  cfg: dict | None = None) -> tuple[set, dict] | None:
     """The kept pool ids and the selection statistics, from the three Stage-1 cells (waiting for them)."""
     from siftkit.relevance.config import LrefConfig
     from siftkit.relevance.pipeline import stage1_keep
 
-    paths = {n: CELLS / "lref_shared" / f"part={n}.json" for n in ("im", "ci", "ms")}
+    paths = {n: CELLS / f"{name or NAME}_shared" / f"part={n}.json" for n in ("im", "ci", "ms")}
     while not all(p.exists() for p in paths.values()):
         if not wait:
             return None
         time.sleep(20)
-    pool = data()[0]
+    pool = data(sizes)[0]
     preds = {}
     for n, p in paths.items():
         m = json.loads(p.read_text())["metrics"]
         assert m["pool_pids"] == [x["pid"] for x in pool], "Stage-1 cells come from another pool"
         preds[n] = m["preds"]
-    kept, stats = stage1_keep(LrefConfig(**BENCH_CFG), pool, preds)
+    kept, stats = stage1_keep(LrefConfig(**(cfg or BENCH_CFG)), pool, preds)
     return {x["pid"] for x, k in zip(pool, kept) if k}, stats
 
 
@@ -131,10 +144,10 @@ def seed_cell(params: dict) -> dict:
 
     _setup()
     seed = params["seed"]
-    cfg = LrefConfig(seed=seed, **BENCH_CFG)
+    cfg = LrefConfig(seed=seed, base_model=BASE, **BENCH_CFG)
     pool, _, syn, wands = data()
     out = {}
-    partial = CELLS / "lref_partial" / f"seed={seed}.json"
+    partial = CELLS / f"{NAME}_partial" / f"seed={seed}.json"
 
     def save(cond: str, res: dict) -> None:  # results so far, so an interrupted seed still reports its stages
         out.update({f"{cond}/{k}": v for k, v in res.items()})
@@ -157,8 +170,8 @@ def seed_cell(params: dict) -> dict:
     return out
 
 
-SHARED = Experiment("lref_shared", {"part": ["zero-shot", "im", "ci", "ms"]}, fn=shared_cell)
-MAIN = Experiment("lref", {"seed": SEEDS}, fn=seed_cell)
+SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot", "im", "ci", "ms"]}, fn=shared_cell)
+MAIN = Experiment(NAME, {"seed": SEEDS}, fn=seed_cell)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -175,10 +188,10 @@ def _fmt(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}"
 
 
-def table() -> Path:
-    shared = {c["params"]["part"]: c["metrics"] for c in load_cells("lref_shared")}
-    full = {c["params"]["seed"]: c["metrics"] for c in load_cells("lref")}
-    part = {c["params"]["seed"]: c["metrics"] for c in load_cells("lref_partial")}
+def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str) -> str:  # noqa: N803 (profile constants)
+    shared = {c["params"]["part"]: c["metrics"] for c in load_cells(f"{NAME}_shared")}
+    full = {c["params"]["seed"]: c["metrics"] for c in load_cells(NAME)}
+    part = {c["params"]["seed"]: c["metrics"] for c in load_cells(f"{NAME}_partial")}
     seeds = [full.get(s) or part[s] for s in SEEDS if s in full or s in part]  # partial: an unfinished seed
     from siftkit.relevance.config import LrefConfig
 
@@ -203,7 +216,9 @@ def table() -> Path:
             lines.append(f"| {cond} | {len(runs)} | " + " | ".join(vals) + " |")
         if n:
             parts.append("\n".join(lines) + f"\n\nn = {n} pairs.\n")
-    res = stage1_result(wait=False)
+    if not parts:
+        return ""
+    res = stage1_result(False, NAME, SIZES, BENCH_CFG)
     st = res[1] if res else {}
     if st:
         keys = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
@@ -226,10 +241,24 @@ def table() -> Path:
              f"test pairs (data seed {SIZES['data_seed']}). Five-grade predictions are mapped to "
              "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
              "(spec); per prediction = share of all predictions above gold. Stage 1 is trained once (seed 0) and "
-             "shared by the three seeds; mean ± sample std over seeds. One 2-core CPU machine shared with other "
-             "jobs, torch threads 1.")
-    return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2 (CPU scale)", "\n".join(parts),
-                          command="nice -n 10 python -m benchmarks.lref all --jobs 7", notes=notes)
+             f"shared by the three seeds; mean ± sample std over seeds. {machine}")
+    return "\n".join(parts) + "\n" + notes + "\n"
+
+
+def table() -> Path:
+    """benchmarks/results/lref.md from the GPU-profile cells (if any) and the CPU-profile cells."""
+    gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One NVIDIA H100 (device machine), 7 processes sharing it.")
+    cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine shared with other jobs, torch threads 1; "
+                "rows with fewer than 3 seeds did not finish in the session's time.")
+    body = ""
+    if gpu:
+        body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 7`)\n\n" + gpu
+                 + "\nWANDS rows are absent here: the unlicensed WANDS subset stays in ../shared, which does not "
+                 "travel to the GPU machine.\n\n")
+    if cpu:
+        body += "## CPU profile (`nice -n 10 python -m benchmarks.lref all --jobs 7`)\n\n" + cpu
+    return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
+                          command="python -m benchmarks.lref table   # after the runs below", notes="")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -255,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
             run_experiment(MAIN, progress=False, only=lambda p: p["seed"] == args.seed)
     else:
         jobs = [["--part", p] for p in ("im", "ci", "ms", "zero-shot")] + [["--seed", str(s)] for s in SEEDS]
-        logs = RESULTS / "cells" / "lref_logs"
+        logs = RESULTS / "cells" / f"{NAME}_logs"
         logs.mkdir(parents=True, exist_ok=True)
         running: list[subprocess.Popen] = []
         for job in jobs:

@@ -23,6 +23,8 @@ class LrefConfig:
     # > Parameters that control the model
     base_model: str = "smollm2"
     """``"smollm2"`` (embedded SmolLM2-135M-Instruct), a local HF folder or a ``.gguf`` [ours]; paper: LLaMA-2-7B."""
+    device: str = "auto"
+    """Where the judge runs: ``cpu``, ``cuda`` or ``auto`` (cuda when available) [ours]."""
     lora_r: int = 16
     """LoRA rank [ours]; the paper fine-tunes all weights, which is out of reach on CPU."""
     lora_alpha: int = 32

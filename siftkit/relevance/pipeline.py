@@ -30,9 +30,12 @@ def _nolog(msg: str) -> None:
 
 def load_base(cfg: LrefConfig, batch_size: int = 16):
     """A fresh copy of the base model as a LocalChatModel (every auxiliary and main model starts from it)."""
+    import torch
+
     from siftkit.llm.local import LocalChatModel
 
-    return LocalChatModel.from_pretrained(cfg.base_model, batch_size=batch_size)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    return LocalChatModel.from_pretrained(cfg.base_model, device=device, batch_size=batch_size)
 
 
 def wrap(model, tokenizer, name: str, batch_size: int = 16):
