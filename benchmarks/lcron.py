@@ -251,7 +251,8 @@ def _notes() -> str:
         out.append(f"* **q = 10 vs the serving quotas in training** (`mid`, CPU, {len(seeds)} seeds): q = (30, 20) "
                    f"gives {serving:.4f} against {full_q:.4f} with q = 10 (H100), {serving - full_q:+.4f} "
                    f"(paired t over seeds p = {p_q:.2g}); paper E.1: 0.8714 vs 0.8732. "
-                   + ("q = 10 is better, as in the paper." if serving < full_q else "q = 10 is not better here."))
+                   + ("q = 10 is better on average, as in the paper" if serving < full_q else "q = 10 is not better here")
+                   + (" (significant at 5%)." if p_q < 0.05 else " (not significant at 5% with these seeds)."))
     abl = {v: _mean("lcron_ablation_mid", variant=v) for v in ("full", "no_e2e", "no_single")}
     if all(v is not None for v in abl.values()):
         out.append(f"* **Ablations (`mid`).** Full {abl['full']:.4f}, without L_e2e {abl['no_e2e']:.4f} "
