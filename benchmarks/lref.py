@@ -26,17 +26,19 @@ from siftkit.core.io import atomic_write_text
 
 SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 240, "syn_sample": 80,
          "wands_sample": 60, "data_seed": 0}
-BENCH_CFG = {"stage1_steps": 20, "sft_steps": 24, "im_sample": 160, "ci_sample": 160, "cot_steps": 8, "dpo_steps": 6,
-             "dpo_scan": 48, "cot_max_new_tokens": 20, "lr": 1e-3}
+BENCH_CFG = {"stage1_steps": 20, "sft_steps": 24, "im_sample": 160, "ci_sample": 160, "cot_steps": 6, "dpo_steps": 4,
+             "dpo_scan": 32, "cot_max_new_tokens": 20, "lr": 1e-3}
+COT_SETS = ("syn",)  # CoT decoding is the slowest part on CPU: +Multi-CoT and +DPO are evaluated on syn only
 """Sized for a 2-core CPU shared with other jobs (see the notes of the results page)."""
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
 GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
 GPU_CFG = {"stage1_steps": 100, "sft_steps": 150, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
            "dpo_steps": 60, "dpo_scan": 400, "cot_max_new_tokens": 32, "lr": 5e-4, "batch_size": 16}
+GPU_COT_SETS = ("syn", "wands")
 """The same grid on one GPU: the whole training split as pool, the whole held-out split, more steps."""
 PROFILE = os.environ.get("LREF_PROFILE", "cpu")  # cpu | gpu; the gpu profile writes its own cells (lref_gpu*)
 if PROFILE == "gpu":
-    SIZES, BENCH_CFG = GPU_SIZES, GPU_CFG
+    SIZES, BENCH_CFG, COT_SETS = GPU_SIZES, GPU_CFG, GPU_COT_SETS
 BASE = os.environ.get("LREF_BASE_MODEL", "smollm2")
 NAME = "lref" if PROFILE == "cpu" else "lref_gpu"
 CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
@@ -82,12 +84,12 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _eval(llm, syn, wands, cot, cfg) -> dict:
+def _eval(llm, syn, wands, cot, cfg, sets=("syn", "wands")) -> dict:
     from siftkit.relevance.pipeline import evaluate
 
     out = {}
     for name, rows, scale, key in (("syn", syn, "five", "gold"), ("wands", wands, "binary", "label")):
-        if not rows:
+        if not rows or name not in sets:
             continue
         t0 = time.perf_counter()
         rep = evaluate(llm, rows, scale, cot, cfg, gold_key=key)
@@ -146,26 +148,27 @@ def seed_cell(params: dict) -> dict:
     seed = params["seed"]
     cfg = LrefConfig(seed=seed, base_model=BASE, **BENCH_CFG)
     pool, _, syn, wands = data()
-    out = {}
     partial = CELLS / f"{NAME}_partial" / f"seed={seed}.json"
+    out = json.loads(partial.read_text())["metrics"] if partial.exists() else {}  # resume after a restart
 
     def save(cond: str, res: dict) -> None:  # results so far, so an interrupted seed still reports its stages
         out.update({f"{cond}/{k}": v for k, v in res.items()})
         atomic_write_text(partial, json.dumps({"params": params, "metrics": out}, default=float))
 
     t0 = time.perf_counter()
-    _log(f"seed {seed}: sft-all on {len(pool)}")
-    llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
-    save("sft-all", _eval(llm, syn, wands, False, cfg))
+    if "sft-all/syn/macro_f1" not in out:  # SFT-all does not feed the later stages: a finished one is kept
+        _log(f"seed {seed}: sft-all on {len(pool)}")
+        llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
+        save("sft-all", _eval(llm, syn, wands, False, cfg))
     kept_ids, _ = stage1_result(wait=True)  # IM, CI and MS are trained by the shared processes
     kept = [x for x in pool if x["pid"] in kept_ids]
     _log(f"seed {seed}: sft-selected on {len(kept)}")
     llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
     save("sft-selected", _eval(llm, syn, wands, False, cfg))
     llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
-    save("+multi-cot", _eval(llm, syn, wands, True, cfg))
+    save("+multi-cot", _eval(llm, syn, wands, True, cfg, COT_SETS))
     llm, n_pairs = stage3_dpo(cfg, llm, kept, seed, log=_log)
-    save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg)})
+    save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg, COT_SETS)})
     out["seconds_total"] = time.perf_counter() - t0
     return out
 
@@ -249,7 +252,8 @@ def table() -> Path:
     """benchmarks/results/lref.md from the GPU-profile cells (if any) and the CPU-profile cells."""
     gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One NVIDIA H100 (device machine), 7 processes sharing it.")
     cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine shared with other jobs, torch threads 1; "
-                "rows with fewer than 3 seeds did not finish in the session's time.")
+                "+Multi-CoT and +DPO are evaluated on the synthetic split only (CoT decoding is the slowest "
+                "step on this CPU); rows with fewer than 3 seeds did not finish in the session's time.")
     body = ""
     if gpu:
         body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 7`)\n\n" + gpu
