@@ -48,7 +48,10 @@ def _samples(clicks):
 
 
 def run_cells(device: str, batch_size: int, root: Path, threads: int) -> dict:
+    import platform
     import time
+
+    import torch
 
     from siftkit.core.assets import shared_data_dir
     from siftkit.usefulness.config import UsefulnessConfig
@@ -67,6 +70,7 @@ def run_cells(device: str, batch_size: int, root: Path, threads: int) -> dict:
         t0 = time.perf_counter()
         res = label_clicks(model, samples[sample], cfg)
         return {**res.summary(), "label_seconds": round(time.perf_counter() - t0, 2), "device": device,
+                "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor(),
                 "model": model.model_id, "predictions": res.scores}
 
     return run_experiment(Experiment(EXPERIMENT, {"variant": list(VARIANTS)}, cell, root=root))
@@ -105,13 +109,13 @@ def _provenance(root: Path) -> str:
     cells = load_cells(EXPERIMENT, root)
     if not cells:
         return ""
-    devices = sorted({c["metrics"]["device"] for c in cells})
+    devices = sorted({c["metrics"].get("device_name") or c["metrics"]["device"] for c in cells})
     secs = sum(c["metrics"]["label_seconds"] for c in cells)
     sess = [c["metrics"] for c in cells if c["params"]["variant"] == "sessions|session|all"]
     split = (f" The {N_SESSIONS} sessions hold {sess[0]['ids']} clicks and took {sess[0]['calls']} session calls "
              f"(longer sessions split by query)." if sess else "")
-    return (f"They were computed by `python -m benchmarks.usefulness cells --device {devices[0]} --batch-size 64` on "
-            f"`{', '.join(devices)}` (an NVIDIA H100 through the project's device machine; {secs:.0f} s of labelling in all).{split}")
+    return (f"They were computed by `python -m benchmarks.usefulness cells --device cuda --batch-size 64` on "
+            f"{', '.join(devices)} ({secs:.0f} s of labelling in all).{split}")
 
 
 def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:

@@ -79,7 +79,8 @@ def _attrs(sat: str) -> list[Attribute]:
           "the searcher's average seconds per clicked document in this task"),
         A("avg_url_dwell_time_user_s", "behaviour", "behaviour", "doc", "avg_url_dwell_user_s",
           "the searcher's average seconds per clicked document over all tasks"),
-        A("total_queries", "behaviour", "behaviour", "doc", "total_queries", "queries the searcher issued in the task"),
+        A("total_queries", "behaviour", "behaviour", "doc", "total_queries",
+          "queries the searcher issued in the task"),
         A("max_clicks_user_query", "behaviour", "behaviour", "doc", "max_clicks_user_query",
           "the most clicks the searcher made for one query"),
     ]
