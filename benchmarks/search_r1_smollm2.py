@@ -1,7 +1,7 @@
 """Part (b) of the Search-R1 benchmark: SmolLM2-135M-Instruct + LoRA on the synthetic 1-hop task (CPU-sized).
 
-Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on 64 noisy-policy trajectories (labelled
-"warm start"), merged → fresh LoRA, GRPO (group 4, 2 prompts per step, one search turn, ≤ 32 new tokens per turn,
+Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on 32 noisy-policy trajectories (labelled
+"warm start"), merged → fresh LoRA, GRPO (group 4, 2 prompts per step, one search turn, ≤ 24 new tokens per turn,
 reference = adapters off, β = 0.001) → EM before/after on held-out questions. The RL-only variant runs the same GRPO
 from the raw model. The full Search-R1 template with SmolLM2's chat template is used.
 
@@ -42,8 +42,9 @@ def smollm2_cell(params: dict) -> dict:
         tok.pad_token = tok.eos_token
     task = SyntheticTask.generate(seed, n_entities=params.get("n_entities", 60), n_values=20, two_hop=False)
     bm25 = BM25Retriever(task.corpus(), stemmer=None)
-    held = task.heldout[:params.get("n_eval", 20)]
-    rcfg = RolloutConfig(max_turns=1, max_new_tokens=32, batch_size=32)
+    held = task.heldout[:params.get("n_eval", 10)]
+    T = params.get("max_new_tokens", 24)
+    rcfg = RolloutConfig(max_turns=1, max_new_tokens=T, batch_size=32)
     out: dict = {"n_eval": len(held)}
     t0 = time.perf_counter()
     out["zero_shot"] = _eval(model, tok, bm25, held, rcfg)
@@ -53,7 +54,7 @@ def smollm2_cell(params: dict) -> dict:
     if warm:
         t0 = time.perf_counter()
         rng = random.Random(seed)
-        picked = [rng.choice(task.train) for _ in range(params.get("n_sft", 64))]
+        picked = [rng.choice(task.train) for _ in range(params.get("n_sft", 32))]
         trajs = noisy_trajectories(task, picked, tok, bm25, rng,
                                    p_search=0.9, p_entity=0.9, p_copy=0.8, template=_template())
         pm = get_peft_model(model, lora)
@@ -63,7 +64,7 @@ def smollm2_cell(params: dict) -> dict:
         out["warm_start"] = _eval(model, tok, bm25, held, rcfg)
         print("warm start", out["warm_start"], flush=True)
     pm = get_peft_model(model, lora)
-    cfg = SearchR1Config(max_turns=1, max_new_tokens=32, group_size=4, steps=steps, lr=2e-4,
+    cfg = SearchR1Config(max_turns=1, max_new_tokens=T, group_size=4, steps=steps, lr=2e-4,
                          prompts_per_step=params.get("prompts", 2),
                          beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed)
     tr = SearchR1Trainer(pm, tok, bm25, cfg, log=lambda m: print({k: round(v, 3) for k, v in m.items()}, flush=True))
