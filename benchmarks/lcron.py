@@ -219,12 +219,16 @@ def _notes() -> str:
         rnd = _mean("lcron_oracles_main", method="random")
         out.append(f"* **ICC** has the {'largest' if max(std, key=std.get) == 'icc' else 'a large'} seed std on "
                    f"`full` ({std['icc']:.4f}) and reaches {full['icc']:.4f} there, {main['icc']:.4f} on `main` "
-                   f"(random scoring: {rnd:.4f}). Its hard gates (temperature 1e-3) pass almost no gradient once the "
-                   "top-k sets settle; the paper reports ICC collapsing to ≈ 0.50 at lr 0.02.")
+                   f"(random scoring: {rnd:.4f}). A likely cause is its near-hard gates (temperature 1e-3), which pass "
+                   "almost no gradient to items away from the thresholds; the paper reports ICC collapsing to ≈ 0.50 "
+                   "at lr 0.02.")
     icc = {f: _mean("lcron_investigate_icc_mid", icc_fix_k=f) for f in (False, True)}
     if all(v is not None for v in icc.values()):
+        rnd_mid = _mean("lcron_oracles_mid", method="random", stages=2)
         out.append(f"  Investigation (`mid`, seed 0, CPU): ICC with upstream's second gate k = 30 gives "
-                   f"{icc[False]:.4f}, with k = 20 (`icc_fix_k`) {icc[True]:.4f}.")
+                   f"{icc[False]:.4f}, with k = 20 (`icc_fix_k`) {icc[True]:.4f}, random scoring {rnd_mid:.4f}: "
+                   + ("both near the random floor, so the gate's k does not explain the collapse at this size."
+                      if max(abs(v - rnd_mid) for v in icc.values()) < 0.1 else "the gate's k matters here."))
     three = {m: _mean("lcron_3stage_mid", method=m) for m in _methods()}
     if all(v is not None for v in three.values()):
         out.append(f"* **Three stages (`mid`: 16 k requests, batch 512, 32 steps).** {_ordering('lcron_3stage_mid')}. "
