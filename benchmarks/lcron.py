@@ -58,6 +58,9 @@ def experiments(device: str = "cpu") -> dict[str, Experiment]:
                                                         "variant": ["full"], "seed": SEEDS[:2]}, run_cell),
         "investigate-binarize": Experiment("lcron_investigate_binarize_mid", {
             "config": ["mid"], "stages": [3], "method": ["lcron"], "binarize_y": [False], "seed": SEEDS}, run_cell),
+        "investigate-seeds": Experiment("lcron_investigate_seeds_main", {
+            "config": ["main"], "stages": [2], "method": ["lcron", "fs_ranknet"], "seed": [3, 4, 5, 6, 7]},
+            run_cell),
         "investigate-q": Experiment("lcron_investigate_q_mid", {
             "config": ["mid"], "stages": [2], "method": ["lcron"], "variant": ["serving_q"], "seed": SEEDS},
             run_cell),
@@ -378,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["two-stage", "two-stage-full", "cpu-check", "investigate-binarize",
-                                     "investigate-icc", "investigate-q", "three-stage", "ablations", "tau", "oracles",
+                                     "investigate-icc", "investigate-q", "investigate-seeds", "three-stage", "ablations", "tau", "oracles",
                                      "oracles-mid", "throughput", "all",
                                      "mid", "write"])
     ap.add_argument("--workers", type=int, default=1)
