@@ -200,6 +200,18 @@ def _notes() -> str:
                    "group is a stage-pool sample of a noisy-utility cascade), which is what FS-RankNet's "
                    "between-group pairs fit; on RecFlow the spec notes FS-RankNet and ICC are fragile to lr and batch "
                    "size, which we did not vary.")
+        extra = {m: {c["params"]["seed"]: c["metrics"]["joint"] for c in load_cells("lcron_investigate_seeds_main")
+                     if c["params"]["method"] == m} for m in ("lcron", "fs_ranknet")}
+        both = sorted(set(extra["lcron"]) & set(extra["fs_ranknet"]))
+        if len(both) >= 2:
+            from siftkit.metrics.stats import paired_t_test
+
+            tt = paired_t_test([extra["fs_ranknet"][s] for s in both], [extra["lcron"][s] for s in both])
+            out.append(f"  More seeds (`main`, CPU, seeds {both[0]}–{both[-1]}, n = {len(both)}): FS-RankNet − LCRON = "
+                       f"{tt.diff:+.4f} on average (paired t p = {tt.p_value:.2g}); "
+                       + ("FS-RankNet's lead on `main` holds." if tt.diff > 0 and tt.p_value < 0.05 else
+                          "LCRON's lead holds." if tt.diff < 0 and tt.p_value < 0.05 else
+                          "the two are not distinguishable at 5% on `main`."))
         rec = {m: _mean_metric("lcron_2stage_full", "recall_dssm", method=m) for m in _methods()}
         lowest = sorted((m for m in rec if m != "icc"), key=rec.get)[0]
         out.append(f"* **RankFlow vs BCE** (paper: RankFlow above BCE). RankFlow − BCE is "
@@ -370,6 +382,7 @@ def write_page() -> Path:
            "nice -n 10 python -m benchmarks.lcron investigate-binarize\n"
            "nice -n 10 python -m benchmarks.lcron investigate-icc\n"
            "nice -n 10 python -m benchmarks.lcron investigate-q\n"
+           "nice -n 10 python -m benchmarks.lcron investigate-seeds --workers 2 --worker 0   # and --worker 1\n"
            "python -m benchmarks.lcron write")
     return write_markdown(RESULTS / "lcron.md", "LCRON: cascade ranking as one network (simulated RecFlow)",
                           "\n".join(parts), cmd, _notes())
