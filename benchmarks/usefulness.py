@@ -37,6 +37,9 @@ VARIANTS = {  # name -> (sample, mode, features, groups)
        for g in ALL_GROUPS},
     "sessions|baseline|all": ("sessions", "baseline", "all", ALL_GROUPS),
     "sessions|session|all": ("sessions", "session", "all", ALL_GROUPS),
+    # greedy JSON generation instead of log-probabilities: how often a 135M model writes a usable answer
+    "rows|baseline|all|generate": ("rows", "baseline", "all", ALL_GROUPS, "generate"),
+    "sessions|session|all|generate": ("sessions", "session", "all", ALL_GROUPS, "generate"),
 }
 PER_GROUP, N_SESSIONS, SEED = 25, 20, 0
 
@@ -65,8 +68,8 @@ def run_cells(device: str, batch_size: int, root: Path, threads: int) -> dict:
     model = make_model("smollm2", device=device, threads=threads, batch_size=batch_size)
 
     def cell(params):
-        sample, mode, features, groups = VARIANTS[params["variant"]]
-        cfg = UsefulnessConfig(mode=mode, features=features, groups=groups, readout="logprob")
+        sample, mode, features, groups, *readout = VARIANTS[params["variant"]]
+        cfg = UsefulnessConfig(mode=mode, features=features, groups=groups, readout=(readout or ["logprob"])[0])
         t0 = time.perf_counter()
         res = label_clicks(model, samples[sample], cfg)
         return {**res.summary(), "label_seconds": round(time.perf_counter() - t0, 2), "device": device,
@@ -84,12 +87,13 @@ def ablation_markdown(root: Path = CELLS, n_resamples: int = 1000) -> str:
     clicks = load_thuir(shared_data_dir())
     samples = _samples(clicks)
     cells = {c["params"]["variant"]: c for c in load_cells(EXPERIMENT, root)}
-    head = ["sample", "prompt", "features", "groups off", "n", "Spearman ρ [CI]", "accuracy [CI]", "κ", "QWK",
-            *GROUPS, "labels 0/1/2/3", "device, s"]
+    head = ["sample", "prompt", "features", "groups off", "read-out", "valid/invalid/missing", "Spearman ρ [CI]",
+            "accuracy [CI]", "κ", "QWK", *GROUPS, "labels 0/1/2/3", "device, s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for name, (sample, mode, features, groups) in VARIANTS.items():
+    for name, (sample, mode, features, groups, *readout) in VARIANTS.items():
+        readout = (readout or ["logprob"])[0]
         if name not in cells:
-            lines.append(f"| {sample} | {mode} | {features} | | missing | | | | | | | | | | |")
+            lines.append("| " + " | ".join([sample, mode, features, "", readout, "not run"] + [""] * 10) + " |")
             continue
         m = cells[name]["metrics"]
         r = evaluate_labels(samples[sample], m["predictions"], cluster="query" if sample == "rows" else "session",
@@ -97,7 +101,7 @@ def ablation_markdown(root: Path = CELLS, n_resamples: int = 1000) -> str:
         off = ",".join(g for g in ALL_GROUPS if g not in groups) or "—"
         dist = "/".join(str(m["label_distribution"][str(k)]) for k in range(4))
         lines.append("| " + " | ".join([
-            sample, mode, features, off, str(r["n"]),
+            sample, mode, features, off, readout, f"{m['valid']}/{m['invalid']}/{m['missing']}",
             f"{_fmt(r.get('spearman'))} [{_fmt(r.get('spearman_lo'))}, {_fmt(r.get('spearman_hi'))}]",
             f"{_fmt(r.get('accuracy'))} [{_fmt(r.get('accuracy_lo'))}, {_fmt(r.get('accuracy_hi'))}]",
             _fmt(r.get("kappa")), _fmt(r.get("qwk")), *(_fmt(r.get(f"acc_{g}")) for g in GROUPS), dist,
@@ -154,7 +158,9 @@ Sessions: all clicks of {N_SESSIONS} random task sessions (seed {SEED}); baselin
 prompt (one session per call, split by query above 6,000 tokens). Each label is
 `argmax_l log p('{{"<id>": ' + l | prompt)` over l in 0–3, built left to right in session prompts; so every id gets a
 valid label and the numbers measure preference, not format-following. This is a wiring check (spec §7.3: expect ρ
-near 0 for a 135M model); real numbers need an endpoint (`siftkit usefulness label --endpoint ...`).
+near 0 for a 135M model); real numbers need an endpoint (`siftkit usefulness label --endpoint ...`). The two
+`generate` rows instead parse the model's greedy JSON answer (retries on truncation); ids it left out or scored
+outside 0–3 are counted in "valid/invalid/missing" and left out of the metrics.
 
 {ablation_markdown(root, n_resamples)}
 
