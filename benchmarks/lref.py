@@ -155,6 +155,23 @@ def seed_cell(params: dict) -> dict:
         out.update({f"{cond}/{k}": v for k, v in res.items()})
         atomic_write_text(partial, json.dumps({"params": params, "metrics": out}, default=float))
 
+    children: list[int] = []
+
+    def eval_async(cond: str, llm, cot: bool, sets=("syn", "wands"), extra: dict | None = None) -> None:
+        """Evaluate in a forked child, so the next stage trains meanwhile (the child sees a frozen copy)."""
+        pid = os.fork()
+        if pid == 0:  # child: evaluate, write its own partial cell, leave without cleanup handlers
+            code = 1
+            try:
+                res = {**(extra or {}), **_eval(llm, syn, wands, cot, cfg, sets)}
+                f = CELLS / f"{NAME}_partial" / f"seed={seed}__cond={cond}.json"
+                atomic_write_text(f, json.dumps({"params": {"seed": seed, "cond": cond},
+                                                 "metrics": {f"{cond}/{k}": v for k, v in res.items()}}, default=float))
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+
     t0 = time.perf_counter()
     if "sft-all/syn/macro_f1" not in out:  # SFT-all does not feed the later stages: a finished one is kept
         _log(f"seed {seed}: sft-all on {len(pool)}")
@@ -164,11 +181,15 @@ def seed_cell(params: dict) -> dict:
     kept = [x for x in pool if x["pid"] in kept_ids]
     _log(f"seed {seed}: sft-selected on {len(kept)}")
     llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
-    save("sft-selected", _eval(llm, syn, wands, False, cfg))
+    eval_async("sft-selected", llm, False)
     llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
-    save("+multi-cot", _eval(llm, syn, wands, True, cfg, COT_SETS))
+    eval_async("+multi-cot", llm, True, COT_SETS)
     llm, n_pairs = stage3_dpo(cfg, llm, kept, seed, log=_log)
     save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg, COT_SETS)})
+    for pid in children:
+        os.waitpid(pid, 0)
+    for f in sorted((CELLS / f"{NAME}_partial").glob(f"seed={seed}__cond=*.json")):
+        out.update(json.loads(f.read_text())["metrics"])
     out["seconds_total"] = time.perf_counter() - t0
     return out
 
@@ -194,7 +215,9 @@ def _fmt(xs: list[float]) -> str:
 def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str) -> str:  # noqa: N803 (profile constants)
     shared = {c["params"]["part"]: c["metrics"] for c in load_cells(f"{NAME}_shared")}
     full = {c["params"]["seed"]: c["metrics"] for c in load_cells(NAME)}
-    part = {c["params"]["seed"]: c["metrics"] for c in load_cells(f"{NAME}_partial")}
+    part: dict[int, dict] = {}
+    for c in load_cells(f"{NAME}_partial"):  # per seed: the chain's own file plus the forked evaluations
+        part.setdefault(c["params"]["seed"], {}).update(c["metrics"])
     seeds = [full.get(s) or part[s] for s in SEEDS if s in full or s in part]  # partial: an unfinished seed
     from siftkit.relevance.config import LrefConfig
 
