@@ -152,3 +152,21 @@ def test_planned_requests_are_what_label_clicks_sends(tmp_path, clicks):
     sent = len(inner.prompts)
     assert sent == 3 and label_clicks(model, clicks, cfg).scores == {"c1": 1, "c2": 1, "c3": 1}
     assert len(inner.prompts) == sent  # every answer came from the cache
+
+
+def test_through_a_stub_openai_server(tmp_path, clicks):
+    """End to end over HTTP: a canned server replies with fenced, truncated and out-of-range JSON."""
+    from siftkit.llm.openai_client import OpenAIChatModel
+    from siftkit.llm.server import create_app, start_background
+
+    canned = {"c1": '```json\n{"c1": 3}\n```', "c2": '{"c2": 7}', "c3": 'Scores: {"c3": 1, "c4'}
+    stub = Scripted(reply=lambda ids, n: (canned[ids[0]], "stop"))
+    url, stop = start_background(create_app({"stub": stub}))
+    try:
+        model = CachedChatModel(OpenAIChatModel(url, "stub", max_in_flight=4), ResponseCache(tmp_path / "c.sqlite"))
+        res = label_clicks(model, clicks, UsefulnessConfig(mode="baseline"))
+        again = label_clicks(model, clicks, UsefulnessConfig(mode="baseline"))
+    finally:
+        stop()
+    assert res.scores == {"c1": 3, "c3": 1} and res.invalid == {"c2": 7} and res.recovered_calls == 1
+    assert again.scores == res.scores and len(stub.prompts) == 3  # the rerun came from the cache
