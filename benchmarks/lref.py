@@ -26,8 +26,8 @@ from siftkit.core.io import atomic_write_text
 
 SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 240, "syn_sample": 80,
          "wands_sample": 60, "data_seed": 0}
-BENCH_CFG = {"stage1_steps": 20, "sft_steps": 24, "im_sample": 160, "ci_sample": 160, "cot_steps": 6, "dpo_steps": 4,
-             "dpo_scan": 32, "cot_max_new_tokens": 20, "lr": 1e-3}
+BENCH_CFG = {"stage1_steps": 20, "sft_steps": 24, "im_sample": 160, "ci_sample": 160, "cot_steps": 4, "dpo_steps": 3,
+             "dpo_scan": 24, "cot_max_new_tokens": 20, "lr": 1e-3}
 COT_SETS = ("syn",)  # CoT decoding is the slowest part on CPU: +Multi-CoT and +DPO are evaluated on syn only
 """Sized for a 2-core CPU shared with other jobs (see the notes of the results page)."""
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
