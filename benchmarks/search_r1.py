@@ -46,7 +46,7 @@ def rl_cell(params: dict) -> dict:
             **{f"{w}_{s}_{k}": v for w in ("before", "after") for s, d in res[w].items() for k, v in d.items()},
             "reward_first10": sum(h["reward"] for h in res["history"][:10]) / 10,
             "reward_last10": sum(h["reward"] for h in res["history"][-10:]) / 10,
-            "history": [{k: round(h[k], 4) for k in ("step", "reward", "searches", "kl", "coverage")}
+            "history": [{k: round(h.get(k, float("nan")), 4) for k in ("step", "reward", "searches", "kl", "coverage")}
                         for h in res["history"]],
             "per_question_after": per_q}
 
@@ -117,10 +117,17 @@ def part_a() -> str:
                              f"{m('searches')} | {ctx} |")
     out = "\n".join(lines) + "\n"
     # sampled reward, first vs last 10 steps
-    out += "\n| run | reward, first 10 steps | reward, last 10 steps | warm start s | RL s |\n|---|---|---|---|---|\n"
+    out += ("\n| run | reward, first 10 steps | reward, last 10 steps | KL to reference, last 10 steps | "
+            "coverage (generated / response tokens) | warm start s | RL s |\n|---|---|---|---|---|---|---|\n")
+
+    def last10(r, k):
+        h = r["metrics"]["history"][-10:]
+        return sum(x[k] for x in h) / len(h)
+
     for name, rs in groups.items():
         out += (f"| {name} | {_ms([r['metrics']['reward_first10'] for r in rs])} | "
-                f"{_ms([r['metrics']['reward_last10'] for r in rs])} | {_ms([r['metrics']['sft_s'] for r in rs])} | "
+                f"{_ms([r['metrics']['reward_last10'] for r in rs])} | {_ms([last10(r, 'kl') for r in rs])} | "
+                f"{_ms([last10(r, 'coverage') for r in rs])} | {_ms([r['metrics']['sft_s'] for r in rs])} | "
                 f"{_ms([r['metrics']['rl_s'] for r in rs])} |\n")
     # policy − RAG on two-hop, paired per question, pooled over seeds, questions resampled
     for name, rs in groups.items():

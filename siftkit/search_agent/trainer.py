@@ -230,6 +230,7 @@ class SearchR1Trainer:
             adv_tok, returns = gae(r_tok, old_v, resp, cfg.gamma, cfg.lam)  # (N, T-1)
             mu, sd = masked_mean(adv_tok, resp), masked_mean((adv_tok - masked_mean(adv_tok, resp)) ** 2, resp).sqrt()
             adv_tok = (adv_tok - mu) / (sd + 1e-8) * resp  # whitening over response tokens [code]
+            kl_k1 = masked_mean(old_logp - ref_logp, mask).item()  # the KL that enters the reward
         self.model.train()
         diag: dict[str, float] = {}
         for _ in range(cfg.epochs):
@@ -249,7 +250,7 @@ class SearchR1Trainer:
                     vl.backward()
                     torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.grad_clip)
                     self.critic_opt.step()
-                    d["value_loss"] = vl.item()
+                    d["value_loss"], d["kl"] = vl.item(), kl_k1
                 self.opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
