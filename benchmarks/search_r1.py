@@ -105,7 +105,8 @@ def part_a() -> str:
     lines = ["| run | seeds | when | system | EM all | EM 1-hop | EM 2-hop | searches / q | answer in RAG context "
              "(1-hop / 2-hop) |", "|---|---|---|---|---|---|---|---|---|"]
     groups: dict[str, list[dict]] = {}
-    for r in recs:
+    for r in sorted(recs, key=lambda r: (r["params"]["algo"] != "grpo", not r["params"]["mask"],
+                                         r["params"]["seed"])):
         p = r["params"]
         groups.setdefault(f"{p['algo'].upper()}{'' if p['mask'] else ', no mask'}", []).append(r)
     for name, rs in groups.items():
@@ -118,7 +119,7 @@ def part_a() -> str:
     out = "\n".join(lines) + "\n"
     # sampled reward, first vs last 10 steps
     out += ("\n| run | reward, first 10 steps | reward, last 10 steps | KL to reference, last 10 steps | "
-            "coverage (generated / response tokens) | warm start s | RL s |\n|---|---|---|---|---|---|---|\n")
+            "coverage (generated / response tokens) | warm start s (0 = reused) | RL s |\n|---|---|---|---|---|---|---|\n")
 
     def last10(r, k):
         h = r["metrics"]["history"][-10:]

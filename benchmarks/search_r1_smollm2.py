@@ -1,7 +1,7 @@
 """Part (b) of the Search-R1 benchmark: SmolLM2-135M-Instruct + LoRA on the synthetic 1-hop task (CPU-sized).
 
-Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on 32 noisy-policy trajectories (labelled
-"warm start"), merged → fresh LoRA, GRPO (group 4, 2 prompts per step, one search turn, ≤ 24 new tokens per turn,
+Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on 16 noisy-policy trajectories (labelled
+"warm start"), merged → fresh LoRA, GRPO (group 4, 1 prompt per step, one search turn, ≤ 24 new tokens per turn,
 reference = adapters off, β = 0.001) → EM before/after on held-out questions. The RL-only variant runs the same GRPO
 from the raw model. The full Search-R1 template with SmolLM2's chat template is used.
 
@@ -54,7 +54,7 @@ def smollm2_cell(params: dict) -> dict:
     if warm:
         t0 = time.perf_counter()
         rng = random.Random(seed)
-        picked = [rng.choice(task.train) for _ in range(params.get("n_sft", 32))]
+        picked = [rng.choice(task.train) for _ in range(params.get("n_sft", 16))]
         trajs = noisy_trajectories(task, picked, tok, bm25, rng,
                                    p_search=0.9, p_entity=0.9, p_copy=0.8, template=_template())
         pm = get_peft_model(model, lora)
@@ -65,7 +65,7 @@ def smollm2_cell(params: dict) -> dict:
         print("warm start", out["warm_start"], flush=True)
     pm = get_peft_model(model, lora)
     cfg = SearchR1Config(max_turns=1, max_new_tokens=T, group_size=4, steps=steps, lr=2e-4,
-                         prompts_per_step=params.get("prompts", 2),
+                         prompts_per_step=params.get("prompts", 1),
                          beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed)
     tr = SearchR1Trainer(pm, tok, bm25, cfg, log=lambda m: print({k: round(v, 3) for k, v in m.items()}, flush=True))
     t0 = time.perf_counter()
