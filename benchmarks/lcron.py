@@ -356,7 +356,10 @@ def write_page() -> Path:
                      f"candidates; ndcg_x = NDCG@10.\n\n{_table_with_paper(e.name, by, paper, metrics)}\n")
         if key in ("two-stage-full", "two-stage", "three-stage"):
             parts.append(f"Ordering by joint recall: {_ordering(e.name)}\n\n"
-                         f"Paired t-tests, LCRON against each baseline:\n\n{_significance_table(e.name)}\n")
+                         "Paired t-tests, LCRON against each baseline. Over seeds: n = seeds, paired by seed "
+                         "(the conservative test; the 5% column uses it). Over requests: per-request joint recall "
+                         "averaged over seeds, n = test requests; it ignores training variance, so it is "
+                         f"optimistic.\n\n{_significance_table(e.name)}\n")
     import pandas as pd
 
     oracle_frames = [collect(n, by=["config", "stages", "method"], metrics=["joint"], ci=False)
