@@ -40,8 +40,6 @@ VARIANTS = {  # name -> (sample, mode, features, groups)
     # greedy JSON generation instead of log-probabilities: how often a 135M model writes a usable answer
     # (no retries on truncation: they would triple the CPU time, and a 135M model rarely finishes the object anyway)
     "rows|baseline|all|generate": ("rows", "baseline", "all", ALL_GROUPS, {"readout": "generate", "max_retries": 0}),
-    "sessions|session|all|generate": ("sessions", "session", "all", ALL_GROUPS,
-                                      {"readout": "generate", "max_retries": 0}),
 }
 PER_GROUP, N_SESSIONS, SEED = 25, 20, 0
 
@@ -161,8 +159,8 @@ Sessions: all clicks of {N_SESSIONS} random task sessions (seed {SEED}); baselin
 prompt (one session per call, split by query above 6,000 tokens). Each label is
 `argmax_l log p('{{"<id>": ' + l | prompt)` over l in 0–3, built left to right in session prompts; so every id gets a
 valid label and the numbers measure preference, not format-following. This is a wiring check (spec §7.3: expect ρ
-near 0 for a 135M model); real numbers need an endpoint (`siftkit usefulness label --endpoint ...`). The two
-`generate` rows instead parse the model's greedy JSON answer (no retries); ids it left out or scored
+near 0 for a 135M model); real numbers need an endpoint (`siftkit usefulness label --endpoint ...`). The
+`generate` row instead parses the model's greedy JSON answer (no retries); ids it left out or scored
 outside 0–3 are counted in "valid/invalid/missing" and left out of the metrics.
 
 {ablation_markdown(root, n_resamples)}
