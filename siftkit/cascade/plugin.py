@@ -43,6 +43,8 @@ def run_cmd(
                                                  "instead of simulated data.")] = None,
     max_requests: Annotated[int | None, typer.Option("--max-requests", help="With --recflow: requests per "
                                                      "day.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="With --recflow: allow reading RecFlow's "
+                                               "pickle files (they can run code).")] = False,
 ) -> None:
     """Train and evaluate cascades on simulated RecFlow-shaped data; writes tables, plots and cells to a run dir.
 
@@ -75,8 +77,10 @@ def run_cmd(
         split = rf.splits(recflow)
         if not split["train"] or not split["test"]:
             raise InputError(f"need training days and the test day {rf.TEST_DATE} under all_stage/", recflow)
-        train_data, remaps = rf.load(recflow, split["train"], stages, max_requests=max_requests)
-        test_data, _ = rf.load(recflow, split["test"], stages, max_requests=max_requests, remaps=remaps)
+        train_data, remaps = rf.load(recflow, split["train"], stages, max_requests=max_requests,
+                                     trust_pickle=trust_pickle)
+        test_data, _ = rf.load(recflow, split["test"], stages, max_requests=max_requests, remaps=remaps,
+                                trust_pickle=trust_pickle)
         data, config = (train_data, test_data), "recflow"
         rd.record_input(recflow / "all_stage")
     cells = run_grid(config, stages, _methods(methods), list(range(seeds)), variants, tau_list, log=rd.log,

@@ -16,7 +16,8 @@ Layout under ``root`` (spec §6; field positions as the official LCRON datasets 
 Three hooks, as in ``datasets``: :func:`info` (schema), :func:`splits` (dates per split) and :func:`load` (requests).
 Ids are remapped to dense ranges fitted on the loaded days (pitfall 8: real vocabularies hold 82 M videos, about
 0.93 B parameters per model; remapping keeps only the ids that occur). Requests that lack 10 items in any group are
-dropped [ours: upstream pads and masks them, pitfall 6]. Pickles are read with ``pickle``: load only files you trust.
+dropped [ours: upstream pads and masks them, pitfall 6]. RecFlow ships pickles (``request_id_dict/``, ``seq_effective_50_dict/``); they can run code when read, so
+:func:`load` refuses them unless called with ``trust_pickle=True`` (CLI: ``--trust-pickle``).
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ def splits(root: str | Path, test_date: str = TEST_DATE) -> dict[str, list[str]]
     return {"train": [d for d in dates if d < test_date], "test": [d for d in dates if d == test_date]}
 
 
-def _pkl(path: Path):
+def _pkl(path: Path, trust_pickle: bool):
     if not path.exists():
         raise InputError("missing RecFlow file", path)
+    if not trust_pickle:
+        raise InputError("is a pickle, which can run code when read; pass --trust-pickle (trust_pickle=True) "
+                         "if you trust this RecFlow copy", path)
     with open(path, "rb") as f:
         return pickle.load(f)
 
@@ -91,7 +95,7 @@ def _time_fields(ts_seconds: np.ndarray) -> np.ndarray:
 
 
 def load(root: str | Path, dates: list[str], n_stages: int = 2, seq_len: int = 50, max_requests: int | None = None,
-         remaps: dict | None = None) -> tuple[CascadeData, dict]:
+         remaps: dict | None = None, trust_pickle: bool = False) -> tuple[CascadeData, dict]:
     """Read RecFlow days into :class:`CascadeData` (one day index per date, in date order).
 
     Args:
@@ -101,6 +105,7 @@ def load(root: str | Path, dates: list[str], n_stages: int = 2, seq_len: int = 5
         seq_len: keep the last ``seq_len`` behaviour items.
         max_requests: stop after this many requests per day.
         remaps: the id maps of a previous call (pass the train maps when loading the test day; unseen ids → 0).
+        trust_pickle: allow reading RecFlow's pickle files (refused by default: pickles can run code).
     Returns:
         (data, remaps).
     """
@@ -126,8 +131,8 @@ def load(root: str | Path, dates: list[str], n_stages: int = 2, seq_len: int = 5
         index_of = dict(zip(zip(pos["request_id"].tolist(), pos["video_id"].tolist()), pos[idx_key].tolist()))
         req = df[["request_id", "user_id", "request_timestamp", "device_id", "age", "gender",
                   "province"]].drop_duplicates("request_id")
-        rdict = _pkl(root / "request_id_dict" / f"{date}.pkl")
-        sdict = _pkl(root / "seq_effective_50_dict" / f"{date}.pkl")
+        rdict = _pkl(root / "request_id_dict" / f"{date}.pkl", trust_pickle)
+        sdict = _pkl(root / "seq_effective_50_dict" / f"{date}.pkl", trust_pickle)
         n_day = 0
         for row in req.itertuples(index=False):
             flows = rdict.get(row.request_id, {})
