@@ -225,8 +225,9 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str) -> str:  # noqa
     parts = []
     for name, title in (("syn", "Synthetic five-grade held-out split"), ("wands", "WANDS binary test pairs")):
         cols = METRICS + EXTRA[name]
-        lines = [f"### {title}", "", "| condition | seeds | " + " | ".join(cols) + " |",
-                 "|---|---|" + "---|" * len(cols)]
+        lines = [f"### {title}", "", "| condition | seeds | " + " | ".join(cols) + " | grades predicted |",
+                 "|---|---|" + "---|" * len(cols) + "---|"]
+        missing = []
         n = None
         for cond in CONDITIONS:
             if cond == "zero-shot":
@@ -236,12 +237,16 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str) -> str:  # noqa
                 runs = [s for s in seeds if f"{cond}/{name}/macro_f1" in s]
                 get = lambda r, m, c=cond: r.get(f"{c}/{name}/{m}")  # noqa: E731
             if not runs:
+                missing.append(cond)
                 continue
             n = n or get(runs[0], "n")
             vals = [_fmt([get(r, m) for r in runs if get(r, m) is not None]) for m in cols]
-            lines.append(f"| {cond} | {len(runs)} | " + " | ".join(vals) + " |")
+            used = [sum(1 for col in zip(*get(r, "confusion")) if sum(col)) for r in runs if get(r, "confusion")]
+            lines.append(f"| {cond} | {len(runs)} | " + " | ".join(vals) + f" | {used} |")
         if n:
-            parts.append("\n".join(lines) + f"\n\nn = {n} pairs.\n")
+            gone = f" No results (not finished in this session): {', '.join(missing)}." if missing else ""
+            parts.append("\n".join(lines) + f"\n\nn = {n} pairs. \"grades predicted\": distinct predicted labels "
+                         f"per run (a collapsed model predicts one).{gone}\n")
     if not parts:
         return ""
     res = stage1_result(False, NAME, SIZES, BENCH_CFG)
