@@ -4,6 +4,7 @@
     nice -n 10 python -m benchmarks.search_r1 ppo           # part (a): PPO, seed 0
     nice -n 10 python -m benchmarks.search_r1 throughput    # batched vs one-at-a-time rollouts
     nice -n 10 python -m benchmarks.search_r1 smollm2       # part (b): SmolLM2-135M + LoRA, short GRPO (opt-in)
+    nice -n 10 python -m benchmarks.search_r1 direct        # SmolLM2 direct-answer EM on the seven QA sets
     python -m benchmarks.search_r1 write                    # → benchmarks/results/search_r1.md
 
 Every process runs with one torch thread. Cells live under benchmarks/results/cells/search_r1_*/; the warm-start
@@ -69,6 +70,31 @@ def throughput_cell(params: dict) -> dict:
             "batch_size": params["n"], "detail": res}
 
 
+def direct_cell(params: dict) -> dict:
+    """SmolLM2 direct-answer EM on the seven data sets' dev sample (no offline corpus for RAG / policy)."""
+    import torch
+
+    from siftkit.core.assets import shared_data_dir
+    from siftkit.llm.local import LocalChatModel
+    from siftkit.search_agent.data import load_qa
+    from siftkit.search_agent.evaluate import evaluate_system, summarise
+    from siftkit.search_agent.rollout import RolloutConfig
+
+    torch.set_num_threads(1)
+    root = shared_data_dir()
+    if root is None:
+        raise FileNotFoundError("needs ../shared/data/search_r1")
+    rows, seen = [], {}
+    for r in load_qa(root / "search_r1" / "deepresearcher_7ds" / "dev.parquet"):
+        if seen.get(r["data_source"], 0) < params["per_source"]:
+            seen[r["data_source"]] = seen.get(r["data_source"], 0) + 1
+            rows.append(r)
+    llm = LocalChatModel.from_pretrained("smollm2")
+    recs = evaluate_system("direct", llm.model, llm.tokenizer, None, rows,
+                           RolloutConfig(max_turns=0, max_new_tokens=params["max_new_tokens"], batch_size=16))
+    return {"table": summarise(recs)}
+
+
 def experiments() -> dict[str, Experiment]:
     from benchmarks.search_r1_smollm2 import smollm2_cell
 
@@ -76,8 +102,11 @@ def experiments() -> dict[str, Experiment]:
         "rl": Experiment("search_r1_rl", {"algo": ["grpo"], "mask": [True, False], "seed": SEEDS}, rl_cell),
         "ppo": Experiment("search_r1_ppo", {"algo": ["ppo"], "mask": [True], "seed": [0]}, rl_cell),
         "throughput": Experiment("search_r1_throughput", {"n": [64]}, throughput_cell),
+        "direct": Experiment("search_r1_direct", {"per_source": [10], "max_new_tokens": [48]}, direct_cell),
         "smollm2": Experiment("search_r1_smollm2", {"steps": [20], "seed": [0], "warm": [True]},
                               smollm2_cell),
+        "smollm2-format": Experiment("search_r1_smollm2_format", {"steps": [20], "seed": [0], "warm": [True],
+                                                                  "reward": ["format"]}, smollm2_cell),
     }
 
 
@@ -119,7 +148,8 @@ def part_a() -> str:
     out = "\n".join(lines) + "\n"
     # sampled reward, first vs last 10 steps
     out += ("\n| run | reward, first 10 steps | reward, last 10 steps | KL to reference, last 10 steps | "
-            "coverage (generated / response tokens) | warm start s (0 = reused) | RL s |\n|---|---|---|---|---|---|---|\n")
+            "coverage (generated / response tokens) | warm start s (0 = reused) | RL s |\n"
+            "|---|---|---|---|---|---|---|\n")
 
     def last10(r, k):
         h = r["metrics"]["history"][-10:]
@@ -180,8 +210,21 @@ def part_throughput() -> str:
             f"{m['searches']:.2f} searches per question, one torch thread.\n")
 
 
+def part_direct() -> str:
+    recs = load_cells("search_r1_direct")
+    if not recs:
+        return "_(not run: `python -m benchmarks.search_r1 direct`, needs ../shared/data)_\n"
+    p, rows = recs[0]["params"], recs[0]["metrics"]["table"]
+    out = ("| data source | n | EM | F1 |\n|---|---|---|---|\n"
+           + "".join(f"| {r['data_source']} | {r['n']} | {r['em']:.3f} | {r['f1']:.3f} |\n" for r in rows))
+    return out + (f"\nSmolLM2-135M-Instruct, zero-shot, greedy, Search-R1 template with no search allowed, ≤ "
+                  f"{p['max_new_tokens']} new tokens; the first {p['per_source']} questions per data source of "
+                  "DeepResearcher's seven-data-set dev sample. There is no offline wiki-18, so RAG and the policy are "
+                  "not run on these sets (`siftkit search-agent eval --retriever-url` does, given a server).\n")
+
+
 def part_b() -> str:
-    recs = load_cells("search_r1_smollm2")
+    recs = load_cells("search_r1_smollm2") + load_cells("search_r1_smollm2_format")
     if not recs:
         return ("_(part (b) not run yet: `python -m benchmarks.search_r1 smollm2`; opt-in, see "
                 "docs/search_r1.md)_\n")
@@ -193,18 +236,21 @@ def part_b() -> str:
 def write() -> Path:
     body = ("## (a) The RL effect: tiny from-scratch policy on the synthetic task\n\n" + part_a()
             + "\n## Batched vs one-at-a-time rollouts\n\n" + part_throughput()
-            + "\n## (b) The real LLM: SmolLM2-135M-Instruct + LoRA\n\n" + part_b())
+            + "\n## (b) The real LLM: SmolLM2-135M-Instruct + LoRA\n\n" + part_b()
+            + "\n## Direct-answer EM on the real QA data sets\n\n" + part_direct())
     notes = RESULTS / "search_r1_notes.md"
     return write_markdown(RESULTS / "search_r1.md", "Search-R1 (siftkit.search_agent)", body,
                           command="python -m benchmarks.search_r1 rl && python -m benchmarks.search_r1 ppo && "
                                   "python -m benchmarks.search_r1 throughput && python -m benchmarks.search_r1 "
-                                  "smollm2 && python -m benchmarks.search_r1 write",
+                                  "smollm2 && python -m benchmarks.search_r1 smollm2-format && "
+                                  "python -m benchmarks.search_r1 direct && "
+                                  "python -m benchmarks.search_r1 write",
                           notes=notes.read_text() if notes.exists() else "")
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["rl", "ppo", "throughput", "smollm2", "write"])
+    ap.add_argument("what", choices=["rl", "ppo", "throughput", "smollm2", "smollm2-format", "direct", "write"])
     ap.add_argument("--only-seed", type=int)
     a = ap.parse_args(argv)
     if a.what == "write":

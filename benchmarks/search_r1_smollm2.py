@@ -66,7 +66,7 @@ def smollm2_cell(params: dict) -> dict:
     pm = get_peft_model(model, lora)
     cfg = SearchR1Config(max_turns=1, max_new_tokens=T, group_size=4, steps=steps, lr=2e-4,
                          prompts_per_step=params.get("prompts", 1),
-                         beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed)
+                         beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed, reward=params.get("reward", "em"))
     tr = SearchR1Trainer(pm, tok, bm25, cfg, log=lambda m: print({k: round(v, 3) for k, v in m.items()}, flush=True))
     t0 = time.perf_counter()
     hist = tr.train(task.train)
@@ -89,7 +89,8 @@ def markdown(recs: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for r in recs:
         p, m = r["params"], r["metrics"]
-        name = "warm start + GRPO" if p.get("warm", True) else "GRPO only (no warm start)"
+        name = ("warm start + GRPO" if p.get("warm", True) else "GRPO only (no warm start)") + \
+            f", {p.get('reward', 'em')} reward"
         lines.append(f"| {name} | {p['steps']} | zero-shot | {m['zero_shot']['em']:.3f} | "
                      f"{m['zero_shot']['searches']:.2f} | {m['zero_shot']['answered']:.2f} | "
                      f"{m['zero_shot_s']:.0f} |")
@@ -102,7 +103,8 @@ def markdown(recs: list[dict]) -> str:
     out = "\n".join(lines) + "\n"
     for r in recs:
         h = r["metrics"]["history"]
-        out += (f"\nReward per step ({'warm' if r['params'].get('warm', True) else 'RL only'}): "
+        out += (f"\nReward per step ({'warm' if r['params'].get('warm', True) else 'RL only'}, "
+                f"{r['params'].get('reward', 'em')} reward): "
                 + " ".join(f"{x['reward']:.2f}" for x in h)
                 + f"\n\nValid-action ratio per step: " + " ".join(f"{x['valid_action']:.2f}" for x in h)
                 + f"\n\nKL per step: " + " ".join(f"{x['kl']:.4f}" for x in h)
