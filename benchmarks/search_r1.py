@@ -92,7 +92,7 @@ def direct_cell(params: dict) -> dict:
     llm = LocalChatModel.from_pretrained("smollm2")
     recs = evaluate_system("direct", llm.model, llm.tokenizer, None, rows,
                            RolloutConfig(max_turns=0, max_new_tokens=params["max_new_tokens"], batch_size=16))
-    return {"table": summarise(recs)}
+    return {"table": summarise(recs), "examples": [r["answer"] for r in recs[:: max(1, len(recs) // 7)]]}
 
 
 def experiments() -> dict[str, Experiment]:
@@ -215,8 +215,9 @@ def part_direct() -> str:
     if not recs:
         return "_(not run: `python -m benchmarks.search_r1 direct`, needs ../shared/data)_\n"
     p, rows = recs[0]["params"], recs[0]["metrics"]["table"]
-    out = ("| data source | n | EM | F1 |\n|---|---|---|---|\n"
-           + "".join(f"| {r['data_source']} | {r['n']} | {r['em']:.3f} | {r['f1']:.3f} |\n" for r in rows))
+    out = ("| data source | n | EM | F1 | answered (has an `<answer>` block) |\n|---|---|---|---|---|\n"
+           + "".join(f"| {r['data_source']} | {r['n']} | {r['em']:.3f} | {r['f1']:.3f} | "
+                     f"{r.get('answered', float('nan')):.2f} |\n" for r in rows))
     return out + (f"\nSmolLM2-135M-Instruct, zero-shot, greedy, Search-R1 template with no search allowed, ≤ "
                   f"{p['max_new_tokens']} new tokens; the first {p['per_source']} questions per data source of "
                   "DeepResearcher's seven-data-set dev sample. There is no offline wiki-18, so RAG and the policy are "

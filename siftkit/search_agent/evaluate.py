@@ -61,5 +61,6 @@ def summarise(records: Sequence[dict], by: str = "data_source") -> list[dict]:
             vals = [r[k] for r in rs if k in r]
             if vals:
                 row[k] = sum(vals) / len(vals)
+        row["answered"] = sum(r.get("answer") is not None for r in rs) / len(rs)  # has an <answer> block
         rows.append(row)
     return rows
