@@ -114,13 +114,16 @@ def _provenance(root: Path) -> str:
     cells = load_cells(EXPERIMENT, root)
     if not cells:
         return ""
-    devices = sorted({c["metrics"].get("device_name") or c["metrics"]["device"] for c in cells})
-    secs = sum(c["metrics"]["label_seconds"] for c in cells)
+    by_device: dict[str, list[float]] = {}
+    for c in cells:
+        by_device.setdefault(c["metrics"].get("device_name") or c["metrics"]["device"], []).append(
+            c["metrics"]["label_seconds"])
+    where = "; ".join(f"{len(v)} on {d} ({sum(v):.0f} s of labelling)" for d, v in sorted(by_device.items()))
     sess = [c["metrics"] for c in cells if c["params"]["variant"] == "sessions|session|all"]
     split = (f" The {N_SESSIONS} sessions hold {sess[0]['ids']} clicks and took {sess[0]['calls']} session calls "
              f"(longer sessions split by query)." if sess else "")
-    return (f"They were computed by `python -m benchmarks.usefulness cells --device cuda --batch-size 64` on "
-            f"{', '.join(devices)} ({secs:.0f} s of labelling in all).{split}")
+    return (f"They were computed by `python -m benchmarks.usefulness cells --device DEVICE` (the GPU cells on an "
+            f"NVIDIA H100 lent to the project, `--batch-size 64`): {where}.{split}")
 
 
 def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
