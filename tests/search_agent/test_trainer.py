@@ -50,7 +50,7 @@ def test_gae_gamma_lambda_one_is_return_minus_value():
 _CACHE: dict = {}
 
 
-def _warm(small_task, seed=0, n=120):
+def _warm(small_task, seed=0, n=60):
     """A warm-started tiny policy, trained once per session and deep-copied per test."""
     import copy
     import random
@@ -74,11 +74,11 @@ def test_rl_step_changes_parameters_and_logs(small_task, algo):
     task, tok, bm25 = small_task
     model, _ = _warm(small_task)
     before = [p.detach().clone() for p in model.parameters()]
-    cfg = SearchR1Config(algo=algo, max_turns=2, max_new_tokens=12, prompts_per_step=4, group_size=3, steps=2,
+    cfg = SearchR1Config(algo=algo, max_turns=2, max_new_tokens=10, prompts_per_step=3, group_size=3, steps=1,
                          lr=1e-3, critic_lr=1e-3, template=SHORT_TEMPLATE)
     tr = SearchR1Trainer(model, tok, bm25, cfg)
     hist = tr.train(task.train)
-    assert len(hist) == 2 and {"reward", "searches", "coverage", "pg_loss", "clip_frac"} <= set(hist[0])
+    assert len(hist) == 1 and {"reward", "searches", "coverage", "pg_loss", "clip_frac"} <= set(hist[0])
     assert 0 < hist[0]["coverage"] <= 1
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(before, tr.ref.parameters()))  # the reference stays frozen
@@ -94,7 +94,7 @@ def test_grpo_with_lora_changes_only_adapters(small_task):
     model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
     lora = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
-    cfg = SearchR1Config(max_turns=1, max_new_tokens=10, prompts_per_step=4, group_size=4, steps=2, lr=1e-2,
+    cfg = SearchR1Config(max_turns=1, max_new_tokens=8, prompts_per_step=3, group_size=3, steps=1, lr=1e-2,
                          template=SHORT_TEMPLATE)
     tr = SearchR1Trainer(model, tok, bm25, cfg)
     assert tr.ref is None  # reference = adapters off
