@@ -240,13 +240,13 @@ def quickstart_step(ctx):
     cfg = LrefConfig(seed=ctx.seed, batch_size=4, dpo_batch_size=2, dpo_steps=3, dpo_scan=16, beam_k=5,
                      base_model=opts.get("base_model", "smollm2"), max_length=int(opts.get("max_length", 256)))
     d = synthetic_pairs(n_pairs=400, n_queries=80, seed=ctx.seed)
-    test = d["test"][:32]
+    test = d["test"][:24]
     rows = []
     rep = evaluate(load_base(cfg), test, "five", cfg=cfg)
     rows.append({"model": "zero-shot SmolLM2", **{k: rep[k] for k in ("macro_f1", "accuracy", "over_recall_err")}})
-    llm, _ = train_label_model(cfg, d["train"], 8, ctx.seed)
+    llm, _ = train_label_model(cfg, d["train"], 6, ctx.seed)
     rep = evaluate(llm, test, "five", cfg=cfg)
-    rows.append({"model": "SFT (8 steps)", **{k: rep[k] for k in ("macro_f1", "accuracy", "over_recall_err")}})
+    rows.append({"model": "SFT (6 steps)", **{k: rep[k] for k in ("macro_f1", "accuracy", "over_recall_err")}})
     cfg.dpo_cot = False  # the quickstart model answers with the label only
     llm, n_pairs = stage3_dpo(cfg, llm, d["train"], ctx.seed)
     rep = evaluate(llm, test, "five", cfg=cfg)

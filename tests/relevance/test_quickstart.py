@@ -23,5 +23,5 @@ def test_quickstart_step_table(tiny_llama_path, tmp_path):
     ctx = StepContext(run_dir=tmp_path, seed=0, options={"base_model": str(tiny_llama_path), "max_length": "512"})
     sec = plugin.quickstart_step(ctx)
     df = sec.tables[0][1]
-    assert list(df["model"])[:2] == ["zero-shot SmolLM2", "SFT (8 steps)"] and len(df) == 3
+    assert list(df["model"])[:2] == ["zero-shot SmolLM2", "SFT (6 steps)"] and len(df) == 3
     assert all(0 <= v <= 1 for v in df["macro_f1"])
