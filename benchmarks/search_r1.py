@@ -100,7 +100,7 @@ def experiments() -> dict[str, Experiment]:
 
     return {
         "rl": Experiment("search_r1_rl", {"algo": ["grpo"], "mask": [True, False], "seed": SEEDS}, rl_cell),
-        "ppo": Experiment("search_r1_ppo", {"algo": ["ppo"], "mask": [True], "seed": [0]}, rl_cell),
+        "ppo": Experiment("search_r1_ppo", {"algo": ["ppo"], "mask": [True], "seed": SEEDS}, rl_cell),
         "throughput": Experiment("search_r1_throughput", {"n": [64]}, throughput_cell),
         "direct": Experiment("search_r1_direct", {"per_source": [10], "max_new_tokens": [48]}, direct_cell),
         "smollm2": Experiment("search_r1_smollm2", {"steps": [20], "seed": [0], "warm": [True]},

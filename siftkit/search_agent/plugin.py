@@ -145,7 +145,7 @@ def quickstart_step(ctx):
 
     import pandas as pd
 
-    cfg = SyntheticRunConfig(seed=ctx.seed, n_entities=60, n_values=20, two_hop=False, sft_trajs=1500,
+    cfg = SyntheticRunConfig(seed=ctx.seed, n_entities=60, n_values=20, two_hop=False, sft_trajs=1000,
                              sft_epochs=3, steps=int(ctx.options.get("search_r1.steps", 15)), prompts_per_step=8,
                              max_turns=2, n_eval=40)
     res = run_synthetic(cfg, log=lambda m: None)
