@@ -124,7 +124,7 @@ def warm_start(cfg: SyntheticRunConfig, task, tok, retriever, log=print):
            f"_2h{int(cfg.two_hop)}_o{int(cfg.sft_on_observations)}_p{cfg.p_search}-{cfg.p_entity}-{cfg.p_copy}.pt")
     path = Path(cfg.sft_cache) / key if cfg.sft_cache else None
     if path is not None and path.exists():
-        model.load_state_dict(torch.load(path))
+        model.load_state_dict(torch.load(path, weights_only=True))
         return model.eval(), {"sft_s": 0.0, "sft_cached": True}
     t0 = time.perf_counter()
     rng = random.Random(cfg.seed + 1000)
