@@ -46,8 +46,11 @@ def test_cascade_run_on_a_recflow_folder(tmp_path):
     train, test = simulate(preset("tiny", requests_per_day=24, test_requests=24))
     recflow.write_layout(train, tmp_path / "rf", ["2024-02-01", "2024-02-02"], 2)
     recflow.write_layout(test, tmp_path / "rf", [recflow.TEST_DATE], 2)
-    res = CliRunner().invoke(app, ["cascade", "run", "--recflow", str(tmp_path / "rf"), "--methods", "lcron",
-                                   "--seeds", "1", "--output", str(tmp_path / "runs")])
+    args = ["cascade", "run", "--recflow", str(tmp_path / "rf"), "--methods", "lcron", "--seeds", "1",
+            "--output", str(tmp_path / "runs")]
+    refused = CliRunner().invoke(app, args)  # RecFlow's pickles are refused without --trust-pickle
+    assert refused.exit_code != 0 and "--trust-pickle" in str(refused.exception)
+    res = CliRunner().invoke(app, args + ["--trust-pickle"])
     assert res.exit_code == 0, res.output
     metrics = json.loads((next((tmp_path / "runs" / "cascade").iterdir()) / "metrics.json").read_text())
     assert "lcron" in metrics and "oracle_utility" not in metrics
