@@ -67,7 +67,6 @@ def run_cmd(
     if stages not in (2, 3):
         raise InputError("--stages must be 2 or 3", field="stages")
     torch.set_num_threads(1)
-    rd = RunDir.create("cascade", output, seeds=list(range(seeds)))
     variants = ["full", "no_e2e", "no_single"] if ablations else None
     tau_list = [float(t) for t in taus.split(",") if t.strip()] or None
     data = None
@@ -82,6 +81,8 @@ def run_cmd(
         test_data, _ = rf.load(recflow, split["test"], stages, max_requests=max_requests, remaps=remaps,
                                 trust_pickle=trust_pickle)
         data, config = (train_data, test_data), "recflow"
+    rd = RunDir.create("cascade", output, seeds=list(range(seeds)))  # after the input is read: bad input leaves none
+    if recflow is not None:
         rd.record_input(recflow / "all_stage")
     cells = run_grid(config, stages, _methods(methods), list(range(seeds)), variants, tau_list, log=rd.log,
                      device=device, data=data)

@@ -50,6 +50,7 @@ def test_cascade_run_on_a_recflow_folder(tmp_path):
             "--output", str(tmp_path / "runs")]
     refused = CliRunner().invoke(app, args)  # RecFlow's pickles are refused without --trust-pickle
     assert refused.exit_code != 0 and "--trust-pickle" in str(refused.exception)
+    assert not (tmp_path / "runs").exists()  # nothing half-made is left behind
     res = CliRunner().invoke(app, args + ["--trust-pickle"])
     assert res.exit_code == 0, res.output
     metrics = json.loads((next((tmp_path / "runs" / "cascade").iterdir()) / "metrics.json").read_text())
