@@ -223,7 +223,7 @@ Synthetic Zipf corpus, all queries in one batch, best of 3 interleaved runs; rat
 
 {_md([cache])}
 """
-    cmd = "python -m benchmarks.backends" + (" --quick" if a.quick else "")
+    cmd = "python -m benchmarks.backends" + (" --quick" if a.quick else "") + f" --threads {a.threads}"
     out = write_markdown(a.out, "Backends benchmark (issue 3)", body, cmd)
     print(body)
     print(f"wrote {out}")
