@@ -216,13 +216,12 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory (runs/<name
 
     from siftkit.core.report import Section, write_report
 
+    from siftkit.core.io import read_json
+
     metrics_file = run_dir / "metrics.json"
     if not metrics_file.exists():
         raise InputError("no metrics.json: not a run directory", run_dir)
-    try:
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON: {e.msg}", metrics_file, e.lineno) from None
+    metrics = read_json(metrics_file, expect=dict)
     sections = []
     for title, m in metrics.items():
         flat = {k: v for k, v in m.items() if not isinstance(v, dict)} if isinstance(m, dict) else {"value": m}

@@ -81,6 +81,20 @@ def read_jsonl(path: str | Path, schema: dict | None = None) -> list[dict[str, A
     return [obj for _, obj in iter_jsonl(path, schema)]
 
 
+def read_json(path: str | Path, expect: type | None = None) -> Any:
+    """Read one JSON document (BOM tolerated); bad JSON names the line, ``expect`` checks the top-level type."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
+    if expect is not None and not isinstance(obj, expect):
+        raise InputError(f"expected a JSON {_TYPE_NAMES.get(expect, expect.__name__)} at the top level, got "
+                         f"{_TYPE_NAMES.get(type(obj), type(obj).__name__)}", path)
+    return obj
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename, so a killed run leaves no half file."""
     path = Path(path)

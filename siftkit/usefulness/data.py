@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from siftkit.core.errors import InputError
-from siftkit.core.io import iter_jsonl, read_csv
+from siftkit.core.io import iter_jsonl, read_csv, read_json
 
 GROUPS = ("HR-HU", "HR-LU", "LR-HU", "LR-LU")
 
@@ -229,15 +229,7 @@ MISALIGNED = {("GPT-4o-mini", "session"), ("GPT-3.5-turbo", "session")}
 
 def load_labels_json(path: str | Path) -> dict[str, Any]:
     """A ``{id: score}`` JSON object (a published output or our own ``label`` output); values are kept raw."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON: {e.msg}", path, e.lineno) from None
-    if not isinstance(obj, dict):
-        raise InputError("expected a JSON object {id: score}", path)
+    obj = read_json(path, expect=dict)  # {id: score}
     return {str(k): v for k, v in obj.items()}
 
 

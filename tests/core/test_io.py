@@ -129,3 +129,17 @@ def test_unknown_file_type(tmp_path):
     with pytest.raises(InputError, match="unknown file type"):
         read_records(p, "query")
     assert json.loads('{"a": 1}')  # keep json import used
+
+
+def test_read_json_errors_name_file_and_line(tmp_path):
+    from siftkit.core.io import read_json
+
+    p = tmp_path / "m.json"
+    p.write_text('{\n  "a": 1,\n  "b": \n}\n')
+    with pytest.raises(InputError, match=r"m.json:4: invalid JSON"):
+        read_json(p)
+    p.write_text("[1, 2]")
+    with pytest.raises(InputError, match="expected a JSON object at the top level, got array"):
+        read_json(p, expect=dict)
+    p.write_bytes(b'\xef\xbb\xbf{"x": 2}')
+    assert read_json(p, expect=dict) == {"x": 2}
