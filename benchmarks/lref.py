@@ -2,13 +2,14 @@
 
 Test sets: the synthetic five-grade held-out split (whole held-out queries, clean labels) and a fixed stratified
 sample of the WANDS binary test pairs after removing the 50 that overlap train/few-shot (read from ../shared; skipped
-without it). Stage 1 (IM, CI, MS and the kept set) is trained once, with seed 0, and shared by the three seeds of the
-main models [ours: CPU budget]. Sizes are the ``LrefConfig`` defaults plus :data:`SIZES`.
+without it). Each seed trains its own chain: Stage 1 (IM, CI, MS from the base model, and the kept set), SFT on all
+of the pool, SFT on the kept set, Multi-CoT from SFT-selected, DPO from Multi-CoT. Sizes are the ``LrefConfig``
+defaults plus :data:`SIZES` / :data:`BENCH_CFG`.
 
-Run (resumable; finished cells are skipped)::
+Run (resumable; finished cells are skipped, an interrupted seed resumes after its last finished stage)::
 
-    nice -n 10 python -m benchmarks.lref all --jobs 7     # shared cells, then seeds, then the table
-    python -m benchmarks.lref table                        # rewrite benchmarks/results/lref.md from the cells
+    python -m benchmarks.lref all --jobs 4      # zero-shot, the three seeds, then the table
+    python -m benchmarks.lref table             # rewrite benchmarks/results/lref.md from the cells
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from pathlib import Path
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
 from siftkit.core.io import atomic_write_text
 
-SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 240, "syn_sample": 80,
-         "wands_sample": 60, "data_seed": 0}
-BENCH_CFG = {"stage1_steps": 20, "sft_steps": 24, "im_sample": 160, "ci_sample": 160, "cot_steps": 4, "dpo_steps": 3,
-             "dpo_scan": 24, "cot_max_new_tokens": 20, "lr": 1e-3}
-COT_SETS = ("syn",)  # CoT decoding is the slowest part on CPU: +Multi-CoT and +DPO are evaluated on syn only
-"""Sized for a 2-core CPU shared with other jobs (see the notes of the results page)."""
+SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 600, "syn_sample": 280,
+         "wands_sample": 120, "data_seed": 0}
+BENCH_CFG = {"stage1_steps": 40, "sft_steps": 60, "im_sample": 320, "ci_sample": 320, "cot_steps": 12,
+             "dpo_steps": 20, "dpo_scan": 200, "cot_max_new_tokens": 24, "lr": 1e-3}
+COT_SETS = ("syn", "wands")
+"""Sized for about an hour of a quiet 2-core CPU (three seed processes and one torch thread each)."""
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
 GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
 GPU_CFG = {"stage1_steps": 100, "sft_steps": 150, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
@@ -104,50 +105,30 @@ def _eval(llm, syn, wands, cot, cfg, sets=("syn", "wands")) -> dict:
 
 
 def shared_cell(params: dict) -> dict:
-    """``part=zero-shot``: the untrained model; ``part=im|ci|ms``: one Stage-1 model (seed 0) and its pool grades."""
+    """``part=zero-shot``: the untrained model on both test sets."""
     from siftkit.relevance.config import LrefConfig
-    from siftkit.relevance.pipeline import load_base, stage1_model
+    from siftkit.relevance.pipeline import load_base
 
     _setup()
     cfg = LrefConfig(seed=0, base_model=BASE, **BENCH_CFG)
-    pool, train, syn, wands = data()
+    _, _, syn, wands = data()
     _log(params["part"])
-    if params["part"] == "zero-shot":
-        return _eval(load_base(cfg), syn, wands, False, cfg)
-    preds = stage1_model(cfg, params["part"], train, pool, seed=0, log=_log)
-    return {"pool_pids": [x["pid"] for x in pool], "preds": preds}
-
-
-def stage1_result(wait: bool = True, name: str | None = None, sizes: dict | None = None,
-                  cfg: dict | None = None) -> tuple[set, dict] | None:
-    """The kept pool ids and the selection statistics, from the three Stage-1 cells (waiting for them)."""
-    from siftkit.relevance.config import LrefConfig
-    from siftkit.relevance.pipeline import stage1_keep
-
-    paths = {n: CELLS / f"{name or NAME}_shared" / f"part={n}.json" for n in ("im", "ci", "ms")}
-    while not all(p.exists() for p in paths.values()):
-        if not wait:
-            return None
-        time.sleep(20)
-    pool = data(sizes)[0]
-    preds = {}
-    for n, p in paths.items():
-        m = json.loads(p.read_text())["metrics"]
-        assert m["pool_pids"] == [x["pid"] for x in pool], "Stage-1 cells come from another pool"
-        preds[n] = m["preds"]
-    kept, stats = stage1_keep(LrefConfig(**(cfg or BENCH_CFG)), pool, preds)
-    return {x["pid"] for x, k in zip(pool, kept) if k}, stats
+    return _eval(load_base(cfg), syn, wands, False, cfg)
 
 
 def seed_cell(params: dict) -> dict:
-    """Main models for one seed: SFT-all, SFT-selected, +Multi-CoT (from SFT-selected), +DPO (from +Multi-CoT)."""
+    """One seed's chain: Stage 1 (IM, CI, MS, keep rule), SFT-all, SFT-selected, +Multi-CoT, +DPO.
+
+    DPO pairs come from the Stage-2 model on the training pool (spec: "on the training samples"), not only on the
+    kept subset [ours: the kept subset is small and mostly already right, so it yields few pairs].
+    """
     from siftkit.relevance.config import LrefConfig
-    from siftkit.relevance.pipeline import stage2_multicot, stage3_dpo, train_label_model
+    from siftkit.relevance.pipeline import stage1_keep, stage1_model, stage2_multicot, stage3_dpo, train_label_model
 
     _setup()
     seed = params["seed"]
     cfg = LrefConfig(seed=seed, base_model=BASE, **BENCH_CFG)
-    pool, _, syn, wands = data()
+    pool, train, syn, wands = data()
     partial = CELLS / f"{NAME}_partial" / f"seed={seed}.json"
     out = json.loads(partial.read_text())["metrics"] if partial.exists() else {}  # resume after a restart
 
@@ -173,18 +154,23 @@ def seed_cell(params: dict) -> dict:
         children.append(pid)
 
     t0 = time.perf_counter()
-    if "sft-all/syn/macro_f1" not in out:  # SFT-all does not feed the later stages: a finished one is kept
+    for name in ("im", "ci", "ms"):  # Stage 1, trained with this seed
+        if f"stage1/{name}" not in out:
+            save("stage1", {name: stage1_model(cfg, name, train, pool, seed, log=_log)})
+    preds = {n: out[f"stage1/{n}"] for n in ("im", "ci", "ms")}
+    kept_flags, stats = stage1_keep(cfg, pool, preds)
+    save("selection", stats)
+    kept = [x for x, k in zip(pool, kept_flags) if k]
+    if not (CELLS / f"{NAME}_partial" / f"seed={seed}__cond=sft-all.json").exists():  # kept from a killed run
         _log(f"seed {seed}: sft-all on {len(pool)}")
         llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
-        save("sft-all", _eval(llm, syn, wands, False, cfg))
-    kept_ids, _ = stage1_result(wait=True)  # IM, CI and MS are trained by the shared processes
-    kept = [x for x in pool if x["pid"] in kept_ids]
+        eval_async("sft-all", llm, False)
     _log(f"seed {seed}: sft-selected on {len(kept)}")
     llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
     eval_async("sft-selected", llm, False)
     llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
     eval_async("+multi-cot", llm, True, COT_SETS)
-    llm, n_pairs = stage3_dpo(cfg, llm, kept, seed, log=_log)
+    llm, n_pairs = stage3_dpo(cfg, llm, pool, seed, log=_log)
     save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg, COT_SETS)})
     for pid in children:
         os.waitpid(pid, 0)
@@ -194,7 +180,7 @@ def seed_cell(params: dict) -> dict:
     return out
 
 
-SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot", "im", "ci", "ms"]}, fn=shared_cell)
+SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot"]}, fn=shared_cell)
 MAIN = Experiment(NAME, {"seed": SEEDS}, fn=seed_cell)
 
 
@@ -252,15 +238,14 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
                          f"per run (a collapsed model predicts one).{gone}\n")
     if not parts:
         return ""
-    res = stage1_result(False, NAME, SIZES, BENCH_CFG)
-    st = res[1] if res else {}
-    if st:
+    stats = [s for s in seeds if "selection/kept" in s]
+    if stats:
         keys = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
                 "keep_precision", "keep_recall", "kept_share_head", "kept_share_torso", "kept_share_tail",
                 "im_agreement", "ci_agreement", "ms_agreement"]
-        parts.append("### Stage 1: kept subset and the keep rule against the injected noise\n\n| "
+        parts.append(f"### Stage 1: kept subset and the keep rule against the injected noise ({len(stats)} seeds)\n\n| "
                      + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
-                     + " | ".join(f"{st[k]:.3f}" if isinstance(st.get(k), float) else str(st.get(k, "–"))
+                     + " | ".join(_fmt([float(s[f"selection/{k}"]) for s in stats if s.get(f"selection/{k}") is not None])
                                   for k in keys) + " |\n")
     pairs = [s.get("+dpo/pairs") for s in seeds if "+dpo/pairs" in s]
     notes = (f"Model: embedded SmolLM2-135M-Instruct, LoRA r={cfg.lora_r} on all linear layers, lr {cfg.lr}, "
@@ -274,25 +259,25 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
              f"synthetic pairs and a stratified sample of {SIZES['wands_sample']} of the 2,750 deduplicated WANDS "
              f"test pairs (data seed {SIZES['data_seed']}). Five-grade predictions are mapped to "
              "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
-             "(spec); per prediction = share of all predictions above gold. Stage 1 is trained once (seed 0) and "
-             f"shared by the three seeds; mean ± sample std over seeds. {machine}")
+             "(spec); per prediction = share of all predictions above gold. Each seed trains its own Stage 1 "
+             "(IM, CI, MS) and chain; DPO pairs are mined on the training pool; mean ± sample std over seeds. "
+             f"{machine}")
     return "\n".join(parts) + "\n" + notes + "\n"
 
 
 def table() -> Path:
     """benchmarks/results/lref.md from the GPU-profile cells (if any) and the CPU-profile cells."""
     gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One GPU, 7 processes sharing it.", GPU_COT_SETS)
-    cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine shared with other jobs, torch threads 1; "
-                "+Multi-CoT and +DPO are evaluated on the synthetic split only (CoT decoding is the slowest "
-                "step on this CPU); rows with fewer than 3 seeds did not finish in the session's time.",
-                ("syn",))
+    cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine, one torch thread per process, the three "
+                "seeds run side by side; rows with fewer than 3 seeds did not finish in the session's time.",
+                COT_SETS)
     body = ""
     if gpu:
         body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 7`)\n\n" + gpu
                  + "\nWANDS rows are absent here: the unlicensed WANDS subset stays in ../shared, which does not "
                  "travel to the GPU machine.\n\n")
     if cpu:
-        body += "## CPU profile (`nice -n 10 python -m benchmarks.lref all --jobs 7`)\n\n" + cpu
+        body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
                           command="python -m benchmarks.lref table   # after the runs below", notes="")
 
@@ -305,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("all")
-    a.add_argument("--jobs", type=int, default=7)
+    a.add_argument("--jobs", type=int, default=4)
     c = sub.add_parser("cell")
     c.add_argument("--part")
     c.add_argument("--seed", type=int)
@@ -319,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             run_experiment(MAIN, progress=False, only=lambda p: p["seed"] == args.seed)
     else:
-        jobs = [["--part", p] for p in ("im", "ci", "ms", "zero-shot")] + [["--seed", str(s)] for s in SEEDS]
+        jobs = [["--part", "zero-shot"]] + [["--seed", str(s)] for s in SEEDS]
         logs = RESULTS / "cells" / f"{NAME}_logs"
         logs.mkdir(parents=True, exist_ok=True)
         running: list[subprocess.Popen] = []

@@ -3,7 +3,9 @@
     nice -n 10 python -m benchmarks.search_r1 rl            # part (a): 3 seeds × {GRPO, GRPO without mask}
     nice -n 10 python -m benchmarks.search_r1 ppo           # part (a): PPO, seed 0
     nice -n 10 python -m benchmarks.search_r1 throughput    # batched vs one-at-a-time rollouts
-    nice -n 10 python -m benchmarks.search_r1 smollm2       # part (b): SmolLM2-135M + LoRA, short GRPO (opt-in)
+    python -m benchmarks.search_r1 smollm2                  # part (b): SmolLM2-135M + LoRA: warm start, then GRPO
+    python -m benchmarks.search_r1 smollm2-rl-only          # part (b): the same GRPO from the raw model
+    python -m benchmarks.search_r1 smollm2-sft-only         # part (b): a strong warm start alone, no RL
     nice -n 10 python -m benchmarks.search_r1 direct        # SmolLM2 direct-answer EM on the seven QA sets
     python -m benchmarks.search_r1 write                    # → benchmarks/results/search_r1.md
 
@@ -95,6 +97,9 @@ def direct_cell(params: dict) -> dict:
     return {"table": summarise(recs), "examples": [r["answer"] for r in recs[:: max(1, len(recs) // 7)]]}
 
 
+SMOL = {"steps": [20], "seed": [0], "prompts": [4], "n_eval": [30], "threads": [1]}
+
+
 def experiments() -> dict[str, Experiment]:
     from benchmarks.search_r1_smollm2 import smollm2_cell
 
@@ -103,10 +108,17 @@ def experiments() -> dict[str, Experiment]:
         "ppo": Experiment("search_r1_ppo", {"algo": ["ppo"], "mask": [True], "seed": SEEDS}, rl_cell),
         "throughput": Experiment("search_r1_throughput", {"n": [64]}, throughput_cell),
         "direct": Experiment("search_r1_direct", {"per_source": [10], "max_new_tokens": [48]}, direct_cell),
-        "smollm2": Experiment("search_r1_smollm2", {"steps": [20], "seed": [0], "warm": [True]},
+        # part (b), sized for a quiet 2-core CPU: 4 questions × group 4 per step, 30 held-out questions
+        # the spec's noisy policy (search 0.5 / entity 0.7 / copy 0.5) on 64 trajectories leaves RL room to improve
+        "smollm2": Experiment("search_r1_smollm2", {**SMOL, "warm": [True], "n_sft": [64], "sft_epochs": [2],
+                                                    "p_search": [0.5], "p_entity": [0.7], "p_copy": [0.5]},
                               smollm2_cell),
-        "smollm2-format": Experiment("search_r1_smollm2_format", {"steps": [20], "seed": [0], "warm": [True],
-                                                                  "reward": ["format"]}, smollm2_cell),
+        # a strong warm start alone (no RL): what imitation of a near-perfect policy reaches
+        "smollm2-sft-only": Experiment("search_r1_smollm2_sft_only", {**SMOL, "steps": [0], "warm": [True],
+                                                                      "n_sft": [160], "sft_epochs": [2]},
+                                       smollm2_cell),
+        "smollm2-rl-only": Experiment("search_r1_smollm2_rl_only", {**SMOL, "warm": [False],
+                                                                    "reward": ["em", "format"]}, smollm2_cell),
     }
 
 
@@ -225,7 +237,8 @@ def part_direct() -> str:
 
 
 def part_b() -> str:
-    recs = load_cells("search_r1_smollm2") + load_cells("search_r1_smollm2_format")
+    recs = (load_cells("search_r1_smollm2_sft_only") + load_cells("search_r1_smollm2")
+            + load_cells("search_r1_smollm2_rl_only"))
     if not recs:
         return ("_(part (b) not run yet: `python -m benchmarks.search_r1 smollm2`; opt-in, see "
                 "docs/search_r1.md)_\n")
@@ -243,7 +256,8 @@ def write() -> Path:
     return write_markdown(RESULTS / "search_r1.md", "Search-R1 (siftkit.search_agent)", body,
                           command="python -m benchmarks.search_r1 rl && python -m benchmarks.search_r1 ppo && "
                                   "python -m benchmarks.search_r1 throughput && python -m benchmarks.search_r1 "
-                                  "smollm2 && python -m benchmarks.search_r1 smollm2-format && "
+                                  "smollm2 && python -m benchmarks.search_r1 smollm2-rl-only && "
+                                  "python -m benchmarks.search_r1 smollm2-sft-only && "
                                   "python -m benchmarks.search_r1 direct && "
                                   "python -m benchmarks.search_r1 write",
                           notes=notes.read_text() if notes.exists() else "")
@@ -251,7 +265,8 @@ def write() -> Path:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["rl", "ppo", "throughput", "smollm2", "smollm2-format", "direct", "write"])
+    ap.add_argument("what", choices=["rl", "ppo", "throughput", "smollm2", "smollm2-rl-only", "smollm2-sft-only", "direct",
+                                       "write"])
     ap.add_argument("--only-seed", type=int)
     a = ap.parse_args(argv)
     if a.what == "write":

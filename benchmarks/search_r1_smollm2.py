@@ -1,9 +1,10 @@
 """Part (b) of the Search-R1 benchmark: SmolLM2-135M-Instruct + LoRA on the synthetic 1-hop task (CPU-sized).
 
-Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on 16 noisy-policy trajectories (labelled
-"warm start"), merged → fresh LoRA, GRPO (group 4, 1 prompt per step, one search turn, ≤ 24 new tokens per turn,
-reference = adapters off, β = 0.001) → EM before/after on held-out questions. The RL-only variant runs the same GRPO
-from the raw model. The full Search-R1 template with SmolLM2's chat template is used.
+Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on ``n_sft`` noisy-policy trajectories
+(labelled "warm start"), merged → fresh LoRA, GRPO (group 4, ``prompts`` questions per step, one search turn, ≤ 24 new
+tokens per turn, reference = adapters off, β = 0.001) → EM before/after on held-out questions. The RL-only variant
+(``warm=False``) runs the same GRPO from the raw model. The full Search-R1 template with SmolLM2's chat template is
+used.
 
     nice -n 10 python -m benchmarks.search_r1 smollm2
 """
@@ -55,14 +56,18 @@ def smollm2_cell(params: dict) -> dict:
         t0 = time.perf_counter()
         rng = random.Random(seed)
         picked = [rng.choice(task.train) for _ in range(params.get("n_sft", 16))]
-        trajs = noisy_trajectories(task, picked, tok, bm25, rng,
-                                   p_search=0.9, p_entity=0.9, p_copy=0.8, template=_template())
+        trajs = noisy_trajectories(task, picked, tok, bm25, rng, p_search=params.get("p_search", 0.9),
+                                   p_entity=params.get("p_entity", 0.9), p_copy=params.get("p_copy", 0.8),
+                                   template=_template())
         pm = get_peft_model(model, lora)
-        out["sft_loss"] = sft(pm, trajs, tok.pad_token_id, epochs=2, lr=1e-3, batch_size=8, seed=seed)
+        out["sft_loss"] = sft(pm, trajs, tok.pad_token_id, epochs=params.get("sft_epochs", 2), lr=1e-3, batch_size=8,
+                              seed=seed)
         model = pm.merge_and_unload()
         out["sft_s"] = time.perf_counter() - t0
         out["warm_start"] = _eval(model, tok, bm25, held, rcfg)
         print("warm start", out["warm_start"], flush=True)
+    if steps == 0:  # warm start only: how far supervised imitation alone gets
+        return out
     pm = get_peft_model(model, lora)
     cfg = SearchR1Config(max_turns=1, max_new_tokens=T, group_size=4, steps=steps, lr=2e-4,
                          prompts_per_step=params.get("prompts", 1),
@@ -89,8 +94,10 @@ def markdown(recs: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for r in recs:
         p, m = r["params"], r["metrics"]
-        name = ("warm start + GRPO" if p.get("warm", True) else "GRPO only (no warm start)") + \
-            f", {p.get('reward', 'em')} reward"
+        noisy = f"search {p.get('p_search', 0.9)} / entity {p.get('p_entity', 0.9)} / copy {p.get('p_copy', 0.8)}"
+        name = ((f"warm start ({p.get('n_sft', 16)} traj. × {p.get('sft_epochs', 2)} ep., {noisy}) + GRPO"
+                 if p.get("warm", True) else "GRPO only (no warm start)")
+                + f", {p.get('reward', 'em')} reward, {p.get('prompts', 1)}×4 rollouts/step, n = {m['n_eval']}")
         lines.append(f"| {name} | {p['steps']} | zero-shot | {m['zero_shot']['em']:.3f} | "
                      f"{m['zero_shot']['searches']:.2f} | {m['zero_shot']['answered']:.2f} | "
                      f"{m['zero_shot_s']:.0f} |")
@@ -98,10 +105,14 @@ def markdown(recs: list[dict]) -> str:
             lines.append(f"| {name} | {p['steps']} | after LoRA SFT warm start | {m['warm_start']['em']:.3f} | "
                          f"{m['warm_start']['searches']:.2f} | {m['warm_start']['answered']:.2f} | "
                          f"{m['sft_s']:.0f} |")
+        if "after_rl" not in m:
+            continue
         lines.append(f"| {name} | {p['steps']} | after GRPO | {m['after_rl']['em']:.3f} | "
                      f"{m['after_rl']['searches']:.2f} | {m['after_rl']['answered']:.2f} | {m['rl_s']:.0f} |")
     out = "\n".join(lines) + "\n"
     for r in recs:
+        if "history" not in r["metrics"]:
+            continue
         h = r["metrics"]["history"]
         out += (f"\nReward per step ({'warm' if r['params'].get('warm', True) else 'RL only'}, "
                 f"{r['params'].get('reward', 'em')} reward): "
