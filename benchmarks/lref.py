@@ -9,6 +9,7 @@ defaults plus :data:`SIZES` / :data:`BENCH_CFG`.
 Run (resumable; finished cells are skipped, an interrupted seed resumes after its last finished stage)::
 
     python -m benchmarks.lref all --jobs 4      # zero-shot, the three seeds, then the table
+    python -m benchmarks.lref steps             # one longer label-only SFT (300 steps, seed 0)
     python -m benchmarks.lref table             # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -180,7 +181,22 @@ def seed_cell(params: dict) -> dict:
     return out
 
 
+def steps_cell(params: dict) -> dict:
+    """Label-only SFT on the whole pool for ``steps`` optimiser steps: how long SmolLM2 needs to learn the grades."""
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.pipeline import train_label_model
+
+    _setup()
+    cfg = LrefConfig(seed=params["seed"], base_model=BASE, **BENCH_CFG)
+    pool, _, syn, wands = data()
+    t0 = time.perf_counter()
+    llm, log = train_label_model(cfg, pool, params["steps"], params["seed"])
+    return {"train_s": time.perf_counter() - t0, "train_loss": log[-1].get("train_loss"),
+            **_eval(llm, syn, wands, False, cfg)}
+
+
 SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot"]}, fn=shared_cell)
+STEPS = Experiment(f"{NAME}_steps", {"steps": [300], "seed": [0]}, fn=steps_cell)
 MAIN = Experiment(NAME, {"seed": SEEDS}, fn=seed_cell)
 
 
@@ -246,7 +262,22 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
         parts.append(f"### Stage 1: kept subset and the keep rule against the injected noise ({len(stats)} seeds)\n\n| "
                      + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
                      + " | ".join(_fmt([float(s[f"selection/{k}"]) for s in stats if s.get(f"selection/{k}") is not None])
-                                  for k in keys) + " |\n")
+                                  for k in keys) + " |\n\nKept per seed: "
+                     + str([int(s["selection/kept"]) for s in stats]) + f" of {SIZES['pool']}.\n")
+    longer = load_cells(f"{NAME}_steps")
+    if longer:
+        rows = ["### Longer label-only SFT on the whole pool (is the budget the limit?)", "",
+                "| steps | seed | epochs | train loss | syn macro_f1 | syn accuracy | syn grades predicted | "
+                "wands macro_f1 | wands accuracy | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in longer:
+            p, m = c["params"], c["metrics"]
+            used = sum(1 for col in zip(*m["syn/confusion"]) if sum(col))
+            rows.append(f"| {p['steps']} | {p['seed']} | {p['steps'] * cfg.batch_size / SIZES['pool']:.1f} | "
+                        f"{m['train_loss']:.3f} | {m['syn/macro_f1']:.3f} | {m['syn/accuracy']:.3f} | {used} | "
+                        f"{m.get('wands/macro_f1', float('nan')):.3f} | {m.get('wands/accuracy', float('nan')):.3f} | "
+                        f"{m['train_s']:.0f} |")
+        parts.append("\n".join(rows) + "\n\nCompare with the sft-all row above "
+                     f"({cfg.sft_steps} steps, three seeds).\n")
     pairs = [s.get("+dpo/pairs") for s in seeds if "+dpo/pairs" in s]
     notes = (f"Model: embedded SmolLM2-135M-Instruct, LoRA r={cfg.lora_r} on all linear layers, lr {cfg.lr}, "
              f"batch {cfg.batch_size}, warm-up {cfg.warmup_ratio}. Steps: IM/CI/MS {cfg.stage1_steps} each "
@@ -279,7 +310,7 @@ def table() -> Path:
     if cpu:
         body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
-                          command="python -m benchmarks.lref table   # after the runs below", notes="")
+                          command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps", notes="")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -295,8 +326,12 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--part")
     c.add_argument("--seed", type=int)
     sub.add_parser("table")
+    sub.add_parser("steps")
     args = ap.parse_args(argv)
     if args.cmd == "table":
+        print(table())
+    elif args.cmd == "steps":
+        run_experiment(STEPS, progress=False)
         print(table())
     elif args.cmd == "cell":
         if args.part:
