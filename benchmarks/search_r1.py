@@ -118,7 +118,7 @@ def experiments() -> dict[str, Experiment]:
                                                                       "n_sft": [160], "sft_epochs": [2]},
                                        smollm2_cell),
         "smollm2-rl-only": Experiment("search_r1_smollm2_rl_only", {**SMOL, "warm": [False],
-                                                                    "reward": ["em", "format"]}, smollm2_cell),
+                                                                    "reward": ["em"]}, smollm2_cell),
     }
 
 
@@ -191,7 +191,7 @@ def part_a() -> str:
     return out
 
 
-def _plot(groups):
+def _plot(groups, filename: str = "reward.png"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,7 +208,8 @@ def _plot(groups):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     PLOTS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(PLOTS / "reward.png", dpi=100)
+    fig.savefig(PLOTS / filename, dpi=100)
+    plt.close(fig)
 
 
 def part_throughput() -> str:
@@ -244,7 +245,11 @@ def part_b() -> str:
                 "docs/search_r1.md)_\n")
     from benchmarks.search_r1_smollm2 import markdown
 
-    return markdown(recs)
+    trained = [r for r in recs if "history" in r["metrics"]]
+    if trained:
+        _plot({("warm start + GRPO" if r["params"].get("warm", True) else "GRPO only"): [r] for r in trained},
+              "smollm2_reward.png")
+    return markdown(recs) + "\n![SmolLM2 reward vs step](cells/search_r1_plots/smollm2_reward.png)\n"
 
 
 def write() -> Path:

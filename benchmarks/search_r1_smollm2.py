@@ -95,7 +95,8 @@ def markdown(recs: list[dict]) -> str:
     for r in recs:
         p, m = r["params"], r["metrics"]
         noisy = f"search {p.get('p_search', 0.9)} / entity {p.get('p_entity', 0.9)} / copy {p.get('p_copy', 0.8)}"
-        name = ((f"warm start ({p.get('n_sft', 16)} traj. × {p.get('sft_epochs', 2)} ep., {noisy}) + GRPO"
+        rl = " + GRPO" if p["steps"] else ", no RL"
+        name = ((f"warm start ({p.get('n_sft', 16)} traj. × {p.get('sft_epochs', 2)} ep., {noisy}){rl}"
                  if p.get("warm", True) else "GRPO only (no warm start)")
                 + f", {p.get('reward', 'em')} reward, {p.get('prompts', 1)}×4 rollouts/step, n = {m['n_eval']}")
         lines.append(f"| {name} | {p['steps']} | zero-shot | {m['zero_shot']['em']:.3f} | "
@@ -117,6 +118,7 @@ def markdown(recs: list[dict]) -> str:
         out += (f"\nReward per step ({'warm' if r['params'].get('warm', True) else 'RL only'}, "
                 f"{r['params'].get('reward', 'em')} reward): "
                 + " ".join(f"{x['reward']:.2f}" for x in h)
+                + "\n\nSearches per rollout per step: " + " ".join(f"{x['searches']:.2f}" for x in h)
                 + f"\n\nValid-action ratio per step: " + " ".join(f"{x['valid_action']:.2f}" for x in h)
                 + f"\n\nKL per step: " + " ".join(f"{x['kl']:.4f}" for x in h)
                 + f"\n\nSeconds per step: mean {sum(x['step_s'] for x in h) / len(h):.1f}\n")
