@@ -298,13 +298,13 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
 
 def table() -> Path:
     """benchmarks/results/lref.md from the GPU-profile cells (if any) and the CPU-profile cells."""
-    gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One GPU, 7 processes sharing it.", GPU_COT_SETS)
+    gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One GPU, the zero-shot and three seed processes sharing it.", GPU_COT_SETS)
     cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine, one torch thread per process, the three "
                 "seeds run side by side; rows with fewer than 3 seeds did not finish in the session's time.",
                 COT_SETS)
     body = ""
     if gpu:
-        body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 7`)\n\n" + gpu
+        body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 4`)\n\n" + gpu
                  + "\nWANDS rows are absent here: the unlicensed WANDS subset stays in ../shared, which does not "
                  "travel to the GPU machine.\n\n")
     if cpu:
