@@ -97,7 +97,7 @@ def direct_cell(params: dict) -> dict:
     return {"table": summarise(recs), "examples": [r["answer"] for r in recs[:: max(1, len(recs) // 7)]]}
 
 
-SMOL = {"steps": [20], "seed": [0], "prompts": [4], "n_eval": [30], "threads": [1]}
+SMOL = {"steps": [20], "seed": [0], "prompts": [4], "n_eval": [20], "threads": [1]}  # 60 entities: 20 held out
 
 
 def experiments() -> dict[str, Experiment]:

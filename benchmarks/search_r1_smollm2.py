@@ -6,7 +6,7 @@ tokens per turn, reference = adapters off, β = 0.001) → EM before/after on he
 (``warm=False``) runs the same GRPO from the raw model. The full Search-R1 template with SmolLM2's chat template is
 used.
 
-    nice -n 10 python -m benchmarks.search_r1 smollm2
+    python -m benchmarks.search_r1 smollm2 | smollm2-rl-only | smollm2-sft-only
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def smollm2_cell(params: dict) -> dict:
     task = SyntheticTask.generate(seed, n_entities=params.get("n_entities", 60), n_values=20, two_hop=False)
     bm25 = BM25Retriever(task.corpus(), stemmer=None)
     held = task.heldout[:params.get("n_eval", 10)]
+    if len(held) < params.get("n_eval", 10):
+        raise ValueError(f"n_eval={params['n_eval']} but the task holds out only {len(held)} questions")
     T = params.get("max_new_tokens", 24)
     rcfg = RolloutConfig(max_turns=1, max_new_tokens=T, batch_size=32)
     out: dict = {"n_eval": len(held)}
