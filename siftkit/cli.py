@@ -140,26 +140,20 @@ def quickstart(
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only these steps (repeatable)."),
     skip_doctor: bool = typer.Option(False, "--skip-doctor", help="Do not run the asset checks."),
     overrides: Optional[list[str]] = typer.Option(None, "--set", help="key=value passed to the steps (repeatable), "
-                                                  "e.g. --set cascade.epochs=1."),
+                                                  "e.g. --set search_r1.steps=5 or --set config=tiny."),
 ):
     """Run every registered method pipeline at small scale and write one HTML report.
 
     Example: ``siftkit quickstart --output runs``
     """
-    import yaml
-
+    from siftkit.core.config import parse_override
     from siftkit.core.report import Section, StepContext, write_report
     from siftkit.core.rundir import RunDir
     from siftkit.core.seeding import seed_all
 
+    options = dict(parse_override(ov) for ov in overrides or [])  # before the run directory: a typo leaves none
     seed_all(seed)
     rd = RunDir.create("quickstart", output, seeds=[seed])
-    options = {}
-    for ov in overrides or []:
-        if "=" not in ov:
-            raise InputError(f"--set {ov!r} is not key=value", "--set")
-        key, raw = ov.split("=", 1)
-        options[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
     ctx = StepContext(run_dir=rd.path, seed=seed, options=options)
     steps: list[tuple[str, object]] = []
     if not skip_doctor:

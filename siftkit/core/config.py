@@ -45,18 +45,24 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def parse_override(ov: str) -> tuple[str, Any]:
+    """One ``key=value`` string to ``(key, value)``; the value is read as YAML (``1`` → int), else kept as text."""
+    if "=" not in ov:
+        raise ConfigError(f"override {ov!r} is not key=value", "--set")
+    key, raw = ov.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``key.sub=value`` strings to a nested dict (in place) and return it."""
     for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"override {ov!r} is not key=value", "--set")
-        key, raw = ov.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+        key, value = parse_override(ov)
         node = data
-        parts = key.strip().split(".")
+        parts = key.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):

@@ -35,6 +35,13 @@ def test_quickstart_writes_run_dir_and_report(tmp_path):
     assert (run_dir / "report.html").read_text().count("<table") >= 1
 
 
+def test_quickstart_bad_override_is_one_line_and_leaves_no_run_dir(tmp_path):
+    res = cli("quickstart", "--output", str(tmp_path), "--skip-doctor", "--only", "metrics-demo", "--set", "steps5")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == ["siftkit: --set: override 'steps5' is not key=value"]
+    assert not (tmp_path / "quickstart").exists()
+
+
 def test_report_on_non_run_dir(tmp_path):
     res = cli("report", str(tmp_path))
     assert res.returncode == 2 and "not a run directory" in res.stderr
