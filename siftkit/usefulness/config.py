@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from siftkit.core.errors import InputError
+
 MODES = ("baseline", "session")
 GROUPS = ("task", "query", "document", "behaviour")
 FEATURE_SETS = {  # preset -> attribute kinds shown besides the always-on content (spec §2 feature-group ablation)
@@ -62,16 +64,17 @@ class UsefulnessConfig:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+            raise InputError(f"mode must be one of {MODES}, not {self.mode!r}", field="mode")
         if self.features not in FEATURE_SETS:
-            raise ValueError(f"features must be one of {tuple(FEATURE_SETS)}, not {self.features!r}")
+            raise InputError(f"features must be one of {tuple(FEATURE_SETS)}, not {self.features!r}", field="features")
         object.__setattr__(self, "groups", tuple(self.groups))
         bad = [g for g in self.groups if g not in GROUPS]
         if bad or not self.groups:
-            raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {self.groups}")
+            raise InputError(f"groups must be a non-empty subset of {GROUPS}, got {self.groups}", field="groups")
         if self.readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, not {self.readout!r}")
+            raise InputError(f"readout must be one of {READOUTS}, not {self.readout!r}", field="readout")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+            raise InputError("temperature must be >= 0 and top_p in (0, 1]", field="temperature")
         if self.max_prompt_tokens < 256 or self.tokens_per_id < 2 or self.max_retries < 0:
-            raise ValueError("max_prompt_tokens >= 256, tokens_per_id >= 2 and max_retries >= 0 are required")
+            raise InputError("max_prompt_tokens >= 256, tokens_per_id >= 2 and max_retries >= 0 are required",
+                             field="max_prompt_tokens")

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from siftkit.core.errors import InputError
 from siftkit.metrics.agreement import accuracy, cohen_kappa, confusion, kendall_tau, spearman_rho
 from siftkit.metrics.stats import bootstrap_ci
 from siftkit.usefulness.data import GROUPS, Click, divergence_group
@@ -58,11 +59,18 @@ def _value(v: Any, policy: str) -> float | None:
     return min(max(v, 0), 3) if policy == "clamp" else None
 
 
+def check_options(policy: str, cluster: str) -> None:
+    """Raise one :class:`InputError` for an unknown out-of-range policy or bootstrap unit."""
+    if policy not in POLICIES:
+        raise InputError(f"policy must be one of {POLICIES}, not {policy!r}", field="policy")
+    if cluster not in ("query", "session", "none"):
+        raise InputError(f"cluster must be query, session or none, not {cluster!r}", field="cluster")
+
+
 def align(clicks: Sequence[Click], pred: dict[str, Any], policy: str = "exclude",
           cluster: str = "query") -> pd.DataFrame:
     """One row per click with a gold label and a usable prediction: ``id, y, y_hat, group, cluster``."""
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}")
+    check_options(policy, cluster)
     rows = []
     for c in clicks:
         if c.usefulness is None or c.id not in pred:

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from siftkit.core.errors import InputError
 from siftkit.usefulness.config import UsefulnessConfig
 
 _D = UsefulnessConfig()
@@ -63,6 +64,8 @@ def label(
 
     cfg = UsefulnessConfig(mode=mode, features=features, groups=tuple(groups) if groups else _D.groups,
                            readout=readout, max_prompt_tokens=max_prompt_tokens, clamp=clamp)
+    if output.is_dir():  # checked before any LLM call, so no labelling is thrown away
+        raise InputError("--output is a directory; give a file name", output, field="--output")
     clicks = load_clicks(input)
     if rows_per_group:
         clicks = stratified_rows(clicks, rows_per_group, seed)
@@ -97,8 +100,9 @@ def eval_cmd(
 
     from siftkit.core.io import atomic_write_text
     from siftkit.usefulness.data import GROUPS, load_clicks, load_labels_json
-    from siftkit.usefulness.evaluate import evaluate_labels
+    from siftkit.usefulness.evaluate import check_options, evaluate_labels
 
+    check_options(policy, cluster)
     clicks = load_clicks(input)
     rows = []
     for path in labels:
