@@ -6,7 +6,8 @@ without it). Each seed trains its own chain: Stage 1 (IM, CI, MS from the base m
 of the pool, SFT on the kept set, Multi-CoT from SFT-selected, DPO from Multi-CoT. Sizes are the ``LrefConfig``
 defaults plus :data:`SIZES` / :data:`BENCH_CFG`.
 
-Run (resumable; finished cells are skipped, an interrupted seed resumes after its last finished stage)::
+Run (resumable: finished cells are skipped; a restarted seed keeps its Stage-1 predictions and its SFT-all result
+and retrains the rest of its chain)::
 
     python -m benchmarks.lref all --jobs 4      # zero-shot, the three seeds, then the table
     python -m benchmarks.lref steps             # one longer label-only SFT (300 steps, seed 0)
@@ -140,7 +141,15 @@ def seed_cell(params: dict) -> dict:
     children: list[int] = []
 
     def eval_async(cond: str, llm, cot: bool, sets=("syn", "wands"), extra: dict | None = None) -> None:
-        """Evaluate in a forked child, so the next stage trains meanwhile (the child sees a frozen copy)."""
+        """Evaluate in a forked child, so the next stage trains meanwhile (the child sees a frozen copy).
+
+        On a GPU (CUDA cannot be used in a forked child) the evaluation runs in this process instead."""
+        if llm.device.type != "cpu":
+            res = {**(extra or {}), **_eval(llm, syn, wands, cot, cfg, sets)}
+            f = CELLS / f"{NAME}_partial" / f"seed={seed}__cond={cond}.json"
+            atomic_write_text(f, json.dumps({"params": {"seed": seed, "cond": cond},
+                                             "metrics": {f"{cond}/{k}": v for k, v in res.items()}}, default=float))
+            return
         pid = os.fork()
         if pid == 0:  # child: evaluate, write its own partial cell, leave without cleanup handlers
             code = 1
@@ -155,6 +164,10 @@ def seed_cell(params: dict) -> dict:
         children.append(pid)
 
     t0 = time.perf_counter()
+    pids = [x["pid"] for x in pool]
+    if out.get("stage1/pool_pids", pids) != pids:
+        raise RuntimeError(f"{partial} comes from another pool; delete it to retrain seed {seed}")
+    save("stage1", {"pool_pids": pids})
     for name in ("im", "ci", "ms"):  # Stage 1, trained with this seed
         if f"stage1/{name}" not in out:
             save("stage1", {name: stage1_model(cfg, name, train, pool, seed, log=_log)})
@@ -173,8 +186,9 @@ def seed_cell(params: dict) -> dict:
     eval_async("+multi-cot", llm, True, COT_SETS)
     llm, n_pairs = stage3_dpo(cfg, llm, pool, seed, log=_log)
     save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg, COT_SETS)})
-    for pid in children:
-        os.waitpid(pid, 0)
+    failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
+    if failed:  # a condition without its evaluation must not be recorded as a finished seed
+        raise RuntimeError(f"seed {seed}: {len(failed)} evaluation process(es) failed; see the log")
     for f in sorted((CELLS / f"{NAME}_partial").glob(f"seed={seed}__cond=*.json")):
         out.update(json.loads(f.read_text())["metrics"])
     out["seconds_total"] = time.perf_counter() - t0
@@ -191,7 +205,7 @@ def steps_cell(params: dict) -> dict:
     pool, _, syn, wands = data()
     t0 = time.perf_counter()
     llm, log = train_label_model(cfg, pool, params["steps"], params["seed"])
-    return {"train_s": time.perf_counter() - t0, "train_loss": log[-1].get("train_loss"),
+    return {"train_s": time.perf_counter() - t0, "train_loss": log[-1].get("train_loss", float("nan")),
             **_eval(llm, syn, wands, False, cfg)}
 
 

@@ -1,7 +1,7 @@
 """Search-R1 benchmark grids (resumable cells) and the results page benchmarks/results/search_r1.md.
 
     nice -n 10 python -m benchmarks.search_r1 rl            # part (a): 3 seeds × {GRPO, GRPO without mask}
-    nice -n 10 python -m benchmarks.search_r1 ppo           # part (a): PPO, seed 0
+    nice -n 10 python -m benchmarks.search_r1 ppo           # part (a): PPO, 3 seeds
     nice -n 10 python -m benchmarks.search_r1 throughput    # batched vs one-at-a-time rollouts
     python -m benchmarks.search_r1 smollm2                  # part (b): SmolLM2-135M + LoRA: warm start, then GRPO
     python -m benchmarks.search_r1 smollm2-rl-only          # part (b): the same GRPO from the raw model
@@ -108,7 +108,7 @@ def experiments() -> dict[str, Experiment]:
         "ppo": Experiment("search_r1_ppo", {"algo": ["ppo"], "mask": [True], "seed": SEEDS}, rl_cell),
         "throughput": Experiment("search_r1_throughput", {"n": [64]}, throughput_cell),
         "direct": Experiment("search_r1_direct", {"per_source": [10], "max_new_tokens": [48]}, direct_cell),
-        # part (b), sized for a quiet 2-core CPU: 4 questions × group 4 per step, 30 held-out questions
+        # part (b), sized for a quiet 2-core CPU: 4 questions × group 4 per step, 20 held-out questions
         # the spec's noisy policy (search 0.5 / entity 0.7 / copy 0.5) on 64 trajectories leaves RL room to improve
         "smollm2": Experiment("search_r1_smollm2", {**SMOL, "warm": [True], "n_sft": [64], "sft_epochs": [2],
                                                     "p_search": [0.5], "p_entity": [0.7], "p_copy": [0.5]},

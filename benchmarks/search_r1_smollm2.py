@@ -43,9 +43,10 @@ def smollm2_cell(params: dict) -> dict:
         tok.pad_token = tok.eos_token
     task = SyntheticTask.generate(seed, n_entities=params.get("n_entities", 60), n_values=20, two_hop=False)
     bm25 = BM25Retriever(task.corpus(), stemmer=None)
-    held = task.heldout[:params.get("n_eval", 10)]
-    if len(held) < params.get("n_eval", 10):
-        raise ValueError(f"n_eval={params['n_eval']} but the task holds out only {len(held)} questions")
+    n_eval = params.get("n_eval", 10)
+    held = task.heldout[:n_eval]
+    if len(held) < n_eval:
+        raise ValueError(f"n_eval={n_eval} but the task holds out only {len(held)} questions")
     T = params.get("max_new_tokens", 24)
     rcfg = RolloutConfig(max_turns=1, max_new_tokens=T, batch_size=32)
     out: dict = {"n_eval": len(held)}

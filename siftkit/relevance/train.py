@@ -47,14 +47,15 @@ def _lora(cfg: LrefConfig):
 def _common_args(cfg: LrefConfig, steps: int, batch: int, seed: int, out: str) -> dict:
     return dict(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=cfg.lr,
                 warmup_steps=int(cfg.warmup_ratio * steps), lr_scheduler_type="linear", logging_steps=max(1, steps),
-                save_strategy="no", report_to="none", seed=seed, data_seed=seed, use_cpu=_cpu_only(),
+                save_strategy="no", report_to="none", seed=seed, data_seed=seed, use_cpu=_cpu_only(cfg),
                 disable_tqdm=True, dataloader_num_workers=0, max_length=cfg.max_length)
 
 
-def _cpu_only() -> bool:
+def _cpu_only(cfg: LrefConfig) -> bool:
+    """Train on the CPU when asked to (``device="cpu"``) or when there is no GPU."""
     import torch
 
-    return not torch.cuda.is_available()
+    return cfg.device == "cpu" or not torch.cuda.is_available()
 
 
 def _quiet():
