@@ -66,6 +66,12 @@ def run_cmd(
         raise InputError(f"unknown config {config!r}; choose from {', '.join(PRESETS)}", field="config")
     if stages not in (2, 3):
         raise InputError("--stages must be 2 or 3", field="stages")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1)", field="device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda, but torch sees no GPU on this machine", field="device")
     torch.set_num_threads(1)
     variants = ["full", "no_e2e", "no_single"] if ablations else None
     tau_list = [float(t) for t in taus.split(",") if t.strip()] or None
@@ -82,8 +88,9 @@ def run_cmd(
                                 trust_pickle=trust_pickle)
         data, config = (train_data, test_data), "recflow"
     rd = RunDir.create("cascade", output, seeds=list(range(seeds)))  # after the input is read: bad input leaves none
-    if recflow is not None:
-        rd.record_input(recflow / "all_stage")
+    if recflow is not None:  # hash what was read: the loaded days' feather and pickle files
+        for f in rf.files(recflow, split["train"] + split["test"]):
+            rd.record_input(f)
     cells = run_grid(config, stages, _methods(methods), list(range(seeds)), variants, tau_list, log=rd.log,
                      device=device, data=data)
     (rd.path / "cells.json").write_text(json.dumps(cells))

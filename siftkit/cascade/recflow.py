@@ -94,6 +94,13 @@ def _time_fields(ts_seconds: np.ndarray) -> np.ndarray:
     return out
 
 
+def files(root: str | Path, dates: list[str]) -> list[Path]:
+    """The RecFlow files :func:`load` reads for ``dates`` (for provenance hashes)."""
+    root = Path(root)
+    return [p for d in dates for p in (root / "all_stage" / f"{d}.feather", root / "request_id_dict" / f"{d}.pkl",
+                                       root / "seq_effective_50_dict" / f"{d}.pkl")]
+
+
 def load(root: str | Path, dates: list[str], n_stages: int = 2, seq_len: int = 50, max_requests: int | None = None,
          remaps: dict | None = None, trust_pickle: bool = False) -> tuple[CascadeData, dict]:
     """Read RecFlow days into :class:`CascadeData` (one day index per date, in date order).
@@ -110,6 +117,8 @@ def load(root: str | Path, dates: list[str], n_stages: int = 2, seq_len: int = 5
         (data, remaps).
     """
     root = Path(root)
+    if not trust_pickle and dates:  # refuse before reading any (large) feather file
+        _pkl(root / "request_id_dict" / f"{dates[0]}.pkl", trust_pickle)
     fields = info()
     new = remaps is None
     remaps = remaps or {name: _Remap() for name in ("user_id", "device_id", "video_id", "author_id", "cat2")}

@@ -53,5 +53,15 @@ def test_cascade_run_on_a_recflow_folder(tmp_path):
     assert not (tmp_path / "runs").exists()  # nothing half-made is left behind
     res = CliRunner().invoke(app, args + ["--trust-pickle"])
     assert res.exit_code == 0, res.output
-    metrics = json.loads((next((tmp_path / "runs" / "cascade").iterdir()) / "metrics.json").read_text())
+    run_dir = next((tmp_path / "runs" / "cascade").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     assert "lcron" in metrics and "oracle_utility" not in metrics
+    hashed = json.loads((run_dir / "manifest.json").read_text())["inputs"]  # exactly the files that were read
+    assert len(hashed) == 9 and any(k.endswith("request_id_dict/2024-02-01.pkl") for k in hashed)
+
+
+def test_bad_device_is_refused_before_training(tmp_path):
+    res = CliRunner().invoke(app, ["cascade", "run", "--config", "tiny", "--device", "gpu", "--output",
+                                   str(tmp_path)])
+    assert res.exit_code != 0 and "--device 'gpu'" in str(res.exception)
+    assert not (tmp_path / "cascade").exists()
