@@ -200,6 +200,11 @@ def prompt_tokens(prompt: list[dict[str, str]], count: Callable[[str], int] = ap
     return sum(count(m["content"]) for m in prompt)
 
 
+def answer_budget(cfg: UsefulnessConfig, n_ids: int) -> int:
+    """``max_new_tokens`` of a first attempt that labels ``n_ids`` documents (16 + ``tokens_per_id`` each) [ours]."""
+    return 16 + cfg.tokens_per_id * n_ids
+
+
 def split_session(clicks: Sequence[Click], cfg: UsefulnessConfig,
                   count: Callable[[str], int] = approx_tokens) -> list[list[Click]]:
     """Consecutive parts of a session whose prompts fit ``cfg.max_prompt_tokens`` [ours, spec §7].
@@ -207,7 +212,7 @@ def split_session(clicks: Sequence[Click], cfg: UsefulnessConfig,
     Whole queries are packed greedily; a query too long alone is split between its clicks; a click too long
     alone becomes its own part (the back-end then truncates or refuses it).
     """
-    budget = cfg.max_prompt_tokens - 16 - cfg.tokens_per_id * len(clicks)  # answer room for all ids, in every part
+    budget = cfg.max_prompt_tokens - answer_budget(cfg, len(clicks))  # answer room for all ids, in every part
 
     def fits(part: list[Click]) -> bool:
         return prompt_tokens(build_prompt(part, cfg), count) <= budget
@@ -364,7 +369,7 @@ def label_generate(model: ChatModel, parts: Sequence[Sequence[Click]], cfg: Usef
     for attempt in range(cfg.max_retries + 1):
         by_budget: dict[int, list[int]] = {}
         for k in todo:
-            by_budget.setdefault((16 + cfg.tokens_per_id * len(ids[k])) * 2 ** attempt, []).append(k)
+            by_budget.setdefault(answer_budget(cfg, len(ids[k])) * 2 ** attempt, []).append(k)
         retry = []
         for budget, ks in sorted(by_budget.items()):
             params = GenerationParams(max_new_tokens=budget, temperature=cfg.temperature, top_p=cfg.top_p)

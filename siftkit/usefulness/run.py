@@ -99,15 +99,16 @@ def plan_requests(clicks: Sequence[Click], cfg: UsefulnessConfig,
                   count: Callable[[str], int] = approx_tokens) -> dict[Any, list]:
     """The first-attempt generation requests of :func:`label_clicks`, grouped by their ``GenerationParams``.
 
-    Feed each group to :func:`siftkit.llm.batch.run_batch` (e.g. on a Ray cluster against several endpoints) with
+    ``count`` must be the counter :func:`label_clicks` will use (``token_counter(model)``), or sessions may be
+    split differently and the planned prompts miss the cache. Feed each group to :func:`siftkit.llm.batch.run_batch` (e.g. on a Ray cluster against several endpoints) with
     the same cache file; :func:`label_clicks` then finds every answer in the cache and only sends retries.
     """
     from siftkit.llm.base import GenerationParams
-    from siftkit.usefulness.labeler import build_prompt
+    from siftkit.usefulness.labeler import answer_budget, build_prompt
 
     out: dict[Any, list] = {}
     for part in units(clicks, cfg, count):
-        params = GenerationParams(max_new_tokens=16 + cfg.tokens_per_id * len(part), temperature=cfg.temperature,
+        params = GenerationParams(max_new_tokens=answer_budget(cfg, len(part)), temperature=cfg.temperature,
                                   top_p=cfg.top_p)
         out.setdefault(params, []).append(build_prompt(part, cfg))
     return out
