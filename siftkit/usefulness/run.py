@@ -100,8 +100,9 @@ def plan_requests(clicks: Sequence[Click], cfg: UsefulnessConfig,
     """The first-attempt generation requests of :func:`label_clicks`, grouped by their ``GenerationParams``.
 
     ``count`` must be the counter :func:`label_clicks` will use (``token_counter(model)``), or sessions may be
-    split differently and the planned prompts miss the cache. Feed each group to :func:`siftkit.llm.batch.run_batch` (e.g. on a Ray cluster against several endpoints) with
-    the same cache file; :func:`label_clicks` then finds every answer in the cache and only sends retries.
+    split differently and the planned prompts miss the cache. Feed each group to
+    :func:`siftkit.llm.batch.run_batch` (e.g. on a Ray cluster against several endpoints) with the same cache file;
+    :func:`label_clicks` then finds every answer in the cache and only sends retries.
     """
     from siftkit.llm.base import GenerationParams
     from siftkit.usefulness.labeler import answer_budget, build_prompt
