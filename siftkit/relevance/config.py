@@ -37,6 +37,12 @@ class LrefConfig:
     """Share of steps with linear warm-up [paper]."""
     max_length: int = 256
     """Token limit of prompt + completion [ours]; paper: 500."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (TRL's default is on) [ours: off; a 135M model fits, and on CPU
+    it costs about 20% per step]. Turn it on for 7B-scale models on small GPUs."""
+    judge_autocast: bool = False
+    """Judge (label scoring and CoT decoding) under bf16 autocast, the precision the Trainer trains in (its ``bf16``
+    default) [ours]; about 2× faster on CPUs with AMX/AVX-512-BF16, labels may differ from fp32 on near-ties."""
 
     # > Stage 1: data selection
     stage1_steps: int = 40

@@ -49,10 +49,20 @@ def wrap(model, tokenizer, name: str, batch_size: int = 16):
 # ---------------------------------------------------------------------------------------------------------------------
 
 def predict(llm, records: Sequence[dict], cot: bool = False, cfg: LrefConfig | None = None) -> tuple[list, list, list]:
-    """Five-grade predictions (label scoring, after a decoded rationale when ``cot``)."""
+    """Five-grade predictions (label scoring, after a decoded rationale when ``cot``).
+
+    Under bf16 autocast when ``cfg.judge_autocast`` (weights stay as they are)."""
+    import contextlib
+
+    import torch
+
     cfg = cfg or LrefConfig()
-    return lref.judge(llm, [(x["query"], x["title"]) for x in records], cot=cot, grades=GRADES,
-                      max_new_tokens=cfg.cot_max_new_tokens)
+    device = getattr(llm, "device", None)  # an endpoint model has none: nothing to autocast
+    ctx = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.judge_autocast and device is not None
+           else contextlib.nullcontext())
+    with ctx:
+        return lref.judge(llm, [(x["query"], x["title"]) for x in records], cot=cot, grades=GRADES,
+                          max_new_tokens=cfg.cot_max_new_tokens)
 
 
 def evaluate(llm, records: Sequence[dict], scale: str = "five", cot: bool = False, cfg: LrefConfig | None = None,

@@ -48,7 +48,8 @@ def _common_args(cfg: LrefConfig, steps: int, batch: int, seed: int, out: str) -
     return dict(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=cfg.lr,
                 warmup_steps=int(cfg.warmup_ratio * steps), lr_scheduler_type="linear", logging_steps=max(1, steps),
                 save_strategy="no", report_to="none", seed=seed, data_seed=seed, use_cpu=_cpu_only(cfg),
-                disable_tqdm=True, dataloader_num_workers=0, max_length=cfg.max_length)
+                disable_tqdm=True, dataloader_num_workers=0, max_length=cfg.max_length,
+                gradient_checkpointing=cfg.gradient_checkpointing)
 
 
 def _cpu_only(cfg: LrefConfig) -> bool:
