@@ -29,10 +29,11 @@ from siftkit.core.io import atomic_write_text
 
 SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15, "pool": 600, "syn_sample": 280,
          "wands_sample": 120, "data_seed": 0}
-BENCH_CFG = {"stage1_steps": 40, "sft_steps": 60, "im_sample": 320, "ci_sample": 320, "cot_steps": 12,
-             "dpo_steps": 20, "dpo_scan": 200, "cot_max_new_tokens": 24, "lr": 1e-3}
+BENCH_CFG = {"stage1_steps": 100, "sft_steps": 200, "im_sample": 400, "ci_sample": 400, "cot_steps": 15,
+             "dpo_steps": 20, "dpo_scan": 200, "cot_max_new_tokens": 24, "lr": 1e-3, "judge_autocast": True}
 COT_SETS = ("syn", "wands")
-"""Sized for about an hour of a quiet 2-core CPU (three seed processes and one torch thread each)."""
+"""Sized for about 100 minutes of a quiet 2-core CPU (three seed processes, one torch thread each): the 40/60-step
+grid of an earlier session left every model near chance, while 300 label-only steps learn the grades."""
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
 GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
 GPU_CFG = {"stage1_steps": 100, "sft_steps": 150, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
@@ -300,7 +301,8 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
              f"{cfg.dpo_batch_size} pairs (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per seed: {pairs}). "
              f"Data: synthetic set {SIZES['n_pairs']} pairs / {SIZES['n_queries']} queries, noise "
              f"{SIZES['noise_rate']} on train, main models trained on a fixed pool of {SIZES['pool']} train pairs "
-             f"(Stage 1 selects within it); test: a fixed sample of {SIZES['syn_sample']} of the 280 held-out "
+             f"(Stage 1 selects within it); training under the Trainer's bf16 autocast without gradient "
+             f"checkpointing{', judging under bf16 autocast too' if cfg.judge_autocast else ''}; test: a fixed sample of {SIZES['syn_sample']} of the 280 held-out "
              f"synthetic pairs and a stratified sample of {SIZES['wands_sample']} of the 2,750 deduplicated WANDS "
              f"test pairs (data seed {SIZES['data_seed']}). Five-grade predictions are mapped to "
              "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
