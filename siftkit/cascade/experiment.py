@@ -15,16 +15,30 @@ import numpy as np
 
 from siftkit.cascade.loss import LcronConfig
 from siftkit.cascade.simulator import preset, simulate
-from siftkit.cascade.train import METHODS, ORACLES, TrainConfig, run, run_oracle
+from siftkit.cascade.train import METHODS, ORACLES, QUOTAS, TrainConfig, run, run_oracle
 
 BATCH = {"mid": 512, "small": 256, "tiny": 128}
 """Batch size per config: 1024 [code] on ``main``; smaller on the small configs so they take enough steps [ours]."""
 VARIANTS = {"full": {}, "no_e2e": {"use_e2e": False}, "no_single": {"use_single": False},
-            "serving_q": {"q_per_stage": (30, 20)}}
-"""LCRON variants: the paper's ablations (Table 4) and training with the serving quotas (paper E.1)."""
+            "serving_q": {"q_per_stage": "serving"}}
+"""LCRON variants: the paper's ablations (Table 4) and training with the serving quotas (paper E.1; ``"serving"``
+stands for ``train.QUOTAS`` of the cell's number of stages)."""
 PAPER_2STAGE = {"bce": 0.8539, "icc": 0.8132, "rankflow": 0.8647, "fs_ranknet": 0.7881, "fs_lambdaloss": 0.8666,
                 "arf": 0.8608, "arf_v2": 0.8678, "lcron": 0.8732}
 PAPER_3STAGE = {"lcron": 0.7390, "arf_v2": 0.7332, "fs_lambdaloss": 0.7319, "bce": 0.7191}
+
+
+def lcron_config(params: dict) -> LcronConfig:
+    """The LCRON loss settings of a cell: its ``variant``, then ``tau`` and ``binarize_y`` when given."""
+    variant = dict(VARIANTS[params.get("variant", "full")])
+    if variant.get("q_per_stage") == "serving":
+        variant["q_per_stage"] = tuple(QUOTAS[int(params["stages"])])
+    lc = replace(LcronConfig(), **variant)
+    if "tau" in params:
+        lc = replace(lc, tau=float(params["tau"]))
+    if "binarize_y" in params:
+        lc = replace(lc, binarize_y=bool(params["binarize_y"]))
+    return lc
 
 
 @functools.lru_cache(maxsize=4)
@@ -48,11 +62,7 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu", data=None) -
         res = run_oracle(method, test_data, int(params["stages"]))
         stats: dict[str, Any] = {}
     else:
-        lc = replace(LcronConfig(), **VARIANTS[params.get("variant", "full")])
-        if "tau" in params:
-            lc = replace(lc, tau=float(params["tau"]))
-        if "binarize_y" in params:
-            lc = replace(lc, binarize_y=bool(params["binarize_y"]))
+        lc = lcron_config(params)
         cfg = TrainConfig(method=method, n_stages=int(params["stages"]), seed=int(params["seed"]), lcron=lc,
                           batch_size=BATCH.get(params["config"], 1024) if data is None else 1024, device=device,
                           icc_fix_k=bool(params.get("icc_fix_k", False)))
