@@ -152,6 +152,7 @@ def quickstart_step(ctx):
     """Label the invented fixture clicks with SmolLM2 (baseline prompt, label log-probabilities) and score them."""
     import pandas as pd
 
+    from siftkit.core.io import atomic_write_text
     from siftkit.core.report import Section
     from siftkit.usefulness.data import load_sessions_jsonl
     from siftkit.usefulness.evaluate import evaluate_labels
@@ -162,7 +163,7 @@ def quickstart_step(ctx):
     llm = make_model("smollm2", cache=out / "cache.sqlite", threads=2)
     cfg = UsefulnessConfig(mode="baseline", readout="logprob")  # a 135M model rarely writes the JSON itself
     res = label_clicks(llm, clicks, cfg)
-    (out / "labels.json").write_text(json.dumps(res.scores, indent=1), encoding="utf-8")
+    atomic_write_text(out / "labels.json", json.dumps(res.scores, indent=1))
     m = evaluate_labels(clicks, res.scores, cluster="session", n_resamples=0) if res.scores else {"n": 0}
     summary = res.summary()
     table = pd.DataFrame([{"click": c.id, "gold": c.usefulness, "SmolLM2": res.scores.get(c.id, "—"),
