@@ -31,18 +31,16 @@ SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15,
          "wands_sample": 120, "data_seed": 0}
 BENCH_CFG = {"stage1_steps": 100, "sft_steps": 200, "im_sample": 400, "ci_sample": 400, "cot_steps": 15,
              "dpo_steps": 20, "dpo_scan": 200, "cot_max_new_tokens": 24, "lr": 1e-3, "judge_autocast": True}
-COT_SETS = ("syn", "wands")
 """Sized for about 100 minutes of a quiet 2-core CPU (three seed processes, one torch thread each): the 40/60-step
 grid of an earlier session left every model near chance, while 300 label-only steps learn the grades."""
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
 GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
 GPU_CFG = {"stage1_steps": 100, "sft_steps": 150, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
            "dpo_steps": 60, "dpo_scan": 400, "cot_max_new_tokens": 32, "lr": 5e-4, "batch_size": 16}
-GPU_COT_SETS = ("syn", "wands")
 """The same grid on one GPU: the whole training split as pool, the whole held-out split, more steps."""
 PROFILE = os.environ.get("LREF_PROFILE", "cpu")  # cpu | gpu; the gpu profile writes its own cells (lref_gpu*)
 if PROFILE == "gpu":
-    SIZES, BENCH_CFG, COT_SETS = GPU_SIZES, GPU_CFG, GPU_COT_SETS
+    SIZES, BENCH_CFG = GPU_SIZES, GPU_CFG
 BASE = os.environ.get("LREF_BASE_MODEL", "smollm2")
 NAME = "lref" if PROFILE == "cpu" else "lref_gpu"
 CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
@@ -184,9 +182,9 @@ def seed_cell(params: dict) -> dict:
     llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
     eval_async("sft-selected", llm, False)
     llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
-    eval_async("+multi-cot", llm, True, COT_SETS)
+    eval_async("+multi-cot", llm, True)
     llm, n_pairs = stage3_dpo(cfg, llm, pool, seed, log=_log)
-    save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg, COT_SETS)})
+    save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg)})
     failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
     if failed:  # a condition without its evaluation must not be recorded as a finished seed
         raise RuntimeError(f"seed {seed}: {len(failed)} evaluation process(es) failed; see the log")
@@ -229,17 +227,17 @@ def _fmt(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}"
 
 
-def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (profile constants)
-          cot_sets: tuple = ("syn", "wands")) -> str:
-    shared = {c["params"]["part"]: c["metrics"] for c in load_cells(f"{NAME}_shared")}
-    full = {c["params"]["seed"]: c["metrics"] for c in load_cells(NAME)}
+def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
+    """The results section of one profile: cells named ``exp*``, sized by ``sizes`` and ``bench_cfg``."""
+    shared = {c["params"]["part"]: c["metrics"] for c in load_cells(f"{exp}_shared")}
+    full = {c["params"]["seed"]: c["metrics"] for c in load_cells(exp)}
     part: dict[int, dict] = {}
-    for c in load_cells(f"{NAME}_partial"):  # per seed: the chain's own file plus the forked evaluations
+    for c in load_cells(f"{exp}_partial"):  # per seed: the chain's own file plus the forked evaluations
         part.setdefault(c["params"]["seed"], {}).update(c["metrics"])
     seeds = [full.get(s) or part[s] for s in SEEDS if s in full or s in part]  # partial: an unfinished seed
     from siftkit.relevance.config import LrefConfig
 
-    cfg = LrefConfig(**BENCH_CFG)
+    cfg = LrefConfig(**bench_cfg)
     parts = []
     for name, title in (("syn", "Synthetic five-grade held-out split"), ("wands", "WANDS binary test pairs")):
         cols = METRICS + EXTRA[name]
@@ -255,8 +253,6 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
                 runs = [s for s in seeds if f"{cond}/{name}/macro_f1" in s]
                 get = lambda r, m, c=cond: r.get(f"{c}/{name}/{m}")  # noqa: E731
             if not runs:
-                if cond in ("+multi-cot", "+dpo") and name not in cot_sets:
-                    continue  # not evaluated on this set in this profile (said in the notes)
                 missing.append(cond)
                 continue
             n = n or get(runs[0], "n")
@@ -278,8 +274,8 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
                      + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
                      + " | ".join(_fmt([float(s[f"selection/{k}"]) for s in stats if s.get(f"selection/{k}") is not None])
                                   for k in keys) + " |\n\nKept per seed: "
-                     + str([int(s["selection/kept"]) for s in stats]) + f" of {SIZES['pool']}.\n")
-    longer = load_cells(f"{NAME}_steps")
+                     + str([int(s["selection/kept"]) for s in stats]) + f" of {sizes['pool']}.\n")
+    longer = load_cells(f"{exp}_steps")
     if longer:
         rows = ["### Longer label-only SFT on the whole pool (is the budget the limit?)", "",
                 "| steps | seed | epochs | train loss | syn macro_f1 | syn accuracy | syn grades predicted | "
@@ -287,7 +283,7 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
         for c in longer:
             p, m = c["params"], c["metrics"]
             used = sum(1 for col in zip(*m["syn/confusion"]) if sum(col))
-            rows.append(f"| {p['steps']} | {p['seed']} | {p['steps'] * cfg.batch_size / SIZES['pool']:.1f} | "
+            rows.append(f"| {p['steps']} | {p['seed']} | {p['steps'] * cfg.batch_size / sizes['pool']:.1f} | "
                         f"{m['train_loss']:.3f} | {m['syn/macro_f1']:.3f} | {m['syn/accuracy']:.3f} | {used} | "
                         f"{m.get('wands/macro_f1', float('nan')):.3f} | {m.get('wands/accuracy', float('nan')):.3f} | "
                         f"{m['train_s']:.0f} |")
@@ -299,12 +295,12 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
              f"(samples of {cfg.im_sample}/{cfg.ci_sample}), main SFT {cfg.sft_steps}, CoT {cfg.cot_steps} per "
              f"format ({'→'.join(cfg.cot_order)}, rule-based teacher), DPO {cfg.dpo_steps} steps × "
              f"{cfg.dpo_batch_size} pairs (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per seed: {pairs}). "
-             f"Data: synthetic set {SIZES['n_pairs']} pairs / {SIZES['n_queries']} queries, noise "
-             f"{SIZES['noise_rate']} on train, main models trained on a fixed pool of {SIZES['pool']} train pairs "
+             f"Data: synthetic set {sizes['n_pairs']} pairs / {sizes['n_queries']} queries, noise "
+             f"{sizes['noise_rate']} on train, main models trained on a fixed pool of {sizes['pool']} train pairs "
              f"(Stage 1 selects within it); training under the Trainer's bf16 autocast without gradient "
-             f"checkpointing{', judging under bf16 autocast too' if cfg.judge_autocast else ''}; test: a fixed sample of {SIZES['syn_sample']} of the 280 held-out "
-             f"synthetic pairs and a stratified sample of {SIZES['wands_sample']} of the 2,750 deduplicated WANDS "
-             f"test pairs (data seed {SIZES['data_seed']}). Five-grade predictions are mapped to "
+             f"checkpointing{', judging under bf16 autocast too' if cfg.judge_autocast else ''}; test: a fixed sample of {sizes['syn_sample']} of the 280 held-out "
+             f"synthetic pairs and a stratified sample of {sizes['wands_sample']} of the 2,750 deduplicated WANDS "
+             f"test pairs (data seed {sizes['data_seed']}). Five-grade predictions are mapped to "
              "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
              "(spec); per prediction = share of all predictions above gold. Each seed trains its own Stage 1 "
              "(IM, CI, MS) and chain; DPO pairs are mined on the training pool; mean ± sample std over seeds. "
@@ -314,10 +310,9 @@ def _body(NAME: str, SIZES: dict, BENCH_CFG: dict, machine: str,  # noqa: N803 (
 
 def table() -> Path:
     """benchmarks/results/lref.md from the GPU-profile cells (if any) and the CPU-profile cells."""
-    gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One GPU, the zero-shot and three seed processes sharing it.", GPU_COT_SETS)
+    gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One GPU, the zero-shot and three seed processes sharing it.")
     cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine, one torch thread per process, the three "
-                "seeds run side by side; rows with fewer than 3 seeds did not finish in the session's time.",
-                COT_SETS)
+                "seeds run side by side; rows with fewer than 3 seeds did not finish in the session's time.")
     body = ""
     if gpu:
         body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 4`)\n\n" + gpu
