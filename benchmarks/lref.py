@@ -205,7 +205,7 @@ def steps_cell(params: dict) -> dict:
     t0 = time.perf_counter()
     llm, log = train_label_model(cfg, pool, params["steps"], params["seed"])
     return {"train_s": time.perf_counter() - t0, "train_loss": log[-1].get("train_loss", float("nan")),
-            **_eval(llm, syn, wands, False, cfg)}
+            "judge_autocast": cfg.judge_autocast, **_eval(llm, syn, wands, False, cfg)}
 
 
 SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot"]}, fn=shared_cell)
@@ -287,8 +287,11 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
                         f"{m['train_loss']:.3f} | {m['syn/macro_f1']:.3f} | {m['syn/accuracy']:.3f} | {used} | "
                         f"{m.get('wands/macro_f1', float('nan')):.3f} | {m.get('wands/accuracy', float('nan')):.3f} | "
                         f"{m['train_s']:.0f} |")
+        old = [c["params"]["steps"] for c in longer if "judge_autocast" not in c["metrics"]]
+        note = (f" Rows {old} come from an earlier session's run of this command: judged in fp32 (before "
+                "`judge_autocast`), with gradient checkpointing on; the training is otherwise the same." if old else "")
         parts.append("\n".join(rows) + "\n\nCompare with the sft-all row above "
-                     f"({cfg.sft_steps} steps, three seeds).\n")
+                     f"({cfg.sft_steps} steps, three seeds).{note}\n")
     pairs = [s.get("+dpo/pairs") for s in seeds if "+dpo/pairs" in s]
     notes = (f"Model: embedded SmolLM2-135M-Instruct, LoRA r={cfg.lora_r} on all linear layers, lr {cfg.lr}, "
              f"batch {cfg.batch_size}, warm-up {cfg.warmup_ratio}. Steps: IM/CI/MS {cfg.stage1_steps} each "
