@@ -19,10 +19,11 @@ from siftkit.cascade.train import METHODS, ORACLES, QUOTAS, TrainConfig, run, ru
 
 BATCH = {"mid": 512, "small": 256, "tiny": 128}
 """Batch size per config: 1024 [code] on ``main``; smaller on the small configs so they take enough steps [ours]."""
-VARIANTS = {"full": {}, "no_e2e": {"use_e2e": False}, "no_single": {"use_single": False},
-            "serving_q": {"q_per_stage": "serving"}}
-"""LCRON variants: the paper's ablations (Table 4) and training with the serving quotas (paper E.1; ``"serving"``
-stands for ``train.QUOTAS`` of the cell's number of stages)."""
+VARIANTS = {"full": lambda n_stages: {}, "no_e2e": lambda n_stages: {"use_e2e": False},
+            "no_single": lambda n_stages: {"use_single": False},
+            "serving_q": lambda n_stages: {"q_per_stage": tuple(QUOTAS[n_stages])}}
+"""LCRON variants, each a function of the number of stages giving ``LcronConfig`` fields: the paper's ablations
+(Table 4) and training with the serving quotas ``train.QUOTAS`` (paper E.1)."""
 PAPER_2STAGE = {"bce": 0.8539, "icc": 0.8132, "rankflow": 0.8647, "fs_ranknet": 0.7881, "fs_lambdaloss": 0.8666,
                 "arf": 0.8608, "arf_v2": 0.8678, "lcron": 0.8732}
 PAPER_3STAGE = {"lcron": 0.7390, "arf_v2": 0.7332, "fs_lambdaloss": 0.7319, "bce": 0.7191}
@@ -30,10 +31,7 @@ PAPER_3STAGE = {"lcron": 0.7390, "arf_v2": 0.7332, "fs_lambdaloss": 0.7319, "bce
 
 def lcron_config(params: dict) -> LcronConfig:
     """The LCRON loss settings of a cell: its ``variant``, then ``tau`` and ``binarize_y`` when given."""
-    variant = dict(VARIANTS[params.get("variant", "full")])
-    if variant.get("q_per_stage") == "serving":
-        variant["q_per_stage"] = tuple(QUOTAS[int(params["stages"])])
-    lc = replace(LcronConfig(), **variant)
+    lc = replace(LcronConfig(), **VARIANTS[params.get("variant", "full")](int(params["stages"])))
     if "tau" in params:
         lc = replace(lc, tau=float(params["tau"]))
     if "binarize_y" in params:
@@ -52,8 +50,8 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu", data=None) -
     of GT items kept, 0..10, as one hex digit each; see :func:`per_request_joint`).
 
     params: ``config``, ``stages`` (2 or 3), ``method`` (a method or an oracle), ``seed``, optional ``variant``
-    (full / no_e2e / no_single, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``binarize_y`` (LCRON's
-    label binarisation), ``icc_fix_k`` (ICC's last gate at the last quota), ``ndcg`` (bool).
+    (full / no_e2e / no_single / serving_q, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``binarize_y``
+    (LCRON's label binarisation), ``icc_fix_k`` (ICC's last gate at the last quota), ``ndcg`` (bool).
     ``data`` = (train, test) replaces the simulated config (e.g. RecFlow from :mod:`siftkit.cascade.recflow`).
     """
     train_data, test_data = data or load_data(params["config"], int(params["stages"]))

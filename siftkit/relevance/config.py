@@ -41,8 +41,10 @@ class LrefConfig:
     """Recompute activations in the backward pass (TRL's default is on) [ours: off; a 135M model fits, and on CPU
     it costs about 20% per step]. Turn it on for 7B-scale models on small GPUs."""
     judge_autocast: bool = False
-    """Judge (label scoring and CoT decoding) under bf16 autocast, the precision the Trainer trains in (its ``bf16``
-    default) [ours]; about 2× faster on CPUs with AMX/AVX-512-BF16, labels may differ from fp32 on near-ties."""
+    """Run every judging pass under bf16 autocast, the precision the Trainer trains in (its ``bf16`` default) [ours]:
+    evaluation, Stage-1 predictions (so the kept set) and DPO pair mining (so the pairs). About 2× faster on CPUs
+    with AMX/AVX-512-BF16; grades may differ from fp32 on near-ties. Local models only (see
+    ``pipeline.judge_precision``)."""
 
     # > Stage 1: data selection
     stage1_steps: int = 40

@@ -6,8 +6,10 @@ the CLI, the quickstart step and ``benchmarks/lref.py`` compose them.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+import warnings
 from typing import Callable, Sequence
 
 from siftkit.relevance import lref
@@ -48,19 +50,29 @@ def wrap(model, tokenizer, name: str, batch_size: int = 16):
 # judging and evaluation
 # ---------------------------------------------------------------------------------------------------------------------
 
-def predict(llm, records: Sequence[dict], cot: bool = False, cfg: LrefConfig | None = None) -> tuple[list, list, list]:
-    """Five-grade predictions (label scoring, after a decoded rationale when ``cot``).
+def judge_precision(llm, cfg: LrefConfig):
+    """The context every judging pass runs in: bf16 autocast on the model's device when ``cfg.judge_autocast``.
 
-    Under bf16 autocast when ``cfg.judge_autocast`` (weights stay as they are)."""
-    import contextlib
-
+    Judging passes are evaluation, Stage-1 predictions (the keep rule) and DPO pair mining (ranking or beam), so
+    the flag changes the selected data and the pairs as well as the scores. Only a local model (one with a torch
+    ``device``) can be autocast; for any other (an endpoint, a cache wrapper) the flag warns and does nothing.
+    """
+    device = getattr(llm, "device", None)
+    if not cfg.judge_autocast:
+        return contextlib.nullcontext()
+    if device is None:
+        warnings.warn(f"judge_autocast has no effect on {type(llm).__name__} (no torch device); judging as is",
+                      stacklevel=3)
+        return contextlib.nullcontext()
     import torch
 
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def predict(llm, records: Sequence[dict], cot: bool = False, cfg: LrefConfig | None = None) -> tuple[list, list, list]:
+    """Five-grade predictions (label scoring, after a decoded rationale when ``cot``), in :func:`judge_precision`."""
     cfg = cfg or LrefConfig()
-    device = getattr(llm, "device", None)  # an endpoint model has none: nothing to autocast
-    ctx = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.judge_autocast and device is not None
-           else contextlib.nullcontext())
-    with ctx:
+    with judge_precision(llm, cfg):
         return lref.judge(llm, [(x["query"], x["title"]) for x in records], cot=cot, grades=GRADES,
                           max_new_tokens=cfg.cot_max_new_tokens)
 
@@ -190,7 +202,8 @@ def stage3_pairs(cfg: LrefConfig, llm, records: Sequence[dict], seed: int) -> li
     scan = r.sample(list(records), min(cfg.dpo_scan, len(records)))
     prompts = [lref.judge_prompt(x["query"], x["title"]) for x in scan]
     if cfg.pair_source == "beam":
-        beams = beam_outputs(llm, prompts, cfg.beam_k, cfg.cot_max_new_tokens + 8)
+        with judge_precision(llm, cfg):
+            beams = beam_outputs(llm, prompts, cfg.beam_k, cfg.cot_max_new_tokens + 8)
     else:
         _, lp, rats = predict(llm, scan, cot=cfg.dpo_cot, cfg=cfg)  # dpo_cot=False: label-only ranking
         beams = [[(lref.completion(g, rat), g) for g in lref.ranked(x)]

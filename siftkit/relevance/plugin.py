@@ -74,6 +74,10 @@ def _save(llm, output: Path) -> None:
 Model = Annotated[str, typer.Option("--model", help='"smollm2", a model folder or a .gguf.')]
 Threads = Annotated[int, typer.Option("--threads", help="torch threads.")]
 MaxLen = Annotated[int, typer.Option("--max-length", help="Token limit of prompt + completion.")]
+GradCkpt = Annotated[bool, typer.Option("--gradient-checkpointing/--no-gradient-checkpointing",
+                                        help="Recompute activations in backward (on for 7B-scale models).")]
+Bf16Judge = Annotated[bool, typer.Option("--judge-autocast/--no-judge-autocast",
+                                         help="Score and decode under bf16 autocast (faster on AMX/AVX-512 CPUs).")]
 
 
 @app.command()
@@ -103,7 +107,9 @@ def select(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (
            use_im: Annotated[bool, typer.Option("--im/--no-im")] = _D.use_im,
            use_ci: Annotated[bool, typer.Option("--ci/--no-ci")] = _D.use_ci,
            use_ms: Annotated[bool, typer.Option("--ms/--no-ms")] = _D.use_ms,
-           seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length):
+           seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length,
+           gradient_checkpointing: GradCkpt = _D.gradient_checkpointing,
+           judge_autocast: Bf16Judge = _D.judge_autocast):
     """Stage 1: train IM, CI and MS from the base model and keep hard, learnable, clean-looking pairs.
 
     Example: ``siftkit relevance select --train data/lref/train.jsonl --output kept.jsonl``
@@ -114,7 +120,8 @@ def select(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (
 
     torch.set_num_threads(threads)
     cfg = _cfg(base_model=model, stage1_steps=steps, ms_rule=ms_rule, use_im=use_im, use_ci=use_ci, use_ms=use_ms,
-               seed=seed, max_length=max_length)
+               seed=seed, max_length=max_length, gradient_checkpointing=gradient_checkpointing,
+               judge_autocast=judge_autocast)
     rows = read_pairs(train, need_label=True)
     res = stage1_select(cfg, rows, rows, seed, log=print)
     _write_jsonl(output, [r for r, k in zip(rows, res["kept"]) if k])
@@ -128,7 +135,8 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
         cot: Annotated[bool, typer.Option("--cot/--no-cot", help="Multi-CoT (EE→RA→DR), not label-only.")] = False,
         steps: Annotated[int, typer.Option("--steps", help="Label-only steps, or per CoT format.")] = _D.sft_steps,
         lr: Annotated[float, typer.Option("--lr")] = _D.lr,
-        seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length):
+        seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length,
+        gradient_checkpointing: GradCkpt = _D.gradient_checkpointing):
     """Stage 1 main SFT (label only) or Stage 2 Multi-CoT SFT (rule-based teacher rationales).
 
     Example: ``siftkit relevance sft --train kept.jsonl --output runs/lref-sft``
@@ -140,11 +148,12 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     rows = read_pairs(train, need_label=True)
     llm = _llm(model, threads)
     if cot:
-        cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length)
+        cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length,
+                   gradient_checkpointing=gradient_checkpointing)
         llm = stage2_multicot(cfg, llm, rows, seed, log=print)
     else:
         m, _ = sft_train(llm.model, llm.tokenizer, sft_rows(llm.tokenizer, rows), steps,
-                         _cfg(lr=lr, max_length=max_length), seed)
+                         _cfg(lr=lr, max_length=max_length, gradient_checkpointing=gradient_checkpointing), seed)
         llm = wrap(m, llm.tokenizer, "lref-sft")
     _save(llm, output)
 
@@ -158,7 +167,8 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
         rpo_alpha: Annotated[float, typer.Option("--rpo-alpha", help="NLL weight; 0 = plain DPO.")] = _D.rpo_alpha,
         pair_source: Annotated[str, typer.Option("--pair-source", help="ranking | beam")] = _D.pair_source,
         beam_k: Annotated[int, typer.Option("--beam-k")] = _D.beam_k,
-        seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length):
+        seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length,
+        gradient_checkpointing: GradCkpt = _D.gradient_checkpointing, judge_autocast: Bf16Judge = _D.judge_autocast):
     """Stage 3: preference pairs from the model's ranked outputs, then DPO with an NLL term (RPO).
 
     Example: ``siftkit relevance dpo --train kept.jsonl --model runs/lref-cot --output runs/lref-dpo``
@@ -166,7 +176,7 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     from siftkit.relevance.pipeline import stage3_dpo
 
     cfg = _cfg(dpo_steps=steps, beta=beta, rpo_alpha=rpo_alpha, pair_source=pair_source, beam_k=beam_k,
-               max_length=max_length)
+               max_length=max_length, gradient_checkpointing=gradient_checkpointing, judge_autocast=judge_autocast)
     llm, n = stage3_dpo(cfg, _llm(model, threads), read_pairs(train, need_label=True), seed, log=print)
     if n == 0:
         print("no preference pairs: the model is right on every scanned sample (or the gold grade is out of reach)")
@@ -179,7 +189,7 @@ def judge(input: Annotated[Path, typer.Option("--input", help="Pairs (JSONL/CSV)
           model: Model = _D.base_model,
           cot: Annotated[bool, typer.Option("--cot/--no-cot", help="Decode a rationale before scoring.")] = False,
           scale: Annotated[str, typer.Option("--scale", help="five | wands | esci | binary")] = "five",
-          threads: Threads = 1):
+          threads: Threads = 1, judge_autocast: Bf16Judge = _D.judge_autocast):
     """Grade pairs by scoring every grade's label words; writes grade, mapped label, log-probs and rationale.
 
     Example: ``siftkit relevance judge --input pairs.jsonl --output preds.jsonl``
@@ -191,7 +201,7 @@ def judge(input: Annotated[Path, typer.Option("--input", help="Pairs (JSONL/CSV)
     if scale not in SCALES:
         raise InputError(f"scale must be one of {sorted(SCALES)}", field="scale")
     rows = read_pairs(input)
-    preds, lp, rats = predict(_llm(model, threads), rows, cot, _cfg(base_model=model))
+    preds, lp, rats = predict(_llm(model, threads), rows, cot, _cfg(base_model=model, judge_autocast=judge_autocast))
     mapped = SCALES[scale].map(preds)
     _write_jsonl(output, [{"pid": r["pid"], "query": r["query"], "title": r["title"], "grade": g, "label": m,
                            "logprobs": dict(zip(GRADES, x)), "rationale": rat}
@@ -205,7 +215,7 @@ def eval_cmd(input: Annotated[Path, typer.Option("--input", help="Labelled pairs
              cot: Annotated[bool, typer.Option("--cot/--no-cot")] = False,
              scale: Annotated[str, typer.Option("--scale", help="Label scale: five | wands | esci | binary")] = "five",
              output: Annotated[Optional[Path], typer.Option("--output", help="Write the report as JSON.")] = None,
-             threads: Threads = 1):
+             threads: Threads = 1, judge_autocast: Bf16Judge = _D.judge_autocast):
     """Judge labelled pairs and report macro/weighted F1, accuracy, per-class P/R, over-recall and the confusion.
 
     Example: ``siftkit relevance eval --input data/lref/test.jsonl --model runs/lref-sft``
@@ -214,7 +224,8 @@ def eval_cmd(input: Annotated[Path, typer.Option("--input", help="Labelled pairs
     from siftkit.relevance.pipeline import evaluate
 
     rows = read_pairs(input, need_label=True)
-    rep = evaluate(_llm(model, threads), rows, scale, cot, _cfg(base_model=model), gold_key="label")
+    rep = evaluate(_llm(model, threads), rows, scale, cot, _cfg(base_model=model, judge_autocast=judge_autocast),
+                   gold_key="label")
     flat = {k: v for k, v in rep.items() if not isinstance(v, (dict, list))}
     print(json.dumps(flat, indent=1))
     if output:

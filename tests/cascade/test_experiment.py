@@ -1,11 +1,10 @@
 """Cell parameters → LCRON loss settings."""
 
 from siftkit.cascade.experiment import lcron_config
-from siftkit.cascade.train import QUOTAS
 
 
 def test_serving_quota_variant_follows_the_number_of_stages():
-    assert lcron_config({"variant": "serving_q", "stages": 2}).q_per_stage == tuple(QUOTAS[2])
+    assert lcron_config({"variant": "serving_q", "stages": 2}).q_per_stage == (30, 20)
     assert lcron_config({"variant": "serving_q", "stages": 3}).q_per_stage == (40, 30, 20)
 
 

@@ -39,6 +39,34 @@ def test_every_command_runs(tiny_llama_path, tmp_path):
     assert "macro_f1" in json.loads((tmp_path / "r.json").read_text())
 
 
+def test_precision_flags_reach_the_config(tmp_path, monkeypatch):
+    import siftkit.relevance.pipeline as pipeline
+    import siftkit.relevance.plugin as plugin
+
+    seen = {}
+
+    def fake_select(cfg, rows, pool, seed, log=print):
+        seen["select"] = cfg
+        return {"kept": [True] * len(pool), "stats": {}}
+
+    def fake_evaluate(llm, rows, scale, cot, cfg, gold_key="gold"):
+        seen["eval"] = cfg
+        return {"macro_f1": 0.0}
+
+    monkeypatch.setattr(pipeline, "stage1_select", fake_select)
+    monkeypatch.setattr(pipeline, "evaluate", fake_evaluate)
+    monkeypatch.setattr(plugin, "_llm", lambda model, threads: None)
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"query": "q", "title": "t", "label": "Exact"}) + "\n")
+    _ok(["select", "--train", str(f), "--output", str(tmp_path / "k.jsonl"), "--gradient-checkpointing",
+         "--judge-autocast"])
+    assert seen["select"].gradient_checkpointing and seen["select"].judge_autocast
+    _ok(["select", "--train", str(f), "--output", str(tmp_path / "k.jsonl")])
+    assert not seen["select"].gradient_checkpointing and not seen["select"].judge_autocast
+    _ok(["eval", "--input", str(f), "--judge-autocast"])
+    assert seen["eval"].judge_autocast
+
+
 def test_bad_input_names_file_and_line(tmp_path):
     from siftkit.core.errors import InputError
 

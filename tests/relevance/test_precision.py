@@ -1,5 +1,6 @@
 """Precision switches of LrefConfig: gradient checkpointing reaches the trainer; judge_autocast scores in bf16."""
 
+import pytest
 import torch
 
 from siftkit.llm.testing import FakeChatModel
@@ -34,7 +35,15 @@ def test_judge_autocast_scores_under_bf16_and_returns_grades(tiny_llm):
     assert seen and set(seen) == {torch.float32}
 
 
-def test_judge_autocast_is_a_no_op_for_an_endpoint_model():
-    fake = FakeChatModel()  # no torch device: nothing to autocast, and no error
-    preds, _, _ = predict(fake, ROWS, cfg=LrefConfig(judge_autocast=True))
+def test_judge_autocast_covers_cot_decoding(tiny_llm):
+    seen = _spy(tiny_llm)
+    preds, _, rats = predict(tiny_llm, ROWS, cot=True, cfg=LrefConfig(judge_autocast=True, cot_max_new_tokens=4))
+    assert len(seen) > 2 and set(seen) == {torch.bfloat16}  # decoding steps and the scoring pass
+    assert set(preds) <= GRADES and len(rats) == 2
+
+
+def test_judge_autocast_warns_and_does_nothing_for_an_endpoint_model():
+    fake = FakeChatModel()  # no torch device: nothing to autocast
+    with pytest.warns(UserWarning, match="judge_autocast has no effect on FakeChatModel"):
+        preds, _, _ = predict(fake, ROWS, cfg=LrefConfig(judge_autocast=True))
     assert len(preds) == 2 and set(preds) <= GRADES
