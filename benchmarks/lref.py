@@ -31,8 +31,9 @@ SIZES = {"n_pairs": 2000, "n_queries": 300, "noise_rate": 0.15, "heldout": 0.15,
          "wands_sample": 120, "data_seed": 0}
 BENCH_CFG = {"stage1_steps": 100, "sft_steps": 200, "im_sample": 400, "ci_sample": 400, "cot_steps": 15,
              "dpo_steps": 20, "dpo_scan": 200, "cot_max_new_tokens": 24, "lr": 1e-3, "judge_autocast": True}
-"""Sized for about 100 minutes of a quiet 2-core CPU (three seed processes, one torch thread each): the 40/60-step
-grid of an earlier session left every model near chance, while 300 label-only steps learn the grades."""
+"""Sized for about two hours of a quiet 2-core CPU (three seed processes, one torch thread each) [ours]: the
+40/60-step grid of an earlier session left every model near chance, 300 label-only steps learn the grades, and
+100/200 steps are what fits the time."""
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
 GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
 GPU_CFG = {"stage1_steps": 100, "sft_steps": 150, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
@@ -86,12 +87,12 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _eval(llm, syn, wands, cot, cfg, sets=("syn", "wands")) -> dict:
+def _eval(llm, syn, wands, cot, cfg) -> dict:
     from siftkit.relevance.pipeline import evaluate
 
     out = {}
     for name, rows, scale, key in (("syn", syn, "five", "gold"), ("wands", wands, "binary", "label")):
-        if not rows or name not in sets:
+        if not rows:
             continue
         t0 = time.perf_counter()
         rep = evaluate(llm, rows, scale, cot, cfg, gold_key=key)
@@ -114,7 +115,7 @@ def shared_cell(params: dict) -> dict:
     cfg = LrefConfig(seed=0, base_model=BASE, **BENCH_CFG)
     _, _, syn, wands = data()
     _log(params["part"])
-    return _eval(load_base(cfg), syn, wands, False, cfg)
+    return {"cfg": cfg.to_dict(), **_eval(load_base(cfg), syn, wands, False, cfg)}
 
 
 def seed_cell(params: dict) -> dict:
@@ -139,24 +140,24 @@ def seed_cell(params: dict) -> dict:
 
     children: list[int] = []
 
-    def eval_async(cond: str, llm, cot: bool, sets=("syn", "wands"), extra: dict | None = None) -> None:
+    def evaluate_cond(cond: str, llm, cot: bool) -> None:  # one condition's partial cell
+        res = _eval(llm, syn, wands, cot, cfg)
+        atomic_write_text(CELLS / f"{NAME}_partial" / f"seed={seed}__cond={cond}.json",
+                          json.dumps({"params": {"seed": seed, "cond": cond},
+                                      "metrics": {f"{cond}/{k}": v for k, v in res.items()}}, default=float))
+
+    def eval_async(cond: str, llm, cot: bool) -> None:
         """Evaluate in a forked child, so the next stage trains meanwhile (the child sees a frozen copy).
 
         On a GPU (CUDA cannot be used in a forked child) the evaluation runs in this process instead."""
         if llm.device.type != "cpu":
-            res = {**(extra or {}), **_eval(llm, syn, wands, cot, cfg, sets)}
-            f = CELLS / f"{NAME}_partial" / f"seed={seed}__cond={cond}.json"
-            atomic_write_text(f, json.dumps({"params": {"seed": seed, "cond": cond},
-                                             "metrics": {f"{cond}/{k}": v for k, v in res.items()}}, default=float))
+            evaluate_cond(cond, llm, cot)
             return
         pid = os.fork()
         if pid == 0:  # child: evaluate, write its own partial cell, leave without cleanup handlers
             code = 1
             try:
-                res = {**(extra or {}), **_eval(llm, syn, wands, cot, cfg, sets)}
-                f = CELLS / f"{NAME}_partial" / f"seed={seed}__cond={cond}.json"
-                atomic_write_text(f, json.dumps({"params": {"seed": seed, "cond": cond},
-                                                 "metrics": {f"{cond}/{k}": v for k, v in res.items()}}, default=float))
+                evaluate_cond(cond, llm, cot)
                 code = 0
             finally:
                 os._exit(code)
@@ -166,7 +167,10 @@ def seed_cell(params: dict) -> dict:
     pids = [x["pid"] for x in pool]
     if out.get("stage1/pool_pids", pids) != pids:
         raise RuntimeError(f"{partial} comes from another pool; delete it to retrain seed {seed}")
-    save("stage1", {"pool_pids": pids})
+    settings = json.loads(json.dumps(cfg.to_dict()))  # as stored (tuples become lists)
+    if out.get("stage1/cfg", settings) != settings:
+        raise RuntimeError(f"{partial} was trained with other settings; delete it to retrain seed {seed}")
+    save("stage1", {"pool_pids": pids, "cfg": settings})
     for name in ("im", "ci", "ms"):  # Stage 1, trained with this seed
         if f"stage1/{name}" not in out:
             save("stage1", {name: stage1_model(cfg, name, train, pool, seed, log=_log)})
@@ -265,50 +269,64 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
                          f"per run (a collapsed model predicts one).{gone}\n")
     if not parts:
         return ""
+    parts += [_stage1_section(seeds, sizes), _steps_section(exp, cfg, sizes)]
+    return "\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
+
+
+SELECTION = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
+             "keep_precision", "keep_recall", "kept_share_head", "kept_share_torso", "kept_share_tail",
+             "im_agreement", "ci_agreement", "ms_agreement"]
+
+
+def _stage1_section(seeds: list[dict], sizes: dict) -> str:
     stats = [s for s in seeds if "selection/kept" in s]
-    if stats:
-        keys = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
-                "keep_precision", "keep_recall", "kept_share_head", "kept_share_torso", "kept_share_tail",
-                "im_agreement", "ci_agreement", "ms_agreement"]
-        parts.append(f"### Stage 1: kept subset and the keep rule against the injected noise ({len(stats)} seeds)\n\n| "
-                     + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| "
-                     + " | ".join(_fmt([float(s[f"selection/{k}"]) for s in stats if s.get(f"selection/{k}") is not None])
-                                  for k in keys) + " |\n\nKept per seed: "
-                     + str([int(s["selection/kept"]) for s in stats]) + f" of {sizes['pool']}.\n")
+    if not stats:
+        return ""
+    vals = [_fmt([float(s[f"selection/{k}"]) for s in stats if s.get(f"selection/{k}") is not None])
+            for k in SELECTION]
+    return (f"### Stage 1: kept subset and the keep rule against the injected noise ({len(stats)} seeds)\n\n"
+            f"| {' | '.join(SELECTION)} |\n|{'---|' * len(SELECTION)}\n| {' | '.join(vals)} |\n\n"
+            f"Kept per seed: {[int(s['selection/kept']) for s in stats]} of {sizes['pool']}.\n")
+
+
+def _steps_section(exp: str, cfg, sizes: dict) -> str:
     longer = load_cells(f"{exp}_steps")
-    if longer:
-        rows = ["### Longer label-only SFT on the whole pool (is the budget the limit?)", "",
-                "| steps | seed | epochs | train loss | syn macro_f1 | syn accuracy | syn grades predicted | "
-                "wands macro_f1 | wands accuracy | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for c in longer:
-            p, m = c["params"], c["metrics"]
-            used = sum(1 for col in zip(*m["syn/confusion"]) if sum(col))
-            rows.append(f"| {p['steps']} | {p['seed']} | {p['steps'] * cfg.batch_size / sizes['pool']:.1f} | "
-                        f"{m['train_loss']:.3f} | {m['syn/macro_f1']:.3f} | {m['syn/accuracy']:.3f} | {used} | "
-                        f"{m.get('wands/macro_f1', float('nan')):.3f} | {m.get('wands/accuracy', float('nan')):.3f} | "
-                        f"{m['train_s']:.0f} |")
-        old = [c["params"]["steps"] for c in longer if "judge_autocast" not in c["metrics"]]
-        note = (f" Rows {old} come from an earlier session's run of this command: judged in fp32 (before "
-                "`judge_autocast`), with gradient checkpointing on; the training is otherwise the same." if old else "")
-        parts.append("\n".join(rows) + "\n\nCompare with the sft-all row above "
-                     f"({cfg.sft_steps} steps, three seeds).{note}\n")
+    if not longer:
+        return ""
+    rows = ["### Longer label-only SFT on the whole pool (is the budget the limit?)", "",
+            "| steps | seed | epochs | train loss | syn macro_f1 | syn accuracy | syn grades predicted | "
+            "wands macro_f1 | wands accuracy | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in longer:
+        p, m = c["params"], c["metrics"]
+        used = sum(1 for col in zip(*m["syn/confusion"]) if sum(col))
+        rows.append(f"| {p['steps']} | {p['seed']} | {p['steps'] * cfg.batch_size / sizes['pool']:.1f} | "
+                    f"{m['train_loss']:.3f} | {m['syn/macro_f1']:.3f} | {m['syn/accuracy']:.3f} | {used} | "
+                    f"{m.get('wands/macro_f1', float('nan')):.3f} | {m.get('wands/accuracy', float('nan')):.3f} | "
+                    f"{m['train_s']:.0f} |")
+    old = ", ".join(str(c["params"]["steps"]) for c in longer if "judge_autocast" not in c["metrics"])
+    note = (f" The {old}-step row comes from an earlier session's run of this command: judged in fp32 (before "
+            "`judge_autocast`), with gradient checkpointing on; the training is otherwise the same." if old else "")
+    return "\n".join(rows) + f"\n\nCompare with the sft-all row above ({cfg.sft_steps} steps, three seeds).{note}\n"
+
+
+def _notes(cfg, sizes: dict, seeds: list[dict], machine: str) -> str:
     pairs = [s.get("+dpo/pairs") for s in seeds if "+dpo/pairs" in s]
-    notes = (f"Model: embedded SmolLM2-135M-Instruct, LoRA r={cfg.lora_r} on all linear layers, lr {cfg.lr}, "
-             f"batch {cfg.batch_size}, warm-up {cfg.warmup_ratio}. Steps: IM/CI/MS {cfg.stage1_steps} each "
-             f"(samples of {cfg.im_sample}/{cfg.ci_sample}), main SFT {cfg.sft_steps}, CoT {cfg.cot_steps} per "
-             f"format ({'→'.join(cfg.cot_order)}, rule-based teacher), DPO {cfg.dpo_steps} steps × "
-             f"{cfg.dpo_batch_size} pairs (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per seed: {pairs}). "
-             f"Data: synthetic set {sizes['n_pairs']} pairs / {sizes['n_queries']} queries, noise "
-             f"{sizes['noise_rate']} on train, main models trained on a fixed pool of {sizes['pool']} train pairs "
-             f"(Stage 1 selects within it); training under the Trainer's bf16 autocast without gradient "
-             f"checkpointing{', judging under bf16 autocast too' if cfg.judge_autocast else ''}; test: a fixed sample of {sizes['syn_sample']} of the 280 held-out "
-             f"synthetic pairs and a stratified sample of {sizes['wands_sample']} of the 2,750 deduplicated WANDS "
-             f"test pairs (data seed {sizes['data_seed']}). Five-grade predictions are mapped to "
-             "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
-             "(spec); per prediction = share of all predictions above gold. Each seed trains its own Stage 1 "
-             "(IM, CI, MS) and chain; DPO pairs are mined on the training pool; mean ± sample std over seeds. "
-             f"{machine}")
-    return "\n".join(parts) + "\n" + notes + "\n"
+    judging = ", judging under bf16 autocast too" if cfg.judge_autocast else ""
+    return (f"Model: embedded SmolLM2-135M-Instruct, LoRA r={cfg.lora_r} on all linear layers, lr {cfg.lr}, "
+            f"batch {cfg.batch_size}, warm-up {cfg.warmup_ratio}. Steps: IM/CI/MS {cfg.stage1_steps} each "
+            f"(samples of {cfg.im_sample}/{cfg.ci_sample}), main SFT {cfg.sft_steps}, CoT {cfg.cot_steps} per "
+            f"format ({'→'.join(cfg.cot_order)}, rule-based teacher), DPO {cfg.dpo_steps} steps × "
+            f"{cfg.dpo_batch_size} pairs (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per seed: {pairs}). "
+            f"Data: synthetic set {sizes['n_pairs']} pairs / {sizes['n_queries']} queries, noise "
+            f"{sizes['noise_rate']} on train, main models trained on a fixed pool of {sizes['pool']} train pairs "
+            f"(Stage 1 selects within it); training under the Trainer's bf16 autocast without gradient "
+            f"checkpointing{judging}; test: a fixed sample of {sizes['syn_sample']} of the 280 held-out "
+            f"synthetic pairs and a stratified sample of {sizes['wands_sample']} of the 2,750 deduplicated WANDS "
+            f"test pairs (data seed {sizes['data_seed']}). Five-grade predictions are mapped to "
+            "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
+            "(spec); per prediction = share of all predictions above gold. Each seed trains its own Stage 1 "
+            "(IM, CI, MS) and chain; DPO pairs are mined on the training pool; mean ± sample std over seeds. "
+            f"{machine}")
 
 
 def table() -> Path:
@@ -324,7 +342,8 @@ def table() -> Path:
     if cpu:
         body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
-                          command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps", notes="")
+                          command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps",
+                          notes="")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
