@@ -95,13 +95,20 @@ def read_json(path: str | Path, expect: type | None = None) -> Any:
     return obj
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once at import (os.umask can only be read by setting it)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a killed run leaves no half file."""
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a killed run leaves no half file.
+
+    The file gets the mode a plain ``open(path, "w")`` would give (``mkstemp`` alone makes it private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     os.replace(tmp, path)
     return path
 

@@ -143,3 +143,16 @@ def test_read_json_errors_name_file_and_line(tmp_path):
         read_json(p, expect=dict)
     p.write_bytes(b'\xef\xbb\xbf{"x": 2}')
     assert read_json(p, expect=dict) == {"x": 2}
+
+
+def test_atomic_write_text_gives_the_mode_of_a_plain_write(tmp_path):
+    import os
+
+    from siftkit.core.io import atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert atomic.read_text() == "x"
+    assert os.stat(atomic).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
+    assert not list(tmp_path.glob(".*.tmp"))
