@@ -182,13 +182,17 @@ def seed_cell(params: dict) -> dict:
         _log(f"seed {seed}: sft-all on {len(pool)}")
         llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
         eval_async("sft-all", llm, False)
-    _log(f"seed {seed}: sft-selected on {len(kept)}")
-    llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
-    eval_async("sft-selected", llm, False)
-    llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
-    eval_async("+multi-cot", llm, True)
-    llm, n_pairs = stage3_dpo(cfg, llm, pool, seed, log=_log)
-    save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg)})
+    if kept:
+        _log(f"seed {seed}: sft-selected on {len(kept)}")
+        llm, _ = train_label_model(cfg, kept, cfg.sft_steps, seed)
+        eval_async("sft-selected", llm, False)
+        llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
+        eval_async("+multi-cot", llm, True)
+        llm, n_pairs = stage3_dpo(cfg, llm, pool, seed, log=_log)
+        save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg)})
+    else:  # nothing to train the selected-data chain on: its three rows have no result for this seed
+        _log(f"seed {seed}: the keep rule kept no pair; no sft-selected, +multi-cot, +dpo")
+        save("selection", {"empty": True, "seed": seed})
     failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
     if failed:  # a condition without its evaluation must not be recorded as a finished seed
         raise RuntimeError(f"seed {seed}: {len(failed)} evaluation process(es) failed; see the log")
@@ -311,6 +315,9 @@ def _steps_section(exp: str, cfg, sizes: dict) -> str:
 
 def _notes(cfg, sizes: dict, seeds: list[dict], machine: str) -> str:
     pairs = [s.get("+dpo/pairs") for s in seeds if "+dpo/pairs" in s]
+    empty = [s["selection/seed"] for s in seeds if s.get("selection/empty")]
+    empty_note = (f" Seeds {empty}: the keep rule kept no pair, so their selected-data chain (sft-selected, "
+                  "+multi-cot, +dpo) has nothing to train on and no rows." if empty else "")
     judging = ", judging under bf16 autocast too" if cfg.judge_autocast else ""
     return (f"Model: embedded SmolLM2-135M-Instruct, LoRA r={cfg.lora_r} on all linear layers, lr {cfg.lr}, "
             f"batch {cfg.batch_size}, warm-up {cfg.warmup_ratio}. Steps: IM/CI/MS {cfg.stage1_steps} each "
@@ -326,7 +333,7 @@ def _notes(cfg, sizes: dict, seeds: list[dict], machine: str) -> str:
             "binary with Exact/Significant → Relevant. Over-recall per error = share of errors graded above gold "
             "(spec); per prediction = share of all predictions above gold. Each seed trains its own Stage 1 "
             "(IM, CI, MS) and chain; DPO pairs are mined on the training pool; mean ± sample std over seeds. "
-            f"{machine}")
+            f"{machine}{empty_note}")
 
 
 def table() -> Path:

@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from typing import Sequence
 
+from siftkit.core.errors import InputError
 from siftkit.relevance.config import LrefConfig
 from siftkit.relevance.lref import GRADES, completion, judge_prompt
 
@@ -83,6 +84,9 @@ def sft(model, tokenizer, rows: Sequence[dict], steps: int, cfg: LrefConfig, see
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    if not rows:
+        raise InputError("no training rows to fine-tune on (an empty set, e.g. a keep rule that kept nothing)",
+                         field="rows")
     _quiet()
     with tempfile.TemporaryDirectory(prefix="lref-sft-") as out:
         args = SFTConfig(**_common_args(cfg, steps, cfg.batch_size, seed, out), completion_only_loss=True,
@@ -108,6 +112,8 @@ def dpo(model, tokenizer, rows: Sequence[dict], steps: int, cfg: LrefConfig, see
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
+    if not rows:
+        raise InputError("no preference pairs to train DPO on", field="rows")
     _quiet()
     loss_type = ["sigmoid", "sft"] if cfg.rpo_alpha > 0 else ["sigmoid"]
     weights = [1.0, cfg.rpo_alpha] if cfg.rpo_alpha > 0 else [1.0]

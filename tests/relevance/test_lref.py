@@ -133,3 +133,16 @@ def test_rule_rationales_in_three_formats():
     assert dr.startswith("Exact is too high")
     assert "missing words navy" in lref.rule_rationale("EE", "navy sofa", "grey sofa", "Significant")
     assert lref.wrong_decision("Exact", random.Random(0)) != "Exact"
+
+
+def test_training_on_an_empty_set_is_one_clear_error():
+    import pytest
+
+    from siftkit.core.errors import InputError
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.train import dpo, sft
+
+    with pytest.raises(InputError, match="no training rows"):
+        sft(None, None, [], 5, LrefConfig())
+    with pytest.raises(InputError, match="no preference pairs"):
+        dpo(None, None, [], 5, LrefConfig())
