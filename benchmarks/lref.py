@@ -340,7 +340,8 @@ def table() -> Path:
     """benchmarks/results/lref.md from the GPU-profile cells (if any) and the CPU-profile cells."""
     gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One GPU, the zero-shot and three seed processes sharing it.")
     cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine, one torch thread per process, the three "
-                "seeds run side by side; rows with fewer than 3 seeds did not finish in the session's time.")
+                "seeds run side by side. A row with fewer than 3 seeds lacks a seed that did not finish or, as "
+                "noted below, had nothing to train on.")
     body = ""
     if gpu:
         body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 4`)\n\n" + gpu
