@@ -57,9 +57,9 @@ def judge_precision(llm, cfg: LrefConfig):
     the flag changes the selected data and the pairs as well as the scores. Only a local model (one with a torch
     ``device``) can be autocast; for any other (an endpoint, a cache wrapper) the flag warns and does nothing.
     """
-    device = getattr(llm, "device", None)
     if not cfg.judge_autocast:
         return contextlib.nullcontext()
+    device = getattr(llm, "device", None)
     if device is None:
         warnings.warn(f"judge_autocast has no effect on {type(llm).__name__} (no torch device); judging as is",
                       stacklevel=3)
