@@ -7,10 +7,12 @@ of the pool, SFT on the kept set, Multi-CoT from SFT-selected, DPO from Multi-Co
 defaults plus :data:`SIZES` / :data:`BENCH_CFG`.
 
 Run (resumable: finished cells are skipped; a restarted seed keeps its Stage-1 predictions and its SFT-all result
-and retrains the rest of its chain)::
+and retrains the rest of its chain). IM, CI and MS of each seed train in their own processes, side by side; the
+seed's chain starts once they are done::
 
     python -m benchmarks.lref all --jobs 4      # zero-shot, the three seeds, then the table
     python -m benchmarks.lref steps             # one longer label-only SFT (300 steps, seed 0)
+    python -m benchmarks.lref stage1 --jobs 2   # the selected-data chain with IM/CI/MS at 200 steps (seeds 0, 1)
     python -m benchmarks.lref table             # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -36,9 +38,10 @@ BENCH_CFG = {"stage1_steps": 100, "sft_steps": 200, "im_sample": 400, "ci_sample
 100/200 steps are what fits the time."""
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
 GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
-GPU_CFG = {"stage1_steps": 100, "sft_steps": 150, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
+GPU_CFG = {"stage1_steps": 200, "sft_steps": 200, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
            "dpo_steps": 60, "dpo_scan": 400, "cot_max_new_tokens": 32, "lr": 5e-4, "batch_size": 16}
-"""The same grid on one GPU: the whole training split as pool, the whole held-out split, more steps."""
+"""The same grid on one GPU: the whole training split as pool, the whole held-out split, more steps; IM/CI/MS at the
+main SFT's step count (the CPU run shows 100 steps leave them collapsed)."""
 PROFILE = os.environ.get("LREF_PROFILE", "cpu")  # cpu | gpu; the gpu profile writes its own cells (lref_gpu*)
 if PROFILE == "gpu":
     SIZES, BENCH_CFG = GPU_SIZES, GPU_CFG
@@ -118,20 +121,61 @@ def shared_cell(params: dict) -> dict:
     return {"cfg": cfg.to_dict(), **_eval(load_base(cfg), syn, wands, False, cfg)}
 
 
+AUX = ("im", "ci", "ms")
+
+
+def _cfg(seed: int, stage1_steps: int | None = None):
+    from siftkit.relevance.config import LrefConfig
+
+    over = {} if stage1_steps is None else {"stage1_steps": stage1_steps}
+    return LrefConfig(seed=seed, base_model=BASE, **{**BENCH_CFG, **over})
+
+
+def _settings(cfg) -> dict:
+    return json.loads(json.dumps(cfg.to_dict()))  # as stored (tuples become lists)
+
+
+def aux_cell(tag: str, seed: int, name: str, stage1_steps: int | None = None) -> None:
+    """One Stage-1 auxiliary model (``im``, ``ci`` or ``ms``) of one seed, in its own process, so the three
+    train side by side; its pool predictions go to ``<tag>_partial/seed=<seed>__aux=<name>.json``."""
+    from siftkit.relevance.pipeline import stage1_model
+
+    _setup()
+    cfg = _cfg(seed, stage1_steps)
+    pool, train, _, _ = data()
+    path = CELLS / f"{tag}_partial" / f"seed={seed}__aux={name}.json"
+    if path.exists() and json.loads(path.read_text())["metrics"].get(f"stage1/{name}_cfg") == _settings(cfg):
+        return
+    preds = stage1_model(cfg, name, train, pool, seed, log=_log)
+    atomic_write_text(path, json.dumps({"params": {"seed": seed, "aux": name},
+                                        "metrics": {f"stage1/{name}": preds, f"stage1/{name}_cfg": _settings(cfg),
+                                                    f"stage1/{name}_pool_pids": [x["pid"] for x in pool]}}))
+
+
 def seed_cell(params: dict) -> dict:
-    """One seed's chain: Stage 1 (IM, CI, MS, keep rule), SFT-all, SFT-selected, +Multi-CoT, +DPO.
+    """One seed's chain: Stage 1 (IM, CI, MS, keep rule), SFT-all, SFT-selected, +Multi-CoT, +DPO."""
+    return _chain(NAME, params, _cfg(params["seed"]), sft_all=True)
+
+
+def stage1_cell(params: dict) -> dict:
+    """The selected-data chain with IM, CI and MS trained for ``stage1_steps`` steps each (SFT-all: the main cell
+    of the same seed, whose training does not depend on Stage 1)."""
+    return _chain(f"{NAME}_stage1", params, _cfg(params["seed"], params["stage1_steps"]), sft_all=False)
+
+
+def _chain(tag: str, params: dict, cfg, sft_all: bool) -> dict:
+    """Stage 1 (auxiliary predictions from ``aux_cell`` files when present), then the conditions.
 
     DPO pairs come from the Stage-2 model on the training pool (spec: "on the training samples"), not only on the
     kept subset [ours: the kept subset is small and mostly already right, so it yields few pairs].
     """
-    from siftkit.relevance.config import LrefConfig
     from siftkit.relevance.pipeline import stage1_keep, stage1_model, stage2_multicot, stage3_dpo, train_label_model
 
     _setup()
     seed = params["seed"]
-    cfg = LrefConfig(seed=seed, base_model=BASE, **BENCH_CFG)
     pool, train, syn, wands = data()
-    partial = CELLS / f"{NAME}_partial" / f"seed={seed}.json"
+    parts = CELLS / f"{tag}_partial"
+    partial = parts / f"seed={seed}.json"
     out = json.loads(partial.read_text())["metrics"] if partial.exists() else {}  # resume after a restart
 
     def save(cond: str, res: dict) -> None:  # results so far, so an interrupted seed still reports its stages
@@ -142,7 +186,7 @@ def seed_cell(params: dict) -> dict:
 
     def evaluate_cond(cond: str, llm, cot: bool) -> None:  # one condition's partial cell
         res = _eval(llm, syn, wands, cot, cfg)
-        atomic_write_text(CELLS / f"{NAME}_partial" / f"seed={seed}__cond={cond}.json",
+        atomic_write_text(parts / f"seed={seed}__cond={cond}.json",
                           json.dumps({"params": {"seed": seed, "cond": cond},
                                       "metrics": {f"{cond}/{k}": v for k, v in res.items()}}, default=float))
 
@@ -167,18 +211,23 @@ def seed_cell(params: dict) -> dict:
     pids = [x["pid"] for x in pool]
     if out.get("stage1/pool_pids", pids) != pids:
         raise RuntimeError(f"{partial} comes from another pool; delete it to retrain seed {seed}")
-    settings = json.loads(json.dumps(cfg.to_dict()))  # as stored (tuples become lists)
+    settings = _settings(cfg)
     if out.get("stage1/cfg", settings) != settings:
         raise RuntimeError(f"{partial} was trained with other settings; delete it to retrain seed {seed}")
     save("stage1", {"pool_pids": pids, "cfg": settings})
-    for name in ("im", "ci", "ms"):  # Stage 1, trained with this seed
+    for name in AUX:  # Stage 1, trained with this seed: from an aux_cell file, else here
+        aux = parts / f"seed={seed}__aux={name}.json"
+        got = json.loads(aux.read_text())["metrics"] if aux.exists() else {}
+        if f"stage1/{name}" not in out and got.get(f"stage1/{name}_cfg") == settings \
+                and got.get(f"stage1/{name}_pool_pids") == pids:
+            save("stage1", {name: got[f"stage1/{name}"]})
         if f"stage1/{name}" not in out:
             save("stage1", {name: stage1_model(cfg, name, train, pool, seed, log=_log)})
-    preds = {n: out[f"stage1/{n}"] for n in ("im", "ci", "ms")}
+    preds = {n: out[f"stage1/{n}"] for n in AUX}
     kept_flags, stats = stage1_keep(cfg, pool, preds)
     save("selection", stats)
     kept = [x for x, k in zip(pool, kept_flags) if k]
-    if not (CELLS / f"{NAME}_partial" / f"seed={seed}__cond=sft-all.json").exists():  # kept from a killed run
+    if sft_all and not (parts / f"seed={seed}__cond=sft-all.json").exists():  # kept from a killed run
         _log(f"seed {seed}: sft-all on {len(pool)}")
         llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
         eval_async("sft-all", llm, False)
@@ -196,7 +245,7 @@ def seed_cell(params: dict) -> dict:
     failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
     if failed:  # a condition without its evaluation must not be recorded as a finished seed
         raise RuntimeError(f"seed {seed}: {len(failed)} evaluation process(es) failed; see the log")
-    for f in sorted((CELLS / f"{NAME}_partial").glob(f"seed={seed}__cond=*.json")):
+    for f in sorted(parts.glob(f"seed={seed}__cond=*.json")):
         out.update(json.loads(f.read_text())["metrics"])
     out["seconds_total"] = time.perf_counter() - t0
     return out
@@ -219,6 +268,10 @@ def steps_cell(params: dict) -> dict:
 SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot"]}, fn=shared_cell)
 STEPS = Experiment(f"{NAME}_steps", {"steps": [300], "seed": [0]}, fn=steps_cell)
 MAIN = Experiment(NAME, {"seed": SEEDS}, fn=seed_cell)
+STAGE1_SEEDS, STAGE1_STEPS = [0, 1], 200
+STAGE1 = Experiment(f"{NAME}_stage1", {"seed": STAGE1_SEEDS, "stage1_steps": [STAGE1_STEPS]}, fn=stage1_cell)
+"""Stage 1 with competent auxiliary models: IM/CI/MS at the main SFT's step count (100 steps leave them collapsed).
+Two seeds, as the CPU time of one session allows."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -235,25 +288,25 @@ def _fmt(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}"
 
 
-def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
-    """The results section of one profile: cells named ``exp*``, sized by ``sizes`` and ``bench_cfg``."""
-    shared = {c["params"]["part"]: c["metrics"] for c in load_cells(f"{exp}_shared")}
+def _seeds(exp: str, seeds: list[int]) -> dict[int, dict]:
+    """Per seed: its finished cell, else its partial files (the chain's own file plus the forked evaluations)."""
     full = {c["params"]["seed"]: c["metrics"] for c in load_cells(exp)}
     part: dict[int, dict] = {}
-    for c in load_cells(f"{exp}_partial"):  # per seed: the chain's own file plus the forked evaluations
+    for c in load_cells(f"{exp}_partial"):
         part.setdefault(c["params"]["seed"], {}).update(c["metrics"])
-    seeds = [full.get(s) or part[s] for s in SEEDS if s in full or s in part]  # partial: an unfinished seed
-    from siftkit.relevance.config import LrefConfig
+    return {s: full.get(s) or part[s] for s in seeds if s in full or s in part}
 
-    cfg = LrefConfig(**bench_cfg)
+
+def _condition_tables(seeds: list[dict], shared: dict, conditions: list[str], level: str = "###") -> list[str]:
+    """One table per test set: a row per condition, mean ± std over the seeds that have it."""
     parts = []
     for name, title in (("syn", "Synthetic five-grade held-out split"), ("wands", "WANDS binary test pairs")):
         cols = METRICS + EXTRA[name]
-        lines = [f"### {title}", "", "| condition | seeds | " + " | ".join(cols) + " | grades predicted |",
+        lines = [f"{level} {title}", "", "| condition | seeds | " + " | ".join(cols) + " | grades predicted |",
                  "|---|---|" + "---|" * len(cols) + "---|"]
         missing = []
         n = None
-        for cond in CONDITIONS:
+        for cond in conditions:
             if cond == "zero-shot":
                 runs = [shared["zero-shot"]] if "zero-shot" in shared else []
                 get = lambda r, m: r.get(f"{name}/{m}")  # noqa: E731
@@ -271,10 +324,40 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
             gone = f" No results (not finished in this session): {', '.join(missing)}." if missing else ""
             parts.append("\n".join(lines) + f"\n\nn = {n} pairs. \"grades predicted\": distinct predicted labels "
                          f"per run (a collapsed model predicts one).{gone}\n")
+    return parts
+
+
+def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
+    """The results section of one profile: cells named ``exp*``, sized by ``sizes`` and ``bench_cfg``."""
+    from siftkit.relevance.config import LrefConfig
+
+    shared = {c["params"]["part"]: c["metrics"] for c in load_cells(f"{exp}_shared")}
+    seeds = list(_seeds(exp, SEEDS).values())
+    cfg = LrefConfig(**bench_cfg)
+    parts = _condition_tables(seeds, shared, CONDITIONS)
     if not parts:
         return ""
-    parts += [_stage1_section(seeds, sizes), _steps_section(exp, cfg, sizes)]
+    parts += [_stage1_section(seeds, sizes), _stage1_budget_section(exp, sizes, shared),
+              _steps_section(exp, cfg, sizes)]
     return "\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
+
+
+def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
+    """The selected-data chain again, with IM/CI/MS trained for ``STAGE1_STEPS`` (the ``stage1`` command)."""
+    runs = _seeds(f"{exp}_stage1", STAGE1_SEEDS)
+    if not runs:
+        return ""
+    main = _seeds(exp, list(runs))
+    # sft-all of the same seed from the main grid: its training does not depend on Stage 1
+    rows = [{**{k: v for k, v in main.get(s, {}).items() if k.startswith("sft-all/")}, **r} for s, r in runs.items()]
+    seeds = list(runs)
+    steps = next(iter(runs.values()))["stage1/cfg"]["stage1_steps"]
+    head = (f"### Stage 1 with IM/CI/MS at {steps} steps each (`python -m benchmarks.lref stage1`, seeds {seeds})"
+            f"\n\nThe same chain as above with only the auxiliary models' step count changed; the sft-all row is the "
+            f"main grid's cell of the same seeds. Everything else (pool, samples, main SFT, CoT, DPO) as above.\n")
+    tables = _condition_tables(rows, shared, CONDITIONS, level="####")
+    sel = _stage1_section(rows, sizes).replace("### Stage 1: kept subset", "#### Kept subset")
+    return "\n".join([head, *tables, sel])
 
 
 SELECTION = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
@@ -350,7 +433,8 @@ def table() -> Path:
     if cpu:
         body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
-                          command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps",
+                          command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps && "
+                          "python -m benchmarks.lref stage1 --jobs 2",
                           notes="")
 
 
@@ -358,40 +442,80 @@ def table() -> Path:
 # driver
 # ---------------------------------------------------------------------------------------------------------------------
 
+def _schedule(jobs: list[tuple[list[str], list[int]]], n: int, log_dir: Path,
+              cmd: list[str] | None = None, poll: float = 5.0) -> list[int]:
+    """Run ``benchmarks.lref cell <args>`` jobs, at most ``n`` at a time, each after the jobs it depends on.
+
+    ``jobs``: (cell arguments, indices of earlier jobs it needs). A job whose dependency failed still runs: the cell
+    then does the missing work itself. ``cmd`` replaces the command before the arguments. Returns the exit codes.
+    """
+    cmd = cmd or [sys.executable, "-m", "benchmarks.lref", "cell"]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: dict[int, subprocess.Popen] = {}
+    todo = list(range(len(jobs)))
+    while todo or any(p.poll() is None for p in procs.values()):
+        running = sum(1 for p in procs.values() if p.poll() is None)
+        ready = [i for i in todo if all(d in procs and procs[d].poll() is not None for d in jobs[i][1])]
+        if ready and running < n:
+            i = ready[0]
+            todo.remove(i)
+            args = jobs[i][0]
+            name = "_".join(args).strip("-").replace("--", "")
+            with open(log_dir / f"{name}.log", "a") as f:  # the child keeps its own copy of the handle
+                procs[i] = subprocess.Popen([*cmd, *args], stdout=f, stderr=subprocess.STDOUT)
+            continue
+        time.sleep(poll)
+    return [procs[i].wait() for i in range(len(jobs))]
+
+
+def _seed_jobs(seeds: list[int], extra: list[str]) -> list[tuple[list[str], list[int]]]:
+    """Per seed: three auxiliary-model jobs, then the chain that needs them."""
+    jobs: list[tuple[list[str], list[int]]] = []
+    for s in seeds:
+        for name in AUX:
+            jobs.append(([*extra, "--seed", str(s), "--aux", name], []))
+    for k, s in enumerate(seeds):
+        jobs.append(([*extra, "--seed", str(s)], [3 * k, 3 * k + 1, 3 * k + 2]))
+    return jobs
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("all")
     a.add_argument("--jobs", type=int, default=4)
+    b = sub.add_parser("stage1", help="the selected-data chain with IM/CI/MS at STAGE1_STEPS steps")
+    b.add_argument("--jobs", type=int, default=2)
     c = sub.add_parser("cell")
     c.add_argument("--part")
     c.add_argument("--seed", type=int)
+    c.add_argument("--aux", choices=AUX, help="train only this Stage-1 model of the seed")
+    c.add_argument("--stage1", action="store_true", help="a cell of the stage1 experiment")
     sub.add_parser("table")
     sub.add_parser("steps")
     args = ap.parse_args(argv)
+    logs = RESULTS / "cells" / f"{NAME}_logs"
     if args.cmd == "table":
         print(table())
     elif args.cmd == "steps":
         run_experiment(STEPS, progress=False)
         print(table())
     elif args.cmd == "cell":
+        exp = STAGE1 if args.stage1 else MAIN
         if args.part:
             run_experiment(SHARED, progress=False, only=lambda p: p["part"] == args.part)
+        elif args.aux:  # not needed once the seed's cell is finished
+            if not any(exp.path(p).exists() for p in exp.cells() if p["seed"] == args.seed):
+                aux_cell(exp.name, args.seed, args.aux, STAGE1_STEPS if args.stage1 else None)
         else:
-            run_experiment(MAIN, progress=False, only=lambda p: p["seed"] == args.seed)
+            run_experiment(exp, progress=False, only=lambda p: p["seed"] == args.seed)
+    elif args.cmd == "stage1":
+        codes = _schedule(_seed_jobs(STAGE1_SEEDS, ["--stage1"]), args.jobs, logs)
+        print(table())
+        if any(codes):
+            sys.exit(1)
     else:
-        jobs = [["--part", "zero-shot"]] + [["--seed", str(s)] for s in SEEDS]
-        logs = RESULTS / "cells" / f"{NAME}_logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        running: list[subprocess.Popen] = []
-        for job in jobs:
-            while len([p for p in running if p.poll() is None]) >= args.jobs:
-                time.sleep(5)
-            name = "_".join(job).strip("-").replace("--", "")
-            f = open(logs / f"{name}.log", "a")
-            running.append(subprocess.Popen([sys.executable, "-m", "benchmarks.lref", "cell", *job], stdout=f,
-                                            stderr=subprocess.STDOUT))
-        codes = [p.wait() for p in running]
+        codes = _schedule([(["--part", "zero-shot"], [])] + _seed_jobs(SEEDS, []), args.jobs, logs)
         print(table())
         if any(codes):
             sys.exit(1)

@@ -1,0 +1,87 @@
+"""The LREF benchmark driver: auxiliary models in their own processes feed the seed chain; the job scheduler."""
+
+import json
+import sys
+
+import pytest
+
+pytest.importorskip("trl")
+
+import benchmarks.lref as bench  # noqa: E402
+
+TINY_SIZES = {"n_pairs": 160, "n_queries": 40, "noise_rate": 0.15, "heldout": 0.25, "pool": 40, "syn_sample": 8,
+              "wands_sample": 6, "data_seed": 0}
+TINY_CFG = {"stage1_steps": 1, "sft_steps": 1, "im_sample": 16, "ci_sample": 16, "cot_steps": 1, "dpo_steps": 1,
+            "dpo_scan": 8, "cot_max_new_tokens": 4, "batch_size": 4, "judge_autocast": False}
+
+
+@pytest.fixture(scope="module")
+def tiny_llama_path(tmp_path_factory):
+    from siftkit.llm.testing import make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.getbasetemp() / "tiny-llama")
+
+
+@pytest.fixture
+def tiny_bench(tmp_path, monkeypatch, tiny_llama_path):
+    monkeypatch.setattr(bench, "CELLS", tmp_path)
+    monkeypatch.setattr(bench, "SIZES", TINY_SIZES)
+    monkeypatch.setattr(bench, "BENCH_CFG", TINY_CFG)
+    monkeypatch.setattr(bench, "BASE", str(tiny_llama_path))
+    return tmp_path
+
+
+def test_the_chain_takes_the_auxiliary_predictions_and_refuses_other_settings(tiny_bench):
+    for name in bench.AUX:
+        bench.aux_cell("t", 0, name, stage1_steps=2)
+    aux = {n: json.loads((tiny_bench / "t_partial" / f"seed=0__aux={n}.json").read_text())["metrics"]
+           for n in bench.AUX}
+    out = bench._chain("t", {"seed": 0, "stage1_steps": 2}, bench._cfg(0, 2), sft_all=False)
+    pool = bench.data()[0]
+    for n in bench.AUX:  # used as trained, not retrained
+        assert out[f"stage1/{n}"] == aux[n][f"stage1/{n}"] and len(out[f"stage1/{n}"]) == len(pool)
+    assert out["stage1/cfg"]["stage1_steps"] == 2
+    assert "sft-all/syn/macro_f1" not in out
+    if out["selection/kept"]:
+        assert "+dpo/syn/macro_f1" in out and "sft-selected/syn/macro_f1" in out
+    else:
+        assert out["selection/empty"]
+    with pytest.raises(RuntimeError, match="other settings"):  # the same seed under another Stage-1 budget
+        bench._chain("t", {"seed": 0, "stage1_steps": 3}, bench._cfg(0, 3), sft_all=False)
+
+
+def test_aux_files_from_other_settings_are_retrained(tiny_bench, monkeypatch):
+    import siftkit.relevance.pipeline as pipeline
+
+    calls = []
+
+    def fake_stage1_model(cfg, name, train, pool, seed, log=None):
+        calls.append(name)
+        return [x["label"] for x in pool]
+
+    monkeypatch.setattr(pipeline, "stage1_model", fake_stage1_model)
+    for name in bench.AUX:
+        bench.aux_cell("u", 0, name, stage1_steps=2)
+    bench.aux_cell("u", 0, "ci", stage1_steps=2)  # already there under the same settings: skipped
+    assert calls == ["im", "ci", "ms"]
+    path = tiny_bench / "u_partial" / "seed=0__aux=im.json"
+    rec = json.loads(path.read_text())
+    rec["metrics"]["stage1/im_cfg"]["stage1_steps"] = 99  # trained under another budget
+    path.write_text(json.dumps(rec))
+    out = bench._chain("u", {"seed": 0, "stage1_steps": 2}, bench._cfg(0, 2), sft_all=False)
+    assert calls == ["im", "ci", "ms", "im"]
+    assert out["selection/kept"] == 0 and out["selection/empty"]  # IM never wrong: nothing is hard
+
+
+def test_jobs_start_after_their_dependencies_and_at_most_n_at_once(tmp_path):
+    script = ("import sys, time, pathlib; p = pathlib.Path(sys.argv[1]); "
+              "(p / (sys.argv[2] + '.start')).write_text(str(time.time())); time.sleep(float(sys.argv[3])); "
+              "(p / (sys.argv[2] + '.end')).write_text(str(time.time())); sys.exit(int(sys.argv[4]))")
+    cmd = [sys.executable, "-c", script, str(tmp_path)]
+    jobs = [(["a", "0.6", "0"], []), (["b", "0.2", "3"], []), (["c", "0.1", "0"], [0, 1]), (["d", "0.1", "0"], [])]
+    codes = bench._schedule(jobs, 2, tmp_path / "logs", cmd=cmd, poll=0.02)
+    assert codes == [0, 3, 0, 0]
+    t = {f.name: float(f.read_text()) for f in tmp_path.glob("*.*") if f.suffix in (".start", ".end")}
+    assert t["c.start"] >= max(t["a.end"], t["b.end"])  # after both, even the failed one
+    assert t["d.start"] >= t["b.end"]  # a third job waits for a free slot
+    assert (tmp_path / "logs" / "a_0.6_0.log").exists()
