@@ -12,7 +12,7 @@ seed's chain starts once they are done::
 
     python -m benchmarks.lref all --jobs 4      # zero-shot, the three seeds, then the table
     python -m benchmarks.lref steps             # one longer label-only SFT (300 steps, seed 0)
-    python -m benchmarks.lref stage1 --jobs 2   # the selected-data chain with IM/CI/MS at 200 steps (seeds 0, 1)
+    python -m benchmarks.lref stage1 --jobs 2   # the selected-data chain with IM/CI/MS at 200 steps each
     python -m benchmarks.lref table             # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -268,10 +268,9 @@ def steps_cell(params: dict) -> dict:
 SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot"]}, fn=shared_cell)
 STEPS = Experiment(f"{NAME}_steps", {"steps": [300], "seed": [0]}, fn=steps_cell)
 MAIN = Experiment(NAME, {"seed": SEEDS}, fn=seed_cell)
-STAGE1_SEEDS, STAGE1_STEPS = [0, 1], 200
+STAGE1_SEEDS, STAGE1_STEPS = [0, 1, 2], 200
 STAGE1 = Experiment(f"{NAME}_stage1", {"seed": STAGE1_SEEDS, "stage1_steps": [STAGE1_STEPS]}, fn=stage1_cell)
-"""Stage 1 with competent auxiliary models: IM/CI/MS at the main SFT's step count (100 steps leave them collapsed).
-Two seeds, as the CPU time of one session allows."""
+"""Stage 1 with competent auxiliary models: IM/CI/MS at the main SFT's step count (100 steps leave them collapsed)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -337,7 +336,8 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
     parts = _condition_tables(seeds, shared, CONDITIONS)
     if not parts:
         return ""
-    parts += [_stage1_section(seeds, sizes), _stage1_budget_section(exp, sizes, shared),
+    parts += [_stage1_section(seeds, sizes), _ablation_section(seeds, sizes),
+              _stage1_budget_section(exp, sizes, shared),
               _steps_section(exp, cfg, sizes)]
     return "\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
 
@@ -357,7 +357,43 @@ def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
             f"main grid's cell of the same seeds. Everything else (pool, samples, main SFT, CoT, DPO) as above.\n")
     tables = _condition_tables(rows, shared, CONDITIONS, level="####")
     sel = _stage1_section(rows, sizes).replace("### Stage 1: kept subset", "#### Kept subset")
-    return "\n".join([head, *tables, sel])
+    return "\n".join([head, *tables, sel, _ablation_section(rows, sizes, "####")])
+
+
+ABLATION = {"IM": (True, False, False), "IM+CI": (True, True, False), "IM+CI+MS (the rule)": (True, True, True),
+            "CI": (False, True, False), "CI+MS": (False, True, True), "MS": (False, False, True)}
+"""Keep-rule terms switched on (use_im, use_ci, use_ms): the paper's +IM → +CI → +MS ladder plus the terms without
+the "hard" condition. No training: the stored predictions of the same IM, CI and MS, re-filtered."""
+
+
+def _ablation_section(runs: list[dict], sizes: dict, level: str = "###") -> str:
+    """Each keep-rule term's part in removing the injected noise, and each auxiliary model's accuracy."""
+    import dataclasses
+
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.pipeline import stage1_keep
+
+    runs = [r for r in runs if all(f"stage1/{n}" in r for n in AUX)]
+    if not runs:
+        return ""
+    pool = data(sizes)[0]
+    cols = ["kept", "kept_noise_rate", "drop_precision", "drop_recall", "keep_recall"]
+    lines = [f"{level} Which term removes the noise (the same predictions, re-filtered; no training)", "",
+             "| terms | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, (im, ci, ms) in ABLATION.items():
+        cfg = dataclasses.replace(LrefConfig(), use_im=im, use_ci=ci, use_ms=ms)
+        stats = [stage1_keep(cfg, pool, {n: r[f"stage1/{n}"] for n in AUX})[1] for r in runs]
+        lines.append(f"| {label} | " + " | ".join(_fmt([float(x[c]) for x in stats]) for c in cols) + " |")
+    acc = []
+    for n in AUX:  # against the pool label, the clean grade, and (MS) its own target label′ = CONFUSION[label]
+        from siftkit.relevance.lref import ms_target
+
+        target = [ms_target(x["label"]) if n == "ms" else x["label"] for x in pool]
+        vals = [[sum(p == t for p, t in zip(r[f"stage1/{n}"], ts)) / len(pool) for r in runs]
+                for ts in (target, [x["gold"] for x in pool])]
+        acc.append(f"{n.upper()} {_fmt(vals[0])} (clean grade {_fmt(vals[1])})")
+    return ("\n".join(lines) + f"\n\nAccuracy on the {len(pool)} pool pairs against each model's training target "
+            "(pool label; MS: label′): " + "; ".join(acc) + ".\n")
 
 
 SELECTION = ["n", "kept", "kept_share", "noise_rate", "kept_noise_rate", "drop_precision", "drop_recall",
@@ -371,7 +407,7 @@ def _stage1_section(seeds: list[dict], sizes: dict) -> str:
         return ""
     vals = [_fmt([float(s[f"selection/{k}"]) for s in stats if s.get(f"selection/{k}") is not None])
             for k in SELECTION]
-    return (f"### Stage 1: kept subset and the keep rule against the injected noise ({len(stats)} seeds)\n\n"
+    return (f"### Stage 1: kept subset and the keep rule against the injected noise (seeds: {len(stats)})\n\n"
             f"| {' | '.join(SELECTION)} |\n|{'---|' * len(SELECTION)}\n| {' | '.join(vals)} |\n\n"
             f"Kept per seed: {[int(s['selection/kept']) for s in stats]} of {sizes['pool']}.\n")
 
