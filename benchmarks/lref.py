@@ -336,10 +336,10 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
     parts = _condition_tables(seeds, shared, CONDITIONS)
     if not parts:
         return ""
-    parts += [_stage1_section(seeds, sizes), _ablation_section(seeds, sizes),
-              _stage1_budget_section(exp, sizes, shared),
-              _steps_section(exp, cfg, sizes)]
-    return "\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
+    parts += [_stage1_section(seeds, sizes), _ablation_section(seeds, sizes), _steps_section(exp, cfg, sizes)]
+    later = _stage1_budget_section(exp, sizes, shared)  # after the notes, which describe the main grid
+    return ("\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
+            + (f"\n{later}" if later else ""))
 
 
 def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
@@ -357,7 +357,11 @@ def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
             f"main grid's cell of the same seeds. Everything else (pool, samples, main SFT, CoT, DPO) as above.\n")
     tables = _condition_tables(rows, shared, CONDITIONS, level="####")
     sel = _stage1_section(rows, sizes).replace("### Stage 1: kept subset", "#### Kept subset")
-    return "\n".join([head, *tables, sel, _ablation_section(rows, sizes, "####")])
+    pairs = [int(r["+dpo/pairs"]) for r in rows if "+dpo/pairs" in r]
+    grades = {n: [len(set(r[f"stage1/{n}"])) for r in rows] for n in AUX}
+    tail = (f"DPO pairs per seed: {pairs}. Distinct grades predicted on the pool per seed: "
+            + ", ".join(f"{n.upper()} {g}" for n, g in grades.items()) + ".\n")
+    return "\n".join([head, *tables, sel, _ablation_section(rows, sizes, "####"), tail])
 
 
 ABLATION = {"IM": (True, False, False), "IM+CI": (True, True, False), "IM+CI+MS (the rule)": (True, True, True),
