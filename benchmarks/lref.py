@@ -358,7 +358,7 @@ def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
     tables = _condition_tables(rows, shared, CONDITIONS, level="####")
     sel = _stage1_section(rows, sizes).replace("### Stage 1: kept subset", "#### Kept subset")
     pairs = [int(r["+dpo/pairs"]) for r in rows if "+dpo/pairs" in r]
-    grades = {n: [len(set(r[f"stage1/{n}"])) for r in rows] for n in AUX}
+    grades = {n: [len(set(r[f"stage1/{n}"])) for r in rows if f"stage1/{n}" in r] for n in AUX}
     tail = (f"DPO pairs per seed: {pairs}. Distinct grades predicted on the pool per seed: "
             + ", ".join(f"{n.upper()} {g}" for n, g in grades.items()) + ".\n")
     return "\n".join([head, *tables, sel, _ablation_section(rows, sizes, "####"), tail])
@@ -375,6 +375,7 @@ def _ablation_section(runs: list[dict], sizes: dict, level: str = "###") -> str:
     import dataclasses
 
     from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.lref import ms_target
     from siftkit.relevance.pipeline import stage1_keep
 
     runs = [r for r in runs if all(f"stage1/{n}" in r for n in AUX)]
@@ -390,8 +391,6 @@ def _ablation_section(runs: list[dict], sizes: dict, level: str = "###") -> str:
         lines.append(f"| {label} | " + " | ".join(_fmt([float(x[c]) for x in stats]) for c in cols) + " |")
     acc = []
     for n in AUX:  # against the pool label, the clean grade, and (MS) its own target label′ = CONFUSION[label]
-        from siftkit.relevance.lref import ms_target
-
         target = [ms_target(x["label"]) if n == "ms" else x["label"] for x in pool]
         vals = [[sum(p == t for p, t in zip(r[f"stage1/{n}"], ts)) / len(pool) for r in runs]
                 for ts in (target, [x["gold"] for x in pool])]
