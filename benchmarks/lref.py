@@ -144,7 +144,9 @@ def aux_cell(tag: str, seed: int, name: str, stage1_steps: int | None = None) ->
     cfg = _cfg(seed, stage1_steps)
     pool, train, _, _ = data()
     path = CELLS / f"{tag}_partial" / f"seed={seed}__aux={name}.json"
-    if path.exists() and json.loads(path.read_text())["metrics"].get(f"stage1/{name}_cfg") == _settings(cfg):
+    have = json.loads(path.read_text())["metrics"] if path.exists() else {}
+    if have.get(f"stage1/{name}_cfg") == _settings(cfg) and have.get(f"stage1/{name}_pool_pids") == [
+            x["pid"] for x in pool]:  # the same as the chain accepts
         return
     preds = stage1_model(cfg, name, train, pool, seed, log=_log)
     atomic_write_text(path, json.dumps({"params": {"seed": seed, "aux": name},
@@ -378,10 +380,11 @@ def _ablation_section(runs: list[dict], sizes: dict, level: str = "###") -> str:
     from siftkit.relevance.lref import ms_target
     from siftkit.relevance.pipeline import stage1_keep
 
-    runs = [r for r in runs if all(f"stage1/{n}" in r for n in AUX)]
+    pool = data(sizes)[0]
+    pids = [x["pid"] for x in pool]  # predictions are re-filtered only against the pool they were made on
+    runs = [r for r in runs if all(f"stage1/{n}" in r for n in AUX) and r.get("stage1/pool_pids") == pids]
     if not runs:
         return ""
-    pool = data(sizes)[0]
     cols = ["kept", "kept_noise_rate", "drop_precision", "drop_recall", "keep_recall"]
     lines = [f"{level} Which term removes the noise (the same predictions, re-filtered; no training)", "",
              "| terms | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
@@ -533,6 +536,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("table")
     sub.add_parser("steps")
     args = ap.parse_args(argv)
+    if args.cmd == "cell" and (args.part is None) == (args.seed is None):
+        ap.error("cell takes --part or --seed (with --aux for one Stage-1 model)")
+    if args.cmd == "cell" and args.aux and args.seed is None:
+        ap.error("--aux needs --seed")
     logs = RESULTS / "cells" / f"{NAME}_logs"
     if args.cmd == "table":
         print(table())

@@ -64,12 +64,18 @@ def test_aux_files_from_other_settings_are_retrained(tiny_bench, monkeypatch):
         bench.aux_cell("u", 0, name, stage1_steps=2)
     bench.aux_cell("u", 0, "ci", stage1_steps=2)  # already there under the same settings: skipped
     assert calls == ["im", "ci", "ms"]
+    ms_path = tiny_bench / "u_partial" / "seed=0__aux=ms.json"
+    rec = json.loads(ms_path.read_text())
+    rec["metrics"]["stage1/ms_pool_pids"] = rec["metrics"]["stage1/ms_pool_pids"][::-1]  # made on another pool
+    ms_path.write_text(json.dumps(rec))
+    bench.aux_cell("u", 0, "ms", stage1_steps=2)
+    assert calls == ["im", "ci", "ms", "ms"]
     path = tiny_bench / "u_partial" / "seed=0__aux=im.json"
     rec = json.loads(path.read_text())
     rec["metrics"]["stage1/im_cfg"]["stage1_steps"] = 99  # trained under another budget
     path.write_text(json.dumps(rec))
     out = bench._chain("u", {"seed": 0, "stage1_steps": 2}, bench._cfg(0, 2), sft_all=False)
-    assert calls == ["im", "ci", "ms", "im"]
+    assert calls == ["im", "ci", "ms", "ms", "im"]
     assert out["selection/kept"] == 0 and out["selection/empty"]  # IM never wrong: nothing is hard
 
 
