@@ -39,12 +39,17 @@ BENCH_CFG = {"stage1_steps": 100, "sft_steps": 200, "im_sample": 400, "ci_sample
 CPU_SIZES, CPU_CFG = SIZES, BENCH_CFG
 GPU_SIZES = {**SIZES, "pool": 1720, "syn_sample": 280}
 GPU_CFG = {"stage1_steps": 200, "sft_steps": 200, "im_sample": 600, "ci_sample": 600, "cot_steps": 60,
-           "dpo_steps": 60, "dpo_scan": 400, "cot_max_new_tokens": 32, "lr": 5e-4, "batch_size": 16}
+           "dpo_steps": 60, "dpo_scan": 400, "cot_max_new_tokens": 32, "lr": 5e-4, "batch_size": 16, "dpo_lr": 5e-5}
 """The same grid on one GPU: the whole training split as pool, the whole held-out split, more steps; IM/CI/MS at the
-main SFT's step count (the CPU run shows 100 steps leave them collapsed)."""
+main SFT's step count (the CPU run shows 100 steps leave them collapsed); DPO at a tenth of the SFT learning rate
+[ours] (the CPU run's DPO, at the SFT rate, collapses onto the low grades). Run by ``benchmarks/device/lref_gpu.sh``
+on a lent GPU machine."""
 PROFILE = os.environ.get("LREF_PROFILE", "cpu")  # cpu | gpu; the gpu profile writes its own cells (lref_gpu*)
+DPO_LR_EXTRA: list[float] = []
+"""DPO learning rates tried besides ``dpo_lr``, each from the same Multi-CoT model and pairs (row ``+dpo@lr=X``)."""
 if PROFILE == "gpu":
     SIZES, BENCH_CFG = GPU_SIZES, GPU_CFG
+    DPO_LR_EXTRA = [GPU_CFG["lr"]]  # DPO at the SFT rate too, as the CPU profile runs it
 BASE = os.environ.get("LREF_BASE_MODEL", "smollm2")
 NAME = "lref" if PROFILE == "cpu" else "lref_gpu"
 CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
@@ -118,7 +123,7 @@ def shared_cell(params: dict) -> dict:
     cfg = LrefConfig(seed=0, base_model=BASE, **BENCH_CFG)
     _, _, syn, wands = data()
     _log(params["part"])
-    return {"cfg": cfg.to_dict(), **_eval(load_base(cfg), syn, wands, False, cfg)}
+    return {"cfg": cfg.to_dict(), "device": _device_name(), **_eval(load_base(cfg), syn, wands, False, cfg)}
 
 
 AUX = ("im", "ci", "ms")
@@ -171,7 +176,11 @@ def _chain(tag: str, params: dict, cfg, sft_all: bool) -> dict:
     DPO pairs come from the Stage-2 model on the training pool (spec: "on the training samples"), not only on the
     kept subset [ours: the kept subset is small and mostly already right, so it yields few pairs].
     """
-    from siftkit.relevance.pipeline import stage1_keep, stage1_model, stage2_multicot, stage3_dpo, train_label_model
+    import copy
+    import dataclasses
+
+    from siftkit.relevance.pipeline import stage1_keep, stage1_model, stage2_multicot, stage3_dpo, train_label_model, \
+        wrap
 
     _setup()
     seed = params["seed"]
@@ -239,8 +248,14 @@ def _chain(tag: str, params: dict, cfg, sft_all: bool) -> dict:
         eval_async("sft-selected", llm, False)
         llm = stage2_multicot(cfg, llm, kept, seed, log=_log)
         eval_async("+multi-cot", llm, True)
+        cot_model = copy.deepcopy(llm.model) if DPO_LR_EXTRA else None  # DPO merges its adapter in place
         llm, n_pairs = stage3_dpo(cfg, llm, pool, seed, log=_log)
         save("+dpo", {"pairs": n_pairs, **_eval(llm, syn, wands, True, cfg)})
+        for lr in DPO_LR_EXTRA:  # the same Multi-CoT model and (deterministic) pairs, DPO at another rate
+            _log(f"seed {seed}: +dpo at lr {lr:g}")
+            other = wrap(copy.deepcopy(cot_model), llm.tokenizer, "lref-cot", batch_size=llm.batch_size)
+            other, _ = stage3_dpo(dataclasses.replace(cfg, dpo_lr=lr), other, pool, seed, log=_log)
+            save(f"+dpo@lr={lr:g}", _eval(other, syn, wands, True, cfg))
     else:  # nothing to train the selected-data chain on: its three rows have no result for this seed
         _log(f"seed {seed}: the keep rule kept no pair; no sft-selected, +multi-cot, +dpo")
         save("selection", {"empty": True, "seed": seed})
@@ -250,7 +265,14 @@ def _chain(tag: str, params: dict, cfg, sft_all: bool) -> dict:
     for f in sorted(parts.glob(f"seed={seed}__cond=*.json")):
         out.update(json.loads(f.read_text())["metrics"])
     out["seconds_total"] = time.perf_counter() - t0
+    out["device"] = _device_name()
     return out
+
+
+def _device_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
 def steps_cell(params: dict) -> dict:
@@ -335,7 +357,8 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
     shared = {c["params"]["part"]: c["metrics"] for c in load_cells(f"{exp}_shared")}
     seeds = list(_seeds(exp, SEEDS).values())
     cfg = LrefConfig(**bench_cfg)
-    parts = _condition_tables(seeds, shared, CONDITIONS)
+    extra = sorted({k.split("/")[0] for s in seeds for k in s if k.startswith("+dpo@lr=")})
+    parts = _condition_tables(seeds, shared, CONDITIONS + extra)
     if not parts:
         return ""
     parts += [_stage1_section(seeds, sizes), _ablation_section(seeds, sizes), _steps_section(exp, cfg, sizes)]
@@ -357,7 +380,7 @@ def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
     head = (f"### Stage 1 with IM/CI/MS at {steps} steps each (`python -m benchmarks.lref stage1`, seeds {seeds})"
             f"\n\nThe same chain as above with only the auxiliary models' step count changed; the sft-all row is the "
             f"main grid's cell of the same seeds. Everything else (pool, samples, main SFT, CoT, DPO) as above.\n")
-    tables = _condition_tables(rows, shared, CONDITIONS, level="####")
+    tables = _condition_tables(rows, shared, CONDITIONS, level="####")  # (this command has no extra DPO rates)
     sel = _stage1_section(rows, sizes).replace("### Stage 1: kept subset", "#### Kept subset")
     pairs = [int(r["+dpo/pairs"]) for r in rows if "+dpo/pairs" in r]
     grades = {n: [len(set(r[f"stage1/{n}"])) for r in rows if f"stage1/{n}" in r] for n in AUX}
@@ -448,7 +471,8 @@ def _notes(cfg, sizes: dict, seeds: list[dict], machine: str) -> str:
             f"batch {cfg.batch_size}, warm-up {cfg.warmup_ratio}. Steps: IM/CI/MS {cfg.stage1_steps} each "
             f"(samples of {cfg.im_sample}/{cfg.ci_sample}), main SFT {cfg.sft_steps}, CoT {cfg.cot_steps} per "
             f"format ({'→'.join(cfg.cot_order)}, rule-based teacher), DPO {cfg.dpo_steps} steps × "
-            f"{cfg.dpo_batch_size} pairs (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per seed: {pairs}). "
+            f"{cfg.dpo_batch_size} pairs at lr {cfg.dpo_lr or cfg.lr} (β {cfg.beta}, RPO α {cfg.rpo_alpha}; pairs per "
+            f"seed: {pairs}). "
             f"Data: synthetic set {sizes['n_pairs']} pairs / {sizes['n_queries']} queries, noise "
             f"{sizes['noise_rate']} on train, main models trained on a fixed pool of {sizes['pool']} train pairs "
             f"(Stage 1 selects within it); training under the Trainer's bf16 autocast without gradient "
@@ -463,15 +487,19 @@ def _notes(cfg, sizes: dict, seeds: list[dict], machine: str) -> str:
 
 def table() -> Path:
     """benchmarks/results/lref.md from the GPU-profile cells (if any) and the CPU-profile cells."""
-    gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, "One GPU, the zero-shot and three seed processes sharing it.")
+    devices = sorted({c["metrics"]["device"] for e in ("lref_gpu", "lref_gpu_shared") for c in load_cells(e)
+                      if "device" in c["metrics"]}) or ["name not recorded"]
+    gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, f"One GPU ({', '.join(devices)}), lent for one session; the zero-shot "
+                "cell and the seeds' processes (IM, CI, MS side by side, then the chain) sharing it.")
+    wands = any("sft-all/wands/macro_f1" in c["metrics"] for c in load_cells("lref_gpu"))
     cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine, one torch thread per process, the three "
                 "seeds run side by side. A row with fewer than 3 seeds lacks a seed that did not finish or, as "
                 "noted below, had nothing to train on.")
     body = ""
     if gpu:
-        body += ("## GPU profile (`LREF_PROFILE=gpu python -m benchmarks.lref all --jobs 4`)\n\n" + gpu
-                 + "\nWANDS rows are absent here: the unlicensed WANDS subset stays in ../shared, which does not "
-                 "travel to the GPU machine.\n\n")
+        body += ("## GPU profile (`benchmarks/device/lref_gpu.sh`: `LREF_PROFILE=gpu python -m benchmarks.lref all`)"
+                 "\n\n" + gpu + ("" if wands else "\nWANDS rows are absent here: the WANDS subset was not on the GPU "
+                                   "machine.\n") + "\n")
     if cpu:
         body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,

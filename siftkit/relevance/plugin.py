@@ -164,6 +164,7 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
         output: Annotated[Path, typer.Option("--output", help="Folder for the DPO model.")],
         steps: Annotated[int, typer.Option("--steps")] = _D.dpo_steps,
         beta: Annotated[float, typer.Option("--beta")] = _D.beta,
+        lr: Annotated[Optional[float], typer.Option("--lr", help="DPO learning rate (default: the SFT --lr).")] = None,
         rpo_alpha: Annotated[float, typer.Option("--rpo-alpha", help="NLL weight; 0 = plain DPO.")] = _D.rpo_alpha,
         pair_source: Annotated[str, typer.Option("--pair-source", help="ranking | beam")] = _D.pair_source,
         beam_k: Annotated[int, typer.Option("--beam-k")] = _D.beam_k,
@@ -175,7 +176,7 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     """
     from siftkit.relevance.pipeline import stage3_dpo
 
-    cfg = _cfg(dpo_steps=steps, beta=beta, rpo_alpha=rpo_alpha, pair_source=pair_source, beam_k=beam_k,
+    cfg = _cfg(dpo_steps=steps, beta=beta, dpo_lr=lr, rpo_alpha=rpo_alpha, pair_source=pair_source, beam_k=beam_k,
                max_length=max_length, gradient_checkpointing=gradient_checkpointing, judge_autocast=judge_autocast)
     llm, n = stage3_dpo(cfg, _llm(model, threads), read_pairs(train, need_label=True), seed, log=print)
     if n == 0:

@@ -45,8 +45,8 @@ def _lora(cfg: LrefConfig):
                       task_type="CAUSAL_LM")
 
 
-def _common_args(cfg: LrefConfig, steps: int, batch: int, seed: int, out: str) -> dict:
-    return dict(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=cfg.lr,
+def _common_args(cfg: LrefConfig, steps: int, batch: int, seed: int, out: str, lr: float | None = None) -> dict:
+    return dict(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr or cfg.lr,
                 warmup_steps=int(cfg.warmup_ratio * steps), lr_scheduler_type="linear", logging_steps=max(1, steps),
                 save_strategy="no", report_to="none", seed=seed, data_seed=seed, use_cpu=_cpu_only(cfg),
                 disable_tqdm=True, dataloader_num_workers=0, max_length=cfg.max_length,
@@ -118,7 +118,7 @@ def dpo(model, tokenizer, rows: Sequence[dict], steps: int, cfg: LrefConfig, see
     loss_type = ["sigmoid", "sft"] if cfg.rpo_alpha > 0 else ["sigmoid"]
     weights = [1.0, cfg.rpo_alpha] if cfg.rpo_alpha > 0 else [1.0]
     with tempfile.TemporaryDirectory(prefix="lref-dpo-") as out:
-        args = DPOConfig(**_common_args(cfg, steps, cfg.dpo_batch_size, seed, out), beta=cfg.beta,
+        args = DPOConfig(**_common_args(cfg, steps, cfg.dpo_batch_size, seed, out, lr=cfg.dpo_lr), beta=cfg.beta,
                          loss_type=loss_type, loss_weights=weights)
         trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(list(rows)),
                              processing_class=tokenizer, peft_config=_lora(cfg))

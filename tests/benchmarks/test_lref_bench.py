@@ -91,3 +91,31 @@ def test_jobs_start_after_their_dependencies_and_at_most_n_at_once(tmp_path):
     assert t["c.start"] >= max(t["a.end"], t["b.end"])  # after both, even the failed one
     assert t["d.start"] >= t["b.end"]  # a third job waits for a free slot
     assert (tmp_path / "logs" / "a_0.6_0.log").exists()
+
+
+def test_extra_dpo_rates_start_from_the_same_multicot_model(tiny_bench, monkeypatch):
+    import siftkit.relevance.pipeline as pipeline
+    from siftkit.relevance.lref import GRADES
+
+    def fake_stage1_model(cfg, name, train, pool, seed, log=None):  # IM wrong, CI right, MS != label: keep all
+        shift = {"ci": 0, "im": 1, "ms": 2}[name]
+        return [GRADES[(GRADES.index(x["label"]) + shift) % len(GRADES)] for x in pool]
+
+    seen = []
+
+    def fake_dpo(cfg, llm, records, seed, log=None):
+        p = next(llm.model.parameters())
+        seen.append((cfg.dpo_lr, float(p.detach().sum())))
+        with __import__("torch").no_grad():
+            p.add_(1.0)  # DPO merges its adapter into the weights in place
+        return llm, 7
+
+    monkeypatch.setattr(pipeline, "stage1_model", fake_stage1_model)
+    monkeypatch.setattr(pipeline, "stage3_dpo", fake_dpo)
+    monkeypatch.setattr(bench, "BENCH_CFG", {**bench.BENCH_CFG, "dpo_lr": 3e-4, "max_length": 4096})  # tiny tokenizer
+    monkeypatch.setattr(bench, "DPO_LR_EXTRA", [1e-4])
+    out = bench._chain("v", {"seed": 0, "stage1_steps": 2}, bench._cfg(0, 2), sft_all=False)
+    assert out["selection/kept"] == len(bench.data()[0])
+    assert [lr for lr, _ in seen] == [3e-4, 1e-4]
+    assert seen[0][1] == seen[1][1]  # the second rate starts from the Multi-CoT weights, not the first's DPO
+    assert out["+dpo/pairs"] == 7 and "+dpo/syn/macro_f1" in out and "+dpo@lr=0.0001/syn/macro_f1" in out

@@ -146,3 +146,37 @@ def test_training_on_an_empty_set_is_one_clear_error():
         sft(None, None, [], 5, LrefConfig())
     with pytest.raises(InputError, match="no preference pairs"):
         dpo(None, None, [], 5, LrefConfig())
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_dpo_trains_at_dpo_lr_and_sft_at_lr(monkeypatch):
+    """DPO takes its own learning rate when one is set, the shared ``lr`` otherwise; SFT always takes ``lr``."""
+    import pytest
+    import trl
+
+    from siftkit.core.errors import InputError
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.train import dpo, sft
+
+    seen = {}
+
+    def capture(name):
+        def fake(**kw):
+            seen[name] = kw["learning_rate"]
+            raise _Stop
+        return fake
+
+    monkeypatch.setattr(trl, "DPOConfig", capture("dpo"))
+    monkeypatch.setattr(trl, "SFTConfig", capture("sft"))
+    row = [{"prompt": "p", "chosen": "c", "rejected": "r", "completion": "c"}]
+    for cfg, want in ((LrefConfig(lr=1e-3), 1e-3), (LrefConfig(lr=1e-3, dpo_lr=2e-5), 2e-5)):
+        with pytest.raises(_Stop):
+            dpo(None, None, row, 5, cfg)
+        with pytest.raises(_Stop):
+            sft(None, None, row, 5, cfg)
+        assert (seen["dpo"], seen["sft"]) == (want, 1e-3)
+    with pytest.raises(InputError, match="dpo_lr"):
+        LrefConfig(dpo_lr=0.0)
