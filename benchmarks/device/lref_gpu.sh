@@ -2,7 +2,7 @@
 # The LREF GPU profile on a lent GPU machine, in two device calls a few seconds apart (see README.md beside this
 # file; benchmarks/device/pack.sh prepares .gpu/a and .gpu/b here first):
 #   call 1, carry [".gpu/a"]:  bash benchmarks/device/lref_gpu.sh setup
-#   call 2, carry [".gpu/b"]:  bash benchmarks/device/lref_gpu.sh run SECONDS
+#   call 2, carry [".gpu/b"]:  SIFTKIT_GIT_COMMIT=<HEAD here> bash benchmarks/device/lref_gpu.sh run SECONDS
 # `run` rebuilds the embedded SmolLM2 GGUF (its sha256 is checked on conversion), runs
 # `LREF_PROFILE=gpu python -m benchmarks.lref all` for at most SECONDS and packs the cells and logs into $OUT.
 set -u

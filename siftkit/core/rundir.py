@@ -43,11 +43,13 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
+    """HEAD (``+dirty`` with uncommitted changes to tracked files); outside a git checkout (a copy of the tree sent to
+    another machine), ``$SIFTKIT_GIT_COMMIT`` as the sender set it, else ``None``."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).resolve().parents[2],
                              capture_output=True, text=True, timeout=10)
         if out.returncode != 0:
-            return None
+            return os.environ.get("SIFTKIT_GIT_COMMIT")
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=cwd or Path(__file__).resolve().parents[2], capture_output=True, text=True,
                                timeout=10).stdout.strip()
