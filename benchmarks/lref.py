@@ -13,6 +13,7 @@ seed's chain starts once they are done::
     python -m benchmarks.lref all --jobs 4      # zero-shot, the three seeds, then the table
     python -m benchmarks.lref steps             # one longer label-only SFT (300 steps, seed 0)
     python -m benchmarks.lref stage1 --jobs 2   # the selected-data chain with IM/CI/MS at 200 steps each
+    python -m benchmarks.lref dpolr --jobs 2    # DPO at four learning rates from label-only SFT models
     python -m benchmarks.lref table             # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -289,12 +290,65 @@ def steps_cell(params: dict) -> dict:
             "judge_autocast": cfg.judge_autocast, **_eval(llm, syn, wands, False, cfg)}
 
 
+DPO_LRS = [1e-3, 1e-4, 1e-5, 1e-6]
+"""The sweep's DPO learning rates: the CPU chain's shared rate (1e-3) down to TRL's full-fine-tuning default (1e-6)."""
+
+
+def dpolr_cell(params: dict) -> dict:
+    """DPO at each rate of :data:`DPO_LRS` from one label-only SFT model (sft-all), on the same pairs.
+
+    A diagnostic of the +dpo collapse, cheaper than the chain: label-only pairs (``dpo_cot=False``, the spec's flag
+    for whether rationales are in the pairs) mined from the sft-all model on the pool, so no rationale is decoded.
+    Records the chosen/rejected grade counts of the pairs, which say where DPO pushes the label prior.
+    """
+    import copy
+    import dataclasses
+    from collections import Counter
+
+    from siftkit.relevance.pipeline import stage3_pairs, train_label_model, wrap
+    from siftkit.relevance.train import dpo
+
+    _setup()
+    seed = params["seed"]
+    cfg = dataclasses.replace(_cfg(seed), dpo_cot=False)
+    pool, _, syn, wands = data()
+    partial = CELLS / f"{NAME}_dpolr_partial" / f"seed={seed}.json"
+    out: dict = {"cfg": _settings(cfg)}
+
+    def save(prefix: str, res: dict) -> None:  # so a killed sweep still reports the rates it finished
+        out.update({f"{prefix}{k}": v for k, v in res.items()})
+        atomic_write_text(partial, json.dumps({"params": params, "metrics": out}, default=float))
+
+    _log(f"seed {seed}: sft-all on {len(pool)}")
+    llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
+    save("start/", _eval(llm, syn, wands, False, cfg))
+    pairs = stage3_pairs(cfg, llm, pool, seed)
+
+    def grade(text: str) -> str:
+        return text.rsplit("Label: ", 1)[-1].strip()
+
+    save("", {"pairs": len(pairs), "pairs_chosen": dict(Counter(grade(p["chosen"]) for p in pairs)),
+              "pairs_rejected": dict(Counter(grade(p["rejected"]) for p in pairs))})
+    _log(f"seed {seed}: {len(pairs)} label-only pairs, chosen {out['pairs_chosen']}")
+    if not pairs:
+        return out
+    for lr in DPO_LRS:
+        _log(f"seed {seed}: dpo at lr {lr:g}")
+        model, hist = dpo(copy.deepcopy(llm.model), llm.tokenizer, pairs, cfg.dpo_steps,
+                          dataclasses.replace(cfg, dpo_lr=lr), seed)
+        res = _eval(wrap(model, llm.tokenizer, "lref-dpo", batch_size=llm.batch_size), syn, wands, False, cfg)
+        save(f"lr={lr:g}/", {**res, "train_loss": hist[-1].get("train_loss")})
+    return out
+
+
 SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot"]}, fn=shared_cell)
 STEPS = Experiment(f"{NAME}_steps", {"steps": [300], "seed": [0]}, fn=steps_cell)
 MAIN = Experiment(NAME, {"seed": SEEDS}, fn=seed_cell)
 STAGE1_SEEDS, STAGE1_STEPS = [0, 1, 2], 200
 STAGE1 = Experiment(f"{NAME}_stage1", {"seed": STAGE1_SEEDS, "stage1_steps": [STAGE1_STEPS]}, fn=stage1_cell)
 """Stage 1 with competent auxiliary models: IM/CI/MS at the main SFT's step count (100 steps leave them collapsed)."""
+DPOLR_SEEDS = [0, 1]
+DPOLR = Experiment(f"{NAME}_dpolr", {"seed": DPOLR_SEEDS}, fn=dpolr_cell)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -363,8 +417,40 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
         return ""
     parts += [_stage1_section(seeds, sizes), _ablation_section(seeds, sizes), _steps_section(exp, cfg, sizes)]
     later = _stage1_budget_section(exp, sizes, shared)  # after the notes, which describe the main grid
+    done = {c["params"]["seed"] for c in load_cells(exp)}
+    partial = sorted(s for s in _seeds(exp, SEEDS) if s not in done)
+    if partial:
+        machine += (f" Seeds {partial} did not finish their chain (the run's time limit); their rows come from the "
+                    "stages they finished.")
+    sweep = _dpolr_section(exp)
     return ("\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
-            + (f"\n{later}" if later else ""))
+            + (f"\n{later}" if later else "") + (f"\n{sweep}" if sweep else ""))
+
+
+def _dpolr_section(exp: str) -> str:
+    """The DPO learning-rate sweep (the ``dpolr`` command): one row per rate, mean ± std over seeds."""
+    runs = list(_seeds(f"{exp}_dpolr", DPOLR_SEEDS).values())
+    if not runs:
+        return ""
+    cols = [("syn", "macro_f1"), ("syn", "accuracy"), ("syn", "over_recall_err"), ("syn", "over_recall_pred"),
+            ("wands", "macro_f1"), ("wands", "fpr")]
+    lines = ["### DPO learning rate (`python -m benchmarks.lref dpolr`: label-only pairs from sft-all)", "",
+             "| DPO lr | seeds | " + " | ".join(f"{a} {m}" for a, m in cols) + " | syn grades predicted |",
+             "|---|---|" + "---|" * len(cols) + "---|"]
+    for name, key in [("none (sft-all)", "start")] + [(f"{lr:g}", f"lr={lr:g}") for lr in DPO_LRS]:
+        have = [r for r in runs if f"{key}/syn/macro_f1" in r]
+        if not have:
+            continue
+        vals = [_fmt([r[f"{key}/{a}/{m}"] for r in have if f"{key}/{a}/{m}" in r]) for a, m in cols]
+        used = [sum(1 for col in zip(*r[f"{key}/syn/confusion"]) if sum(col)) for r in have]
+        lines.append(f"| {name} | {len(have)} | " + " | ".join(vals) + f" | {used} |")
+    pairs = "; ".join(f"{r.get('pairs', 0)} pairs, chosen {r.get('pairs_chosen')}, rejected {r.get('pairs_rejected')}"
+                      for r in runs)
+    cfg = runs[0].get("cfg", {})
+    return ("\n".join(lines) + f"\n\nEach rate starts from the same sft-all model ({cfg.get('sft_steps')} steps on the "
+            f"pool) and trains {cfg.get('dpo_steps')} DPO steps × {cfg.get('dpo_batch_size')} pairs (β "
+            f"{cfg.get('beta')}, RPO α {cfg.get('rpo_alpha')}) on the same pairs, mined from that model's label "
+            f"ranking on {cfg.get('dpo_scan')} pool pairs. Pairs per seed: {pairs}.\n")
 
 
 def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
@@ -491,20 +577,19 @@ def table() -> Path:
                       if "device" in c["metrics"]}) or ["name not recorded"]
     gpu = _body("lref_gpu", GPU_SIZES, GPU_CFG, f"One GPU ({', '.join(devices)}), lent for one session; the zero-shot "
                 "cell and the seeds' processes (IM, CI, MS side by side, then the chain) sharing it.")
-    wands = any("sft-all/wands/macro_f1" in c["metrics"] for c in load_cells("lref_gpu"))
     cpu = _body("lref", CPU_SIZES, CPU_CFG, "One 2-core CPU machine, one torch thread per process, the three "
                 "seeds run side by side. A row with fewer than 3 seeds lacks a seed that did not finish or, as "
                 "noted below, had nothing to train on.")
     body = ""
     if gpu:
         body += ("## GPU profile (`benchmarks/device/lref_gpu.sh`: `LREF_PROFILE=gpu python -m benchmarks.lref all`)"
-                 "\n\n" + gpu + ("" if wands else "\nWANDS rows are absent here: the WANDS subset was not on the GPU "
-                                   "machine.\n") + "\n")
+                 "\n\n" + gpu + ("" if "### WANDS" in gpu else "\nWANDS rows are absent here: the WANDS subset was not "
+                                   "on the GPU machine.\n") + "\n")
     if cpu:
         body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
                           command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps && "
-                          "python -m benchmarks.lref stage1 --jobs 2",
+                          "python -m benchmarks.lref stage1 --jobs 2 && python -m benchmarks.lref dpolr --jobs 2",
                           notes="")
 
 
@@ -561,6 +646,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--seed", type=int)
     c.add_argument("--aux", choices=AUX, help="train only this Stage-1 model of the seed")
     c.add_argument("--stage1", action="store_true", help="a cell of the stage1 experiment")
+    c.add_argument("--dpolr", action="store_true", help="a cell of the DPO learning-rate sweep")
+    d = sub.add_parser("dpolr", help="DPO at DPO_LRS from label-only SFT models, seeds DPOLR_SEEDS")
+    d.add_argument("--jobs", type=int, default=2)
     sub.add_parser("table")
     sub.add_parser("steps")
     args = ap.parse_args(argv)
@@ -576,13 +664,20 @@ def main(argv: list[str] | None = None) -> None:
         print(table())
     elif args.cmd == "cell":
         exp = STAGE1 if args.stage1 else MAIN
-        if args.part:
+        if args.dpolr:
+            run_experiment(DPOLR, progress=False, only=lambda p: p["seed"] == args.seed)
+        elif args.part:
             run_experiment(SHARED, progress=False, only=lambda p: p["part"] == args.part)
         elif args.aux:  # not needed once the seed's cell is finished
             if not any(exp.path(p).exists() for p in exp.cells() if p["seed"] == args.seed):
                 aux_cell(exp.name, args.seed, args.aux, STAGE1_STEPS if args.stage1 else None)
         else:
             run_experiment(exp, progress=False, only=lambda p: p["seed"] == args.seed)
+    elif args.cmd == "dpolr":
+        codes = _schedule([(["--dpolr", "--seed", str(s)], []) for s in DPOLR_SEEDS], args.jobs, logs)
+        print(table())
+        if any(codes):
+            sys.exit(1)
     elif args.cmd == "stage1":
         codes = _schedule(_seed_jobs(STAGE1_SEEDS, ["--stage1"]), args.jobs, logs)
         print(table())

@@ -43,13 +43,16 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
-    """HEAD (``+dirty`` with uncommitted changes to tracked files); outside a git checkout (a copy of the tree sent to
-    another machine), ``$SIFTKIT_GIT_COMMIT`` as the sender set it, else ``None``."""
+    """``$SIFTKIT_GIT_COMMIT`` when set (a copy of the tree sent to another machine, whose ``.git``, if any, may be
+    older than the tree: the sender names its commit); else HEAD, ``+dirty`` with uncommitted changes to tracked files;
+    ``None`` outside a git checkout."""
+    if os.environ.get("SIFTKIT_GIT_COMMIT"):
+        return os.environ["SIFTKIT_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).resolve().parents[2],
                              capture_output=True, text=True, timeout=10)
         if out.returncode != 0:
-            return os.environ.get("SIFTKIT_GIT_COMMIT")
+            return None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=cwd or Path(__file__).resolve().parents[2], capture_output=True, text=True,
                                timeout=10).stdout.strip()

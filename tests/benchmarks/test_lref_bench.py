@@ -119,3 +119,29 @@ def test_extra_dpo_rates_start_from_the_same_multicot_model(tiny_bench, monkeypa
     assert [lr for lr, _ in seen] == [3e-4, 1e-4]
     assert seen[0][1] == seen[1][1]  # the second rate starts from the Multi-CoT weights, not the first's DPO
     assert out["+dpo/pairs"] == 7 and "+dpo/syn/macro_f1" in out and "+dpo@lr=0.0001/syn/macro_f1" in out
+
+
+def test_dpo_rate_sweep_starts_each_rate_from_the_sft_model(tiny_bench, monkeypatch):
+    import siftkit.relevance.train as train
+
+    monkeypatch.setattr(bench, "DPO_LRS", [1e-4, 1e-5])
+    monkeypatch.setattr(bench, "BENCH_CFG", {**bench.BENCH_CFG, "dpo_scan": 40})
+    seen = []
+    real = train.dpo
+
+    def spy(model, tokenizer, rows, steps, cfg, seed=0):
+        seen.append((cfg.dpo_lr, float(next(model.parameters()).detach().sum())))
+        return real(model, tokenizer, rows, steps, cfg, seed)
+
+    monkeypatch.setattr(train, "dpo", spy)
+    out = bench.dpolr_cell({"seed": 0})
+    assert "start/syn/macro_f1" in out and out["cfg"]["dpo_cot"] is False
+    assert sum(out["pairs_chosen"].values()) == sum(out["pairs_rejected"].values()) == out["pairs"]
+    if out["pairs"]:
+        assert [lr for lr, _ in seen] == [1e-4, 1e-5] and seen[0][1] == seen[1][1]  # same start, fresh copy
+        assert "lr=0.0001/syn/macro_f1" in out and "lr=1e-05/wands/fpr" in out
+    from benchmarks import cells
+
+    monkeypatch.setattr(bench, "load_cells", lambda name: cells.load_cells(name, tiny_bench))
+    section = bench._dpolr_section("lref")  # from the partial file the cell wrote
+    assert "| none (sft-all) | 1 |" in section and f"{out['pairs']} pairs" in section
