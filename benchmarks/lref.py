@@ -420,8 +420,8 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
     done = {c["params"]["seed"] for c in load_cells(exp)}
     partial = sorted(s for s in _seeds(exp, SEEDS) if s not in done)
     if partial:
-        machine += (f" Seeds {partial} did not finish their chain (the run's time limit); their rows come from the "
-                    "stages they finished.")
+        machine += (f" Seeds {partial} did not finish their chain; their rows come from the stages they "
+                    "finished.")
     sweep = _dpolr_section(exp)
     return ("\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
             + (f"\n{later}" if later else "") + (f"\n{sweep}" if sweep else ""))

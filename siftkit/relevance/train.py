@@ -60,6 +60,20 @@ def _cpu_only(cfg: LrefConfig) -> bool:
     return cfg.device == "cpu" or not torch.cuda.is_available()
 
 
+def _unpatch(model):
+    """Give every module back its class's ``forward``; returns ``model``.
+
+    TRL's trainers patch ``model.forward`` on the instance (a fused LM head whose closure calls the forward the
+    model had before, bound to that very object), and the patch outlives ``merge_and_unload``. On the model itself
+    that is harmless, but ``copy.deepcopy`` copies the patch without re-binding the closure, so the copy's forward
+    silently runs the original's weights: a copy trained again would evaluate exactly like the original.
+    """
+    for module in model.modules():
+        module.__dict__.pop("forward", None)
+        module.__dict__.pop("_original_forward", None)
+    return model
+
+
 def _quiet():
     logging.getLogger("transformers").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -95,7 +109,7 @@ def sft(model, tokenizer, rows: Sequence[dict], steps: int, cfg: LrefConfig, see
                              processing_class=tokenizer, peft_config=_lora(cfg))
         trainer.train()
         log = [h for h in trainer.state.log_history if "loss" in h or "train_loss" in h]
-        merged = trainer.model.merge_and_unload()
+        merged = _unpatch(trainer.model.merge_and_unload())
     merged.eval()
     return merged, log
 
@@ -124,6 +138,6 @@ def dpo(model, tokenizer, rows: Sequence[dict], steps: int, cfg: LrefConfig, see
                              processing_class=tokenizer, peft_config=_lora(cfg))
         trainer.train()
         log = [h for h in trainer.state.log_history if "loss" in h or "train_loss" in h]
-        merged = trainer.model.merge_and_unload()
+        merged = _unpatch(trainer.model.merge_and_unload())
     merged.eval()
     return merged, log

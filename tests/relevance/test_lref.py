@@ -180,3 +180,33 @@ def test_dpo_trains_at_dpo_lr_and_sft_at_lr(monkeypatch):
         assert (seen["dpo"], seen["sft"]) == (want, 1e-3)
     with pytest.raises(InputError, match="dpo_lr"):
         LrefConfig(dpo_lr=0.0)
+
+
+def test_a_copy_of_a_trained_judge_computes_with_its_own_weights(tiny_llama_path):
+    """TRL patches ``forward`` on the instance; a deepcopy of a trained model must not run the original's weights."""
+    import copy
+
+    import torch
+
+    from siftkit.llm.local import LocalChatModel
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.train import dpo, sft
+
+    llm = LocalChatModel.from_pretrained(tiny_llama_path, batch_size=4)
+    cfg = LrefConfig(max_length=4096, batch_size=4, dpo_batch_size=4, lr=1e-2)
+    prompt = llm.tokenizer.apply_chat_template([{"role": "user", "content": "q"}], add_generation_prompt=True,
+                                               tokenize=False)
+    model, _ = sft(llm.model, llm.tokenizer, [{"prompt": prompt, "completion": "Label: Exact"}] * 4, 2, cfg)
+    assert not [n for n, m in model.named_modules() if "forward" in m.__dict__]
+    x = torch.tensor([[1, 2, 3, 4]])
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        before = model(x).logits.clone()
+        twin.lm_head.weight.add_(1.0)
+        assert not torch.allclose(twin(x).logits, before)  # the copy runs its own weights
+        assert torch.equal(model(x).logits, before)
+    pairs = [{"prompt": prompt, "chosen": "Label: Exact", "rejected": "Label: Trivial"}] * 4
+    trained, _ = dpo(copy.deepcopy(model), llm.tokenizer, pairs, 2, cfg)
+    with torch.no_grad():
+        assert not torch.allclose(trained(x).logits, before)
+        assert torch.equal(model(x).logits, before)
