@@ -30,7 +30,7 @@ def test_every_command_runs(tiny_llama_path, tmp_path):
     _ok(["sft", "--train", str(small), "--output", str(tmp_path / "m2"), "--model", str(tmp_path / "m1"), "--cot",
          "--steps", "1", "--max-length", "512"])
     _ok(["dpo", "--train", str(small), "--model", str(tmp_path / "m2"), "--output", str(tmp_path / "m3"),
-         "--steps", "1", "--beam-k", "5", "--max-length", "512"])
+         "--steps", "1", "--beam-k", "5", "--max-length", "512", "--lr", "1e-4"])
     _ok(["judge", "--input", str(small), "--output", str(tmp_path / "p.jsonl"), "--model", str(tmp_path / "m3"),
          "--scale", "binary"])
     preds = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
