@@ -14,6 +14,7 @@ seed's chain starts once they are done::
     python -m benchmarks.lref steps             # one longer label-only SFT (300 steps, seed 0)
     python -m benchmarks.lref stage1 --jobs 2   # the selected-data chain with IM/CI/MS at 200 steps each
     python -m benchmarks.lref dpolr --jobs 2    # DPO at four learning rates from label-only SFT models
+    python -m benchmarks.lref dpolr --long      # the two small rates, pairs from the whole pool, 100 steps
     python -m benchmarks.lref table             # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -292,10 +293,13 @@ def steps_cell(params: dict) -> dict:
 
 DPO_LRS = [1e-3, 1e-4, 1e-5, 1e-6]
 """The sweep's DPO learning rates: the CPU chain's shared rate (1e-3) down to TRL's full-fine-tuning default (1e-6)."""
+DPO_LONG = {"lrs": [1e-5, 1e-4], "dpo_steps": 100, "dpo_scan": 600}
+"""The sweep's long variant (``dpolr --long``): pairs mined on the whole pool, 5× the steps, the two small rates."""
 
 
-def dpolr_cell(params: dict) -> dict:
-    """DPO at each rate of :data:`DPO_LRS` from one label-only SFT model (sft-all), on the same pairs.
+def dpolr_cell(params: dict, long: bool = False) -> dict:
+    """DPO at each rate of :data:`DPO_LRS` from one label-only SFT model (sft-all), on the same pairs; with ``long``,
+    at the rates, steps and scan of :data:`DPO_LONG`.
 
     A diagnostic of the +dpo collapse, cheaper than the chain: label-only pairs (``dpo_cot=False``, the spec's flag
     for whether rationales are in the pairs) mined from the sft-all model on the pool, so no rationale is decoded.
@@ -311,8 +315,12 @@ def dpolr_cell(params: dict) -> dict:
     _setup()
     seed = params["seed"]
     cfg = dataclasses.replace(_cfg(seed), dpo_cot=False)
+    lrs = DPO_LRS
+    if long:
+        cfg = dataclasses.replace(cfg, dpo_steps=DPO_LONG["dpo_steps"], dpo_scan=DPO_LONG["dpo_scan"])
+        lrs = DPO_LONG["lrs"]
     pool, _, syn, wands = data()
-    partial = CELLS / f"{NAME}_dpolr_partial" / f"seed={seed}.json"
+    partial = CELLS / f"{NAME}_dpolr{'_long' if long else ''}_partial" / f"seed={seed}.json"
     out: dict = {"cfg": _settings(cfg)}
 
     def save(prefix: str, res: dict) -> None:  # so a killed sweep still reports the rates it finished
@@ -332,7 +340,7 @@ def dpolr_cell(params: dict) -> dict:
     _log(f"seed {seed}: {len(pairs)} label-only pairs, chosen {out['pairs_chosen']}")
     if not pairs:
         return out
-    for lr in DPO_LRS:
+    for lr in lrs:
         _log(f"seed {seed}: dpo at lr {lr:g}")
         model, hist = dpo(copy.deepcopy(llm.model), llm.tokenizer, pairs, cfg.dpo_steps,
                           dataclasses.replace(cfg, dpo_lr=lr), seed)
@@ -349,6 +357,7 @@ STAGE1 = Experiment(f"{NAME}_stage1", {"seed": STAGE1_SEEDS, "stage1_steps": [ST
 """Stage 1 with competent auxiliary models: IM/CI/MS at the main SFT's step count (100 steps leave them collapsed)."""
 DPOLR_SEEDS = [0, 1]
 DPOLR = Experiment(f"{NAME}_dpolr", {"seed": DPOLR_SEEDS}, fn=dpolr_cell)
+DPOLR_LONG = Experiment(f"{NAME}_dpolr_long", {"seed": DPOLR_SEEDS}, fn=lambda p: dpolr_cell(p, long=True))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -422,22 +431,25 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
     if partial:
         machine += (f" Seeds {partial} did not finish their chain; their rows come from the stages they "
                     "finished.")
-    sweep = _dpolr_section(exp)
+    sweep = "\n".join(x for x in (_dpolr_section(exp), _dpolr_section(exp, long=True)) if x)
     return ("\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
             + (f"\n{later}" if later else "") + (f"\n{sweep}" if sweep else ""))
 
 
-def _dpolr_section(exp: str) -> str:
+def _dpolr_section(exp: str, long: bool = False) -> str:
     """The DPO learning-rate sweep (the ``dpolr`` command): one row per rate, mean ± std over seeds."""
-    runs = list(_seeds(f"{exp}_dpolr", DPOLR_SEEDS).values())
+    runs = list(_seeds(f"{exp}_dpolr{'_long' if long else ''}", DPOLR_SEEDS).values())
     if not runs:
         return ""
     cols = [("syn", "macro_f1"), ("syn", "accuracy"), ("syn", "over_recall_err"), ("syn", "over_recall_pred"),
             ("wands", "macro_f1"), ("wands", "fpr")]
-    lines = ["### DPO learning rate (`python -m benchmarks.lref dpolr`: label-only pairs from sft-all)", "",
+    title = ("DPO learning rate, longer (`python -m benchmarks.lref dpolr --long`: pairs from the whole pool, more "
+             "steps)" if long else "DPO learning rate (`python -m benchmarks.lref dpolr`: label-only pairs from sft-all)")
+    lines = [f"### {title}", "",
              "| DPO lr | seeds | " + " | ".join(f"{a} {m}" for a, m in cols) + " | syn grades predicted |",
              "|---|---|" + "---|" * len(cols) + "---|"]
-    for name, key in [("none (sft-all)", "start")] + [(f"{lr:g}", f"lr={lr:g}") for lr in DPO_LRS]:
+    for name, key in [("none (sft-all)", "start")] + [(f"{lr:g}", f"lr={lr:g}") for lr in sorted(set(
+            DPO_LRS + DPO_LONG["lrs"]), reverse=True)]:
         have = [r for r in runs if f"{key}/syn/macro_f1" in r]
         if not have:
             continue
@@ -589,7 +601,8 @@ def table() -> Path:
         body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
                           command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps && "
-                          "python -m benchmarks.lref stage1 --jobs 2 && python -m benchmarks.lref dpolr --jobs 2",
+                          "python -m benchmarks.lref stage1 --jobs 2 && python -m benchmarks.lref dpolr --jobs 2 && "
+                          "python -m benchmarks.lref dpolr --long --jobs 2",
                           notes="")
 
 
@@ -647,8 +660,10 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--aux", choices=AUX, help="train only this Stage-1 model of the seed")
     c.add_argument("--stage1", action="store_true", help="a cell of the stage1 experiment")
     c.add_argument("--dpolr", action="store_true", help="a cell of the DPO learning-rate sweep")
+    c.add_argument("--long", action="store_true", help="with --dpolr: the DPO_LONG variant")
     d = sub.add_parser("dpolr", help="DPO at DPO_LRS from label-only SFT models, seeds DPOLR_SEEDS")
     d.add_argument("--jobs", type=int, default=2)
+    d.add_argument("--long", action="store_true", help="DPO_LONG: pairs from the whole pool, more steps")
     sub.add_parser("table")
     sub.add_parser("steps")
     args = ap.parse_args(argv)
@@ -665,7 +680,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "cell":
         exp = STAGE1 if args.stage1 else MAIN
         if args.dpolr:
-            run_experiment(DPOLR, progress=False, only=lambda p: p["seed"] == args.seed)
+            run_experiment(DPOLR_LONG if args.long else DPOLR, progress=False, only=lambda p: p["seed"] == args.seed)
         elif args.part:
             run_experiment(SHARED, progress=False, only=lambda p: p["part"] == args.part)
         elif args.aux:  # not needed once the seed's cell is finished
@@ -674,7 +689,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             run_experiment(exp, progress=False, only=lambda p: p["seed"] == args.seed)
     elif args.cmd == "dpolr":
-        codes = _schedule([(["--dpolr", "--seed", str(s)], []) for s in DPOLR_SEEDS], args.jobs, logs)
+        extra = ["--long"] if args.long else []
+        codes = _schedule([(["--dpolr", *extra, "--seed", str(s)], []) for s in DPOLR_SEEDS], args.jobs, logs)
         print(table())
         if any(codes):
             sys.exit(1)

@@ -145,3 +145,16 @@ def test_dpo_rate_sweep_starts_each_rate_from_the_sft_model(tiny_bench, monkeypa
     monkeypatch.setattr(bench, "load_cells", lambda name: cells.load_cells(name, tiny_bench))
     section = bench._dpolr_section("lref")  # from the partial file the cell wrote
     assert "| none (sft-all) | 1 |" in section and f"{out['pairs']} pairs" in section
+
+
+def test_long_dpo_sweep_takes_its_own_rates_steps_and_scan(tiny_bench, monkeypatch):
+    import siftkit.relevance.train as train
+
+    monkeypatch.setattr(bench, "DPO_LONG", {"lrs": [3e-5], "dpo_steps": 2, "dpo_scan": 40})
+    seen = []
+    monkeypatch.setattr(train, "dpo", lambda model, tok, rows, steps, cfg, seed=0: (
+        seen.append((cfg.dpo_lr, steps)), (model, [{"train_loss": 0.5}]))[1])
+    out = bench.dpolr_cell({"seed": 0}, long=True)
+    assert out["cfg"]["dpo_steps"] == 2 and out["cfg"]["dpo_scan"] == 40
+    assert seen == ([(3e-5, 2)] if out["pairs"] else [])
+    assert (tiny_bench / "lref_dpolr_long_partial" / "seed=0.json").exists()
