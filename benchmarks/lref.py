@@ -669,6 +669,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.cmd == "cell" and (args.part is None) == (args.seed is None):
         ap.error("cell takes --part or --seed (with --aux for one Stage-1 model)")
+    if args.cmd == "cell" and args.long and not args.dpolr:
+        ap.error("--long goes with --dpolr")
     if args.cmd == "cell" and args.aux and args.seed is None:
         ap.error("--aux needs --seed")
     logs = RESULTS / "cells" / f"{NAME}_logs"

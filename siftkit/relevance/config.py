@@ -80,9 +80,9 @@ class LrefConfig:
     dpo_steps: int = 15
     """DPO optimiser steps [ours]; paper: 2 epochs."""
     dpo_lr: float | None = None
-    """DPO learning rate; ``None`` uses ``lr`` [ours]. DPO from an SFT'd checkpoint usually needs a smaller rate than
-    SFT (TRL's DPOConfig default is 1e-6 for full fine-tuning, against 2e-5 for SFT): at ``lr`` = 1e-3 the CPU
-    benchmark's DPO collapses the judge onto the low grades."""
+    """DPO learning rate; ``None`` uses ``lr`` [ours]. DPO from an SFT'd checkpoint usually takes a smaller rate than
+    SFT (TRL's DPOConfig default is 1e-6 for full fine-tuning, against 2e-5 for SFT). On SmolLM2 no rate from 1e-3 to
+    1e-6 avoids the benchmark's collapse (``docs/lref.md``, the DPO learning-rate sweep)."""
     dpo_batch_size: int = 4
     """Preference pairs per DPO step [ours]."""
     dpo_scan: int = 160
