@@ -349,6 +349,101 @@ def dpolr_cell(params: dict, long: bool = False) -> dict:
     return out
 
 
+DPODIAG = {"lr": 1e-4, "dpo_steps": 100, "dpo_scan": 600}
+"""The DPO diagnostic's setting: ``dpolr --long``'s larger rate, pairs mined on the whole pool."""
+DIAG_VARIANTS = {"all": ("label", "all"), "over": ("label", "over"), "clean": ("gold", "all")}
+"""Pair sets of the diagnostic: (label the pairs are mined against, ``dpo_errors``). ``all`` is the spec's rule on
+the pool's (noisy) labels, ``over`` keeps over-estimated samples only, ``clean`` mines against the clean grade — an
+oracle no real run has, which says whether the injected label noise is what misleads DPO."""
+
+
+def _preds(lp: list[list[float]]) -> list[str]:
+    from siftkit.relevance.lref import ranked
+
+    return [ranked(x)[0] for x in lp]
+
+
+def _report(golds: list[str], preds: list[str]) -> dict:
+    from siftkit.relevance.lref import GRADES
+    from siftkit.relevance.metrics import relevance_report
+
+    r = relevance_report(golds, preds, GRADES)
+    return {k: r[k] for k in ("macro_f1", "accuracy", "over_recall_err", "over_recall_pred", "recall_marginal",
+                              "precision_significant")} | {"grades": len(set(preds))}
+
+
+def dpodiag_cell(params: dict) -> dict:
+    """What label-only DPO changes in the judge: a grade prior or the grading itself?
+
+    From one label-only sft-all model, DPO (:data:`DPODIAG`) on each pair set of :data:`DIAG_VARIANTS`. Per variant,
+    besides the held-out scores: the change of each grade's log-probability, averaged over the pool (δ_g, a per-grade
+    constant — a prior shift); how much of the change on the held-out split that constant explains; the start model
+    plus δ only ("shift only"); the DPO model minus δ ("prior-corrected"); and on the pairs' own samples, the share
+    whose top-1 becomes the chosen grade and the mean change of the chosen and rejected log-probabilities.
+    """
+    import copy
+    import dataclasses
+
+    from siftkit.relevance import lref
+    from siftkit.relevance.pipeline import predict, stage3_pairs, train_label_model, wrap
+    from siftkit.relevance.train import dpo, prompt_text
+
+    _setup()
+    seed = params["seed"]
+    cfg = dataclasses.replace(_cfg(seed), dpo_cot=False, dpo_steps=DPODIAG["dpo_steps"],
+                              dpo_scan=DPODIAG["dpo_scan"], dpo_lr=DPODIAG["lr"])
+    pool, _, syn, _ = data()
+    partial = CELLS / f"{NAME}_dpodiag_partial" / f"seed={seed}.json"
+    out: dict = {"cfg": _settings(cfg)}
+
+    def save(prefix: str, res: dict) -> None:
+        out.update({f"{prefix}{k}": v for k, v in res.items()})
+        atomic_write_text(partial, json.dumps({"params": params, "metrics": out}, default=float))
+
+    _log(f"seed {seed}: sft-all on {len(pool)}")
+    llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
+    gold_s = [x["gold"] for x in syn]
+    lp0_s, lp0_p = predict(llm, syn, cfg=cfg)[1], predict(llm, pool, cfg=cfg)[1]
+    save("start/", _report(gold_s, _preds(lp0_s)))
+    where = {}
+    for i, x in enumerate(pool):
+        where.setdefault(prompt_text(llm.tokenizer, lref.judge_prompt(x["query"], x["title"])), i)
+    G = len(lref.GRADES)
+    for name, (key, errors) in DIAG_VARIANTS.items():
+        rows = pool if key == "label" else [x | {"label": x["gold"]} for x in pool]
+        pairs = stage3_pairs(dataclasses.replace(cfg, dpo_errors=errors), llm, rows, seed)
+        idx = [where[p["prompt"]] for p in pairs]
+        grade = [(lref.GRADES.index(p["chosen"].rsplit("Label: ", 1)[-1]),
+                  lref.GRADES.index(p["rejected"].rsplit("Label: ", 1)[-1])) for p in pairs]
+        info = {"pairs": len(pairs), "pairs_noisy": sum(pool[i]["noisy"] for i in idx),
+                "pairs_over": sum(c > r for c, r in grade)}  # index order is best first: c > r = rejected above
+        _log(f"seed {seed}: {name}: {info}")
+        if not pairs:
+            save(f"{name}/", info)
+            continue
+        model, _ = dpo(copy.deepcopy(llm.model), llm.tokenizer, pairs, cfg.dpo_steps, cfg, seed)
+        after = wrap(model, llm.tokenizer, "lref-dpo", batch_size=llm.batch_size)
+        lp_s, lp_p = predict(after, syn, cfg=cfg)[1], predict(after, pool, cfg=cfg)[1]
+        delta = [sum(a[g] - b[g] for a, b in zip(lp_p, lp0_p)) / len(pool) for g in range(G)]  # δ_g on the pool
+        d_s = [[a[g] - b[g] for g in range(G)] for a, b in zip(lp_s, lp0_s)]
+        mean = sum(map(sum, d_s)) / (len(d_s) * G)
+        total = sum((v - mean) ** 2 for row in d_s for v in row)
+        resid = sum((row[g] - delta[g]) ** 2 for row in d_s for g in range(G))
+        res = {**info, **_report(gold_s, _preds(lp_s)),
+               **{f"shift/{k}": v for k, v in _report(gold_s, _preds([[a + d for a, d in zip(x, delta)]
+                                                                        for x in lp0_s])).items()},
+               **{f"corrected/{k}": v for k, v in _report(gold_s, _preds([[a - d for a, d in zip(x, delta)]
+                                                                            for x in lp_s])).items()},
+               "delta": dict(zip(lref.GRADES, delta)), "explained": 1 - resid / total if total else 1.0,
+               "fixed": sum(_preds([lp_p[i]])[0] == lref.GRADES[c] for i, (c, _) in zip(idx, grade)) / len(pairs),
+               "d_chosen": sum(lp_p[i][c] - lp0_p[i][c] for i, (c, _) in zip(idx, grade)) / len(pairs),
+               "d_rejected": sum(lp_p[i][r] - lp0_p[i][r] for i, (_, r) in zip(idx, grade)) / len(pairs)}
+        _log(f"seed {seed}: {name}: macro-F1 {res['macro_f1']:.3f} over-recall {res['over_recall_err']:.3f} "
+             f"explained {res['explained']:.2f} delta {[round(d, 2) for d in delta]}")
+        save(f"{name}/", res)
+    return out
+
+
 SHARED = Experiment(f"{NAME}_shared", {"part": ["zero-shot"]}, fn=shared_cell)
 STEPS = Experiment(f"{NAME}_steps", {"steps": [300], "seed": [0]}, fn=steps_cell)
 MAIN = Experiment(NAME, {"seed": SEEDS}, fn=seed_cell)
@@ -358,6 +453,8 @@ STAGE1 = Experiment(f"{NAME}_stage1", {"seed": STAGE1_SEEDS, "stage1_steps": [ST
 DPOLR_SEEDS = [0, 1]
 DPOLR = Experiment(f"{NAME}_dpolr", {"seed": DPOLR_SEEDS}, fn=dpolr_cell)
 DPOLR_LONG = Experiment(f"{NAME}_dpolr_long", {"seed": DPOLR_SEEDS}, fn=lambda p: dpolr_cell(p, long=True))
+DPODIAG_SEEDS = [0, 1]
+DPODIAG_EXP = Experiment(f"{NAME}_dpodiag", {"seed": DPODIAG_SEEDS}, fn=dpodiag_cell)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -661,14 +758,19 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--stage1", action="store_true", help="a cell of the stage1 experiment")
     c.add_argument("--dpolr", action="store_true", help="a cell of the DPO learning-rate sweep")
     c.add_argument("--long", action="store_true", help="with --dpolr: the DPO_LONG variant")
+    c.add_argument("--dpodiag", action="store_true", help="a cell of the DPO diagnostic")
     d = sub.add_parser("dpolr", help="DPO at DPO_LRS from label-only SFT models, seeds DPOLR_SEEDS")
     d.add_argument("--jobs", type=int, default=2)
     d.add_argument("--long", action="store_true", help="DPO_LONG: pairs from the whole pool, more steps")
+    e = sub.add_parser("dpodiag", help="what label-only DPO changes: pair sets of DIAG_VARIANTS, seeds DPODIAG_SEEDS")
+    e.add_argument("--jobs", type=int, default=2)
     sub.add_parser("table")
     sub.add_parser("steps")
     args = ap.parse_args(argv)
     if args.cmd == "cell" and (args.part is None) == (args.seed is None):
         ap.error("cell takes --part or --seed (with --aux for one Stage-1 model)")
+    if args.cmd == "cell" and args.dpodiag and (args.dpolr or args.stage1 or args.aux or args.seed is None):
+        ap.error("--dpodiag takes --seed only")
     if args.cmd == "cell" and args.long and not args.dpolr:
         ap.error("--long goes with --dpolr")
     if args.cmd == "cell" and args.aux and args.seed is None:
@@ -681,7 +783,9 @@ def main(argv: list[str] | None = None) -> None:
         print(table())
     elif args.cmd == "cell":
         exp = STAGE1 if args.stage1 else MAIN
-        if args.dpolr:
+        if args.dpodiag:
+            run_experiment(DPODIAG_EXP, progress=False, only=lambda p: p["seed"] == args.seed)
+        elif args.dpolr:
             run_experiment(DPOLR_LONG if args.long else DPOLR, progress=False, only=lambda p: p["seed"] == args.seed)
         elif args.part:
             run_experiment(SHARED, progress=False, only=lambda p: p["part"] == args.part)
@@ -690,6 +794,11 @@ def main(argv: list[str] | None = None) -> None:
                 aux_cell(exp.name, args.seed, args.aux, STAGE1_STEPS if args.stage1 else None)
         else:
             run_experiment(exp, progress=False, only=lambda p: p["seed"] == args.seed)
+    elif args.cmd == "dpodiag":
+        codes = _schedule([(["--dpodiag", "--seed", str(s)], []) for s in DPODIAG_SEEDS], args.jobs, logs)
+        print(table())
+        if any(codes):
+            sys.exit(1)
     elif args.cmd == "dpolr":
         extra = ["--long"] if args.long else []
         codes = _schedule([(["--dpolr", *extra, "--seed", str(s)], []) for s in DPOLR_SEEDS], args.jobs, logs)

@@ -95,6 +95,10 @@ class LrefConfig:
     """Chosen and rejected include the rationale [ours; unknown in the paper]."""
     pair_source: str = "ranking"
     """``ranking`` (label-score ranking) or ``beam`` (``num_beams`` generation) [ours]."""
+    dpo_errors: str = "all"
+    """Which wrong samples give pairs: ``all`` (every wrong top-1, the spec's rule) or ``over`` (top-1 above gold
+    only, aimed at the optimistic bias) [ours]. Label-only DPO on SmolLM2 mostly shifts the grade prior away from
+    the rejected grades (``docs/lref.md``, the DPO diagnostic); ``over`` makes that shift point downwards."""
 
     # > Evaluation
     cot_max_new_tokens: int = 32
@@ -113,6 +117,8 @@ class LrefConfig:
             raise InputError(f"teacher must be 'rules' or 'llm', not {self.teacher!r}", field="teacher")
         if self.pair_source not in ("ranking", "beam"):
             raise InputError(f"pair_source must be 'ranking' or 'beam', not {self.pair_source!r}", field="pair_source")
+        if self.dpo_errors not in ("all", "over"):
+            raise InputError(f"dpo_errors must be 'all' or 'over', not {self.dpo_errors!r}", field="dpo_errors")
         bad = [c for c in self.cot_order if c not in ("EE", "RA", "DR")]
         if bad:
             raise InputError(f"unknown CoT format(s) {bad}; use EE, RA, DR", field="cot_order")

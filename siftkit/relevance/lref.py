@@ -318,10 +318,11 @@ def wrong_decision(label: str, rng: random.Random, grades: Sequence[str] = GRADE
 # ---------------------------------------------------------------------------------------------------------------------
 
 def dpo_pairs(prompts: Sequence[str], beams: Sequence[Sequence[tuple[str, str]]], golds: Sequence[str],
-              beam_k: int = 3) -> list[dict]:
+              beam_k: int = 3, errors: str = "all", grades: Sequence[str] = GRADES) -> list[dict]:
     """Preference pairs from ranked outputs [2nd]: for each sample whose top-1 grade is wrong and whose gold grade
     appears within the first ``beam_k`` outputs, chosen = the first output carrying the gold grade, rejected = the
-    top-1 output.
+    top-1 output. With ``errors="over"`` only samples whose top-1 grade is *above* gold give a pair [ours: the
+    paper's stated aim, removing the optimistic bias; the spec's rule, ``"all"``, takes every wrong top-1].
 
     Args:
         prompts: the classification prompt per sample (already templated text).
@@ -329,13 +330,19 @@ def dpo_pairs(prompts: Sequence[str], beams: Sequence[Sequence[tuple[str, str]]]
             label-score ranking with one completion per grade.
         golds: gold grade per sample.
         beam_k: how deep the gold grade may sit.
+        errors: ``"all"`` (every wrong top-1) or ``"over"`` (over-estimated samples only).
+        grades: the grade list, best first (orders "above" for ``errors="over"``).
 
     Returns:
         TRL preference rows ``{"prompt", "chosen", "rejected"}``.
     """
+    if errors not in ("all", "over"):
+        raise InputError(f"errors must be 'all' or 'over', not {errors!r}", field="errors")
     rows = []
     for prompt, beam, gold in zip(prompts, beams, golds):
         if not beam or beam[0][1] == gold:
+            continue
+        if errors == "over" and (beam[0][1] not in grades or rank(beam[0][1], grades) <= rank(gold, grades)):
             continue
         hit = next((text for text, g in beam[:beam_k] if g == gold), None)
         if hit is not None:

@@ -209,7 +209,7 @@ def stage3_pairs(cfg: LrefConfig, llm, records: Sequence[dict], seed: int) -> li
         beams = [[(lref.completion(g, rat), g) for g in lref.ranked(x)]
                  for x, rat in zip(lp, rats)]
     texts = [prompt_text(llm.tokenizer, p) for p in prompts]
-    return lref.dpo_pairs(texts, beams, [x["label"] for x in scan], cfg.beam_k)[:cfg.max_pairs]
+    return lref.dpo_pairs(texts, beams, [x["label"] for x in scan], cfg.beam_k, cfg.dpo_errors)[:cfg.max_pairs]
 
 
 def stage3_dpo(cfg: LrefConfig, llm, records: Sequence[dict], seed: int, log: Log = _nolog):

@@ -168,6 +168,8 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
         rpo_alpha: Annotated[float, typer.Option("--rpo-alpha", help="NLL weight; 0 = plain DPO.")] = _D.rpo_alpha,
         pair_source: Annotated[str, typer.Option("--pair-source", help="ranking | beam")] = _D.pair_source,
         beam_k: Annotated[int, typer.Option("--beam-k")] = _D.beam_k,
+        errors: Annotated[str, typer.Option("--errors", help="all | over: which wrong samples give pairs.")] =
+        _D.dpo_errors,
         seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length,
         gradient_checkpointing: GradCkpt = _D.gradient_checkpointing, judge_autocast: Bf16Judge = _D.judge_autocast):
     """Stage 3: preference pairs from the model's ranked outputs, then DPO with an NLL term (RPO).
@@ -177,7 +179,7 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     from siftkit.relevance.pipeline import stage3_dpo
 
     cfg = _cfg(dpo_steps=steps, beta=beta, dpo_lr=lr, rpo_alpha=rpo_alpha, pair_source=pair_source, beam_k=beam_k,
-               max_length=max_length, gradient_checkpointing=gradient_checkpointing, judge_autocast=judge_autocast)
+               dpo_errors=errors, max_length=max_length, gradient_checkpointing=gradient_checkpointing, judge_autocast=judge_autocast)
     llm, n = stage3_dpo(cfg, _llm(model, threads), read_pairs(train, need_label=True), seed, log=print)
     if n == 0:
         print("no preference pairs: the model is right on every scanned sample (or the gold grade is out of reach)")

@@ -158,3 +158,26 @@ def test_long_dpo_sweep_takes_its_own_rates_steps_and_scan(tiny_bench, monkeypat
     assert out["cfg"]["dpo_steps"] == 2 and out["cfg"]["dpo_scan"] == 40
     assert seen == ([(3e-5, 2)] if out["pairs"] else [])
     assert (tiny_bench / "lref_dpolr_long_partial" / "seed=0.json").exists()
+
+
+def test_dpo_diagnostic_reports_no_change_for_a_dpo_that_changes_nothing(tiny_bench, monkeypatch):
+    import siftkit.relevance.train as train
+
+    monkeypatch.setattr(bench, "DPODIAG", {"lr": 1e-4, "dpo_steps": 1, "dpo_scan": 40})
+    seen = []
+    monkeypatch.setattr(train, "dpo", lambda model, tok, rows, steps, cfg, seed=0: (
+        seen.append((cfg.dpo_lr, cfg.dpo_errors, len(rows))), (model, [{"train_loss": 0.5}]))[1])
+    out = bench.dpodiag_cell({"seed": 0})
+    assert out["cfg"]["dpo_cot"] is False and out["cfg"]["dpo_scan"] == 40
+    assert seen == [(1e-4, "all", out[f"{n}/pairs"]) for n in bench.DIAG_VARIANTS if out[f"{n}/pairs"]]
+    for name in bench.DIAG_VARIANTS:
+        if not out[f"{name}/pairs"]:
+            continue
+        assert all(abs(d) < 1e-9 for d in out[f"{name}/delta"].values())  # the model is the start model
+        assert out[f"{name}/d_chosen"] == out[f"{name}/d_rejected"] == 0 and out[f"{name}/fixed"] == 0
+        for k in ("macro_f1", "over_recall_err", "grades"):
+            assert out[f"{name}/{k}"] == out[f"{name}/shift/{k}"] == out[f"{name}/corrected/{k}"] == out[f"start/{k}"]
+    if out["over/pairs"]:
+        assert out["over/pairs_over"] == out["over/pairs"]
+    assert out["all/pairs_over"] <= out["all/pairs"]
+    assert (tiny_bench / "lref_dpodiag_partial" / "seed=0.json").exists()

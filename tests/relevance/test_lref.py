@@ -5,6 +5,7 @@ import random
 import pytest
 
 from siftkit.core.errors import InputError
+from siftkit.relevance.config import LrefConfig
 from siftkit.llm.base import Score
 from siftkit.relevance import lref
 from siftkit.relevance.lref import CONFUSION, GRADES, SCALES
@@ -121,6 +122,22 @@ def test_dpo_pairs_from_given_beams():
                           beam_k=3)
     assert rows == [{"prompt": "p0", "chosen": "r2\nLabel: Significant", "rejected": "r1\nLabel: Exact"},
                     {"prompt": "p3", "chosen": "z", "rejected": "x"}]
+
+
+def test_dpo_pairs_over_keeps_only_over_estimated_samples():
+    beams = [
+        [("Label: Exact", "Exact"), ("Label: Significant", "Significant")],       # Exact above gold Significant
+        [("Label: Trivial", "Trivial"), ("Label: Significant", "Significant")],   # Trivial below gold: dropped
+        [("Label: Marginal", "Marginal"), ("Label: Irrelevant", "Irrelevant")],   # Marginal above Irrelevant
+    ]
+    golds = ["Significant", "Significant", "Irrelevant"]
+    assert len(lref.dpo_pairs(["p0", "p1", "p2"], beams, golds)) == 3
+    rows = lref.dpo_pairs(["p0", "p1", "p2"], beams, golds, errors="over")
+    assert [(r["prompt"], r["rejected"]) for r in rows] == [("p0", "Label: Exact"), ("p2", "Label: Marginal")]
+    with pytest.raises(InputError, match="errors"):
+        lref.dpo_pairs(["p0"], beams[:1], golds[:1], errors="under")
+    with pytest.raises(InputError, match="dpo_errors"):
+        LrefConfig(dpo_errors="under")
 
 
 def test_rule_rationales_in_three_formats():
