@@ -15,6 +15,7 @@ seed's chain starts once they are done::
     python -m benchmarks.lref stage1 --jobs 2   # the selected-data chain with IM/CI/MS at 200 steps each
     python -m benchmarks.lref dpolr --jobs 2    # DPO at four learning rates from label-only SFT models
     python -m benchmarks.lref dpolr --long      # the two small rates, pairs from the whole pool, 100 steps
+    python -m benchmarks.lref dpodiag --jobs 2  # what label-only DPO changes: a grade prior or the grading
     python -m benchmarks.lref table             # rewrite benchmarks/results/lref.md from the cells
 """
 
@@ -528,7 +529,7 @@ def _body(exp: str, sizes: dict, bench_cfg: dict, machine: str) -> str:
     if partial:
         machine += (f" Seeds {partial} did not finish their chain; their rows come from the stages they "
                     "finished.")
-    sweep = "\n".join(x for x in (_dpolr_section(exp), _dpolr_section(exp, long=True)) if x)
+    sweep = "\n".join(x for x in (_dpolr_section(exp), _dpolr_section(exp, long=True), _dpodiag_section(exp)) if x)
     return ("\n".join(p for p in parts if p) + "\n" + _notes(cfg, sizes, seeds, machine) + "\n"
             + (f"\n{later}" if later else "") + (f"\n{sweep}" if sweep else ""))
 
@@ -560,6 +561,59 @@ def _dpolr_section(exp: str, long: bool = False) -> str:
             f"pool) and trains {cfg.get('dpo_steps')} DPO steps × {cfg.get('dpo_batch_size')} pairs (β "
             f"{cfg.get('beta')}, RPO α {cfg.get('rpo_alpha')}) on the same pairs, mined from that model's label "
             f"ranking on {cfg.get('dpo_scan')} pool pairs. Pairs per seed: {pairs}.\n")
+
+
+def _dpodiag_section(exp: str) -> str:
+    """The DPO diagnostic (the ``dpodiag`` command): per pair set, what DPO changed and how much is a grade prior."""
+    from siftkit.relevance.lref import GRADES
+
+    runs = list(_seeds(f"{exp}_dpodiag", DPODIAG_SEEDS).values())
+    if not runs or "start/macro_f1" not in runs[0]:
+        return ""
+    names = [n for n in DIAG_VARIANTS if any(f"{n}/macro_f1" in r for r in runs)]
+
+    def col(prefix: str, key: str) -> str:
+        return _fmt([r[f"{prefix}/{key}"] for r in runs if f"{prefix}/{key}" in r])
+
+    def grades(prefix: str) -> str:
+        return str([r[f"{prefix}/grades"] for r in runs if f"{prefix}/grades" in r])
+
+    head = ["macro_f1", "accuracy", "over_recall_err", "recall_marginal", "precision_significant"]
+    a = ["| pairs | seeds | pairs | on noisy labels | over-estimated | " + " | ".join(head) + " | grades predicted |",
+         "|---|---|---|---|---|" + "---|" * len(head) + "---|",
+         "| none (sft-all) | " + str(len(runs)) + " | | | | " + " | ".join(col("start", k) for k in head)
+         + f" | {grades('start')} |"]
+    for n in names:
+        have = sum(f"{n}/macro_f1" in r for r in runs)
+        a.append(f"| {n} | {have} | {col(n, 'pairs')} | {col(n, 'pairs_noisy')} | {col(n, 'pairs_over')} | "
+                 + " | ".join(col(n, k) for k in head) + f" | {grades(n)} |")
+    b = ["| pairs | share of the change that is δ | train pairs fixed | Δ log p chosen | Δ log p rejected | "
+         + " | ".join(f"δ {g}" for g in GRADES) + " |", "|---|---|---|---|---|" + "---|" * len(GRADES)]
+    for n in names:
+        b.append(f"| {n} | {col(n, 'explained')} | {col(n, 'fixed')} | {col(n, 'd_chosen')} | "
+                 f"{col(n, 'd_rejected')} | "
+                 + " | ".join(_fmt([r[f"{n}/delta"][g] for r in runs if f"{n}/delta" in r]) for g in GRADES) + " |")
+    c = ["| pairs | DPO macro_f1 | start + δ macro_f1 | DPO − δ macro_f1 | DPO over_recall_err | start + δ "
+         "over_recall_err | DPO − δ over_recall_err | DPO − δ grades |", "|---|---|---|---|---|---|---|---|"]
+    for n in names:
+        c.append(f"| {n} | {col(n, 'macro_f1')} | {col(f'{n}/shift', 'macro_f1')} | "
+                 f"{col(f'{n}/corrected', 'macro_f1')}"
+                 f" | {col(n, 'over_recall_err')} | {col(f'{n}/shift', 'over_recall_err')} | "
+                 f"{col(f'{n}/corrected', 'over_recall_err')} | {grades(f'{n}/corrected')} |")
+    cfg = runs[0].get("cfg", {})
+    return (f"### What label-only DPO changes (`python -m benchmarks.lref dpodiag`, seeds {DPODIAG_SEEDS})\n\n"
+            f"From one label-only sft-all model per seed ({cfg.get('sft_steps')} steps on the pool), "
+            f"{cfg.get('dpo_steps')} DPO steps × {cfg.get('dpo_batch_size')} pairs at lr {cfg.get('dpo_lr')} (β "
+            f"{cfg.get('beta')}, RPO α {cfg.get('rpo_alpha')}) on each pair set, mined from that model's label "
+            "ranking on the whole pool: **all** = the spec's rule on the pool's noisy labels, **over** = "
+            "over-estimated samples only (`dpo_errors=\"over\"`), **clean** = the spec's rule against the clean grades (an oracle: "
+            "is the label noise what misleads DPO?). Synthetic held-out split only.\n\n" + "\n".join(a)
+            + "\n\nδ_g: the change of grade g's log-probability, averaged over the 600 pool pairs (a per-grade "
+            "constant, i.e. a shift of the grade prior). \"Share of the change that is δ\": 1 − Σ(Δ − δ)² / "
+            "Σ(Δ − mean Δ)² over the held-out pairs × grades. \"Train pairs fixed\": share of the pairs' own samples "
+            "whose top-1 after DPO is the chosen grade (0 before). Δ log p: mean change on those samples.\n\n"
+            + "\n".join(b) + "\n\nThe DPO model against the start model plus δ only, and against the DPO model "
+            "minus δ (δ from the pool, never from the held-out split):\n\n" + "\n".join(c) + "\n")
 
 
 def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
@@ -699,7 +753,8 @@ def table() -> Path:
     return write_markdown(RESULTS / "lref.md", "LREF on SmolLM2-135M", body,
                           command="python -m benchmarks.lref all --jobs 4 && python -m benchmarks.lref steps && "
                           "python -m benchmarks.lref stage1 --jobs 2 && python -m benchmarks.lref dpolr --jobs 2 && "
-                          "python -m benchmarks.lref dpolr --long --jobs 2",
+                          "python -m benchmarks.lref dpolr --long --jobs 2 && "
+                          "python -m benchmarks.lref dpodiag --jobs 2",
                           notes="")
 
 

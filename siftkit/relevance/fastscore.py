@@ -42,7 +42,6 @@ def score_labels_local(llm, prompts: Sequence, prefixes: Sequence[str], grades: 
     from siftkit.relevance.lref import completion
 
     tok, model = llm.tokenizer, llm.model
-    G = len(grades)
     seqs, starts = [], []
     for p, pre in zip(prompts, prefixes):
         p_ids, text, special = _prompt_ids(tok, p)

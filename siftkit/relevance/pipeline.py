@@ -12,6 +12,7 @@ import time
 import warnings
 from typing import Callable, Sequence
 
+from siftkit.core.errors import InputError
 from siftkit.relevance import lref
 from siftkit.relevance.config import LrefConfig
 from siftkit.relevance.data import balanced_sample, exposure_sample
@@ -167,7 +168,14 @@ def cot_rows(cfg: LrefConfig, tokenizer, records: Sequence[dict], fmt: str, seed
 
 
 def stage2_multicot(cfg: LrefConfig, llm, records: Sequence[dict], seed: int, teacher=None, log: Log = _nolog):
-    """EE → RA → DR SFT in order, each continuing from the previous checkpoint [paper]."""
+    """EE → RA → DR SFT in order, each continuing from the previous checkpoint [paper].
+
+    Rationales come from ``teacher`` (any ChatModel; wrap it in ``CachedChatModel``) when given, else from the
+    rule-based teacher. ``cfg.teacher == "llm"`` without a ``teacher`` is an error, not a silent fall-back.
+    """
+    if cfg.teacher == "llm" and teacher is None:
+        raise InputError('teacher="llm" needs a teacher ChatModel (siftkit.llm.factory.make_chat_model)',
+                         field="teacher")
     model, tok = llm.model, llm.tokenizer
     for k, fmt in enumerate(cfg.cot_order):
         rows = cot_rows(cfg, tok, records, fmt, seed + k, teacher)

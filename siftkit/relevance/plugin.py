@@ -135,25 +135,46 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
         cot: Annotated[bool, typer.Option("--cot/--no-cot", help="Multi-CoT (EE→RA→DR), not label-only.")] = False,
         steps: Annotated[int, typer.Option("--steps", help="Label-only steps, or per CoT format.")] = _D.sft_steps,
         lr: Annotated[float, typer.Option("--lr")] = _D.lr,
+        teacher: Annotated[str, typer.Option("--teacher", help="With --cot: rules | llm (rationales from a chat "
+                                                               "model, cached).")] = _D.teacher,
+        teacher_model: Annotated[str, typer.Option("--teacher-model", help='LLM teacher: "smollm2", a folder or '
+                                                                           ".gguf; with --teacher-endpoint the "
+                                                                           "served model name.")] = "smollm2",
+        teacher_endpoint: Annotated[Optional[str], typer.Option("--teacher-endpoint", help="OpenAI-compatible base "
+                                                                                           "URL of the teacher.")]
+        = None,
+        teacher_cache: Annotated[Optional[Path], typer.Option("--teacher-cache", help="Teacher response cache file "
+                                                                                      "(default: siftkit home).")]
+        = None,
         seed: Annotated[int, typer.Option("--seed")] = 0, threads: Threads = 1, max_length: MaxLen = _D.max_length,
         gradient_checkpointing: GradCkpt = _D.gradient_checkpointing):
-    """Stage 1 main SFT (label only) or Stage 2 Multi-CoT SFT (rule-based teacher rationales).
+    """Stage 1 main SFT (label only) or Stage 2 Multi-CoT SFT (teacher rationales: rule-based, or an LLM's).
 
-    Example: ``siftkit relevance sft --train kept.jsonl --output runs/lref-sft``
+    Example: ``siftkit relevance sft --train kept.jsonl --output runs/lref-sft``;
+    ``siftkit relevance sft --cot --teacher llm --teacher-endpoint http://127.0.0.1:8000/v1 --teacher-model NAME
+    --train kept.jsonl --model runs/lref-sft --output runs/lref-cot``
     """
     from siftkit.relevance.pipeline import stage2_multicot, wrap
     from siftkit.relevance.train import sft as sft_train
     from siftkit.relevance.train import sft_rows
 
+    from siftkit.core.errors import InputError
+
+    cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length,
+               gradient_checkpointing=gradient_checkpointing, teacher=teacher)  # checked before any model loads
+    if cfg.teacher == "llm" and not cot:
+        raise InputError("--teacher llm writes rationales, so it needs --cot", field="--teacher")
     rows = read_pairs(train, need_label=True)
+    tutor = None
+    if cfg.teacher == "llm":
+        from siftkit.llm.factory import make_chat_model
+
+        tutor = make_chat_model(teacher_model, teacher_endpoint, teacher_cache, threads=threads)
     llm = _llm(model, threads)
     if cot:
-        cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length,
-                   gradient_checkpointing=gradient_checkpointing)
-        llm = stage2_multicot(cfg, llm, rows, seed, log=print)
+        llm = stage2_multicot(cfg, llm, rows, seed, teacher=tutor, log=print)
     else:
-        m, _ = sft_train(llm.model, llm.tokenizer, sft_rows(llm.tokenizer, rows), steps,
-                         _cfg(lr=lr, max_length=max_length, gradient_checkpointing=gradient_checkpointing), seed)
+        m, _ = sft_train(llm.model, llm.tokenizer, sft_rows(llm.tokenizer, rows), steps, cfg, seed)
         llm = wrap(m, llm.tokenizer, "lref-sft")
     _save(llm, output)
 
@@ -179,7 +200,8 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     from siftkit.relevance.pipeline import stage3_dpo
 
     cfg = _cfg(dpo_steps=steps, beta=beta, dpo_lr=lr, rpo_alpha=rpo_alpha, pair_source=pair_source, beam_k=beam_k,
-               dpo_errors=errors, max_length=max_length, gradient_checkpointing=gradient_checkpointing, judge_autocast=judge_autocast)
+               dpo_errors=errors, max_length=max_length, gradient_checkpointing=gradient_checkpointing,
+               judge_autocast=judge_autocast)
     llm, n = stage3_dpo(cfg, _llm(model, threads), read_pairs(train, need_label=True), seed, log=print)
     if n == 0:
         print("no preference pairs: the model is right on every scanned sample (or the gold grade is out of reach)")

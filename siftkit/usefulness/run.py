@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from siftkit.llm.base import ChatModel
+from siftkit.llm.factory import make_chat_model as make_model  # noqa: F401  (the usefulness API's name for it)
 from siftkit.usefulness.config import UsefulnessConfig
 from siftkit.usefulness.data import GROUPS, Click, divergence_group, sessions
 from siftkit.usefulness.labeler import approx_tokens, label_parts, units
@@ -76,23 +76,6 @@ def sample_sessions(clicks: Sequence[Click], n: int = 20, seed: int = 0) -> list
     keys = sorted(by)
     pick = set(random.Random(seed).sample(keys, min(n, len(keys))))
     return [c for k in keys if k in pick for c in by[k]]
-
-
-def make_model(model: str = "smollm2", endpoint: str | None = None, cache: str | Path | None = None,
-               no_cache: bool = False, device: str = "cpu", threads: int | None = 2, batch_size: int = 16,
-               api_key_env: str = "OPENAI_API_KEY", max_in_flight: int = 8) -> ChatModel:
-    """A cached chat model: the local ``model`` (``smollm2``, a folder, a ``.gguf``) or ``model`` at ``endpoint``."""
-    from siftkit.llm.cache import CachedChatModel, ResponseCache
-
-    if endpoint:
-        from siftkit.llm.openai_client import OpenAIChatModel
-
-        inner = OpenAIChatModel(endpoint, model, api_key_env=api_key_env, max_in_flight=max_in_flight)
-    else:
-        from siftkit.llm.local import LocalChatModel
-
-        inner = LocalChatModel.from_pretrained(model, device=device, threads=threads, batch_size=batch_size)
-    return CachedChatModel(inner, ResponseCache(cache, enabled=not no_cache))
 
 
 def plan_requests(clicks: Sequence[Click], cfg: UsefulnessConfig,

@@ -181,3 +181,8 @@ def test_dpo_diagnostic_reports_no_change_for_a_dpo_that_changes_nothing(tiny_be
         assert out["over/pairs_over"] == out["over/pairs"]
     assert out["all/pairs_over"] <= out["all/pairs"]
     assert (tiny_bench / "lref_dpodiag_partial" / "seed=0.json").exists()
+    from benchmarks import cells
+
+    monkeypatch.setattr(bench, "load_cells", lambda name: cells.load_cells(name, tiny_bench))
+    section = bench._dpodiag_section("lref")  # from the partial file the cell wrote
+    assert "| none (sft-all) | 1 |" in section and "δ Marginal" in section

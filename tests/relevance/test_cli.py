@@ -67,6 +67,22 @@ def test_precision_flags_reach_the_config(tmp_path, monkeypatch):
     assert seen["eval"].judge_autocast
 
 
+def test_dpo_errors_flag_reaches_the_config(tmp_path, monkeypatch):
+    import siftkit.relevance.pipeline as pipeline
+    import siftkit.relevance.plugin as plugin
+
+    seen = []
+    monkeypatch.setattr(pipeline, "stage3_dpo",
+                        lambda cfg, llm, rows, seed, log=print: (seen.append(cfg), (llm, 0))[1])
+    monkeypatch.setattr(plugin, "_llm", lambda model, threads: None)
+    monkeypatch.setattr(plugin, "_save", lambda llm, output: None)
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"query": "q", "title": "t", "label": "Exact"}) + "\n")
+    _ok(["dpo", "--train", str(f), "--model", "m", "--output", str(tmp_path / "o"), "--errors", "over"])
+    _ok(["dpo", "--train", str(f), "--model", "m", "--output", str(tmp_path / "o")])
+    assert [c.dpo_errors for c in seen] == ["over", "all"]
+
+
 def test_bad_input_names_file_and_line(tmp_path):
     from siftkit.core.errors import InputError
 
@@ -77,3 +93,26 @@ def test_bad_input_names_file_and_line(tmp_path):
     csv = tmp_path / "w.csv"
     csv.write_text("query,name,target\nsofa,navy sofa,Relevant\n")
     assert read_pairs(csv, need_label=True)[0]["title"] == "navy sofa"
+
+
+def test_llm_teacher_flags_build_a_cached_endpoint_teacher(tmp_path, monkeypatch):
+    import siftkit.llm.factory as factory
+    import siftkit.relevance.pipeline as pipeline
+    import siftkit.relevance.plugin as plugin
+
+    built, passed = [], []
+    monkeypatch.setattr(factory, "make_chat_model", lambda *a, **k: (built.append((a, k)), "TEACHER")[1])
+    monkeypatch.setattr(pipeline, "stage2_multicot", lambda cfg, llm, rows, seed, teacher=None, log=print: (
+        passed.append((cfg.teacher, teacher)), llm)[1])
+    monkeypatch.setattr(plugin, "_llm", lambda model, threads: None)
+    monkeypatch.setattr(plugin, "_save", lambda llm, output: None)
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"query": "q", "title": "t", "label": "Exact"}) + "\n")
+    base = ["sft", "--train", str(f), "--output", str(tmp_path / "o"), "--cot"]
+    _ok(base + ["--teacher", "llm", "--teacher-endpoint", "http://127.0.0.1:9/v1", "--teacher-model", "big",
+                "--teacher-cache", str(tmp_path / "t.sqlite")])
+    assert built[0][0][:3] == ("big", "http://127.0.0.1:9/v1", tmp_path / "t.sqlite")
+    _ok(base)
+    assert passed == [("llm", "TEACHER"), ("rules", None)] and len(built) == 1
+    res = runner.invoke(app, ["sft", "--train", str(f), "--output", str(tmp_path / "o"), "--teacher", "llm"])
+    assert res.exit_code != 0 and "--cot" in (res.output + str(res.exception))

@@ -39,3 +39,22 @@ def test_beam_source_returns_k_parsed_outputs(tiny_llm):
     out = beam_outputs(tiny_llm, [lref.judge_prompt("sofa", "sofa")], k=2, max_new_tokens=3)
     assert len(out) == 1 and len(out[0]) == 2
     assert all(g is None or g in lref.GRADES for _, g in out[0])
+
+
+def test_llm_teacher_setting_without_a_teacher_is_an_error(tiny_llm):
+    import pytest
+
+    from siftkit.core.errors import InputError
+    from siftkit.relevance.pipeline import stage2_multicot
+
+    recs = [{"query": q, "title": t, "label": g, "facts": None} for q, t, g, _ in ROWS]
+    with pytest.raises(InputError, match="teacher"):
+        stage2_multicot(LrefConfig(teacher="llm"), tiny_llm, recs, seed=0)
+
+
+def test_make_chat_model_wraps_an_endpoint_in_the_response_cache(tmp_path):
+    from siftkit.llm.factory import make_chat_model
+    from siftkit.llm.openai_client import OpenAIChatModel
+
+    llm = make_chat_model("big", endpoint="http://127.0.0.1:9/v1", cache=tmp_path / "c.sqlite")
+    assert isinstance(llm, CachedChatModel) and isinstance(llm.inner, OpenAIChatModel)
