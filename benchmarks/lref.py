@@ -350,12 +350,13 @@ def dpolr_cell(params: dict, long: bool = False) -> dict:
     return out
 
 
-DPODIAG = {"lr": 1e-4, "dpo_steps": 100, "dpo_scan": 600}
-"""The DPO diagnostic's setting: ``dpolr --long``'s larger rate, pairs mined on the whole pool."""
+DPODIAG = {"lr": 1e-4, "epochs": 2, "dpo_scan": 600}
+"""The DPO diagnostic's setting: ``dpolr --long``'s larger rate, pairs mined on the whole pool, and 2 epochs over
+each pair set (the paper's DPO epochs; 100 steps of 4 for 200 pairs, fewer for a smaller set)."""
 DIAG_VARIANTS = {"all": ("label", "all"), "over": ("label", "over"), "clean": ("gold", "all")}
 """Pair sets of the diagnostic: (label the pairs are mined against, ``dpo_errors``). ``all`` is the spec's rule on
 the pool's (noisy) labels, ``over`` keeps over-estimated samples only, ``clean`` mines against the clean grade — an
-oracle no real run has, which says whether the injected label noise is what misleads DPO."""
+oracle no real run has, which says how much the injected label noise matters."""
 
 
 def _preds(lp: list[list[float]]) -> list[str]:
@@ -373,17 +374,47 @@ def _report(golds: list[str], preds: list[str]) -> dict:
                               "precision_significant")} | {"grades": len(set(preds))}
 
 
+def _centred(lp: list[list[float]]) -> list[list[float]]:
+    """Each row minus its mean: what decides the ranking (a change shared by all grades of an input drops out)."""
+    return [[v - sum(row) / len(row) for v in row] for row in lp]
+
+
+def prior_shift(before: list[list[float]], after: list[list[float]], rows: list[int]) -> list[float]:
+    """δ_g: the mean change of grade g's centred log-probability over the inputs ``rows`` (a per-grade constant)."""
+    b, a = _centred(before), _centred(after)
+    return [sum(a[i][g] - b[i][g] for i in rows) / len(rows) for g in range(len(before[0]))]
+
+
+def shift_stats(before: list[list[float]], after: list[list[float]], delta: list[float]) -> dict:
+    """How much of the change from ``before`` to ``after`` (centred log-probabilities) the constant ``delta`` is.
+
+    ``explained`` = 1 − Σ(Δ − δ)² / ΣΔ² over inputs × grades (NaN when nothing changed); ``same_sign`` = share of
+    the (input, grade) changes with the sign of δ_g; ``top1_agree`` = share of inputs whose top-1 grade under
+    ``before + δ`` is the one under ``after``.
+    """
+    b, a = _centred(before), _centred(after)
+    d = [[x - y for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
+    total = sum(v * v for row in d for v in row)
+    resid = sum((v - delta[g]) ** 2 for row in d for g, v in enumerate(row))
+    same = [(v > 0) == (delta[g] > 0) for row in d for g, v in enumerate(row) if v != 0 and delta[g] != 0]
+    shifted = _preds([[x + dg for x, dg in zip(row, delta)] for row in before])
+    return {"explained": 1 - resid / total if total else float("nan"),
+            "same_sign": sum(same) / len(same) if same else float("nan"),
+            "top1_agree": sum(x == y for x, y in zip(shifted, _preds(after))) / len(after)}
+
+
 def dpodiag_cell(params: dict) -> dict:
     """What label-only DPO changes in the judge: a grade prior or the grading itself?
 
     From one label-only sft-all model, DPO (:data:`DPODIAG`) on each pair set of :data:`DIAG_VARIANTS`. Per variant,
-    besides the held-out scores: the change of each grade's log-probability, averaged over the pool (δ_g, a per-grade
-    constant — a prior shift); how much of the change on the held-out split that constant explains; the start model
-    plus δ only ("shift only"); the DPO model minus δ ("prior-corrected"); and on the pairs' own samples, the share
-    whose top-1 becomes the chosen grade and the mean change of the chosen and rejected log-probabilities.
+    besides the held-out scores: δ_g (:func:`prior_shift`), measured on the pool inputs that gave no pair; how much
+    of the held-out change δ is (:func:`shift_stats`); the start model plus δ only ("shift"); the DPO model minus δ
+    ("corrected"); and on the pairs' own inputs, the share whose top-1 becomes the chosen grade and the mean change
+    of the chosen and rejected (raw) log-probabilities.
     """
     import copy
     import dataclasses
+    import math
 
     from siftkit.relevance import lref
     from siftkit.relevance.pipeline import predict, stage3_pairs, train_label_model, wrap
@@ -391,8 +422,7 @@ def dpodiag_cell(params: dict) -> dict:
 
     _setup()
     seed = params["seed"]
-    cfg = dataclasses.replace(_cfg(seed), dpo_cot=False, dpo_steps=DPODIAG["dpo_steps"],
-                              dpo_scan=DPODIAG["dpo_scan"], dpo_lr=DPODIAG["lr"])
+    cfg = dataclasses.replace(_cfg(seed), dpo_cot=False, dpo_scan=DPODIAG["dpo_scan"], dpo_lr=DPODIAG["lr"])
     pool, _, syn, _ = data()
     partial = CELLS / f"{NAME}_dpodiag_partial" / f"seed={seed}.json"
     out: dict = {"cfg": _settings(cfg)}
@@ -406,36 +436,33 @@ def dpodiag_cell(params: dict) -> dict:
     gold_s = [x["gold"] for x in syn]
     lp0_s, lp0_p = predict(llm, syn, cfg=cfg)[1], predict(llm, pool, cfg=cfg)[1]
     save("start/", _report(gold_s, _preds(lp0_s)))
-    where = {}
+    where: dict[str, list[int]] = {}  # prompt text → pool rows (a duplicated pair has one prompt, several rows)
     for i, x in enumerate(pool):
-        where.setdefault(prompt_text(llm.tokenizer, lref.judge_prompt(x["query"], x["title"])), i)
-    G = len(lref.GRADES)
+        where.setdefault(prompt_text(llm.tokenizer, lref.judge_prompt(x["query"], x["title"])), []).append(i)
     for name, (key, errors) in DIAG_VARIANTS.items():
         rows = pool if key == "label" else [x | {"label": x["gold"]} for x in pool]
         pairs = stage3_pairs(dataclasses.replace(cfg, dpo_errors=errors), llm, rows, seed)
-        idx = [where[p["prompt"]] for p in pairs]
+        idx = [where[p["prompt"]][0] for p in pairs]
+        used = {i for p in pairs for i in where[p["prompt"]]}
         grade = [(lref.GRADES.index(p["chosen"].rsplit("Label: ", 1)[-1]),
                   lref.GRADES.index(p["rejected"].rsplit("Label: ", 1)[-1])) for p in pairs]
-        info = {"pairs": len(pairs), "pairs_noisy": sum(pool[i]["noisy"] for i in idx),
+        steps = math.ceil(DPODIAG["epochs"] * len(pairs) / cfg.dpo_batch_size)
+        info = {"pairs": len(pairs), "pairs_noisy": sum(pool[i]["noisy"] for i in idx), "steps": steps,
                 "pairs_over": sum(c > r for c, r in grade)}  # index order is best first: c > r = rejected above
         _log(f"seed {seed}: {name}: {info}")
         if not pairs:
             save(f"{name}/", info)
             continue
-        model, _ = dpo(copy.deepcopy(llm.model), llm.tokenizer, pairs, cfg.dpo_steps, cfg, seed)
+        model, _ = dpo(copy.deepcopy(llm.model), llm.tokenizer, pairs, steps, cfg, seed)
         after = wrap(model, llm.tokenizer, "lref-dpo", batch_size=llm.batch_size)
         lp_s, lp_p = predict(after, syn, cfg=cfg)[1], predict(after, pool, cfg=cfg)[1]
-        delta = [sum(a[g] - b[g] for a, b in zip(lp_p, lp0_p)) / len(pool) for g in range(G)]  # δ_g on the pool
-        d_s = [[a[g] - b[g] for g in range(G)] for a, b in zip(lp_s, lp0_s)]
-        mean = sum(map(sum, d_s)) / (len(d_s) * G)
-        total = sum((v - mean) ** 2 for row in d_s for v in row)
-        resid = sum((row[g] - delta[g]) ** 2 for row in d_s for g in range(G))
-        res = {**info, **_report(gold_s, _preds(lp_s)),
+        delta = prior_shift(lp0_p, lp_p, [i for i in range(len(pool)) if i not in used])
+        res = {**info, **_report(gold_s, _preds(lp_s)), **shift_stats(lp0_s, lp_s, delta),
                **{f"shift/{k}": v for k, v in _report(gold_s, _preds([[a + d for a, d in zip(x, delta)]
                                                                         for x in lp0_s])).items()},
                **{f"corrected/{k}": v for k, v in _report(gold_s, _preds([[a - d for a, d in zip(x, delta)]
                                                                             for x in lp_s])).items()},
-               "delta": dict(zip(lref.GRADES, delta)), "explained": 1 - resid / total if total else 1.0,
+               "delta": dict(zip(lref.GRADES, delta)),
                "fixed": sum(_preds([lp_p[i]])[0] == lref.GRADES[c] for i, (c, _) in zip(idx, grade)) / len(pairs),
                "d_chosen": sum(lp_p[i][c] - lp0_p[i][c] for i, (c, _) in zip(idx, grade)) / len(pairs),
                "d_rejected": sum(lp_p[i][r] - lp0_p[i][r] for i, (_, r) in zip(idx, grade)) / len(pairs)}
@@ -575,43 +602,48 @@ def _dpodiag_section(exp: str) -> str:
     def col(prefix: str, key: str) -> str:
         return _fmt([r[f"{prefix}/{key}"] for r in runs if f"{prefix}/{key}" in r])
 
-    def grades(prefix: str) -> str:
-        return str([r[f"{prefix}/grades"] for r in runs if f"{prefix}/grades" in r])
+    def each(prefix: str, key: str) -> str:  # counts: one value per seed
+        return str([r[f"{prefix}/{key}"] for r in runs if f"{prefix}/{key}" in r])
 
-    head = ["macro_f1", "accuracy", "over_recall_err", "recall_marginal", "precision_significant"]
-    a = ["| pairs | seeds | pairs | on noisy labels | over-estimated | " + " | ".join(head) + " | grades predicted |",
-         "|---|---|---|---|---|" + "---|" * len(head) + "---|",
-         "| none (sft-all) | " + str(len(runs)) + " | | | | " + " | ".join(col("start", k) for k in head)
-         + f" | {grades('start')} |"]
+    head = ["macro_f1", "accuracy", "over_recall_err", "over_recall_pred", "recall_marginal", "precision_significant"]
+    a = ["| pair set | seeds | pairs | DPO steps | on noisy labels | over-estimated | " + " | ".join(head)
+         + " | grades predicted |", "|---|---|---|---|---|---|" + "---|" * len(head) + "---|",
+         f"| none (sft-all) | {len(runs)} | | | | | " + " | ".join(col("start", k) for k in head)
+         + f" | {each('start', 'grades')} |"]
     for n in names:
         have = sum(f"{n}/macro_f1" in r for r in runs)
-        a.append(f"| {n} | {have} | {col(n, 'pairs')} | {col(n, 'pairs_noisy')} | {col(n, 'pairs_over')} | "
-                 + " | ".join(col(n, k) for k in head) + f" | {grades(n)} |")
-    b = ["| pairs | share of the change that is δ | train pairs fixed | Δ log p chosen | Δ log p rejected | "
-         + " | ".join(f"δ {g}" for g in GRADES) + " |", "|---|---|---|---|---|" + "---|" * len(GRADES)]
+        a.append(f"| {n} | {have} | {each(n, 'pairs')} | {each(n, 'steps')} | {each(n, 'pairs_noisy')} | "
+                 f"{each(n, 'pairs_over')} | " + " | ".join(col(n, k) for k in head) + f" | {each(n, 'grades')} |")
+    b = ["| pair set | share of the change that is δ | same sign as δ | top-1 of start + δ = DPO's | train pairs "
+         "fixed | Δ log p chosen | Δ log p rejected | " + " | ".join(f"δ {g}" for g in GRADES) + " |",
+         "|---|---|---|---|---|---|---|" + "---|" * len(GRADES)]
     for n in names:
-        b.append(f"| {n} | {col(n, 'explained')} | {col(n, 'fixed')} | {col(n, 'd_chosen')} | "
-                 f"{col(n, 'd_rejected')} | "
+        b.append(f"| {n} | {col(n, 'explained')} | {col(n, 'same_sign')} | {col(n, 'top1_agree')} | "
+                 f"{col(n, 'fixed')} | {col(n, 'd_chosen')} | {col(n, 'd_rejected')} | "
                  + " | ".join(_fmt([r[f"{n}/delta"][g] for r in runs if f"{n}/delta" in r]) for g in GRADES) + " |")
-    c = ["| pairs | DPO macro_f1 | start + δ macro_f1 | DPO − δ macro_f1 | DPO over_recall_err | start + δ "
+    c = ["| pair set | DPO macro_f1 | start + δ macro_f1 | DPO − δ macro_f1 | DPO over_recall_err | start + δ "
          "over_recall_err | DPO − δ over_recall_err | DPO − δ grades |", "|---|---|---|---|---|---|---|---|"]
     for n in names:
         c.append(f"| {n} | {col(n, 'macro_f1')} | {col(f'{n}/shift', 'macro_f1')} | "
-                 f"{col(f'{n}/corrected', 'macro_f1')}"
-                 f" | {col(n, 'over_recall_err')} | {col(f'{n}/shift', 'over_recall_err')} | "
-                 f"{col(f'{n}/corrected', 'over_recall_err')} | {grades(f'{n}/corrected')} |")
+                 f"{col(f'{n}/corrected', 'macro_f1')} | {col(n, 'over_recall_err')} | "
+                 f"{col(f'{n}/shift', 'over_recall_err')} | {col(f'{n}/corrected', 'over_recall_err')} | "
+                 f"{each(f'{n}/corrected', 'grades')} |")
     cfg = runs[0].get("cfg", {})
     return (f"### What label-only DPO changes (`python -m benchmarks.lref dpodiag`, seeds {DPODIAG_SEEDS})\n\n"
-            f"From one label-only sft-all model per seed ({cfg.get('sft_steps')} steps on the pool), "
-            f"{cfg.get('dpo_steps')} DPO steps × {cfg.get('dpo_batch_size')} pairs at lr {cfg.get('dpo_lr')} (β "
-            f"{cfg.get('beta')}, RPO α {cfg.get('rpo_alpha')}) on each pair set, mined from that model's label "
-            "ranking on the whole pool: **all** = the spec's rule on the pool's noisy labels, **over** = "
-            "over-estimated samples only (`dpo_errors=\"over\"`), **clean** = the spec's rule against the clean grades (an oracle: "
-            "is the label noise what misleads DPO?). Synthetic held-out split only.\n\n" + "\n".join(a)
-            + "\n\nδ_g: the change of grade g's log-probability, averaged over the 600 pool pairs (a per-grade "
-            "constant, i.e. a shift of the grade prior). \"Share of the change that is δ\": 1 − Σ(Δ − δ)² / "
-            "Σ(Δ − mean Δ)² over the held-out pairs × grades. \"Train pairs fixed\": share of the pairs' own samples "
-            "whose top-1 after DPO is the chosen grade (0 before). Δ log p: mean change on those samples.\n\n"
+            f"From one label-only sft-all model per seed ({cfg.get('sft_steps')} steps on the pool), DPO for "
+            f"{DPODIAG['epochs']} epochs of {cfg.get('dpo_batch_size')} preference pairs per step at lr "
+            f"{cfg.get('dpo_lr')} (β {cfg.get('beta')}, RPO α {cfg.get('rpo_alpha')}) on each pair set, mined from "
+            "that model's label ranking on the whole pool: **all** = the spec's rule on the pool's noisy labels, "
+            "**over** = over-estimated samples only (`dpo_errors=\"over\"`), **clean** = the spec's rule against the "
+            "clean grades (an oracle: how much does the injected label noise matter?). Synthetic held-out split "
+            "only; counts per seed.\n\n" + "\n".join(a)
+            + "\n\nLog-probabilities are centred per input (each grade's minus the mean over the five), so a change "
+            "shared by all grades of an input, which cannot move the ranking, drops out. δ_g: the mean change of "
+            "grade g over the pool inputs that gave no preference pair (a per-grade constant, i.e. a shift of the "
+            "grade prior). \"Share of the change that is δ\": 1 − Σ(Δ − δ)² / ΣΔ² over the held-out inputs × grades; "
+            "\"same sign\": share of those changes with δ_g's sign; \"top-1\": share of held-out inputs where the "
+            "start model plus δ picks the DPO model's grade. \"Train pairs fixed\": share of the pairs' own inputs "
+            "whose top-1 after DPO is the chosen grade (0 before); Δ log p: the mean raw change there.\n\n"
             + "\n".join(b) + "\n\nThe DPO model against the start model plus δ only, and against the DPO model "
             "minus δ (δ from the pool, never from the held-out split):\n\n" + "\n".join(c) + "\n")
 

@@ -1,6 +1,7 @@
 """The LREF benchmark driver: auxiliary models in their own processes feed the seed chain; the job scheduler."""
 
 import json
+import math
 import sys
 
 import pytest
@@ -160,29 +161,71 @@ def test_long_dpo_sweep_takes_its_own_rates_steps_and_scan(tiny_bench, monkeypat
     assert (tiny_bench / "lref_dpolr_long_partial" / "seed=0.json").exists()
 
 
-def test_dpo_diagnostic_reports_no_change_for_a_dpo_that_changes_nothing(tiny_bench, monkeypatch):
+def test_dpo_diagnostic_finds_a_pure_prior_shift(tiny_bench, monkeypatch):
+    """A fake DPO whose model scores like the start model plus a constant per grade: δ is that constant (centred),
+    it explains the whole change, start + δ predicts what "DPO" predicts, and DPO − δ predicts what the start did."""
+    import siftkit.relevance.pipeline as pipeline
     import siftkit.relevance.train as train
 
-    monkeypatch.setattr(bench, "DPODIAG", {"lr": 1e-4, "dpo_steps": 1, "dpo_scan": 40})
+    shift = [0.0, 20.0, -10.0, 5.0, -15.0]  # larger than the tiny model's own grade differences
+    monkeypatch.setattr(bench, "DPODIAG", {"lr": 1e-4, "epochs": 2, "dpo_scan": 40})
+    monkeypatch.setattr(bench, "SIZES", {**bench.SIZES, "syn_sample": 40})
     seen = []
-    monkeypatch.setattr(train, "dpo", lambda model, tok, rows, steps, cfg, seed=0: (
-        seen.append((cfg.dpo_lr, cfg.dpo_errors, len(rows))), (model, [{"train_loss": 0.5}]))[1])
+
+    class Shifted:  # marks the "trained" model; wrap() only needs it passed through
+        def __init__(self, model):
+            self.inner = model
+
+    def fake_dpo(model, tok, rows, steps, cfg, seed=0):
+        seen.append((cfg.dpo_lr, len(rows), steps))
+        return Shifted(model), [{"train_loss": 0.5}]
+
+    real_predict = pipeline.predict
+
+    def fake_predict(llm, records, cot=False, cfg=None):
+        if isinstance(llm.model, Shifted):
+            llm = pipeline.wrap(llm.model.inner, llm.tokenizer, "x")
+            preds, lp, rats = real_predict(llm, records, cot, cfg)
+            return preds, [[v + d for v, d in zip(row, shift)] for row in lp], rats
+        return real_predict(llm, records, cot, cfg)
+
+    monkeypatch.setattr(train, "dpo", fake_dpo)
+    monkeypatch.setattr(pipeline, "predict", fake_predict)
     out = bench.dpodiag_cell({"seed": 0})
     assert out["cfg"]["dpo_cot"] is False and out["cfg"]["dpo_scan"] == 40
-    assert seen == [(1e-4, "all", out[f"{n}/pairs"]) for n in bench.DIAG_VARIANTS if out[f"{n}/pairs"]]
-    for name in bench.DIAG_VARIANTS:
-        if not out[f"{name}/pairs"]:
-            continue
-        assert all(abs(d) < 1e-9 for d in out[f"{name}/delta"].values())  # the model is the start model
-        assert out[f"{name}/d_chosen"] == out[f"{name}/d_rejected"] == 0 and out[f"{name}/fixed"] == 0
-        for k in ("macro_f1", "over_recall_err", "grades"):
-            assert out[f"{name}/{k}"] == out[f"{name}/shift/{k}"] == out[f"{name}/corrected/{k}"] == out[f"start/{k}"]
+    assert seen == [(1e-4, out[f"{n}/pairs"], -(-2 * out[f"{n}/pairs"] // 4)) for n in bench.DIAG_VARIANTS
+                    if out[f"{n}/pairs"]]  # 2 epochs of 4 pairs per step
+    centred = [d - sum(shift) / 5 for d in shift]
+    done = [n for n in bench.DIAG_VARIANTS if out[f"{n}/pairs"]]
+    assert done
+    for name in done:
+        assert list(out[f"{name}/delta"].values()) == pytest.approx(centred, abs=1e-6)
+        assert out[f"{name}/explained"] == pytest.approx(1.0) and out[f"{name}/top1_agree"] == 1.0
+        assert out[f"{name}/same_sign"] == 1.0
+        keys = ("macro_f1", "accuracy", "over_recall_err", "over_recall_pred", "grades")
+        for k in keys:
+            assert out[f"{name}/shift/{k}"] == out[f"{name}/{k}"]  # the shift alone is the whole "DPO" model
+            assert out[f"{name}/corrected/{k}"] == out[f"start/{k}"]  # removing it gives the start model back
+        assert any(out[f"{name}/{k}"] != out[f"start/{k}"] for k in keys)  # and the shift did change the judge
+        assert min(shift) <= out[f"{name}/d_rejected"] <= max(shift)  # raw changes: one of the constants each
     if out["over/pairs"]:
         assert out["over/pairs_over"] == out["over/pairs"]
     assert out["all/pairs_over"] <= out["all/pairs"]
-    assert (tiny_bench / "lref_dpodiag_partial" / "seed=0.json").exists()
     from benchmarks import cells
 
     monkeypatch.setattr(bench, "load_cells", lambda name: cells.load_cells(name, tiny_bench))
     section = bench._dpodiag_section("lref")  # from the partial file the cell wrote
     assert "| none (sft-all) | 1 |" in section and "δ Marginal" in section
+
+
+def test_prior_shift_statistics_on_a_hand_made_case():
+    before = [[0.0] * 5, [0.0] * 5, [1.0, 0, 0, 0, 0]]
+    after = [[1.0, -1.0, 0, 0, 0], [3.0, -3.0, 0, 0, 0], [0.0, 2.0, 0, 0, 0]]
+    delta = bench.prior_shift(before, after, [0, 1])  # rows 0 and 1 only: δ = (2, -2, 0, 0, 0)
+    assert delta == pytest.approx([2.0, -2.0, 0.0, 0.0, 0.0])
+    st = bench.shift_stats(before[:2], after[:2], delta)
+    assert st["explained"] == pytest.approx(1 - 4 / 20)  # Δ² sums to 20; (Δ - δ)² to 4
+    assert st["same_sign"] == 1.0 and st["top1_agree"] == 1.0
+    st = bench.shift_stats(before[2:], after[2:], delta)  # centred Δ = (-1.2, 1.8, -0.2, -0.2, -0.2)
+    assert st["same_sign"] == 0.0 and st["top1_agree"] == 0.0  # before + δ says Exact, after says Significant
+    assert math.isnan(bench.shift_stats(before, before, delta)["explained"])
