@@ -97,8 +97,8 @@ class LrefConfig:
     """``ranking`` (label-score ranking) or ``beam`` (``num_beams`` generation) [ours]."""
     dpo_errors: str = "all"
     """Which wrong samples give pairs: ``all`` (every wrong top-1, the spec's rule) or ``over`` (top-1 above gold
-    only, aimed at the optimistic bias) [ours]. Label-only DPO on SmolLM2 mostly shifts the grade prior away from
-    the rejected grades (``docs/lref.md``, the DPO diagnostic); ``over`` makes that shift point downwards."""
+    only, aimed at the optimistic bias) [ours]. See ``docs/lref.md`` (the DPO diagnostic) for what each does to
+    SmolLM2."""
 
     # > Evaluation
     cot_max_new_tokens: int = 32

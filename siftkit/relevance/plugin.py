@@ -164,12 +164,17 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
                gradient_checkpointing=gradient_checkpointing, teacher=teacher)  # checked before any model loads
     if cfg.teacher == "llm" and not cot:
         raise InputError("--teacher llm writes rationales, so it needs --cot", field="--teacher")
+    if cfg.teacher != "llm" and (teacher_endpoint or teacher_cache or teacher_model != "smollm2"):
+        raise InputError("--teacher-model/--teacher-endpoint/--teacher-cache need --teacher llm", field="--teacher")
     rows = read_pairs(train, need_label=True)
     tutor = None
     if cfg.teacher == "llm":
         from siftkit.llm.factory import make_chat_model
 
-        tutor = make_chat_model(teacher_model, teacher_endpoint, teacher_cache, threads=threads)
+        import torch
+
+        tutor = make_chat_model(teacher_model, teacher_endpoint, teacher_cache, threads=threads,
+                                device="cuda" if torch.cuda.is_available() else "cpu")
     llm = _llm(model, threads)
     if cot:
         llm = stage2_multicot(cfg, llm, rows, seed, teacher=tutor, log=print)

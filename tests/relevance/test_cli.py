@@ -116,3 +116,5 @@ def test_llm_teacher_flags_build_a_cached_endpoint_teacher(tmp_path, monkeypatch
     assert passed == [("llm", "TEACHER"), ("rules", None)] and len(built) == 1
     res = runner.invoke(app, ["sft", "--train", str(f), "--output", str(tmp_path / "o"), "--teacher", "llm"])
     assert res.exit_code != 0 and "--cot" in (res.output + str(res.exception))
+    res = runner.invoke(app, base + ["--teacher-endpoint", "http://127.0.0.1:9/v1"])  # without --teacher llm
+    assert res.exit_code != 0 and "--teacher llm" in (res.output + str(res.exception)) and len(built) == 1

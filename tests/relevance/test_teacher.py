@@ -58,3 +58,4 @@ def test_make_chat_model_wraps_an_endpoint_in_the_response_cache(tmp_path):
 
     llm = make_chat_model("big", endpoint="http://127.0.0.1:9/v1", cache=tmp_path / "c.sqlite")
     assert isinstance(llm, CachedChatModel) and isinstance(llm.inner, OpenAIChatModel)
+    assert llm.cache.path == tmp_path / "c.sqlite"
