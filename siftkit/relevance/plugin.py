@@ -169,9 +169,9 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     rows = read_pairs(train, need_label=True)
     tutor = None
     if cfg.teacher == "llm":
-        from siftkit.llm.factory import make_chat_model
-
         import torch
+
+        from siftkit.llm.factory import make_chat_model
 
         tutor = make_chat_model(teacher_model, teacher_endpoint, teacher_cache, threads=threads,
                                 device="cuda" if torch.cuda.is_available() else "cpu")
