@@ -292,6 +292,24 @@ def steps_cell(params: dict) -> dict:
             "judge_autocast": cfg.judge_autocast, **_eval(llm, syn, wands, False, cfg)}
 
 
+class _Partial:
+    """A sweep cell's results so far, in its partial file: saved after every step and, on a rerun with the same
+    settings, read back so finished steps are skipped (a killed sweep loses only the step it was in; the SFT start
+    model, which is not saved, is retrained — deterministically, so the kept steps still match it)."""
+
+    def __init__(self, path: Path, params: dict, cfg: dict):
+        self.path, self.params = path, params
+        old = json.loads(path.read_text())["metrics"] if path.exists() else {}
+        self.out = old if old.get("cfg") == cfg else {"cfg": cfg}
+
+    def done(self, prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in self.out)
+
+    def save(self, prefix: str, res: dict) -> None:
+        self.out.update({f"{prefix}{k}": v for k, v in res.items()})
+        atomic_write_text(self.path, json.dumps({"params": self.params, "metrics": self.out}, default=float))
+
+
 DPO_LRS = [1e-3, 1e-4, 1e-5, 1e-6]
 """The sweep's DPO learning rates: the CPU chain's shared rate (1e-3) down to TRL's full-fine-tuning default (1e-6)."""
 DPO_LONG = {"lrs": [1e-5, 1e-4], "dpo_steps": 100, "dpo_scan": 600}
@@ -321,12 +339,9 @@ def dpolr_cell(params: dict, long: bool = False) -> dict:
         cfg = dataclasses.replace(cfg, dpo_steps=DPO_LONG["dpo_steps"], dpo_scan=DPO_LONG["dpo_scan"])
         lrs = DPO_LONG["lrs"]
     pool, _, syn, wands = data()
-    partial = CELLS / f"{NAME}_dpolr{'_long' if long else ''}_partial" / f"seed={seed}.json"
-    out: dict = {"cfg": _settings(cfg)}
-
-    def save(prefix: str, res: dict) -> None:  # so a killed sweep still reports the rates it finished
-        out.update({f"{prefix}{k}": v for k, v in res.items()})
-        atomic_write_text(partial, json.dumps({"params": params, "metrics": out}, default=float))
+    part = _Partial(CELLS / f"{NAME}_dpolr{'_long' if long else ''}_partial" / f"seed={seed}.json", params,
+                    _settings(cfg))
+    out, save = part.out, part.save
 
     _log(f"seed {seed}: sft-all on {len(pool)}")
     llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
@@ -342,6 +357,8 @@ def dpolr_cell(params: dict, long: bool = False) -> dict:
     if not pairs:
         return out
     for lr in lrs:
+        if part.done(f"lr={lr:g}/"):
+            continue
         _log(f"seed {seed}: dpo at lr {lr:g}")
         model, hist = dpo(copy.deepcopy(llm.model), llm.tokenizer, pairs, cfg.dpo_steps,
                           dataclasses.replace(cfg, dpo_lr=lr), seed)
@@ -424,12 +441,8 @@ def dpodiag_cell(params: dict) -> dict:
     seed = params["seed"]
     cfg = dataclasses.replace(_cfg(seed), dpo_cot=False, dpo_scan=DPODIAG["dpo_scan"], dpo_lr=DPODIAG["lr"])
     pool, _, syn, _ = data()
-    partial = CELLS / f"{NAME}_dpodiag_partial" / f"seed={seed}.json"
-    out: dict = {"cfg": _settings(cfg)}
-
-    def save(prefix: str, res: dict) -> None:
-        out.update({f"{prefix}{k}": v for k, v in res.items()})
-        atomic_write_text(partial, json.dumps({"params": params, "metrics": out}, default=float))
+    part = _Partial(CELLS / f"{NAME}_dpodiag_partial" / f"seed={seed}.json", params, _settings(cfg))
+    out, save = part.out, part.save
 
     _log(f"seed {seed}: sft-all on {len(pool)}")
     llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
@@ -440,6 +453,8 @@ def dpodiag_cell(params: dict) -> dict:
     for i, x in enumerate(pool):
         where.setdefault(prompt_text(llm.tokenizer, lref.judge_prompt(x["query"], x["title"])), []).append(i)
     for name, (key, errors) in DIAG_VARIANTS.items():
+        if part.done(f"{name}/"):
+            continue
         rows = pool if key == "label" else [x | {"label": x["gold"]} for x in pool]
         pairs = stage3_pairs(dataclasses.replace(cfg, dpo_errors=errors), llm, rows, seed)
         idx = [where[p["prompt"]][0] for p in pairs]
@@ -569,7 +584,8 @@ def _dpolr_section(exp: str, long: bool = False) -> str:
     cols = [("syn", "macro_f1"), ("syn", "accuracy"), ("syn", "over_recall_err"), ("syn", "over_recall_pred"),
             ("wands", "macro_f1"), ("wands", "fpr")]
     title = ("DPO learning rate, longer (`python -m benchmarks.lref dpolr --long`: pairs from the whole pool, more "
-             "steps)" if long else "DPO learning rate (`python -m benchmarks.lref dpolr`: label-only pairs from sft-all)")
+             "steps)" if long else
+             "DPO learning rate (`python -m benchmarks.lref dpolr`: label-only pairs from sft-all)")
     lines = [f"### {title}", "",
              "| DPO lr | seeds | " + " | ".join(f"{a} {m}" for a, m in cols) + " | syn grades predicted |",
              "|---|---|" + "---|" * len(cols) + "---|"]
@@ -584,7 +600,8 @@ def _dpolr_section(exp: str, long: bool = False) -> str:
     pairs = "; ".join(f"{r.get('pairs', 0)} pairs, chosen {r.get('pairs_chosen')}, rejected {r.get('pairs_rejected')}"
                       for r in runs)
     cfg = runs[0].get("cfg", {})
-    return ("\n".join(lines) + f"\n\nEach rate starts from the same sft-all model ({cfg.get('sft_steps')} steps on the "
+    return ("\n".join(lines) + "\n\nEach rate starts from the same sft-all model "
+            f"({cfg.get('sft_steps')} steps on the "
             f"pool) and trains {cfg.get('dpo_steps')} DPO steps × {cfg.get('dpo_batch_size')} pairs (β "
             f"{cfg.get('beta')}, RPO α {cfg.get('rpo_alpha')}) on the same pairs, mined from that model's label "
             f"ranking on {cfg.get('dpo_scan')} pool pairs. Pairs per seed: {pairs}.\n")
@@ -778,7 +795,8 @@ def table() -> Path:
     body = ""
     if gpu:
         body += ("## GPU profile (`benchmarks/device/lref_gpu.sh`: `LREF_PROFILE=gpu python -m benchmarks.lref all`)"
-                 "\n\n" + gpu + ("" if "### WANDS" in gpu else "\nWANDS rows are absent here: the WANDS subset was not "
+                 "\n\n" + gpu + ("" if "### WANDS" in gpu else
+                                   "\nWANDS rows are absent here: the WANDS subset was not "
                                    "on the GPU machine.\n") + "\n")
     if cpu:
         body += "## CPU profile (`python -m benchmarks.lref all --jobs 4`)\n\n" + cpu

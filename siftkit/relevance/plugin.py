@@ -154,11 +154,10 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     ``siftkit relevance sft --cot --teacher llm --teacher-endpoint http://127.0.0.1:8000/v1 --teacher-model NAME
     --train kept.jsonl --model runs/lref-sft --output runs/lref-cot``
     """
+    from siftkit.core.errors import InputError
     from siftkit.relevance.pipeline import stage2_multicot, wrap
     from siftkit.relevance.train import sft as sft_train
     from siftkit.relevance.train import sft_rows
-
-    from siftkit.core.errors import InputError
 
     cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length,
                gradient_checkpointing=gradient_checkpointing, teacher=teacher)  # checked before any model loads

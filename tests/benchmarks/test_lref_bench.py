@@ -229,3 +229,32 @@ def test_prior_shift_statistics_on_a_hand_made_case():
     st = bench.shift_stats(before[2:], after[2:], delta)  # centred Δ = (-1.2, 1.8, -0.2, -0.2, -0.2)
     assert st["same_sign"] == 0.0 and st["top1_agree"] == 0.0  # before + δ says Exact, after says Significant
     assert math.isnan(bench.shift_stats(before, before, delta)["explained"])
+
+
+def test_a_rerun_dpo_diagnostic_skips_the_pair_sets_it_finished(tiny_bench, monkeypatch):
+    import siftkit.relevance.train as train
+
+    monkeypatch.setattr(bench, "DPODIAG", {"lr": 1e-4, "epochs": 1, "dpo_scan": 40})
+    calls, rerun = [], False
+
+    class Killed(Exception):
+        pass
+
+    def fake_dpo(model, tok, rows, steps, cfg, seed=0):
+        calls.append(len(rows))
+        if len(calls) == 2 and not rerun:
+            raise Killed  # killed during the second pair set
+        return model, [{"train_loss": 0.5}]
+
+    monkeypatch.setattr(train, "dpo", fake_dpo)
+    with pytest.raises(Killed):
+        bench.dpodiag_cell({"seed": 0})
+    first = json.loads((tiny_bench / "lref_dpodiag_partial" / "seed=0.json").read_text())["metrics"]
+    finished = [n for n in bench.DIAG_VARIANTS if f"{n}/macro_f1" in first]
+    assert len(finished) == 1
+    calls.clear()
+    rerun = True
+    out = bench.dpodiag_cell({"seed": 0})
+    assert out[f"{finished[0]}/macro_f1"] == first[f"{finished[0]}/macro_f1"]
+    assert len(calls) == sum(1 for n in bench.DIAG_VARIANTS if n not in finished and out[f"{n}/pairs"])
+    assert all(f"{n}/pairs" in out for n in bench.DIAG_VARIANTS)
