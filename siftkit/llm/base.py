@@ -7,6 +7,10 @@ A chat model does two things:
   Returns one :class:`Generation` per prompt, holding ``params.n`` samples.
 * ``score(prompts, continuations)`` — log-probabilities of given continuations after each prompt
   (e.g. the label words of a relevance judge). Returns one :class:`Score` per (prompt, continuation) pair.
+* ``next_token_logprobs(prompts, top_k)`` — the distribution of the first generated token after each prompt (chat
+  template applied and the assistant turn opened, as for ``generate``), in one forward pass per prompt: one
+  :class:`TokenDistribution` each. A judge reads a 0–10 grade as an expectation over digit probabilities with it.
+  Back-ends that cannot answer it do not define it.
 
 Back-ends: ``local`` (transformers, embedded SmolLM2 by default, see :mod:`siftkit.llm.local`) and
 ``openai`` (any OpenAI-compatible endpoint, see :mod:`siftkit.llm.openai_client`). The response cache
@@ -87,6 +91,28 @@ class Score:
 
     logprob: float
     token_logprobs: list[float] = field(default_factory=list)
+
+
+@dataclass
+class TokenDistribution:
+    """The top-k of the next-token distribution after a prompt.
+
+    Attributes:
+        top: ``(token_text, logprob)`` pairs, most probable first; ``token_text`` is the decoded token as it would
+            appear in the generated text (e.g. ``"7"``, ``" Yes"``), log-probabilities are natural logs under the
+            full softmax (not renormalised over the top-k).
+    """
+
+    top: list[tuple[str, float]]
+
+    def logprob(self, text: str, default: float = float("-inf")) -> float:
+        """The log-probability of the token whose text is ``text`` (leading/trailing whitespace ignored; the most
+        probable such token when several decode to the same stripped text), or ``default`` when it is not in the top-k."""
+        best = default
+        for tok, lp in self.top:
+            if tok.strip() == text.strip() and lp > best:
+                best = lp
+        return best
 
 
 @runtime_checkable
