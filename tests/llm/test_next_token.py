@@ -114,3 +114,53 @@ def test_cache_refuses_a_backend_without_the_call(tmp_path):
 def test_distribution_logprob_lookup():
     d = TokenDistribution(top=[(" 7", -0.5), ("7", -1.0), ("8", -2.0)])
     assert d.logprob("7") == -0.5 and d.logprob("9") == float("-inf") and d.logprob("9", default=-99.0) == -99.0
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# reading a grade
+# ---------------------------------------------------------------------------------------------------------------------
+
+def test_expected_grade_by_hand():
+    from siftkit.llm.grading import GRADES_0_4, expected_grade
+
+    d = TokenDistribution(top=[("The", -0.1), ("3", math.log(0.2)), (" 3", math.log(0.1)), ("1", math.log(0.35)),
+                               ("x3", -1.0), ("7", math.log(0.05))])
+    r = expected_grade(d, GRADES_0_4)  # "7" is not a grade of the 0-4 scale, "x3" is not "3"
+    assert r.mass == pytest.approx(0.2 + 0.1 + 0.35)
+    assert r.probs == pytest.approx({"0": 0.0, "1": 0.35 / 0.65, "2": 0.0, "3": 0.3 / 0.65, "4": 0.0})
+    assert r.expected == pytest.approx((1 * 0.35 + 3 * 0.3) / 0.65)
+    assert r.argmax == "1"
+    tie = expected_grade(TokenDistribution(top=[("2", -1.0), ("0", -1.0)]), GRADES_0_4)
+    assert tie.argmax == "0" and tie.expected == pytest.approx(1.0)  # a tie goes to the earlier grade
+    none = expected_grade(TokenDistribution(top=[("The", -0.1)]), GRADES_0_4)
+    assert none.mass == 0.0 and none.argmax is None and math.isnan(none.expected)
+
+
+def _assert_same_reading(a, b):
+    assert a.probs == pytest.approx(b.probs, abs=1e-4)
+    assert a.mass == pytest.approx(b.mass, abs=1e-4)
+    assert a.expected == pytest.approx(b.expected, abs=1e-4) and a.argmax == b.argmax
+
+
+def test_next_token_reading_equals_scoring_each_grade_tiny_llama(tiny_chat_model, tmp_path):
+    from siftkit.llm.grading import GRADES_0_10, expected_grade, grade_by_score
+
+    llm = CachedChatModel(tiny_chat_model, ResponseCache(tmp_path / "r.sqlite"))
+    prompts = [PROMPTS[0], [{"role": "user", "content": "Rate 0-10 how relevant: oak desk / walnut desk"}]]
+    V = len(tiny_chat_model.tokenizer)
+    by_dist = [expected_grade(d, GRADES_0_10) for d in llm.next_token_logprobs(prompts, top_k=V)]
+    by_score = grade_by_score(llm, prompts, GRADES_0_10, variants=("", " "))
+    for a, b in zip(by_dist, by_score):
+        _assert_same_reading(a, b)
+        assert 0 < a.mass < 1 and a.probs[a.argmax] == max(a.probs.values())
+
+
+def test_next_token_reading_equals_scoring_each_grade_char_model():
+    from siftkit.llm.grading import GRADES_0_4, expected_grade, grade_by_score
+
+    m = CharChatModel(spread=9.0)
+    prompts = [f"Grade {i}:" for i in range(6)]
+    by_dist = [expected_grade(d, GRADES_0_4) for d in m.next_token_logprobs(prompts, top_k=len(m.VOCAB))]
+    for a, b in zip(by_dist, grade_by_score(m, prompts, GRADES_0_4)):
+        _assert_same_reading(a, b)
+    assert len({a.argmax for a in by_dist}) > 1  # the prompts really differ
