@@ -1,4 +1,4 @@
-"""The fine-tuning helper: a tiny Llama learns a toy mapping by SFT and DPO, LoRA and full; the cache sees the change."""
+"""The fine-tuning helper: a tiny Llama learns a toy mapping by SFT and DPO, LoRA and full; cache keys change."""
 
 from __future__ import annotations
 
