@@ -152,6 +152,21 @@ def convert_smollm2(models_dir: str | Path | None = None) -> Path:
     return convert_gguf(smollm2_gguf_path(), dest, sha256=SMOLLM2_GGUF_SHA256)
 
 
+def resolve_model_folder(path_or_name: str | Path, models_dir: str | Path | None = None) -> tuple[Path, str]:
+    """The Hugging Face model folder for ``"smollm2"`` (converted once), a ``.gguf`` (converted once) or a folder,
+    and the model's default name; shared by every engine of the local back-end."""
+    if str(path_or_name) == "smollm2":
+        return convert_smollm2(models_dir), SMOLLM2_MODEL_ID
+    if str(path_or_name).endswith(".gguf"):
+        gguf = Path(path_or_name)
+        return convert_gguf(gguf, Path(models_dir or cache_dir("models")) / gguf.stem.lower()), gguf.stem
+    folder = Path(path_or_name)
+    if not (folder / "config.json").is_file():
+        raise InputError("not a model folder (no config.json); expected \"smollm2\", a folder or a .gguf",
+                         path=folder)
+    return folder, folder.name
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # decoding helpers
 # ---------------------------------------------------------------------------------------------------------------------
@@ -196,6 +211,24 @@ class _StopOnText(StoppingCriteria):
                     self.done_at[b] = n_new
             done[b] = b in self.done_at
         return done
+
+
+def finish_row(tokenizer, toks: list[int], eos: Sequence[int], stop: Sequence[str],
+               stopped_at: int | None = None) -> tuple[str, str, int]:
+    """(text, finish_reason, completion_tokens) of one generated row: cut after the step a stop sequence was seen
+    (``stopped_at`` new tokens) and after the first EOS (which counts as a token), decode without special tokens,
+    and cut the text before the first stop sequence; shared by every engine of the local back-end."""
+    reason = "length"
+    if stopped_at is not None:
+        toks, reason = toks[:stopped_at], "stop"
+    at_eos = next((k for k, t in enumerate(toks) if t in eos), None)
+    if at_eos is not None:
+        toks, reason = toks[:at_eos + 1], "stop"
+    text = tokenizer.decode(toks, skip_special_tokens=True)
+    cut = [k for k in (text.find(s) for s in stop) if k >= 0]
+    if cut:
+        text, reason = text[:min(cut)], "stop"
+    return text, reason, len(toks)
 
 
 def _row_seed(seed: int | None, prompt: Prompt, j: int) -> int:
@@ -255,18 +288,7 @@ class LocalChatModel:
             torch.set_num_threads(threads)
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
-        if str(path_or_name) == "smollm2":
-            folder, default_id = convert_smollm2(models_dir), SMOLLM2_MODEL_ID
-        elif str(path_or_name).endswith(".gguf"):
-            gguf = Path(path_or_name)
-            folder = convert_gguf(gguf, Path(models_dir or cache_dir("models")) / gguf.stem.lower())
-            default_id = gguf.stem
-        else:
-            folder = Path(path_or_name)
-            if not (folder / "config.json").is_file():
-                raise InputError("not a model folder (no config.json); expected \"smollm2\", a folder or a .gguf",
-                                 path=folder)
-            default_id = folder.name
+        folder, default_id = resolve_model_folder(path_or_name, models_dir)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
         model = model.to(device).eval()
@@ -396,20 +418,8 @@ class LocalChatModel:
                                       logits_processor=processors, stopping_criteria=stopping)
         new = out[:, T:].tolist()  # (B, <= max_new_tokens)
 
-        results = []
-        for b, toks in enumerate(new):
-            reason = "length"
-            if stop_on_text and b in stop_on_text.done_at:
-                toks, reason = toks[:stop_on_text.done_at[b]], "stop"
-            at_eos = next((k for k, t in enumerate(toks) if t in eos), None)
-            if at_eos is not None:
-                toks, reason = toks[:at_eos + 1], "stop"
-            text = self.tokenizer.decode(toks, skip_special_tokens=True)
-            cut = [k for k in (text.find(s) for s in params.stop) if k >= 0]
-            if cut:
-                text, reason = text[:min(cut)], "stop"
-            results.append((text, reason, len(toks)))
-        return results
+        done_at = stop_on_text.done_at if stop_on_text else {}
+        return [finish_row(self.tokenizer, toks, eos, params.stop, done_at.get(b)) for b, toks in enumerate(new)]
 
     # -- score ------------------------------------------------------------------------------------------------------
 
