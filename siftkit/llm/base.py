@@ -87,10 +87,12 @@ class Generation:
 
 @dataclass
 class Score:
-    """Log-probability of a continuation given a prompt: the sum and the per-token values."""
+    """Log-probability of a continuation given a prompt: the sum and the per-token values (``cached``: answered by
+    the response cache; not part of equality)."""
 
     logprob: float
     token_logprobs: list[float] = field(default_factory=list)
+    cached: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -101,9 +103,11 @@ class TokenDistribution:
         top: ``(token_text, logprob)`` pairs, most probable first; ``token_text`` is the decoded token as it would
             appear in the generated text (e.g. ``"7"``, ``" Yes"``), log-probabilities are natural logs under the
             full softmax (not renormalised over the top-k).
+        cached: True when the response cache answered (not part of equality).
     """
 
     top: list[tuple[str, float]]
+    cached: bool = field(default=False, compare=False)
 
     def logprob(self, text: str, default: float = float("-inf")) -> float:
         """The log-probability of the token whose text is ``text`` (leading/trailing whitespace ignored; the most

@@ -1,9 +1,9 @@
 """The response cache shared by every method: one SQLite file (WAL mode), one row per (model, prompt, params).
 
 A row's key is ``sha256(kind, model fingerprint, model_id, canonical prompt JSON, generation params incl. stop)``
-(for ``score`` the continuation takes the params' place). Only the key, the kind, the model id, the reply JSON and a
-timestamp are stored: prompts are not, and API keys never enter a key or a row (a back-end's ``fingerprint`` must
-not contain one).
+(for ``score`` the continuation takes the params' place, for ``next_token`` the ``top_k``). Only the key, the kind,
+the model id, the reply JSON and a timestamp are stored: prompts are not, and API keys never enter a key or a row (a
+back-end's ``fingerprint`` must not contain one).
 
 :class:`CachedChatModel` wraps any :class:`~siftkit.llm.base.ChatModel`. It looks every prompt up, sends only the
 misses to the inner model (deduplicated, in chunks of ``chunk_size``), and stores each chunk's replies as soon as
@@ -12,7 +12,7 @@ that chunk returns, so a run killed half-way loses at most one chunk. What is ne
 * sampled generation (``temperature > 0``) without ``params.seed``;
 * calls made with ``bypass=True`` (e.g. RL rollouts) or through a cache built with ``enabled=False`` (``--no-cache``);
 * errors and malformed replies (a ``Generation`` with a finish reason ``"error"``, the wrong number of samples, a
-  non-finite score).
+  non-finite score, an empty or over-long next-token distribution or one with a NaN or positive log-probability).
 
 The file is safe for many threads (one connection behind a lock) and many processes (WAL, ``BEGIN IMMEDIATE``
 writes, a busy timeout). Batch runners may also give each worker its own shard file and fold the shards in with
@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from siftkit.core.paths import cache_dir
-from siftkit.llm.base import ChatModel, Generation, GenerationParams, Prompt, Score, prompt_key, sha256_text
+from siftkit.llm.base import (
+    ChatModel, Generation, GenerationParams, Prompt, Score, TokenDistribution, prompt_key, sha256_text,
+)
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -64,7 +66,7 @@ def params_key(params: GenerationParams) -> str:
 
 
 def cache_key(kind: str, fingerprint: str, model_id: str, prompt: Prompt, extra: str) -> str:
-    """sha256 over the kind ("generate"/"score"), the model, the canonical prompt and ``extra`` (params or text)."""
+    """sha256 over the kind ("generate"/"score"/"next_token"), the model, the canonical prompt and ``extra``."""
     return sha256_text(kind, fingerprint, model_id, prompt_key(prompt), extra)
 
 
@@ -226,6 +228,12 @@ def _score_ok(s: Any) -> bool:
             and all(isinstance(x, (int, float)) and math.isfinite(x) for x in s.token_logprobs))
 
 
+def _distribution_ok(d: Any, top_k: int) -> bool:
+    return (isinstance(d, TokenDistribution) and isinstance(d.top, list) and 0 < len(d.top) <= top_k
+            and all(isinstance(t, str) and isinstance(lp, (int, float)) and not math.isnan(lp) and lp <= 1e-6
+                    for t, lp in d.top))
+
+
 def _generation_json(g: Generation) -> str:
     return json.dumps({"texts": g.texts, "finish_reasons": g.finish_reasons, "prompt_tokens": g.prompt_tokens,
                        "completion_tokens": g.completion_tokens}, ensure_ascii=False)
@@ -243,7 +251,15 @@ def _score_json(s: Score) -> str:
 
 def _score_from(value: str) -> Score:
     d = json.loads(value)
-    return Score(logprob=d["logprob"], token_logprobs=d["token_logprobs"])
+    return Score(logprob=d["logprob"], token_logprobs=d["token_logprobs"], cached=True)
+
+
+def _distribution_json(d: TokenDistribution) -> str:
+    return json.dumps({"top": [[t, lp] for t, lp in d.top]}, ensure_ascii=False)  # -inf is written as -Infinity
+
+
+def _distribution_from(value: str) -> TokenDistribution:
+    return TokenDistribution(top=[(t, float(lp)) for t, lp in json.loads(value)["top"]], cached=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -305,12 +321,76 @@ class CachedChatModel:
         if bypass or not self.cache.enabled:
             self.cache.count(bypassed=len(prompts))
             return self.inner.score(prompts, continuations)
-        fp, model_id = self.inner.fingerprint, self.inner.model_id
-        keys = [cache_key("score", fp, model_id, p, json.dumps(c, ensure_ascii=False))
-                for p, c in zip(prompts, continuations)]
-        return self._run(prompts, keys, "score",
+        return self._run(prompts, self._score_keys(prompts, continuations), "score",
                          call=lambda idx: self.inner.score([prompts[i] for i in idx], [continuations[i] for i in idx]),
                          ok=_score_ok, to_json=_score_json, from_json=_score_from)
+
+    def _score_keys(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[str]:
+        fp, model_id = self.inner.fingerprint, self.inner.model_id
+        return [cache_key("score", fp, model_id, p, json.dumps(c, ensure_ascii=False))
+                for p, c in zip(prompts, continuations)]
+
+    def score_groups(self, prompts: Sequence[Prompt], continuations: Sequence[Sequence[str]],
+                     bypass: bool = False) -> list[list[Score]]:
+        """Several continuations per prompt, cached per (prompt, continuation) under the same keys as :meth:`score`.
+
+        The misses go to ``inner.score_groups`` (the local model's shared-prefix path,
+        :mod:`siftkit.llm.fastscore`) when the inner model has one, else to ``inner.score``.
+
+        Args:
+            prompts: chat message lists or raw strings.
+            continuations: per prompt, the continuations to score (e.g. a judge's label words).
+            bypass: skip the cache for this call.
+
+        Returns:
+            Per prompt, one :class:`~siftkit.llm.base.Score` per continuation.
+        """
+        if len(prompts) != len(continuations):
+            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuation groups")
+        owner = [i for i, conts in enumerate(continuations) for _ in conts]  # flat position -> prompt index
+        flat_p = [prompts[i] for i in owner]
+        flat_c = [c for conts in continuations for c in conts]
+
+        def call(idx: list[int]) -> list[Score]:
+            if not hasattr(self.inner, "score_groups"):
+                return self.inner.score([flat_p[k] for k in idx], [flat_c[k] for k in idx])
+            groups: dict[int, list[int]] = {}
+            for k in idx:
+                groups.setdefault(owner[k], []).append(k)
+            replies = self.inner.score_groups([prompts[i] for i in groups],
+                                              [[flat_c[k] for k in ks] for ks in groups.values()])
+            by_pos = {k: s for ks, row in zip(groups.values(), replies) for k, s in zip(ks, row)}
+            return [by_pos[k] for k in idx]
+
+        if bypass or not self.cache.enabled:
+            self.cache.count(bypassed=len(flat_p))
+            flat = call(list(range(len(flat_p))))
+        else:
+            flat = self._run(flat_p, self._score_keys(flat_p, flat_c), "score", call=call, ok=_score_ok,
+                             to_json=_score_json, from_json=_score_from)
+        it = iter(flat)
+        return [[next(it) for _ in conts] for conts in continuations]
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20,
+                            bypass: bool = False) -> list[TokenDistribution]:
+        """Like ``inner.next_token_logprobs``, answering from the cache where possible; keyed by ``top_k``.
+
+        Raises:
+            AttributeError: the inner back-end has no next-token call.
+        """
+        if not hasattr(self.inner, "next_token_logprobs"):
+            raise AttributeError(f"{type(self.inner).__name__} has no next_token_logprobs")
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        if bypass or not self.cache.enabled:
+            self.cache.count(bypassed=len(prompts))
+            return self.inner.next_token_logprobs(prompts, top_k)
+        fp, model_id = self.inner.fingerprint, self.inner.model_id
+        keys = [cache_key("next_token", fp, model_id, p, json.dumps({"top_k": top_k})) for p in prompts]
+        return self._run(prompts, keys, "next_token",
+                         call=lambda idx: self.inner.next_token_logprobs([prompts[i] for i in idx], top_k),
+                         ok=lambda d: _distribution_ok(d, top_k), to_json=_distribution_json,
+                         from_json=_distribution_from)
 
     def _run(self, prompts, keys, kind, call, ok, to_json, from_json) -> list:
         """Look up ``keys``; send unique misses to ``call`` chunk by chunk, storing each chunk at once."""

