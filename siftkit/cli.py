@@ -272,12 +272,42 @@ def eval_cmd(
         atomic_write_text(output, json.dumps(rows, indent=2))
 
 
+def _usage_line(e) -> str:
+    """One ``siftkit:`` line for a click/typer usage error: the command, the option, what is wrong (values cut)."""
+    import click
+    import typer._click.exceptions as tce
+
+    from siftkit.core.validate import cut
+
+    ctx = getattr(e, "ctx", None)
+    where = " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+    param = getattr(e, "param", None)
+    opt = "/".join(param.opts) if param is not None and getattr(param, "opts", None) else ""
+    msg = e.format_message()
+    missing = isinstance(e, (click.exceptions.MissingParameter, tce.MissingParameter))
+    if param is not None and isinstance(e, (click.exceptions.BadParameter, tce.BadParameter)) and not missing:
+        msg = f"invalid value: {e.message}"  # click's "Invalid value for '--x'" would repeat the option
+        cause = e.__cause__
+        if cause is not None and hasattr(cause, "errors"):  # typer's pydantic coercion: name the value given
+            try:
+                msg = f"invalid value {cut(cause.errors()[0]['input'])}: {e.message}"
+            except (KeyError, IndexError, TypeError):  # another shape keeps click's message
+                pass
+    head = ": ".join(x for x in (where, opt) if x)
+    return InputError(msg, field=head or "usage").format()
+
+
 def main() -> None:
-    """Entry point: discover plug-ins, run typer, turn InputError into one line and exit code 2."""
+    """Entry point: discover plug-ins, run typer; every bad input (an :class:`InputError` or a click/typer usage
+    error: missing or unknown option, a value of the wrong type) ends as one ``siftkit:`` line and exit code 2."""
+    import click
+    import typer._click.exceptions as tce
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     discover(registry)
     registry.report_failures()
+    usage_errors = (click.exceptions.UsageError, tce.UsageError)
     try:
         rc = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
         sys.exit(rc if isinstance(rc, int) else 0)
@@ -288,12 +318,15 @@ def main() -> None:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors etc.
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except (tce.NoArgsIsHelpError, click.exceptions.NoArgsIsHelpError) as e:  # `siftkit cascade`: the help
+        print(e.ctx.get_help() if e.ctx is not None else e.format_message())
+        sys.exit(2)
+    except usage_errors as e:
+        print(_usage_line(e), file=sys.stderr)
+        sys.exit(2)
+    except (click.exceptions.ClickException, tce.ClickException) as e:  # e.g. FileError: one line too
+        print(InputError(e.format_message(), field="usage").format(), file=sys.stderr)
+        sys.exit(e.exit_code or 2)
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
+        print("siftkit: interrupted", file=sys.stderr)
+        sys.exit(130)

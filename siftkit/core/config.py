@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError
+from .validate import cut
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -48,7 +49,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def parse_override(ov: str) -> tuple[str, Any]:
     """One ``key=value`` string to ``(key, value)``; the value is read as YAML (``1`` → int), else kept as text."""
     if "=" not in ov:
-        raise ConfigError(f"override {ov!r} is not key=value", "--set")
+        raise ConfigError(f"override {cut(ov)} is not key=value", "--set")
     key, raw = ov.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""

@@ -29,11 +29,23 @@ class InputError(ValueError):
         self.field = field
         super().__init__(self.format())
 
+    max_chars = 400  # [ours] a message longer than this is cut: one short line, whatever the input held
+
     def format(self) -> str:
-        where = self.path or "<input>"
+        """One line: ``siftkit: FILE[:LINE]: message``; the field (e.g. ``--hits``) stands for FILE
+        when no file is involved; the message is cut to ``max_chars``."""
+        if self.path is not None:
+            where = self.path
+        elif self.field:  # an option (``--hits``) or a config field (``ms_rule``), as the raiser named it
+            where = self.field
+        else:
+            where = "<input>"
         if self.line is not None:
             where += f":{self.line}"
-        return f"siftkit: {where}: {self.message}"
+        msg = " ".join(str(self.message).split())  # newlines and runs of spaces collapse: one line
+        if len(msg) > self.max_chars:
+            msg = msg[: self.max_chars] + f"...(+{len(msg) - self.max_chars} chars)"
+        return f"siftkit: {where}: {msg}"
 
 
 class ConfigError(InputError):

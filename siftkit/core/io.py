@@ -12,11 +12,13 @@ import io
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import InputError
 from .records import RECORD_TYPES, SCHEMAS, Candidate, Judgment, Run
+from .validate import check_choice, cut
 
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", dict: "object", list: "array", bool: "boolean"}
 
@@ -99,18 +101,46 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once at import (os.umask can only be read by setting it)
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a killed run leaves no half file.
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends without error it is renamed onto ``path``.
 
-    The file gets the mode a plain ``open(path, "w")`` would give (``mkstemp`` alone makes it private)."""
+    On error the temporary file is removed and an existing ``path`` is left as it was: an output is replaced only
+    by a successful run. The file gets the mode a plain ``open(path, "w")`` would give (``mkstemp`` alone makes it
+    private). A directory at ``path`` is an :class:`InputError` (checked before anything is written).
+
+    Example:
+        >>> with atomic_output("out.parquet") as tmp:
+        ...     table.to_parquet(tmp)
+    """
     path = Path(path)
+    if path.is_dir():
+        raise InputError("is a directory; give a file name", path, field="--output")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    os.replace(tmp, path)
-    return path
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a killed run leaves no half file
+    and a failed one leaves the old file (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """:func:`atomic_write_text` for bytes."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Any]) -> Path:
@@ -193,17 +223,16 @@ def write_parquet(path: str | Path, rows: list[dict[str, Any]]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-    return path
+    with atomic_output(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
+    return Path(path)
 
 
 def read_records(path: str | Path, kind: str) -> list[Any]:
     """Read typed records (``query``, ``item``, ``candidate`` or ``judgment``) from .jsonl, .csv, .tsv or .parquet."""
     path = Path(path)
     if kind not in SCHEMAS:
-        raise ValueError(f"unknown record kind {kind!r}; one of {sorted(SCHEMAS)}")
+        check_choice(kind, sorted(SCHEMAS), "--kind")
     schema = SCHEMAS[kind]
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
@@ -213,7 +242,7 @@ def read_records(path: str | Path, kind: str) -> list[Any]:
     elif suffix == ".parquet":
         rows = read_parquet(path, schema)
     else:
-        raise InputError(f"unknown file type {suffix!r} (expected .jsonl, .csv, .tsv or .parquet)", path)
+        raise InputError(f"unknown file type {cut(suffix)} (expected .jsonl, .csv, .tsv or .parquet)", path)
     cls = RECORD_TYPES[kind]
     keep = set(schema)
     out = []
@@ -245,11 +274,11 @@ def read_trec_run(path: str | Path) -> Run:
         try:
             int(rank)
         except ValueError:
-            raise InputError(f'field "rank" must be integer, got {rank!r}', path, i, "rank") from None
+            raise InputError(f'field "rank" must be integer, got {cut(rank)}', path, i, "rank") from None
         try:
             s = float(score)
         except ValueError:
-            raise InputError(f'field "score" must be number, got {score!r}', path, i, "score") from None
+            raise InputError(f'field "score" must be number, got {cut(score)}', path, i, "score") from None
         scores.setdefault(qid, {})[docno] = s
     return Run(scores, name)
 
@@ -273,7 +302,7 @@ def read_qrels(path: str | Path) -> list[Judgment]:
         try:
             label = int(parts[3])
         except ValueError:
-            raise InputError(f'field "label" must be integer, got {parts[3]!r}', path, i, "label") from None
+            raise InputError(f'field "label" must be integer, got {cut(parts[3])}', path, i, "label") from None
         out.append(Judgment(parts[0], parts[2], label))
     return out
 

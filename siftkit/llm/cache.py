@@ -321,12 +321,55 @@ class CachedChatModel:
         if bypass or not self.cache.enabled:
             self.cache.count(bypassed=len(prompts))
             return self.inner.score(prompts, continuations)
-        fp, model_id = self.inner.fingerprint, self.inner.model_id
-        keys = [cache_key("score", fp, model_id, p, json.dumps(c, ensure_ascii=False))
-                for p, c in zip(prompts, continuations)]
-        return self._run(prompts, keys, "score",
+        return self._run(prompts, self._score_keys(prompts, continuations), "score",
                          call=lambda idx: self.inner.score([prompts[i] for i in idx], [continuations[i] for i in idx]),
                          ok=_score_ok, to_json=_score_json, from_json=_score_from)
+
+    def _score_keys(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[str]:
+        fp, model_id = self.inner.fingerprint, self.inner.model_id
+        return [cache_key("score", fp, model_id, p, json.dumps(c, ensure_ascii=False))
+                for p, c in zip(prompts, continuations)]
+
+    def score_groups(self, prompts: Sequence[Prompt], continuations: Sequence[Sequence[str]],
+                     bypass: bool = False) -> list[list[Score]]:
+        """Several continuations per prompt, cached per (prompt, continuation) under the same keys as :meth:`score`.
+
+        The misses go to ``inner.score_groups`` (the local model's shared-prefix path,
+        :mod:`siftkit.llm.fastscore`) when the inner model has one, else to ``inner.score``.
+
+        Args:
+            prompts: chat message lists or raw strings.
+            continuations: per prompt, the continuations to score (e.g. a judge's label words).
+            bypass: skip the cache for this call.
+
+        Returns:
+            Per prompt, one :class:`~siftkit.llm.base.Score` per continuation.
+        """
+        if len(prompts) != len(continuations):
+            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuation groups")
+        owner = [i for i, conts in enumerate(continuations) for _ in conts]  # flat position -> prompt index
+        flat_p = [prompts[i] for i in owner]
+        flat_c = [c for conts in continuations for c in conts]
+
+        def call(idx: list[int]) -> list[Score]:
+            if not hasattr(self.inner, "score_groups"):
+                return self.inner.score([flat_p[k] for k in idx], [flat_c[k] for k in idx])
+            groups: dict[int, list[int]] = {}
+            for k in idx:
+                groups.setdefault(owner[k], []).append(k)
+            replies = self.inner.score_groups([prompts[i] for i in groups],
+                                              [[flat_c[k] for k in ks] for ks in groups.values()])
+            by_pos = {k: s for ks, row in zip(groups.values(), replies) for k, s in zip(ks, row)}
+            return [by_pos[k] for k in idx]
+
+        if bypass or not self.cache.enabled:
+            self.cache.count(bypassed=len(flat_p))
+            flat = call(list(range(len(flat_p))))
+        else:
+            flat = self._run(flat_p, self._score_keys(flat_p, flat_c), "score", call=call, ok=_score_ok,
+                             to_json=_score_json, from_json=_score_from)
+        it = iter(flat)
+        return [[next(it) for _ in conts] for conts in continuations]
 
     def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20,
                             bypass: bool = False) -> list[TokenDistribution]:

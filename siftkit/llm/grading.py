@@ -94,7 +94,7 @@ def expected_grade(dist: TokenDistribution, grades: Sequence[str] = GRADES_0_10)
 
 def grade_by_score(llm, prompts: Sequence[Prompt], grades: Sequence[str] = GRADES_0_10,
                    variants: Sequence[str] = ("", " ")) -> list[GradeReading]:
-    """The same reading from ``llm.score``: every grade, in every spelling ``variant + grade``, scored as a continuation.
+    """The same reading from ``llm.score``: each grade, spelt ``variant + grade``, scored as a continuation.
 
     ``p(g)`` is the sum over the variants of ``exp(score)``. Costs ``len(grades) * len(variants)`` scored
     continuations per prompt; exact for multi-token grades (e.g. ``"10"`` on a digit-splitting tokenizer).

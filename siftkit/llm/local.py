@@ -484,6 +484,23 @@ class LocalChatModel:
             out.append(Score(logprob=float(sum(lp)), token_logprobs=lp))
         return out
 
+    def score_groups(self, prompts: Sequence[Prompt], continuations: Sequence[Sequence[str]]) -> list[list[Score]]:
+        """:meth:`score` of several continuations per prompt, running each group's shared prefix once.
+
+        Exact up to float rounding (:mod:`siftkit.llm.fastscore`); worth it when continuations share a long
+        prefix, e.g. a judge's label words after a rationale.
+
+        Args:
+            prompts: chat message lists or raw strings.
+            continuations: per prompt, the continuations to score.
+
+        Returns:
+            Per prompt, one :class:`~siftkit.llm.base.Score` per continuation.
+        """
+        from siftkit.llm.fastscore import score_groups
+
+        return score_groups(self, prompts, continuations)
+
     # -- next-token distribution -----------------------------------------------------------------------------------
 
     def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:

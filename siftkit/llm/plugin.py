@@ -25,6 +25,8 @@ class ServeLLMConfig:
         api_key_env: name of the environment variable holding the API key; clients then send
             ``Authorization: Bearer <key>``. The key is read from the environment, never from the command line,
             so it stays out of shell history and process lists.
+        engine: ``torch`` (transformers, fp32) or ``ct2`` (CTranslate2, see docs/core/ct2.md).
+        compute_type: the ``ct2`` engine's quantisation (``int8``, ``float32``, ...).
     """
 
     model: str = "smollm2"
@@ -32,6 +34,8 @@ class ServeLLMConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     api_key_env: Optional[str] = None
+    engine: str = "torch"
+    compute_type: str = "int8"
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -48,16 +52,23 @@ def serve_llm(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = _D.port,
     api_key_env: Annotated[Optional[str], typer.Option(
         "--api-key-env", help="Environment variable that holds the API key clients must send.")] = _D.api_key_env,
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2 (CTranslate2).")] = _D.engine,
+    compute_type: Annotated[str, typer.Option("--compute-type", help="ct2 quantisation: int8, float32, ...")]
+    = _D.compute_type,
 ) -> None:
     """Serve a local chat model at /v1/chat/completions, /v1/completions (echo + logprobs) and /v1/models.
 
     Example:
-        siftkit serve llm --model smollm2 --port 8000
+        siftkit serve llm --model smollm2 --port 8000 --engine ct2
     """
     from siftkit.core.errors import InputError
+    from siftkit.llm.factory import check_engine
+
+    check_engine(engine, compute_type)
 
     try:
-        config = ServeLLMConfig(model=model, name=name, host=host, port=port, api_key_env=api_key_env)
+        config = ServeLLMConfig(model=model, name=name, host=host, port=port, api_key_env=api_key_env,
+                                engine=engine, compute_type=compute_type)
     except ValueError as e:
         raise InputError(str(e), field="port") from None
     api_key = None
@@ -72,9 +83,9 @@ def serve_llm(
         check_bind(config.host, api_key)  # before the slow model load
     except ValueError as e:
         raise InputError(str(e), field="host") from None
-    from siftkit.llm.local import LocalChatModel
+    from siftkit.llm.factory import make_local_model
 
-    llm = LocalChatModel.from_pretrained(config.model)
+    llm = make_local_model(config.model, config.engine, threads=None, compute_type=config.compute_type)
     serve({config.name or config.model: llm, llm.model_id: llm}, config.host, config.port, api_key)
 
 

@@ -1,10 +1,13 @@
 """Evaluation metrics as plain functions, one file per family.
 
 * :mod:`~siftkit.metrics.ir`: nDCG@k, P@k, Recall@k, AP/MAP, RR/MRR through ir-measures.
-* :mod:`~siftkit.metrics.agreement`: accuracy, F1, Cohen's kappa, Spearman, Kendall, confusion matrices.
+* :mod:`~siftkit.metrics.agreement`: accuracy, F1, Cohen's kappa, Spearman, Kendall, confusion matrices, ROC-AUC.
+* :mod:`~siftkit.metrics.similarity`: top-k accuracy and P@k over a similarity matrix (ties in expectation), both
+  retrieval directions.
+* :mod:`~siftkit.metrics.fuzzy`: fuzzy title/name matching on rapidfuzz (stated scorer, threshold, normalisation).
 * :mod:`~siftkit.metrics.text`: ROUGE-1/2/L F1 through rouge-score.
 * :mod:`~siftkit.metrics.concentration`: Gini (product-bias Eq. 1), HHI, entropy.
-* :mod:`~siftkit.metrics.stats`: cluster bootstrap CIs, paired permutation and t-tests.
+* :mod:`~siftkit.metrics.stats`: cluster bootstrap CIs, paired permutation and t-tests, chi-square goodness of fit.
 
 Example:
     >>> from siftkit.metrics import evaluate
@@ -17,12 +20,14 @@ import importlib
 # Imported on first use (PEP 562): scipy.stats, scikit-learn and rouge-score take seconds to import, and the CLI
 # should not pay that to print --help.
 _SOURCES = {
-    "agreement": ["accuracy", "agreement_report", "cohen_kappa", "confusion", "kendall_tau", "macro_f1",
+    "agreement": ["accuracy", "agreement_report", "cohen_kappa", "confusion", "kendall_tau", "macro_f1", "roc_auc",
                   "spearman_rho", "weighted_f1"],
     "concentration": ["concentration_report", "entropy", "gini", "hhi", "support_size", "top_k_share"],
+    "fuzzy": ["FuzzyMatch", "fuzzy_match", "fuzzy_scores", "normalise_text"],
     "ir": ["evaluate", "parse_metric", "per_query"],
-    "stats": ["BootstrapCI", "PermutationResult", "TTestResult", "bootstrap_ci", "paired_permutation_test",
-              "paired_t_test"],
+    "similarity": ["precision_at_k", "retrieval_report", "top_k_accuracy"],
+    "stats": ["BootstrapCI", "ChiSquareResult", "PermutationResult", "TTestResult", "bootstrap_ci", "chi_square_gof",
+              "paired_permutation_test", "paired_t_test"],
     "text": ["rouge", "rouge_per_pair"],
 }
 _WHERE = {name: mod for mod, names in _SOURCES.items() for name in names}

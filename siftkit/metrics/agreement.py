@@ -203,6 +203,34 @@ def agreement_report(y_true: Sequence[Any], y_pred: Sequence[Any],
     return report
 
 
+def roc_auc(y_true: Sequence[Any], y_score: Sequence[float]) -> float:
+    """Area under the ROC curve of a binary label against a score (scikit-learn ``roc_auc_score``).
+
+    ``AUC = P(score⁺ > score⁻) + ½ P(score⁺ = score⁻)`` over all (positive, negative) pairs, so tied scores count
+    one half and a constant score gives 0.5.
+
+    Args:
+        y_true: binary labels (``0/1`` or ``False/True``); both classes must occur.
+        y_score: a score per item, higher meaning more likely positive.
+
+    Returns:
+        AUC in [0, 1].
+
+    Example:
+        >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])  # 3 of 4 pairs ordered right
+        0.75
+    """
+    y, s = _pair(y_true, y_score)
+    classes = np.unique(y)
+    if len(classes) != 2 or not set(classes.tolist()) <= {0, 1, False, True}:
+        raise InputError(f"ROC-AUC needs binary 0/1 labels with both classes present, got {classes.tolist()}",
+                         field="y_true")
+    s = s.astype(float)
+    if not np.all(np.isfinite(s)):
+        raise InputError("ROC-AUC scores must be finite", field="y_score")
+    return float(skm.roc_auc_score(y.astype(int), s))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # plumbing
 # ----------------------------------------------------------------------------------------------------------------

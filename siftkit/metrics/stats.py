@@ -15,7 +15,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,20 @@ class TTestResult:
     """Two-sided p-value."""
     df: int
     """Degrees of freedom, ``N - 1``."""
+
+
+@dataclass(frozen=True)
+class ChiSquareResult:
+    """A chi-square goodness-of-fit test."""
+
+    statistic: float
+    """``χ² = Σ_c (O_c - E_c)² / E_c``."""
+    p_value: float
+    """``P(χ²_dof >= statistic)``."""
+    dof: int
+    """``C - 1 - ddof`` over the ``C`` categories kept."""
+    n: int
+    """Total observed count ``Σ O_c``."""
 
 
 Data = Sequence[float] | np.ndarray | tuple[Any, ...] | pd.DataFrame
@@ -192,6 +206,59 @@ def paired_t_test(a: Sequence[float], b: Sequence[float]) -> TTestResult:
         return TTestResult(float(d[0]), float("nan"), float("nan"), len(d) - 1)
     res = stats.ttest_rel(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
     return TTestResult(float(np.mean(d)), float(res.statistic), float(res.pvalue), len(d) - 1)
+
+
+def chi_square_gof(observed: Mapping[str, float] | Sequence[float], expected: Mapping[str, float] | Sequence[float],
+                   ddof: int = 0) -> ChiSquareResult:
+    """Pearson chi-square goodness of fit of observed counts against an expected distribution (scipy ``chisquare``).
+
+    ``E_c = n · p_c / Σ p`` with ``n = Σ O_c`` (so ``expected`` may be shares, weights or counts),
+    ``χ² = Σ_c (O_c - E_c)² / E_c``, ``dof = C - 1 - ddof``.
+
+    Categories with ``p_c = 0`` and ``O_c = 0`` are dropped; ``p_c = 0`` with ``O_c > 0`` is an error (the
+    statistic would be infinite: the observation is impossible under the reference).
+
+    Args:
+        observed: counts ``O_c``, as ``{category: count}`` or an array.
+        expected: the reference ``p_c``, as ``{category: weight}`` (every observed category must be a key; keys absent
+            from ``observed`` count ``O_c = 0``) or an array of the same length as ``observed``.
+        ddof: parameters estimated from the data (lowers ``dof``).
+
+    Returns:
+        A :class:`ChiSquareResult`.
+
+    Example:
+        >>> r = chi_square_gof([10, 30], [0.5, 0.5])  # E = (20, 20): χ² = 100/20 + 100/20
+        >>> r.statistic, r.dof
+        (10.0, 1)
+    """
+    if isinstance(expected, Mapping):
+        if not isinstance(observed, Mapping):
+            raise InputError("expected is a mapping, so observed must be a {category: count} mapping too",
+                             field="observed")
+        unknown = sorted(set(observed) - set(expected))
+        if unknown:
+            raise InputError(f"observed categories missing from expected: {unknown[:5]}", field="expected")
+        keys = list(expected)
+        o = np.array([float(observed.get(c, 0.0)) for c in keys])  # (C,)
+        p = np.array([float(expected[c]) for c in keys])  # (C,)
+    else:
+        o = np.asarray(list(observed.values()) if isinstance(observed, Mapping) else observed, dtype=float)
+        p = np.asarray(expected, dtype=float)
+        if o.shape != p.shape or o.ndim != 1:
+            raise InputError(f"observed and expected need equal 1-D shapes, got {o.shape} and {p.shape}")
+    if np.any(o < 0) or np.any(p < 0) or not np.all(np.isfinite(o)) or not np.all(np.isfinite(p)):
+        raise InputError("counts and expected weights must be finite and non-negative")
+    if np.any((p == 0) & (o > 0)):
+        raise InputError("a category with expected weight 0 was observed", field="expected")
+    keep = p > 0
+    o, p = o[keep], p[keep]
+    n = o.sum()
+    if n == 0 or len(o) - 1 - ddof < 1:
+        raise InputError(f"need observations and at least {2 + ddof} categories with expected weight > 0")
+    e = n * p / p.sum()  # (C,)
+    res = stats.chisquare(o, e, ddof=ddof)
+    return ChiSquareResult(float(res.statistic), float(res.pvalue), int(len(o) - 1 - ddof), int(round(n)))
 
 
 # ----------------------------------------------------------------------------------------------------------------

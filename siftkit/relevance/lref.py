@@ -149,17 +149,16 @@ def score_labels(llm: ChatModel, prompts: Sequence[list[Message]], prefixes: Seq
     """log p("<prefix>Label: g" | prompt) for every grade g, through ``ChatModel.score`` (spec §2 "decoding").
 
     The prefix (a rationale and a newline, or "") is shared by all grades, so the ranking is decided by the grade
-    tokens. Local models take an exact shared-prefix fast path
-    (:func:`siftkit.relevance.fastscore.score_labels_local`).
+    tokens. Models with ``score_groups`` (the cache wrapper, a local model) take the core's exact shared-prefix
+    path (:mod:`siftkit.llm.fastscore`); through the cache it is cached per (prompt, completion) like ``score``.
 
     Returns:
         One list of ``len(grades)`` log-probabilities per prompt, in ``grades`` order.
     """
     prefixes = list(prefixes) if prefixes is not None else [""] * len(prompts)
-    if hasattr(llm, "model") and hasattr(llm, "tokenizer"):
-        from siftkit.relevance.fastscore import score_labels_local
-
-        return score_labels_local(llm, prompts, prefixes, grades)
+    if hasattr(llm, "score_groups"):
+        groups = llm.score_groups(prompts, [[pre + completion(g) for g in grades] for pre in prefixes])
+        return [[s.logprob for s in row] for row in groups]
     flat_p = [p for p in prompts for _ in grades]
     flat_c = [pre + completion(g) for pre in prefixes for g in grades]
     scores = llm.score(flat_p, flat_c)

@@ -276,7 +276,11 @@ class SearchR1Trainer:
 def sft(model, trajs: Sequence[Trajectory], pad_id: int, epochs: int = 4, lr: float = 1e-3, batch_size: int = 64,
         seed: int = 0, mask_info: bool = True, log=None) -> list[float]:
     """Supervised format warm start: cross-entropy on the generated tokens of scripted trajectories (labelled
-    'warm start' wherever reported; spec §8). Returns the mean loss per epoch."""
+    'warm start' wherever reported; spec §8). Returns the mean loss per epoch.
+
+    Kept out of :mod:`siftkit.llm.finetune` on purpose: it trains on the token ids the rollout recorded, with the
+    retrieved spans inside the response masked out (``mask_info``), exactly as the RL step sees them; TRL's SFT
+    re-tokenises text rows and masks only a prompt prefix (see ``docs/core/training.md``)."""
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
     losses = []

@@ -1,0 +1,156 @@
+"""Option and path checks shared by every command: each raises :class:`~siftkit.core.errors.InputError`.
+
+A command checks its options and paths with these helpers first, before any model loads or run directory is made,
+so a typo costs nothing and leaves nothing behind::
+
+    hits = check_range(hits, "--hits", lo=1)
+    algo = check_choice(algo, ("grpo", "ppo"), "--algo")
+    seeds = check_int_list("0,1,2", "--seeds", lo=0)
+    out = check_output_file(output, "--output")
+
+Values echoed in messages are cut (:func:`cut`) so a 5 MB field never becomes a 5 MB line on stderr.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import InputError
+
+MAX_ECHO = 80  # [ours] characters of a user value quoted in a message
+
+
+def cut(value: Any, n: int = MAX_ECHO) -> str:
+    """``repr`` of ``value``, at most ``n`` characters: longer ones end in ``...(+K chars)``."""
+    s = repr(value)
+    if len(s) <= n:
+        return s
+    return f"{s[:n]}...(+{len(s) - n} chars)"
+
+
+def _opt(field: str) -> str:
+    return field if field.startswith("-") else "--" + field.replace("_", "-")
+
+
+def check_choice(value: Any, choices: Iterable[Any], field: str) -> Any:
+    """``value`` if it is one of ``choices``, else InputError listing them."""
+    choices = list(choices)
+    if value not in choices:
+        raise InputError(f"{cut(value)} is not one of {', '.join(map(str, choices))}", field=_opt(field))
+    return value
+
+
+def check_choices(values: Sequence[Any], choices: Iterable[Any], field: str, allow_empty: bool = False) -> list:
+    """Every item of ``values`` in ``choices``; an empty list is an error unless ``allow_empty``."""
+    choices = list(choices)
+    values = list(values)
+    if not values and not allow_empty:
+        raise InputError(f"needs at least one of {', '.join(map(str, choices))}", field=_opt(field))
+    bad = [v for v in values if v not in choices]
+    if bad:
+        raise InputError(f"{cut(bad[0])} is not one of {', '.join(map(str, choices))}", field=_opt(field))
+    return values
+
+
+def check_range(value: Any, field: str, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False, hi_open: bool = False) -> Any:
+    """``value`` if ``lo <= value <= hi`` (``<`` with ``lo_open``/``hi_open``); NaN and infinities are refused."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"must be a finite number, got {cut(value)}", field=_opt(field))
+    bad = ((lo is not None and (value <= lo if lo_open else value < lo))
+           or (hi is not None and (value >= hi if hi_open else value > hi)))
+    if bad:
+        left = "" if lo is None else ("(" if lo_open else "[") + f"{lo:g}"
+        right = "" if hi is None else f"{hi:g}" + (")" if hi_open else "]")
+        if lo is not None and hi is not None:
+            want = f"in {left}, {right}"
+        elif lo is not None:
+            want = f"{'>' if lo_open else '>='} {lo:g}"
+        else:
+            want = f"{'<' if hi_open else '<='} {hi:g}"
+        raise InputError(f"must be {want}, got {cut(value)}", field=_opt(field))
+    return value
+
+
+def _split(spec: str) -> list[str]:
+    return [t.strip() for t in str(spec).split(",") if t.strip()]
+
+
+def check_int_list(spec: str, field: str, lo: int | None = None, hi: int | None = None,
+                   allow_empty: bool = False) -> list[int]:
+    """``"0,1,2"`` → ``[0, 1, 2]``; each item an integer in range, at least one unless ``allow_empty``."""
+    out = []
+    for tok in _split(spec):
+        try:
+            v = int(tok)
+        except ValueError:
+            raise InputError(f"{cut(tok)} is not an integer", field=_opt(field)) from None
+        out.append(check_range(v, field, lo, hi))
+    if not out and not allow_empty:
+        raise InputError(f"needs at least one integer, got {cut(spec)}", field=_opt(field))
+    return out
+
+
+def check_float_list(spec: str, field: str, lo: float | None = None, hi: float | None = None,
+                     lo_open: bool = False, allow_empty: bool = False) -> list[float]:
+    """``"1,20.5"`` → ``[1.0, 20.5]``; each item a finite number in range, at least one unless ``allow_empty``."""
+    out = []
+    for tok in _split(spec):
+        try:
+            v = float(tok)
+        except ValueError:
+            raise InputError(f"{cut(tok)} is not a number", field=_opt(field)) from None
+        out.append(check_range(v, field, lo, hi, lo_open=lo_open))
+    if not out and not allow_empty:
+        raise InputError(f"needs at least one number, got {cut(spec)}", field=_opt(field))
+    return out
+
+
+def check_input_file(path: str | Path, field: str | None = None) -> Path:
+    """An existing, readable regular file (its content is checked by the reader that parses it)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path, field=field)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", path, field=field)
+    if not os.access(path, os.R_OK):
+        raise InputError("file is not readable", path, field=field)
+    return path
+
+
+def _writable_ancestor(path: Path, field: str | None) -> None:
+    """The nearest existing ancestor of ``path`` must be a writable directory (so ``mkdir -p`` + write works)."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot create it: {parent} is not a directory", path, field=field)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write here: directory {parent} is not writable", path, field=field)
+
+
+def check_output_file(path: str | Path, field: str = "--output") -> Path:
+    """A file the command may (re)place: not a directory, its folder writable (or creatable)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a directory; give a file name", path, field=field)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError("file is not writable", path, field=field)
+    _writable_ancestor(path, field)
+    return path
+
+
+def check_output_dir(path: str | Path, field: str = "--output") -> Path:
+    """A folder the command may create or write into: not an existing file, writable (or creatable)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("is a file; give a folder", path, field=field)
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise InputError("folder is not writable", path, field=field)
+    else:
+        _writable_ancestor(path, field)
+    return path
