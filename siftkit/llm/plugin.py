@@ -28,6 +28,8 @@ class ServeLLMConfig:
         max_prompt_tokens: a longer prompt (chat template included) is answered 400 before the model runs
             [ours: a 750 KB prompt held the only worker for over a minute].
         request_timeout: seconds until a request is answered 504, waiting for the model included [ours].
+        engine: ``torch`` (transformers, fp32) or ``ct2`` (CTranslate2, see docs/core/ct2.md).
+        compute_type: the ``ct2`` engine's quantisation (``int8``, ``float32``, ...).
     """
 
     model: str = "smollm2"
@@ -37,6 +39,8 @@ class ServeLLMConfig:
     api_key_env: Optional[str] = None
     max_prompt_tokens: int = 8192
     request_timeout: float = 300.0
+    engine: str = "torch"
+    compute_type: str = "int8"
 
     def __post_init__(self):
         from siftkit.core.validate import check_range
@@ -60,17 +64,23 @@ def serve_llm(
         "--max-prompt-tokens", help="Longer prompts are refused with 400.")] = _D.max_prompt_tokens,
     request_timeout: Annotated[float, typer.Option(
         "--request-timeout", help="Seconds until a request is answered 504.")] = _D.request_timeout,
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2 (CTranslate2).")] = _D.engine,
+    compute_type: Annotated[str, typer.Option("--compute-type", help="ct2 quantisation: int8, float32, ...")]
+    = _D.compute_type,
 ) -> None:
     """Serve a local chat model at /v1/chat/completions and /v1/completions (streaming, logprobs, echo) and /v1/models.
 
     Example:
-        siftkit serve llm --model smollm2 --port 8000
+        siftkit serve llm --model smollm2 --port 8000 --engine ct2
     """
     from siftkit.core.errors import InputError
     from siftkit.core.serving import check_api_key, check_bind
+    from siftkit.llm.factory import check_engine
 
+    check_engine(engine, compute_type)
     config = ServeLLMConfig(model=model, name=name, host=host, port=port, api_key_env=api_key_env,
-                            max_prompt_tokens=max_prompt_tokens, request_timeout=request_timeout)
+                            max_prompt_tokens=max_prompt_tokens, request_timeout=request_timeout,
+                            engine=engine, compute_type=compute_type)
     api_key = None
     if config.api_key_env:
         api_key = os.environ.get(config.api_key_env) or None
@@ -79,10 +89,10 @@ def serve_llm(
         check_api_key(api_key, field="--api-key-env")
     check_bind(config.host, api_key)  # before the slow model load
 
-    from siftkit.llm.local import LocalChatModel
+    from siftkit.llm.factory import make_local_model
     from siftkit.llm.server import serve
 
-    llm = LocalChatModel.from_pretrained(config.model)
+    llm = make_local_model(config.model, config.engine, threads=None, compute_type=config.compute_type)
     serve({config.name or config.model: llm, llm.model_id: llm}, config.host, config.port, api_key,
           max_prompt_tokens=config.max_prompt_tokens, request_timeout=config.request_timeout)
 
