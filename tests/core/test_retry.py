@@ -64,7 +64,7 @@ def test_429_and_5xx_are_retried_honouring_retry_after():
 
 def test_timeouts_and_connection_errors_are_retried_and_counted():
     req = httpx.Request("GET", "http://x/")
-    transport, calls = _scripted(httpx.ReadTimeout("slow", request=req), httpx.ConnectError("refused", request=req),
+    transport, _ = _scripted(httpx.ReadTimeout("slow", request=req), httpx.ConnectError("refused", request=req),
                                  httpx.ConnectTimeout("slow", request=req), 200)
     client = httpx.Client(transport=transport)
     p = RetryPolicy(max_retries=3, backoff=0.0)
@@ -111,7 +111,7 @@ def test_a_raised_retry_is_counted_under_its_kind():
 
 
 def test_async_loop():
-    transport, calls = _scripted(429, (503, {"Retry-After": "0"}), 200)
+    transport, _ = _scripted(429, (503, {"Retry-After": "0"}), 200)
     p = RetryPolicy(max_retries=3, backoff=0.001)
 
     async def main():
