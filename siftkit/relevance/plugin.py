@@ -291,9 +291,9 @@ def quickstart_step(ctx):
     from siftkit.relevance.pipeline import evaluate, load_base, stage3_dpo, train_label_model
 
     torch.set_num_threads(2)
-    opts = ctx.options  # base_model / max_length overrides (tests use the tiny Llama)
+    opts = ctx.options  # lref.base_model / lref.max_length (tests use the tiny Llama)
     cfg = LrefConfig(seed=ctx.seed, batch_size=4, dpo_batch_size=2, dpo_steps=3, dpo_scan=16, beam_k=5,
-                     base_model=opts.get("base_model", "smollm2"), max_length=int(opts.get("max_length", 256)))
+                     base_model=opts["base_model"], max_length=opts["max_length"])
     d = synthetic_pairs(n_pairs=400, n_queries=80, seed=ctx.seed)
     test = d["test"][:24]
     rows = []
@@ -319,4 +319,8 @@ def quickstart_step(ctx):
 def register(registry) -> None:
     """Add ``siftkit relevance ...`` and the ``lref`` quickstart step."""
     registry.app.add_typer(app, name="relevance")
-    registry.add_quickstart_step("lref", quickstart_step, order=60)
+    from siftkit.core.plugins import QuickstartOption
+
+    registry.add_quickstart_step("lref", quickstart_step, order=60, options=[
+        QuickstartOption("base_model", str, _D.base_model, "base model: smollm2 or a model folder"),
+        QuickstartOption("max_length", int, _D.max_length, "token budget of one prompt")])
