@@ -6,8 +6,8 @@ An :class:`ImageTextEmbedder` maps (text, optional image) pairs to one vector ea
 * ``embed(texts, images=None)`` → ``(n, d)`` torch tensor with gradients (self-distillation, contrastive training);
 * ``dim``, ``model_id``, ``normalize`` as for text :class:`~siftkit.embed.embedder.Embedder` s.
 
-``images[i]`` is a file path, a ``PIL.Image`` or ``None`` (a text-only row). Files are read with Pillow and
-converted to RGB.
+``images[i]`` is a file path, a ``PIL.Image`` or ``None`` (a text-only row). Files are read with Pillow through
+:func:`siftkit.core.media.load_image` and converted to RGB.
 
 :class:`PatchPrefixEmbedder` is the VLM2Vec recipe (Jiang et al. 2024, arXiv 2410.05160, §3) at any size: the image
 is cut into ``p × p`` patches, each patch is projected to one token embedding, the patch tokens go before the text
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from siftkit.core.errors import InputError
 from siftkit.core.io import atomic_output, atomic_write_text
+from siftkit.core.media import load_image
 from siftkit.embed.embedder import as_texts
 from siftkit.embed.hf import quiet_transformers
 from siftkit.embed.pooling import pool, position_ids
@@ -60,17 +61,11 @@ class ImageTextEmbedder(Protocol):
 
 
 def load_rgb(image: ImageInput):
-    """A ``PIL.Image`` in RGB from a path or an image; a missing or unreadable file is an :class:`InputError`."""
-    from PIL import Image, UnidentifiedImageError
+    """A ``PIL.Image`` in RGB from a path (:func:`siftkit.core.media.load_image`: a missing or unreadable file is an
+    :class:`InputError`) or from an image."""
+    from PIL import Image
 
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    path = Path(image)
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (FileNotFoundError, IsADirectoryError, UnidentifiedImageError) as e:
-        raise InputError(f"cannot read image: {type(e).__name__}", path=path) from e
+    return image.convert("RGB") if isinstance(image, Image.Image) else load_image(image)
 
 
 def pixels(image: ImageInput, size: int) -> torch.Tensor:
