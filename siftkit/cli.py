@@ -272,6 +272,22 @@ def eval_cmd(
         atomic_write_text(output, json.dumps(rows, indent=2))
 
 
+# ------------------------------------------------------------------------------------------------- media
+media_app = typer.Typer(no_args_is_help=True, help="Inspect media files (audio, images, video).")
+app.add_typer(media_app, name="media")
+
+
+@media_app.command("probe")
+def media_probe(path: Path = typer.Argument(..., help="An audio, image or video file.")):
+    """Print the kind, duration and streams of a media file as JSON (an unreadable file: one line, exit 2).
+
+    Example: ``siftkit media probe clip.mp4``
+    """
+    from siftkit.core.media import probe
+
+    print(json.dumps(probe(path).to_dict(), indent=1))
+
+
 def _usage_line(e) -> str:
     """One ``siftkit:`` line for a click/typer usage error: the command, the option, what is wrong (values cut)."""
     import click

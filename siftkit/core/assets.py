@@ -185,7 +185,10 @@ def _check_whisper_base() -> AssetStatus:
         return st
     size = (p1 / "model.bin.part1").stat().st_size + (p2 / "model.bin.part2").stat().st_size
     st.ok = size > 100_000_000
-    st.detail = f"both parts present ({size / 1e6:.0f} MB); assembled on first use"
+    built = siftkit_home() / "models" / "whisper-base"
+    st.detail = (f"both parts present ({size / 1e6:.0f} MB); "
+                 + (f"assembled in {built}" if (built / "model.bin").exists()
+                    else "assembled on first use by siftkit.core.whisper"))
     return st
 
 

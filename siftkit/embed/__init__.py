@@ -5,7 +5,8 @@ from siftkit.embed.embedder import (
     E5Embedder, Embedder, SentenceTransformerEmbedder, TrainableEmbedder, load_embedder,
 )
 from siftkit.embed.hf import HFEmbedder
+from siftkit.embed.image_text import ImageTextEmbedder, PatchPrefixEmbedder, make_tiny_vlm
 from siftkit.embed.pooling import pool
 
 __all__ = ["Embedder", "TrainableEmbedder", "SentenceTransformerEmbedder", "E5Embedder", "HFEmbedder",
-           "load_embedder", "pool"]
+           "load_embedder", "pool", "ImageTextEmbedder", "PatchPrefixEmbedder", "make_tiny_vlm"]

@@ -5,6 +5,10 @@
   prompt, at most ``max_in_flight`` at a time (asyncio + ``httpx.AsyncClient``).
 * ``score``: ``/v1/completions`` with ``echo: true, logprobs: 1, max_tokens: 0`` on ``prompt + continuation``; the
   continuation's tokens are those that end after ``len(prompt)`` (found through ``text_offset``).
+* ``next_token_logprobs``: one token at temperature 0 with the top-k of its position, through
+  ``/v1/completions`` (``max_tokens: 1, logprobs: k``) for raw strings and ``/v1/chat/completions``
+  (``max_tokens: 1, logprobs: true, top_logprobs: k``) for messages, so the server applies its chat template.
+  OpenAI's own API caps ``k`` at 5 (completions) and 20 (chat); ``siftkit serve llm`` allows 20 for both.
 * Timeouts, connection errors, 429 and 5xx are retried by the core :class:`~siftkit.core.retry.RetryPolicy`
   (exponential backoff plus jitter, ``Retry-After`` honoured); a malformed body (bad JSON, missing ``choices``) is
   retried too. Other 4xx fail fast with :class:`OpenAIError`. A prompt still without a
@@ -31,7 +35,7 @@ from typing import Any, Sequence
 import httpx
 
 from siftkit.core.retry import GaveUp, Retry, RetryPolicy
-from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, sha256_text
+from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, sha256_text
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +141,23 @@ class OpenAIChatModel:
         """
         return _run_sync(self.ascore(prompts, continuations))
 
+    def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        """The top-``k`` of the first generated token's distribution after each prompt (see
+        :mod:`siftkit.llm.base`); a prompt with no valid answer after all retries gets an empty distribution
+        (counted in ``stats()["failed"]``; the cache never stores it).
+
+        Example:
+            >>> m.next_token_logprobs([[{"role": "user", "content": "Grade 0-10:"}]], top_k=5)[0].top  # doctest: +SKIP
+            [('7', -0.9), ('8', -1.4), ...]
+        """
+        return _run_sync(self.anext_token_logprobs(prompts, top_k))
+
+    async def anext_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        """:meth:`next_token_logprobs` for callers that already run an event loop."""
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        return await self._gather(lambda conn: [self._next_token_one(conn, p, top_k) for p in prompts])
+
     async def agenerate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
         """:meth:`generate` for callers that already run an event loop."""
         params = params or GenerationParams()
@@ -226,6 +247,27 @@ class OpenAIChatModel:
 
         gen = await self._post(conn, "/v1/chat/completions" if chat else "/v1/completions", body, check)
         return gen if gen is not None else Generation(texts=[""] * params.n, finish_reasons=[ERROR] * params.n)
+
+    async def _next_token_one(self, conn, prompt: Prompt, top_k: int) -> TokenDistribution:
+        chat = not isinstance(prompt, str)
+        body: dict[str, Any] = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0}
+        if chat:
+            body.update(messages=prompt, logprobs=True, top_logprobs=top_k)
+        else:
+            body.update(prompt=prompt, logprobs=top_k)
+
+        def check(data: dict) -> TokenDistribution:
+            lp = data["choices"][0]["logprobs"]
+            if chat:
+                top = [(t["token"], float(t["logprob"])) for t in lp["content"][0]["top_logprobs"]]
+            else:
+                top = [(t, float(v)) for t, v in lp["top_logprobs"][0].items()]
+            if not top or not all(isinstance(t, str) for t, _ in top):
+                raise _Malformed("no top_logprobs for the first token")
+            return TokenDistribution(top=sorted(top, key=lambda kv: -kv[1])[:top_k])
+
+        dist = await self._post(conn, "/v1/chat/completions" if chat else "/v1/completions", body, check)
+        return dist if dist is not None else TokenDistribution(top=[])
 
     async def _score_one(self, conn, prompt: str, continuation: str) -> Score:
         body = {"model": self.model_id, "prompt": prompt + continuation, "echo": True, "logprobs": 1,

@@ -35,8 +35,9 @@ log-probabilities were asked for (each with its ``logprobs``), else one content 
 2. else, a transformers model exposed as ``.model`` with a fast tokenizer as ``.tokenizer`` (such as
    :class:`~siftkit.llm.local.LocalChatModel`): one forward pass over the text (raw, or the chat template with the
    assistant turn opened) with the tokenizer's offset mapping; ``top_logprobs`` holds the ``k`` most probable
-   tokens at each generated position, under the full softmax. The generated text is re-tokenised, so a token is
-   scored as the tokenizer splits ``prompt + text`` (which equals the sampled tokens unless they merge differently).
+   tokens at each generated position, under the full softmax. The generated text is re-tokenised after the
+   prompt's own tokens, as :meth:`~siftkit.llm.local.LocalChatModel.score` splits a pair, so the values equal
+   ``score(prompt, text)`` token by token and the first position's top-k equals ``next_token_logprobs(prompt)``.
    A completion that ended on the end-of-sequence token with no stop strings given gets one more entry for that
    token (text ``""`` in the answer), as vLLM does: a ``max_tokens: 1`` request then always reports the first
    position's top-k, which is what :meth:`~siftkit.llm.openai_client.OpenAIChatModel.next_token_logprobs` reads.
@@ -56,7 +57,8 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import anyio
 from fastapi import FastAPI, HTTPException, Request
@@ -68,7 +70,7 @@ from siftkit.core.errors import InputError
 from siftkit.core.serving import RequireKey, check_api_key, check_bind, is_loopback, run_server, start_background
 from siftkit.llm.base import ChatModel, Generation, GenerationParams
 
-__all__ = ["create_app", "serve", "start_background", "check_bind", "is_loopback"]
+__all__ = ["check_bind", "create_app", "is_loopback", "serve", "start_background"]
 
 log = logging.getLogger(__name__)
 
@@ -378,10 +380,18 @@ def _hf_entries(lm, tokenizer, head: str, text: str, special: bool, top_k: int, 
     full = head + text
     enc = tokenizer(full, add_special_tokens=special, return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    if echo:
+        first = 1
+    else:  # the prompt's own tokens, then the text's, as LocalChatModel.score splits a (prompt, continuation) pair
+        head_ids = tokenizer(head, add_special_tokens=special)["input_ids"]
+        if ids[:len(head_ids)] != head_ids:  # a merge across the boundary: tokenise the text alone
+            alone = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            ids = head_ids + alone["input_ids"]
+            offsets = [(0, 0)] * len(head_ids) + [(s + len(head), e + len(head)) for s, e in alone["offset_mapping"]]
+        first = max(1, len(head_ids))
     T = len(ids)
     if not T:
         return []
-    first = 1 if echo else max(1, next((i for i, (_, e) in enumerate(offsets) if e > len(head)), T))
     lo = first - 1  # position lo predicts token first; the last position (T-1) predicts what follows the text
     device = next(lm.parameters()).device
     with torch.no_grad():
