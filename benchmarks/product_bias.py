@@ -223,8 +223,8 @@ def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
 
     smol = [c for c in load_cells(EXPERIMENT, root) if c["params"]["condition"].startswith("smollm2")]
     secs = sum(c["seconds"] for c in smol)
-    body = f"""Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per condition and seed, holding the raw replies;
-everything below is recomputed from them with the current parser and measures).
+    body = f"""Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per condition and seed, holding the raw
+replies; everything below is recomputed from them with the current parser and measures).
 
 **Setup.** Stock universe: {k_s} large US stocks (as of {universes['stocks'].as_of}, GICS sectors, market caps);
 crypto universe: {k_c} coins (as of {universes['crypto'].as_of}). Grid: the 288-profile full factorial (budget ×
