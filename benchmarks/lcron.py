@@ -53,7 +53,7 @@ def experiments(device: str = "cpu") -> dict[str, Experiment]:
                                                        "variant": ["full", "no_e2e", "no_single"], "seed": SEEDS},
                                 run_cell),
         "tau": Experiment("lcron_tau_mid", {"config": ["mid"], "stages": [2], "method": ["lcron"], "tau": TAUS,
-                                            "seed": SEEDS[:2]}, run_cell),
+                                            "seed": SEEDS}, run_cell),
         "cpu-check": Experiment("lcron_cpu_check_mid", {"config": ["mid"], "stages": [2], "method": ["lcron"],
                                                         "variant": ["full"], "seed": SEEDS[:2]}, run_cell),
         "investigate-binarize": Experiment("lcron_investigate_binarize_mid", {
