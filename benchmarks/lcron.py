@@ -100,17 +100,23 @@ def throughput_experiment(device: str = "cpu") -> Experiment:
 SUPERSEDED = "lcron_superseded_pre_issue18"  # cells made before the issue-18 loss fixes; compared, never tabled
 
 
-def _mean(name: str, old: bool = False, **where) -> float | None:
-    """Mean joint recall of the cells matching ``where``; ``old``: of the superseded cells, over the seeds that the
-    recomputed cells of the same row have (so before/after compare the same seeds)."""
+def _before_after(name: str, **where) -> tuple[float, float, int] | None:
+    """(superseded mean, recomputed mean, seeds) of joint recall over the seeds both sets of cells have."""
     from benchmarks.cells import CELLS
 
-    cells = load_cells(name)
-    if old:
-        seeds = {c["params"]["seed"] for c in cells
-                 if all(c["params"].get(k, "full" if k == "variant" else None) == v for k, v in where.items())}
-        cells = [c for c in load_cells(name, root=CELLS / SUPERSEDED) if c["params"]["seed"] in seeds]
-    xs = [c["metrics"]["joint"] for c in cells
+    def pick(cells):
+        return {c["params"]["seed"]: c["metrics"]["joint"] for c in cells
+                if all(c["params"].get(k, "full" if k == "variant" else None) == v for k, v in where.items())}
+
+    new, old = pick(load_cells(name)), pick(load_cells(name, root=CELLS / SUPERSEDED))
+    seeds = sorted(set(new) & set(old))
+    if not seeds:
+        return None
+    return sum(old[s] for s in seeds) / len(seeds), sum(new[s] for s in seeds) / len(seeds), len(seeds)
+
+
+def _mean(name: str, **where) -> float | None:
+    xs = [c["metrics"]["joint"] for c in load_cells(name)
           if all(c["params"].get(k, "full" if k == "variant" else None) == v for k, v in where.items())]
     return sum(xs) / len(xs) if xs else None
 
@@ -185,18 +191,18 @@ def _changes() -> list[str]:
                      ("lcron_ablation_mid", "variant"), ("lcron_tau_mid", "tau")):
         values = sorted({c["params"][by] for c in load_cells(name)}, key=str)
         for v in values:
-            new, old = _mean(name, **{by: v}), _mean(name, old=True, **{by: v})
-            if new is not None and old is not None:
-                rows.append(f"| `{name}` | {by} = {v} | {old:.4f} | {new:.4f} | {new - old:+.4f} |")
+            ba = _before_after(name, **{by: v})
+            if ba is not None:
+                rows.append(f"| `{name}` | {by} = {v} | {ba[2]} | {ba[0]:.4f} | {ba[1]:.4f} | {ba[1] - ba[0]:+.4f} |")
     if not rows:
         return []
     return ["", "## What changed with the issue-18 fixes", "",
             "Mean joint recall before (superseded cells, mostly trained on an H100; GPU and CPU agreed to below the "
-            "seed std there) and after the fixes (this page's cells). The losses that changed: LCRON's L_e2e "
-            "negative term (gradient only), ICC (pair set and κ's gradient), FS-RankNet (normalisation), "
+            "seed std there) and after the fixes (this page's cells), over the seeds both have. The losses that "
+            "changed: LCRON's L_e2e negative term (gradient only), ICC (pair set and κ's gradient), FS-RankNet (normalisation), "
             "three-stage RankFlow (two ranking terms). BCE, FS-LambdaLoss, ARF, ARF-v2 and two-stage RankFlow are "
             "unchanged, so their rows show the seed-for-seed reproducibility of a rerun on another device.", "",
-            "| cells | row | before | after | change |", "|---|---|---|---|---|"] + rows
+            "| cells | row | seeds (common) | before | after | change |", "|---|---|---|---|---|---|"] + rows
 
 
 def _notes() -> str:
@@ -295,18 +301,18 @@ def _notes() -> str:
                    "The paper's 3-stage order is LCRON 0.7390 > ARF-v2 0.7332 > FS-LambdaLoss 0.7319 > BCE 0.7191. "
                    f"LCRON is above {', '.join(m for m in three if three[m] < three['lcron']) or 'none'} and below "
                    f"{', '.join(m for m in three if three[m] > three['lcron']) or 'none'} at this small size.")
-        old3 = {m: _mean("lcron_3stage_mid", old=True, method=m) for m in three}
+        old3 = {m: _before_after("lcron_3stage_mid", method=m) for m in three}  # (before, after, seeds)
         rnd3 = _mean("lcron_oracles_mid", method="random", stages=3)
         what = {"lcron": "L_e2e's negative term now has upstream's gradient",
                 "icc": "all upper-triangle pairs and κ gathered from the scores",
                 "fs_ranknet": "one mean per anchor group instead of summed block means",
                 "rankflow": "upstream's two ranking terms added"}
-        changed = [f"{m} {old3[m]:.4f} → {three[m]:.4f} ({three[m] - old3[m]:+.4f}; {what[m]})"
+        changed = [f"{m} {old3[m][0]:.4f} → {old3[m][1]:.4f} ({old3[m][1] - old3[m][0]:+.4f}; {what[m]})"
                    for m in what if m in three and old3.get(m) is not None]
         if changed:
             out.append("  After the issue-18 fixes (before → after, same config and seeds): " + "; ".join(changed)
                        + ". Unchanged losses moved by "
-                       + ", ".join(f"{m} {three[m] - old3[m]:+.4f}" for m in three
+                       + ", ".join(f"{m} {old3[m][1] - old3[m][0]:+.4f}" for m in three
                                    if m not in what and old3.get(m) is not None)
                        + " (a rerun on CPU instead of the H100: floating-point order only).")
         if "icc" in three and rnd3 is not None:
@@ -318,7 +324,8 @@ def _notes() -> str:
             rank = sorted(three, key=three.get, reverse=True).index("fs_ranknet") + 1
             out.append(f"  FS-RankNet (the paper's worst two-stage method, 0.7881, not in its 3-stage table) ranks "
                        f"{rank} of {len(three)} here, {three['fs_ranknet'] - three['lcron']:+.4f} from LCRON"
-                       + (f" (before the fix {old3['fs_ranknet'] - old3['lcron']:+.4f})."
+                       + (f" (on the common seeds: {old3['fs_ranknet'][0] - old3['lcron'][0]:+.4f} before the fix, "
+                          f"{old3['fs_ranknet'][1] - old3['lcron'][1]:+.4f} after)."
                           if old3.get("fs_ranknet") is not None and old3.get("lcron") is not None else "."))
     soft = _mean("lcron_investigate_binarize_mid")
     if soft is not None and three.get("lcron") is not None:
@@ -358,10 +365,11 @@ def _notes() -> str:
                    "hurt by about 0.002). Seed std of the full model here: "
                    f"{_std('lcron_ablation_mid', variant='full'):.4f}; a change smaller than about twice that is "
                    "not resolved by 3 seeds.")
-        old_abl = {v: _mean("lcron_ablation_mid", old=True, variant=v) for v in abl}
-        if all(v is not None for v in old_abl.values()):
-            out.append(f"  Before the fix (L_e2e's negative term through top instead of 1 − bot): full "
-                       f"{old_abl['full']:.4f}, without L_e2e {old_abl['no_e2e']:.4f} "
+        ba = {v: _before_after("lcron_ablation_mid", variant=v) for v in abl}
+        if all(v is not None for v in ba.values()):
+            old_abl = {v: ba[v][0] for v in ba}
+            out.append(f"  Before the fix (L_e2e's negative term through top instead of 1 − bot; superseded cells, "
+                       f"seeds common to both): full {old_abl['full']:.4f}, without L_e2e {old_abl['no_e2e']:.4f} "
                        f"({old_abl['no_e2e'] - old_abl['full']:+.4f}), without L_single {old_abl['no_single']:.4f} "
                        f"({old_abl['no_single'] - old_abl['full']:+.4f}). The −L_e2e variant does not contain the "
                        "changed term, so its change is the rerun's own noise.")
