@@ -123,9 +123,16 @@ def _check_minilm() -> AssetStatus:
         st.detail = "package or model files not found"
         return st
     st.path = str(d / "model")
+    import transformers.utils.logging as hf_logging
     from sentence_transformers import SentenceTransformer
 
-    m = SentenceTransformer(str(d / "model"), device="cpu")
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no nested "Loading weights" bar under doctor's own
+    try:
+        m = SentenceTransformer(str(d / "model"), device="cpu")
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
     v = m.encode(["a quick check"], normalize_embeddings=True)
     st.ok = v.shape == (1, 384)
     st.detail = f"embeds to {v.shape[1]} dimensions"
@@ -185,7 +192,10 @@ def _check_whisper_base() -> AssetStatus:
         return st
     size = (p1 / "model.bin.part1").stat().st_size + (p2 / "model.bin.part2").stat().st_size
     st.ok = size > 100_000_000
-    st.detail = f"both parts present ({size / 1e6:.0f} MB); assembled on first use"
+    built = siftkit_home() / "models" / "whisper-base"
+    st.detail = (f"both parts present ({size / 1e6:.0f} MB); "
+                 + (f"assembled in {built}" if (built / "model.bin").exists()
+                    else "assembled on first use by siftkit.core.whisper"))
     return st
 
 

@@ -29,7 +29,8 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import httpx
 

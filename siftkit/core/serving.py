@@ -27,7 +27,8 @@ import ipaddress
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Self
 
 from .errors import InputError
 from .validate import cut
@@ -161,7 +162,7 @@ class BackgroundServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> Self:
         import uvicorn
 
         # proto IPPROTO_TCP (not 0): asyncio only sets TCP_NODELAY on such sockets; without it every response
@@ -199,7 +200,7 @@ class BackgroundServer:
         if self._sock is not None:
             self._sock.close()
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

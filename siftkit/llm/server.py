@@ -57,7 +57,8 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import anyio
 from fastapi import FastAPI, HTTPException, Request
@@ -69,7 +70,7 @@ from siftkit.core.errors import InputError
 from siftkit.core.serving import RequireKey, check_api_key, check_bind, is_loopback, run_server, start_background
 from siftkit.llm.base import ChatModel, Generation, GenerationParams
 
-__all__ = ["create_app", "serve", "start_background", "check_bind", "is_loopback"]
+__all__ = ["check_bind", "create_app", "is_loopback", "serve", "start_background"]
 
 log = logging.getLogger(__name__)
 

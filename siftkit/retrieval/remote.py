@@ -1,7 +1,7 @@
 """A :class:`Retriever` that calls a Search-R1 ``/retrieve`` server (siftkit's or upstream's) over HTTP.
 
 Unlike upstream's client (search_r1 spec §6.3) it has a timeout and retries timeouts, connection errors and 5xx/429
-answers under the core :class:`~siftkit.core.retry.RetryPolicy` (exponential backoff with jitter, ``Retry-After``
+answers, and 200 answers whose body is unusable, under the core :class:`~siftkit.core.retry.RetryPolicy` (exponential backoff with jitter, ``Retry-After``
 honoured, retries counted in :attr:`RemoteRetriever.retry`) [ours]. Batches larger than the server's query cap are split into several requests.
 
 Example:
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from siftkit.core.retry import GaveUp, RetryPolicy
+from siftkit.core.retry import GaveUp, Retry, RetryPolicy
 from siftkit.retrieval.base import Hit, check_k
 
 
@@ -49,19 +49,22 @@ class RemoteRetriever:
         out: list[list[Hit]] = []
         for i in range(0, len(queries), self.max_queries):
             payload = {"queries": queries[i:i + self.max_queries], "topk": k, "return_scores": True}
-            result = self._post(payload)["result"]
-            out.extend([[Hit(str(it["document"]["id"]), float(it["score"]), it["document"]["contents"])
-                         for it in hits] for hits in result])
+            out.extend(self._post(payload))
         return out
 
-    def _post(self, payload: dict) -> dict:
-        """POST under :attr:`retry`; a 4xx other than 429 raises at once with the server's message."""
+    def _post(self, payload: dict) -> list[list[Hit]]:
+        """POST under :attr:`retry`: a 4xx other than 429 raises at once with the server's message; a 200 whose
+        body is not the expected JSON is retried (counted as ``malformed``)."""
 
-        def attempt() -> dict:
+        def attempt() -> list[list[Hit]]:
             r = self.retry.check(self.client.post(self.url, json=payload))
             if r.status_code >= 400:
                 raise ValueError(f"{self.url}: HTTP {r.status_code}: {r.text[:500]}")
-            return r.json()
+            try:
+                return [[Hit(str(it["document"]["id"]), float(it["score"]), it["document"]["contents"])
+                         for it in hits] for hits in r.json()["result"]]
+            except (ValueError, KeyError, TypeError) as e:
+                raise Retry("malformed", f"unusable body: {e!r}") from None
 
         try:
             return self.retry.run(attempt)

@@ -64,7 +64,7 @@ def test_429_and_5xx_are_retried_honouring_retry_after():
 
 def test_timeouts_and_connection_errors_are_retried_and_counted():
     req = httpx.Request("GET", "http://x/")
-    transport, calls = _scripted(httpx.ReadTimeout("slow", request=req), httpx.ConnectError("refused", request=req),
+    transport, _ = _scripted(httpx.ReadTimeout("slow", request=req), httpx.ConnectError("refused", request=req),
                                  httpx.ConnectTimeout("slow", request=req), 200)
     client = httpx.Client(transport=transport)
     p = RetryPolicy(max_retries=3, backoff=0.0)
@@ -111,7 +111,7 @@ def test_a_raised_retry_is_counted_under_its_kind():
 
 
 def test_async_loop():
-    transport, calls = _scripted(429, (503, {"Retry-After": "0"}), 200)
+    transport, _ = _scripted(429, (503, {"Retry-After": "0"}), 200)
     p = RetryPolicy(max_retries=3, backoff=0.001)
 
     async def main():
@@ -138,11 +138,12 @@ def test_remote_retriever_retries_429_then_answers():
 
     body = {"result": [[{"document": {"id": "d1", "contents": "text"}, "score": 1.5}]]}
     answers = iter([httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(500),
+                    httpx.Response(200, content=b"<html>garbage</html>"), httpx.Response(200, json={"result": 3}),
                     httpx.Response(200, json=body)])
-    remote = RemoteRetriever("http://retriever", retries=3, backoff=0.001)
+    remote = RemoteRetriever("http://retriever", retries=4, backoff=0.001)
     remote.client = httpx.Client(transport=httpx.MockTransport(lambda request: next(answers)))
     assert remote.search(["q"], k=1) == [[Hit("d1", 1.5, "text")]]
-    assert remote.retry.stats() == {"http_errors": 2, "retries": 2}
+    assert remote.retry.stats() == {"http_errors": 2, "malformed": 2, "retries": 4}
 
 
 def test_openai_client_honours_retry_after():

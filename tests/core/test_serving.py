@@ -10,8 +10,14 @@ import httpx
 import pytest
 
 from siftkit.core.errors import InputError
-from siftkit.core.serving import (BackgroundServer, check_api_key, check_bind, is_loopback, key_matches,
-                                  start_background)
+from siftkit.core.serving import (
+    BackgroundServer,
+    check_api_key,
+    check_bind,
+    is_loopback,
+    key_matches,
+    start_background,
+)
 
 
 @pytest.mark.parametrize("host, loop", [
@@ -117,7 +123,7 @@ def _main(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
     return subprocess.run([sys.executable, "-c", "from siftkit.cli import main; main()", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})})
+                          check=False, text=True, timeout=120, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.parametrize("args, env, words", [
