@@ -151,17 +151,20 @@ def quickstart(
     from siftkit.core.rundir import RunDir
     from siftkit.core.seeding import seed_all
 
+    from siftkit.core.validate import check_choices, check_output_dir
+
     options = dict(parse_override(ov) for ov in overrides or [])  # before the run directory: a typo leaves none
+    steps: list[tuple[str, object]] = [("doctor", None), ("metrics-demo", metrics_demo_section)]
+    steps += [(s.name, s.fn) for s in registry.steps]
+    if only:
+        check_choices(only, [name for name, _ in steps], "--only")
+        steps = [s for s in steps if s[0] in only]
+    if skip_doctor:
+        steps = [s for s in steps if s[0] != "doctor"]
+    check_output_dir(output)
     seed_all(seed)
     rd = RunDir.create("quickstart", output, seeds=[seed])
     ctx = StepContext(run_dir=rd.path, seed=seed, options=options)
-    steps: list[tuple[str, object]] = []
-    if not skip_doctor:
-        steps.append(("doctor", None))
-    steps.append(("metrics-demo", metrics_demo_section))
-    steps += [(s.name, s.fn) for s in registry.steps]
-    if only:
-        steps = [s for s in steps if s[0] in only]
     sections: list[Section] = []
     with progress_bar() as prog:
         task = prog.add_task("quickstart", total=len(steps))
@@ -238,7 +241,10 @@ def check_cmd(
     Example: ``siftkit check topics.jsonl --kind query``
     """
     from siftkit.core.io import read_qrels, read_records, read_trec_run
+    from siftkit.core.records import SCHEMAS
+    from siftkit.core.validate import check_choice
 
+    check_choice(kind, [*SCHEMAS, "run", "qrels"], "--kind")
     if kind == "run":
         run = read_trec_run(path)
         print(f"{path}: ok ({run!r})")
@@ -261,8 +267,11 @@ def eval_cmd(
     """
     from siftkit.core.io import read_qrels, read_trec_run
     from siftkit.core.records import qrels_dict
+    from siftkit.core.validate import check_output_file
     from siftkit.metrics import evaluate
 
+    if output:
+        check_output_file(output)
     q = qrels_dict(read_qrels(qrels))
     rows = []
     for r in run:

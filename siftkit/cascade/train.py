@@ -24,6 +24,7 @@ from siftkit.cascade.data import CascadeData, train_batches
 from siftkit.cascade.evaluate import evaluate_scores
 from siftkit.cascade.loss import LcronConfig, LcronLoss
 from siftkit.cascade.models import build_cascade
+from siftkit.core.errors import InputError
 
 METHODS = ("bce", "icc", "rankflow", "fs_ranknet", "fs_lambdaloss", "arf", "arf_v2", "lcron")
 ORACLES = ("oracle_labels", "oracle_utility", "random")
@@ -68,15 +69,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+            raise InputError(f"unknown method {self.method!r}; choose from {METHODS}", field="TrainConfig")
         self.stages = list(self.stages or STAGES.get(self.n_stages, []))
         self.quotas = list(self.quotas or QUOTAS.get(self.n_stages, []))
         if not self.stages or len(self.stages) != len(self.quotas):
-            raise ValueError("give one quota per stage (stages and quotas must have the same length)")
+            raise InputError("give one quota per stage (stages and quotas must have the same length)",
+                             field="TrainConfig")
         self.n_stages = len(self.stages)
         if any(b <= a for a, b in zip(self.quotas[1:], self.quotas[:-1])) is False and self.quotas != sorted(
                 self.quotas, reverse=True):
-            raise ValueError(f"quotas must decrease along the cascade, got {self.quotas}")
+            raise InputError(f"quotas must decrease along the cascade, got {self.quotas}", field="TrainConfig")
 
 
 class Cascade(nn.Module):

@@ -70,13 +70,13 @@ def test_output_checks(tmp_path):
     assert check_output_file(tmp_path / "new" / "out.json") == tmp_path / "new" / "out.json"
     with pytest.raises(InputError) as e:
         check_output_file(tmp_path)
-    assert "is a directory; give a file name" in msg(e)
+    assert "--output is a directory; give a file name" in msg(e)
     with pytest.raises(InputError) as e:  # a regular file where a folder must be created
         check_output_file(f / "sub" / "out.json")
     assert f"{f} is not a directory" in msg(e)
     with pytest.raises(InputError) as e:
         check_output_dir(f)
-    assert "is a file; give a folder" in msg(e)
+    assert "--output is a file; give a folder" in msg(e)
     assert check_output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b"
 
 
