@@ -54,8 +54,8 @@ def doctor_section(statuses):
     from siftkit.core.report import Section
     import pandas as pd
 
-    rows = [{"asset": s.name, "kind": s.kind, "status": "found" if s.ok else "MISSING", "version": s.version,
-             "path": s.path, "check": s.detail, "install": "" if s.ok else s.install,
+    rows = [{"asset": s.name, "kind": s.kind, "source": s.source, "status": "found" if s.ok else "MISSING",
+             "version": s.version, "path": s.path, "check": s.detail, "install": "" if s.ok else s.install,
              "seconds": round(s.seconds, 2)} for s in statuses]
     failed = {k: v for k, v in registry.failed.items()}
     text = (f"Plug-ins loaded: {', '.join(registry.loaded) or 'none'}."
@@ -66,30 +66,26 @@ def doctor_section(statuses):
 
 @app.command()
 def doctor(json_out: bool = typer.Option(False, "--json", help="Print the statuses as JSON.")):
-    """List the offline models and data sets found (each one loaded), with versions, paths and install commands.
+    """List the offline models, data sets and libraries found (each one loaded), with versions, paths and install
+    commands; plug-ins' own checks follow the core ones, with their source.
 
-    Example: ``siftkit doctor``
+    Example: ``siftkit doctor --json``
     """
-    from siftkit.core.assets import REQUIRED, check_all
+    from siftkit.core.assets import CHECKS, REQUIRED, check_all
 
     with progress_bar() as prog:
-        from siftkit.core.assets import CHECKS
-
-        task = prog.add_task("checking assets", total=len(CHECKS))
-        statuses = check_all(lambda name: prog.advance(task))
+        task = prog.add_task("checking assets", total=len(CHECKS) + len(registry.asset_checks))
+        statuses = check_all(lambda name: prog.advance(task), registry.asset_checks, registry.failed)
     if json_out:
         print(json.dumps([s.__dict__ for s in statuses], indent=2))
     else:
         t = Table(title="siftkit doctor")
-        for col in ("asset", "status", "version", "path / check", "install"):
+        for col in ("asset", "source", "status", "version", "path / check", "install"):
             t.add_column(col, overflow="fold")
         for s in statuses:
-            t.add_row(s.name, "[green]found[/]" if s.ok else "[red]missing[/]", s.version,
+            t.add_row(s.name, s.source, "[green]found[/]" if s.ok else "[red]missing[/]", s.version,
                       f"{s.path}\n{s.detail}" if s.path else s.detail, "" if s.ok else s.install)
         Console().print(t)
-        if registry.failed:
-            for k, v in registry.failed.items():
-                console.print(f"[red]plug-in {k} failed to load:[/] {v}")
     missing = [s for s in statuses if not s.ok and s.kind in REQUIRED]
     raise typer.Exit(1 if missing else 0)
 
@@ -139,32 +135,27 @@ def quickstart(
     seed: int = typer.Option(0, "--seed"),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only these steps (repeatable)."),
     skip_doctor: bool = typer.Option(False, "--skip-doctor", help="Do not run the asset checks."),
-    overrides: Optional[list[str]] = typer.Option(None, "--set", help="key=value passed to the steps (repeatable), "
-                                                  "e.g. --set search_r1.steps=5 or --set config=tiny."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", help="STEP.KEY=value, an option of one step "
+                                                  "(repeatable), e.g. --set search-r1.steps=5 --set cascade.config=tiny."),
 ):
     """Run every registered method pipeline at small scale and write one HTML report.
 
     Example: ``siftkit quickstart --output runs``
     """
-    from siftkit.core.config import parse_override
+    import dataclasses
+
     from siftkit.core.report import Section, StepContext, write_report
     from siftkit.core.rundir import RunDir
     from siftkit.core.seeding import seed_all
+    from siftkit.core.validate import check_output_dir
 
-    from siftkit.core.validate import check_choices, check_output_dir
-
-    options = dict(parse_override(ov) for ov in overrides or [])  # before the run directory: a typo leaves none
-    steps: list[tuple[str, object]] = [("doctor", None), ("metrics-demo", metrics_demo_section)]
-    steps += [(s.name, s.fn) for s in registry.steps]
-    if only:
-        check_choices(only, [name for name, _ in steps], "--only")
-        steps = [s for s in steps if s[0] in only]
-    if skip_doctor:
-        steps = [s for s in steps if s[0] != "doctor"]
+    options = registry.step_options(overrides or [])  # before the run directory: a typo leaves none
+    fns = {"doctor": None, "metrics-demo": metrics_demo_section, **{s.name: s.fn for s in registry.steps}}
+    steps = [(n, fns[n]) for n in registry.select_steps(only) if not (skip_doctor and n == "doctor")]
     check_output_dir(output)
     seed_all(seed)
     rd = RunDir.create("quickstart", output, seeds=[seed])
-    ctx = StepContext(run_dir=rd.path, seed=seed, options=options)
+    ctx = StepContext(run_dir=rd.path, seed=seed)
     sections: list[Section] = []
     with progress_bar() as prog:
         task = prog.add_task("quickstart", total=len(steps))
@@ -175,9 +166,9 @@ def quickstart(
                 if name == "doctor":
                     from siftkit.core.assets import check_all
 
-                    sec = doctor_section(check_all())
-                else:
-                    sec = fn(ctx)
+                    sec = doctor_section(check_all(extra=registry.asset_checks, failed=registry.failed))
+                else:  # each step sees its own options only; inputs stay one shared list
+                    sec = fn(dataclasses.replace(ctx, options=options[name]))
             except Exception as e:  # one failing step is reported, the others still run
                 rd.log(traceback.format_exc())
                 sec = Section(name, text=f"step failed: {type(e).__name__}: {e}", status="failed")
@@ -289,6 +280,22 @@ def eval_cmd(
         atomic_write_text(output, json.dumps(rows, indent=2))
 
 
+# ------------------------------------------------------------------------------------------------- media
+media_app = typer.Typer(no_args_is_help=True, help="Inspect media files (audio, images, video).")
+app.add_typer(media_app, name="media")
+
+
+@media_app.command("probe")
+def media_probe(path: Path = typer.Argument(..., help="An audio, image or video file.")):
+    """Print the kind, duration and streams of a media file as JSON (an unreadable file: one line, exit 2).
+
+    Example: ``siftkit media probe clip.mp4``
+    """
+    from siftkit.core.media import probe
+
+    print(json.dumps(probe(path).to_dict(), indent=1))
+
+
 def _usage_line(e) -> str:
     """One ``siftkit:`` line for a click/typer usage error: the command, the option, what is wrong (values cut)."""
     import click
@@ -323,6 +330,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     discover(registry)
+    registry.report_failures()
     usage_errors = (click.exceptions.UsageError, tce.UsageError)
     try:
         rc = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting

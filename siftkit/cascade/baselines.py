@@ -7,7 +7,7 @@ dict of diagnostics. Sources: the spec §2 "Baselines", transcribing github.com/
 | name           | idea                                                                          |
 |----------------|-------------------------------------------------------------------------------|
 | bce            | each stage is a binary classifier of "ground truth" on the items it saw       |
-| icc            | gated cascade score ŝ trained with RankNet (Gallagher et al. 2019)            |
+| icc            | gated cascade score ŝ trained with pairwise BCE (Gallagher et al. 2019)       |
 | rankflow       | stage-wise BCE plus distillation of the ranker into the retriever (Qin 2022)  |
 | fs_ranknet     | RankNet on between-group pairs (full-stage, Zheng et al. 2024)                |
 | fs_lambdaloss  | LambdaLoss NDCG weights on pairs (Wang et al. 2018) over the full stage       |
@@ -48,16 +48,21 @@ def bce_loss(logits: list[torch.Tensor], labels: torch.Tensor) -> tuple[torch.Te
     return sum(parts), {f"bce_{i}": p.item() for i, p in enumerate(parts)}
 
 
-def icc_score(logits: list[torch.Tensor], ks: list[int], temp: float = 1e-3) -> torch.Tensor:
+def icc_score(logits: list[torch.Tensor], ks: list[int], temp: float = 1e-3,
+              detach_kappa: bool = False) -> torch.Tensor:
     """ICC's gated cascade score (B, N).
 
-    Gate I_i = σ((s_i − κ_i)/temp) with κ_i the k_i-th largest s_i (detached [ours]).
+    Gate I_i = σ((s_i − κ_i)/temp) with κ_i the k_i-th largest s_i, gathered from the scores [code]: the k-th item's
+    own gate is σ(0) whatever its score, and κ passes the other gates' gradient back to that item.
+    ``detach_kappa`` stops the gradient through κ instead [ours, a departure]: the k-th item's own gate then carries
+    a gradient of 1/(4·temp), 20–2000× any other logit's.
     2 stages: ŝ = (1 − I₁)s₁ + I₁I₂s₂ [code]. S ≥ 3: ŝ = Σ_{i<S} 2^{i−1}(Π_{j<i}I_j)(1 − I_i)s_i + 2^{S−1}(Π_j I_j)s_S
     (3 stages: (1 − I₁)s₁ + 2I₁(1 − I₂)s₂ + 4I₁I₂I₃s₃ [code]).
     """
     gates = []
     for s, k in zip(logits, ks):
-        kappa = s.detach().topk(k, dim=-1).values[:, -1:]  # (B, 1)
+        kth = s.detach().topk(k, dim=-1).indices[:, -1:]  # (B, 1)
+        kappa = s.detach().gather(-1, kth) if detach_kappa else s.gather(-1, kth)  # (B, 1)
         gates.append(torch.sigmoid((s - kappa) / temp))  # (B, N)
     n = len(logits)
     coef = [1.0] * n if n == 2 else [2.0 ** i for i in range(n)]
@@ -72,28 +77,36 @@ def icc_score(logits: list[torch.Tensor], ks: list[int], temp: float = 1e-3) -> 
     return out
 
 
-def ranknet_upper(s: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """RankNet over pairs i < j (upper triangle, group order) with ℓ_i > ℓ_j, averaged over the full N×N grid."""
-    n = s.shape[-1]
+def pair_bce_upper(s: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """BCE(s_i − s_j, 1[ℓ_i > ℓ_j]) on every pair i < j (upper triangle, group order), averaged over the full
+    B×N×N grid [code]: tied pairs inside a group (target 0) and pairs in reversed label order contribute too."""
     diff = s.unsqueeze(-1) - s.unsqueeze(-2)  # (B, N, N): s_i − s_j
-    better = (labels.unsqueeze(-1) > labels.unsqueeze(-2)).float().triu(1)  # (B, N, N)
-    return (F.softplus(-diff) * better).sum((-1, -2)).div(n * n).mean()
+    target = (labels.unsqueeze(-1) > labels.unsqueeze(-2)).to(s.dtype)  # (B, N, N)
+    bce = F.binary_cross_entropy_with_logits(diff, target, reduction="none")  # (B, N, N)
+    return bce.triu(1).mean()
 
 
-def icc_loss(logits: list[torch.Tensor], labels: torch.Tensor, ks: list[int]) -> tuple[torch.Tensor, dict]:
-    """ICC: RankNet on the gated cascade score :func:`icc_score`."""
-    loss = ranknet_upper(icc_score(logits, ks), labels)
+def icc_loss(logits: list[torch.Tensor], labels: torch.Tensor, ks: list[int],
+             detach_kappa: bool = False) -> tuple[torch.Tensor, dict]:
+    """ICC: pairwise BCE (:func:`pair_bce_upper`) on the gated cascade score :func:`icc_score`."""
+    loss = pair_bce_upper(icc_score(logits, ks, detach_kappa=detach_kappa), labels)
     return loss, {"icc": loss.item()}
 
 
 def rankflow_loss(logits: list[torch.Tensor], labels: torch.Tensor, quotas: list[int],
-                  alpha: float = 0.0) -> tuple[torch.Tensor, dict]:
-    """RankFlow (joint, α = 0) generalised to a chain of stages.
+                  alpha: float = 0.0, chain: bool = False) -> tuple[torch.Tensor, dict]:
+    """RankFlow (joint, α = 0).
 
     Two stages, T = hard top-30 of s₁: L = BCE(s₁) + BCE(s₂[T]) + (1−α)·MSE(sg(s₂[T]), s₁[T])
-    + α·(−log σ(mean s₁[top-10 of s₂ in T] − mean s₁[rest of T])). For S stages the step repeats down the chain
-    with T_i = top-quota_i of s_i inside T_{i−1} [ours].
+    + α·(−log σ(mean s₁[top-10 of s₂ in T] − mean s₁[rest of T])) [code].
+    Three stages [code]: the step repeats down the cascade with T_i = top-quota_{i−1} of s_{i−1} inside T_{i−1}
+    (T₁ = top-40 of s₁, T₂ = top-30 of s₂ in T₁), and each step adds a ranking term at weight 1:
+    −log σ(mean s_{i−1}[top-quota_i of s_i in T_i] − mean s_{i−1}[rest of T_i]) (top-30 vs bottom-10 of 40,
+    top-20 vs bottom-10 of 30). More than three stages repeat the three-stage step [ours].
+    ``chain``: the earlier siftkit generalisation [ours, a departure]: no ranking terms in three or more stages
+    (only α's term, as in two stages).
     """
+    upstream_rank = len(logits) >= 3 and not chain
     y = _gt(labels)  # (B, N)
     total = F.binary_cross_entropy_with_logits(logits[0], y)
     diag = {"bce_0": total.item()}
@@ -106,7 +119,14 @@ def rankflow_loss(logits: list[torch.Tensor], labels: torch.Tensor, quotas: list
         bce = F.binary_cross_entropy_with_logits(s_dn, y_t)
         mse = F.mse_loss(s_up, s_dn.detach())
         total = total + bce + (1 - alpha) * mse
-        if alpha > 0:
+        if upstream_rank:
+            k = quotas[i]  # the next stage's quota: top-k of s_i inside T_i against the rest
+            order = s_dn.detach().argsort(-1, descending=True)  # (B, q)
+            up_sorted = s_up.gather(-1, order)  # (B, q)
+            rank = -F.logsigmoid(up_sorted[:, :k].mean(-1) - up_sorted[:, k:].mean(-1)).mean()
+            total = total + rank
+            diag[f"rank_{i}"] = rank.item()
+        elif alpha > 0:
             k = min(GROUP, idx.shape[-1] - 1)
             order = s_dn.detach().argsort(-1, descending=True)  # (B, q)
             up_sorted = s_up.gather(-1, order)  # (B, q)
@@ -117,17 +137,17 @@ def rankflow_loss(logits: list[torch.Tensor], labels: torch.Tensor, quotas: list
 
 
 def fs_ranknet_loss(logits: list[torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """FS-RankNet: softplus(−(s_i − s_j)) over pairs from different groups (group a above group b); each (a, b)
-    block is averaged over its 100 pairs, blocks are summed, stages are summed."""
+    """FS-RankNet [code]: for each anchor group a (positives, then each negative group but the last),
+    softplus(−(s_i − s_j)) averaged once over all pairs of an item i of group a with an item j of any lower group
+    (B·10·(N − 10(a+1)) pairs); the anchor terms are summed, stages are summed."""
     n = labels.shape[-1]
     total, diag = labels.new_zeros(()), {}
     n_groups = n // GROUP
     for i, s in enumerate(logits):
-        sg = s.view(s.shape[0], n_groups, GROUP)  # (B, G, 10)
-        diff = sg[:, :, None, :, None] - sg[:, None, :, None, :]  # (B, G, G, 10, 10)
-        upper = torch.ones(n_groups, n_groups, device=s.device).triu(1)  # (G, G): block a above block b
-        block = F.softplus(-diff).mean((-1, -2))  # (B, G, G)
-        part = (block * upper).sum((-1, -2)).mean()
+        part = s.new_zeros(())
+        for a in range(n_groups - 1):
+            anchor, lower = s[:, a * GROUP:(a + 1) * GROUP], s[:, (a + 1) * GROUP:]  # (B, 10), (B, N − 10(a+1))
+            part = part + F.softplus(-(anchor.unsqueeze(-1) - lower.unsqueeze(-2))).mean()
         total = total + part
         diag[f"fs_ranknet_{i}"] = part.item()
     return total, diag
@@ -205,15 +225,19 @@ class CascadeLoss(nn.Module):
         name: one of ``bce icc rankflow fs_ranknet fs_lambdaloss arf arf_v2``.
         quotas: serving quotas per stage (2 stages: [30, 20]; 3 stages: [40, 30, 20]).
         icc_fix_k: ICC's last-gate k = the last quota instead of upstream's repeat of the previous one.
+        icc_detach_kappa: ICC's thresholds κ detached [ours, off by default; upstream gathers κ from the scores].
+        rankflow_chain: three-stage RankFlow without upstream's two ranking terms [ours, off by default].
     """
 
-    def __init__(self, name: str, quotas: list[int], icc_fix_k: bool = False):
+    def __init__(self, name: str, quotas: list[int], icc_fix_k: bool = False, icc_detach_kappa: bool = False,
+                 rankflow_chain: bool = False):
         super().__init__()
         if name not in BASELINES:
             raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINES)}")
         self.name, self.quotas = name, list(quotas)
         ks = list(quotas[:-1]) + [quotas[-1] if icc_fix_k else quotas[-2]]  # 2 stages: 30/30 [code]
         self.icc_ks = ks
+        self.icc_detach_kappa, self.rankflow_chain = icc_detach_kappa, rankflow_chain
         self.log_w = nn.Parameter(torch.zeros(len(quotas)))
 
     def forward(self, logits: list[torch.Tensor], labels: torch.Tensor):
@@ -221,9 +245,9 @@ class CascadeLoss(nn.Module):
         if n == "bce":
             return bce_loss(logits, labels)
         if n == "icc":
-            return icc_loss(logits, labels, self.icc_ks)
+            return icc_loss(logits, labels, self.icc_ks, self.icc_detach_kappa)
         if n == "rankflow":
-            return rankflow_loss(logits, labels, self.quotas)
+            return rankflow_loss(logits, labels, self.quotas, chain=self.rankflow_chain)
         if n == "fs_ranknet":
             return fs_ranknet_loss(logits, labels)
         if n == "fs_lambdaloss":

@@ -51,7 +51,8 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu", data=None) -
 
     params: ``config``, ``stages`` (2 or 3), ``method`` (a method or an oracle), ``seed``, optional ``variant``
     (full / no_e2e / no_single / serving_q, LCRON only), ``tau`` (LCRON's NeuralSort temperature), ``binarize_y``
-    (LCRON's label binarisation), ``icc_fix_k`` (ICC's last gate at the last quota), ``ndcg`` (bool).
+    (LCRON's label binarisation), ``icc_fix_k`` (ICC's last gate at the last quota), ``icc_detach_kappa``,
+    ``rankflow_chain`` (siftkit's departures, off by default), ``ndcg`` (bool).
     ``data`` = (train, test) replaces the simulated config (e.g. RecFlow from :mod:`siftkit.cascade.recflow`).
     """
     train_data, test_data = data or load_data(params["config"], int(params["stages"]))
@@ -63,7 +64,9 @@ def run_cell(params: dict[str, Any], log=None, device: str = "cpu", data=None) -
         lc = lcron_config(params)
         cfg = TrainConfig(method=method, n_stages=int(params["stages"]), seed=int(params["seed"]), lcron=lc,
                           batch_size=BATCH.get(params["config"], 1024) if data is None else 1024, device=device,
-                          icc_fix_k=bool(params.get("icc_fix_k", False)))
+                          icc_fix_k=bool(params.get("icc_fix_k", False)),
+                          icc_detach_kappa=bool(params.get("icc_detach_kappa", False)),
+                          rankflow_chain=bool(params.get("rankflow_chain", False)))
         res = run(train_data, test_data, cfg, ndcg=params.get("ndcg", True), log=log)
         stats = {k: res["stats"][k] for k in ("steps", "train_seconds", "eval_seconds", "requests_per_s",
                                              "peak_rss_mib", "peak_gpu_mib") if k in res["stats"]}

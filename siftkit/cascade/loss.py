@@ -108,13 +108,16 @@ def l_e2e(p_list: list[torch.Tensor], y: torch.Tensor, q: int | list[int], gt_k:
           log=torch.log) -> torch.Tensor:
     """L_e2e (Eq. 11, mean instead of sum [code]) over the product of stage survival probabilities.
 
-    −log(Π_i top(P_i,q_i)_j + ε)·y⁺_j − log(1 − Π_i top(P_i,q_i)_j + ε)·clamp(1 − y⁺_j, 0, 1),
+    −log(Π_i top(P_i,q_i)_j + ε)·y⁺_j − log(1 − Π_i (1 − bot(P_i,q_i)_j) + ε)·clamp(1 − y⁺_j, 0, 1),
     y⁺_j = Σ_{k≤gt_k} Y[k,j]; ``q`` is one int for every stage (the default, q = 10) or one per stage.
+    The negative term goes through 1 − bot, as upstream computes it [code]: equal to top in value, but P̂ is only
+    row-stochastic and the column sum is detached, so the gradient differs from that of the top form.
     """
     qs = [q] * len(p_list) if isinstance(q, int) else list(q)
     prod = torch.stack([top_mass(p, qi, eps) for p, qi in zip(p_list, qs)], 0).prod(0)  # (B, N)
+    prod_neg = torch.stack([1 - bot_mass(p, qi, eps) for p, qi in zip(p_list, qs)], 0).prod(0)  # (B, N)
     y_pos = y[..., :gt_k, :].sum(-2)  # (B, N)
-    loss = -log(prod + eps) * y_pos - log(1 - prod + eps) * (1 - y_pos).clamp(0, 1)  # (B, N)
+    loss = -log(prod + eps) * y_pos - log(1 - prod_neg + eps) * (1 - y_pos).clamp(0, 1)  # (B, N)
     return loss.mean(-1).mean()
 
 

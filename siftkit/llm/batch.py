@@ -1,8 +1,10 @@
 """Run a large grid of prompts × models through the response cache, locally or on a local Ray cluster.
 
-:func:`run_batch` returns one row per (model, prompt, sample) and resumes from the cache: every chunk is stored as
-soon as it returns (:class:`~siftkit.llm.cache.CachedChatModel`), so a rerun, or a run after a crash, only sends
-what is missing.
+:func:`run_batch` generates (one row per model, prompt and sample), scores continuations (``task="score"``: one row
+per model, prompt and continuation, through the shared-prefix path where the model has one) or reads next-token
+distributions (``task="next_token"``: one row per model and prompt). It resumes from the cache: every chunk is
+stored as soon as it returns (:class:`~siftkit.llm.cache.CachedChatModel`), so a rerun, or a run after a crash, only
+sends what is missing.
 
 * ``backend="local"``: models run one after the other in this process; ``concurrency`` chunks of one model are in
   flight at once (threads; worth it for remote endpoints, keep 1 for a local torch model).
@@ -20,6 +22,7 @@ Example:
     >>> specs = {"smollm2": ModelSpec.local("smollm2"), "vllm": ModelSpec.openai("http://gpu:8000", "qwen")}
     >>> df = run_batch(specs, prompts, GenerationParams(max_new_tokens=32), "runs/cache.sqlite")  # doctest: +SKIP
     >>> df.groupby("model").cached.mean()  # doctest: +SKIP
+    >>> run_batch(specs, prompts, task="score", continuations=[" yes", " no"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -28,18 +31,22 @@ import logging
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from siftkit.llm.base import ChatModel, Generation, GenerationParams, Prompt
+from siftkit.llm.base import ChatModel, GenerationParams, Prompt
 from siftkit.llm.cache import CachedChatModel, ResponseCache
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["model", "prompt_id", "sample", "text", "finish_reason", "cached"]
+SCORE_COLUMNS = ["model", "prompt_id", "continuation", "logprob", "token_logprobs", "cached"]
+NEXT_TOKEN_COLUMNS = ["model", "prompt_id", "top", "cached"]
+TASKS = ("generate", "score", "next_token")
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,48 @@ class ModelSpec:
         return OpenAIChatModel(self.base_url, self.name, **dict(self.kwargs))
 
 
+@dataclass(frozen=True)
+class _Task:
+    """What a chunk of items asks of a (cached) model; picklable, so a Ray worker runs the same call."""
+
+    kind: str
+    params: GenerationParams
+    top_k: int
+
+    def __call__(self, model: CachedChatModel, items: list) -> list:
+        if self.kind == "generate":
+            return model.generate(items, self.params)
+        if self.kind == "next_token":
+            return model.next_token_logprobs(items, self.top_k)
+        return model.score_groups([p for p, _ in items], [list(c) for _, c in items])  # items: (prompt, conts)
+
+
+def _continuation_groups(continuations, ids: list, plist: list) -> list[list[str]]:
+    """Per prompt, the continuations to score: one shared list, a list aligned with the prompts, or a mapping by id."""
+    if continuations is None:
+        raise ValueError("task='score' needs continuations")
+    if isinstance(continuations, Mapping):
+        missing = [i for i in ids if i not in continuations]
+        if missing:
+            raise ValueError(f"no continuations for prompt ids {missing[:5]}")
+        return [list(continuations[i]) for i in ids]
+    if isinstance(continuations, str):
+        raise ValueError("continuations must be a list of strings, not one string")
+    continuations = list(continuations)
+    if all(isinstance(c, str) for c in continuations):
+        return [continuations] * len(plist)
+    if len(continuations) != len(plist):
+        raise ValueError(f"{len(plist)} prompts but {len(continuations)} continuation lists")
+    return [list(c) for c in continuations]
+
+
 def run_batch(model_factories: Mapping[str, Callable[[], ChatModel]], prompts: Sequence[Prompt] | Mapping[Any, Prompt],
               params: GenerationParams | None = None, cache_path: str | Path | None = None, concurrency: int = 1,
               chunk_size: int = 32, progress: bool = True, backend: str = "local", workers: int = 2,
-              ray_init: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Generate for every (model, prompt) pair, answering from the cache where possible.
+              ray_init: dict[str, Any] | None = None, task: str = "generate",
+              continuations: Sequence[str] | Sequence[Sequence[str]] | Mapping[Any, Sequence[str]] | None = None,
+              top_k: int = 20) -> pd.DataFrame:
+    """Generate, score or read next-token distributions for every (model, prompt) pair, cache first.
 
     Args:
         model_factories: name → zero-argument callable that builds the model (picklable for Ray).
@@ -101,55 +145,79 @@ def run_batch(model_factories: Mapping[str, Callable[[], ChatModel]], prompts: S
         workers: Ray actors (ray backend).
         ray_init: keyword arguments for ``ray.init`` when no cluster is running
             (default ``num_cpus=2, include_dashboard=False``).
+        task: ``"generate"``, ``"score"`` (log-probability of each continuation after each prompt) or
+            ``"next_token"`` (top-``top_k`` distribution of the first generated token).
+        continuations: for ``"score"``: one list scored after every prompt (e.g. a judge's labels), a list of
+            lists aligned with ``prompts``, or a mapping prompt id → list.
+        top_k: for ``"next_token"``: tokens kept per prompt (part of the cache key).
 
     Returns:
-        A DataFrame with columns ``model, prompt_id, sample, text, finish_reason, cached``, one row per sample,
-        ordered by model, prompt and sample. Prompts that failed (finish reason ``"error"``) are kept, never
-        cached, and counted in ``df.attrs["errors"]``; ``df.attrs["stored"]`` counts the replies this run added to
-        the cache.
+        ``"generate"``: columns ``model, prompt_id, sample, text, finish_reason, cached``, one row per sample.
+        ``"score"``: ``model, prompt_id, continuation, logprob, token_logprobs, cached``, one row per continuation.
+        ``"next_token"``: ``model, prompt_id, top, cached``, one row per prompt; ``top`` holds the
+        ``(token_text, logprob)`` pairs (``TokenDistribution(top)`` gives the object back).
+        Rows are ordered by model, prompt and sample/continuation. Failed replies (finish reason ``"error"``, a
+        non-finite score, an empty distribution) are kept, never cached, and counted in ``df.attrs["errors"]``;
+        ``df.attrs["stored"]`` counts the replies this run added to the cache.
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
-    if concurrency < 1 or chunk_size < 1 or workers < 1:
-        raise ValueError("concurrency, chunk_size and workers must be >= 1")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if concurrency < 1 or chunk_size < 1 or workers < 1 or top_k < 1:
+        raise ValueError("concurrency, chunk_size, workers and top_k must be >= 1")
     params = params or GenerationParams()
-    if not params.greedy and params.seed is None:
+    if task == "generate" and not params.greedy and params.seed is None:
         log.warning("sampled generation without a seed is not cached: a rerun will send every prompt again")
     ids, plist = (list(prompts.keys()), list(prompts.values())) if isinstance(prompts, Mapping) else \
         (list(range(len(prompts))), list(prompts))
-    jobs = [(name, start, plist[start:start + chunk_size]) for name in model_factories
-            for start in range(0, len(plist), chunk_size)]
+    items = list(zip(plist, _continuation_groups(continuations, ids, plist))) if task == "score" else plist
+    jobs = [(name, start, items[start:start + chunk_size]) for name in model_factories
+            for start in range(0, len(items), chunk_size)]
+    run = _Task(task, params, top_k)
 
     with _Bar(len(model_factories) * len(plist), progress) as bar:
         if backend == "local":
-            done, stored = _run_local(model_factories, jobs, params, cache_path, concurrency, chunk_size, bar)
+            done, stored = _run_local(model_factories, jobs, run, cache_path, concurrency, chunk_size, bar)
         else:
-            done, stored = _run_ray(model_factories, jobs, params, cache_path, chunk_size, workers, ray_init, bar)
+            done, stored = _run_ray(model_factories, jobs, run, cache_path, chunk_size, workers, ray_init, bar)
 
     rows = []
     for name, start, chunk in jobs:
-        for k, gen in enumerate(done[(name, start)]):
-            for j, text in enumerate(gen.texts):
-                reason = gen.finish_reasons[j] if gen.finish_reasons else "stop"
-                rows.append((name, ids[start + k], j, text, reason, gen.cached))
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs["errors"] = int((df.finish_reason == "error").sum())
+        for k, reply in enumerate(done[(name, start)]):
+            pid = ids[start + k]
+            if task == "generate":
+                for j, text in enumerate(reply.texts):
+                    reason = reply.finish_reasons[j] if reply.finish_reasons else "stop"
+                    rows.append((name, pid, j, text, reason, reply.cached))
+            elif task == "score":
+                rows += [(name, pid, c, s.logprob, s.token_logprobs, s.cached) for c, s in zip(chunk[k][1], reply)]
+            else:
+                rows.append((name, pid, list(reply.top), reply.cached))
+    df = pd.DataFrame(rows, columns={"generate": COLUMNS, "score": SCORE_COLUMNS,
+                                     "next_token": NEXT_TOKEN_COLUMNS}[task])
+    if task == "generate":
+        df.attrs["errors"] = int((df.finish_reason == "error").sum())
+    elif task == "score":
+        df.attrs["errors"] = int(sum(not math.isfinite(x) for x in df.logprob))
+    else:
+        df.attrs["errors"] = int(sum(not top for top in df["top"]))
     df.attrs["stored"] = stored
     if df.attrs["errors"]:
-        log.warning("%d samples failed (finish_reason 'error'); rerun to retry them", df.attrs["errors"])
+        log.warning("%d replies failed; rerun to retry them", df.attrs["errors"])
     return df
 
 
 # ---------------------------------------------------------------------------------------------- plumbing: local
-def _run_local(factories, jobs, params, cache_path, concurrency, chunk_size, bar) -> tuple[dict, int]:
+def _run_local(factories, jobs, run: _Task, cache_path, concurrency, chunk_size, bar) -> tuple[dict, int]:
     cache = ResponseCache(cache_path) if cache_path is not None else ResponseCache(enabled=False)
-    done: dict[tuple[str, int], list[Generation]] = {}
+    done: dict[tuple[str, int], list] = {}
     try:
         for name, factory in factories.items():  # one model at a time: two local models need not fit together
             model = CachedChatModel(factory(), cache, chunk_size=chunk_size)
             mine = [(start, chunk) for n, start, chunk in jobs if n == name]
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                futures = {pool.submit(model.generate, chunk, params): start for start, chunk in mine}
+                futures = {pool.submit(run, model, chunk): start for start, chunk in mine}
                 for fut in as_completed(futures):
                     done[(name, futures[fut])] = fut.result()
                     bar.advance(len(done[(name, futures[fut])]))
@@ -170,19 +238,18 @@ class _ReadOnlyCache(ResponseCache):
 class _ShardWorker:
     """A Ray actor: answers chunks through main cache (read) → own shard (read/write) → model."""
 
-    def __init__(self, factories, params: GenerationParams, main_path: str | None, shard_path: str | None,
-                 chunk_size: int):
-        self.factories, self.params, self.chunk_size = factories, params, chunk_size
+    def __init__(self, factories, task: _Task, main_path: str | None, shard_path: str | None, chunk_size: int):
+        self.factories, self.task, self.chunk_size = factories, task, chunk_size
         self.main = _ReadOnlyCache(main_path) if main_path else ResponseCache(enabled=False)
         self.shard = ResponseCache(shard_path) if shard_path else ResponseCache(enabled=False)
         self.name, self.model = None, None
 
-    def run(self, name: str, start: int, prompts: list) -> tuple[str, int, list[Generation]]:
+    def run(self, name: str, start: int, items: list) -> tuple[str, int, list]:
         if name != self.name:  # jobs arrive grouped by model: keep one model loaded at a time
             self.model = None
             inner = CachedChatModel(self.factories[name](), self.shard, chunk_size=self.chunk_size)
             self.name, self.model = name, CachedChatModel(inner, self.main, chunk_size=self.chunk_size)
-        return name, start, self.model.generate(prompts, self.params)
+        return name, start, self.task(self.model, items)
 
     def close(self) -> dict:
         self.main.close()
@@ -210,7 +277,7 @@ def merge_shards(cache_path: str | Path) -> int:
     return added
 
 
-def _run_ray(factories, jobs, params, cache_path, chunk_size, workers, ray_init, bar) -> tuple[dict, int]:
+def _run_ray(factories, jobs, run: _Task, cache_path, chunk_size, workers, ray_init, bar) -> tuple[dict, int]:
     import ray
     from ray.util import ActorPool
 
@@ -224,14 +291,14 @@ def _run_ray(factories, jobs, params, cache_path, chunk_size, workers, ray_init,
     try:
         shards = shard_paths(cache_path, workers) if cache_path is not None else [None] * workers
         actor = ray.remote(_ShardWorker)
-        actors = [actor.remote(dict(factories), params, str(cache_path) if cache_path is not None else None,
+        actors = [actor.remote(dict(factories), run, str(cache_path) if cache_path is not None else None,
                                str(s) if s is not None else None, chunk_size) for s in shards]
         done = {}
         try:
             pool = ActorPool(actors)
-            for name, start, gens in pool.map_unordered(lambda a, job: a.run.remote(*job), jobs):
-                done[(name, start)] = gens
-                bar.advance(len(gens))
+            for name, start, replies in pool.map_unordered(lambda a, job: a.run.remote(*job), jobs):
+                done[(name, start)] = replies
+                bar.advance(len(replies))
             stored = sum(s["stored"] for s in ray.get([a.close.remote() for a in actors]))
         finally:
             for a in actors:

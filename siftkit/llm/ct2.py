@@ -24,6 +24,8 @@ same :func:`~siftkit.llm.local.finish_row` (EOS counts as a token, stop sequence
   up (as the torch engine's stopping criterion does).
 * ``score``: ``Generator.score_batch`` gives the log-probability of every token after the first; a continuation's
   are the last ``len(continuation)`` of them, tokenised in context exactly as the torch engine does.
+  ``token_logprobs(text)`` gives the same per token of raw text, so ``siftkit serve llm --engine ct2`` answers
+  ``echo`` + ``logprobs`` requests.
 * ``next_token_logprobs``: one ``generate_batch`` step (``max_length=1``) with ``return_logits_vocab=True`` returns the
   raw next-token logits for the whole vocabulary [ours: rather than ``forward_batch``, which materialises logits at
   every prompt position]; the log-softmax is taken here in float64 and the top-k kept. Only prompts of the same
@@ -61,10 +63,10 @@ import numpy as np
 from siftkit.core.errors import InputError
 from siftkit.core.paths import cache_dir
 from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, prompt_key, sha256_text
+from siftkit.llm.factory import check_engine
 from siftkit.llm.local import LocalChatModel, _file_sha256, _make_readable, _row_seed, finish_row, resolve_model_folder
 
 BACKEND = "local-ct2"
-COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "bfloat16", "float16", "int8_float16", "int8_bfloat16")
 _MARKER = "siftkit-ct2.json"  # written last into a converted folder; its presence means "complete"
 _SEED_LOCK = threading.Lock()  # ctranslate2.set_random_seed is process-wide
 
@@ -74,9 +76,7 @@ _SEED_LOCK = threading.Lock()  # ctranslate2.set_random_seed is process-wide
 # ---------------------------------------------------------------------------------------------------------------------
 
 def check_compute_type(compute_type: str) -> str:
-    if compute_type not in COMPUTE_TYPES:
-        raise InputError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}; got {compute_type!r}",
-                         field="compute-type")
+    check_engine("ct2", compute_type)
     return compute_type
 
 
@@ -111,7 +111,8 @@ def convert_folder(folder: str | Path, compute_type: str = "int8", models_dir: s
 
     Args:
         folder: the Hugging Face model folder (``config.json``, weights, tokenizer).
-        compute_type: the quantisation written (``int8``, ``float32``, ...; see :data:`COMPUTE_TYPES`).
+        compute_type: the quantisation written (``int8``, ``float32``, ...; see
+            :data:`siftkit.llm.factory.COMPUTE_TYPES`).
         models_dir: where models are kept (default ``siftkit_home()/models``); conversions go to ``<models_dir>/ct2``.
         name: the folder name's prefix (default: the source folder's name).
         source_digest: the weights' hash when the caller has it (default: :func:`weights_digest` of ``folder``).
@@ -246,7 +247,7 @@ class CT2ChatModel:
         Args:
             path_or_name: as for :meth:`LocalChatModel.from_pretrained`.
             compute_type: ``int8`` (default), ``float32`` (parity with the torch engine), or another of
-                :data:`COMPUTE_TYPES`.
+                :data:`siftkit.llm.factory.COMPUTE_TYPES`.
             threads: CTranslate2 intra-op threads (``None``: its default).
             model_id: override the reported name (default as for the torch engine).
             models_dir: where models are kept (default ``siftkit_home()/models``).
@@ -374,6 +375,19 @@ class CT2ChatModel:
                 lp = [float(x) for x in res.log_probs[-len(pairs[k][1]):]]  # log_probs[t] scores token t + 1
                 scores[k] = Score(logprob=float(sum(lp)), token_logprobs=lp)
         return scores
+
+    def token_logprobs(self, text: str) -> list[tuple[str, float | None, int]]:
+        """Per-token (text piece, log-probability, character offset) of raw ``text`` (special tokens as for a raw
+        prompt; the first token has no context and gets ``None``): what ``siftkit serve llm`` needs for ``echo`` +
+        ``logprobs`` (see :mod:`siftkit.llm.server`)."""
+        enc = self.tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        if not ids:
+            return []
+        lps: list[float | None] = [None]
+        if len(ids) > 1:
+            lps += [float(x) for x in self.generator.score_batch([self._tokens(ids)], max_input_length=0)[0].log_probs]
+        return [(text[a:b], lp, a) for (a, b), lp in zip(offsets, lps)]
 
     # -- next-token distribution ------------------------------------------------------------------------------------
 

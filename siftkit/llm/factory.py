@@ -8,6 +8,8 @@ from siftkit.core.errors import InputError
 from siftkit.llm.base import ChatModel
 
 ENGINES = ("torch", "ct2")
+COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "bfloat16", "float16", "int8_float16",
+                 "int8_bfloat16")  # CTranslate2's quantisations
 
 
 def check_engine(engine: str, compute_type: str = "int8") -> None:
@@ -15,10 +17,9 @@ def check_engine(engine: str, compute_type: str = "int8") -> None:
     before any model loads)."""
     if engine not in ENGINES:
         raise InputError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}", field="engine")
-    if engine == "ct2":
-        from siftkit.llm.ct2 import check_compute_type
-
-        check_compute_type(compute_type)
+    if engine == "ct2" and compute_type not in COMPUTE_TYPES:
+        raise InputError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}; got {compute_type!r}",
+                         field="compute-type")
 
 
 def make_local_model(model: str = "smollm2", engine: str = "torch", device: str = "cpu", threads: int | None = 2,
@@ -39,8 +40,8 @@ def make_local_model(model: str = "smollm2", engine: str = "torch", device: str 
 
 def make_chat_model(model: str = "smollm2", endpoint: str | None = None, cache: str | Path | None = None,
                     no_cache: bool = False, device: str = "cpu", threads: int | None = 2,
-                    batch_size: int | None = None, api_key_env: str = "OPENAI_API_KEY", max_in_flight: int = 8, engine: str = "torch",
-                    compute_type: str = "int8") -> ChatModel:
+                    batch_size: int | None = None, api_key_env: str = "OPENAI_API_KEY", max_in_flight: int = 8,
+                    engine: str = "torch", compute_type: str = "int8") -> ChatModel:
     """A :class:`~siftkit.llm.cache.CachedChatModel` around the local ``model`` (``smollm2``, a folder, a
     ``.gguf``) or, with ``endpoint``, around ``model`` served at that OpenAI-compatible base URL.
 

@@ -53,7 +53,8 @@ def score_groups(llm, prompts: Sequence[Prompt], continuations: Sequence[Sequenc
         out[i] = [next(scores) for _ in continuations[i]]
     # the rest in batches of groups of equal size G (the KV cache is repeated G times)
     bs = batch_size or getattr(llm, "batch_size", 16)
-    shared = sorted((i for i in range(len(prompts)) if i not in set(plain)),
+    plain_set = set(plain)
+    shared = sorted((i for i in range(len(prompts)) if i not in plain_set),
                     key=lambda i: (len(seqs[i]), -len(seqs[i][0])))
     batches: list[list[int]] = []
     for i in shared:

@@ -274,7 +274,8 @@ def finetune(llm, rows: Sequence[dict], cfg: FinetuneConfig, method: str = "sft"
     key made with ``llm`` after training differs from the keys made before.
 
     Args:
-        llm: a ``LocalChatModel`` (anything with ``model``, ``tokenizer`` and ``refresh_fingerprint``).
+        llm: a ``LocalChatModel`` (anything with ``model``, ``tokenizer`` and ``refresh_fingerprint``), or a
+            ``CachedChatModel`` around one (its ``inner`` model is trained; the cache keys follow).
         rows: as for :func:`sft` or :func:`dpo`.
         cfg: the run's settings.
         method: ``"sft"`` or ``"dpo"``.
@@ -285,6 +286,7 @@ def finetune(llm, rows: Sequence[dict], cfg: FinetuneConfig, method: str = "sft"
     if method not in ("sft", "dpo"):
         raise InputError(f'method "{method}": expected "sft" or "dpo"', field="method")
     train = sft if method == "sft" else dpo
-    llm.model, log = train(llm.model, llm.tokenizer, rows, cfg)
-    llm.refresh_fingerprint()
+    local = getattr(llm, "inner", llm)  # a CachedChatModel keys its rows by the inner model's fingerprint
+    local.model, log = train(local.model, local.tokenizer, rows, cfg)
+    local.refresh_fingerprint()
     return log

@@ -5,8 +5,13 @@
   prompt, at most ``max_in_flight`` at a time (asyncio + ``httpx.AsyncClient``).
 * ``score``: ``/v1/completions`` with ``echo: true, logprobs: 1, max_tokens: 0`` on ``prompt + continuation``; the
   continuation's tokens are those that end after ``len(prompt)`` (found through ``text_offset``).
-* Timeouts, connection errors, 429 and 5xx are retried with exponential backoff plus jitter; a malformed body (bad
-  JSON, missing ``choices``) is retried too. Other 4xx fail fast with :class:`OpenAIError`. A prompt still without a
+* ``next_token_logprobs``: one token at temperature 0 with the top-k of its position, through
+  ``/v1/completions`` (``max_tokens: 1, logprobs: k``) for raw strings and ``/v1/chat/completions``
+  (``max_tokens: 1, logprobs: true, top_logprobs: k``) for messages, so the server applies its chat template.
+  OpenAI's own API caps ``k`` at 5 (completions) and 20 (chat); ``siftkit serve llm`` allows 20 for both.
+* Timeouts, connection errors, 429 and 5xx are retried by the core :class:`~siftkit.core.retry.RetryPolicy`
+  (exponential backoff plus jitter, ``Retry-After`` honoured); a malformed body (bad JSON, missing ``choices``) is
+  retried too. Other 4xx fail fast with :class:`OpenAIError`. A prompt still without a
   valid answer after ``max_retries`` retries comes back as a :class:`Generation` with finish reason ``"error"``
   (never dropped, never cached) and is counted in :meth:`OpenAIChatModel.stats`.
 
@@ -24,13 +29,13 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import random
 import threading
 from typing import Any, Sequence
 
 import httpx
 
-from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, sha256_text
+from siftkit.core.retry import GaveUp, Retry, RetryPolicy
+from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, sha256_text
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ class OpenAIChatModel:
         timeout: seconds per HTTP request.
         max_retries: retries per prompt after the first try (timeouts, connection errors, 429, 5xx, malformed).
         backoff: first retry delay in seconds; doubles per retry, times a random factor in [1, 2).
+        retry: the :class:`~siftkit.core.retry.RetryPolicy` to use instead of one built from ``max_retries`` and
+            ``backoff`` (it counts the retries; :meth:`stats` reports them).
         revision: a string that names the remote weights (e.g. a checkpoint tag). Remote weights cannot be hashed,
             so :attr:`fingerprint` is only ``("openai", model, revision)``: bump ``revision`` when the server's model
             changes under the same name, or cached answers will be reused.
@@ -85,24 +92,20 @@ class OpenAIChatModel:
     """
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", max_in_flight: int = 8,
-                 timeout: float = 60, max_retries: int = 6, backoff: float = 0.5, revision: str = ""):
+                 timeout: float = 60, max_retries: int = 6, backoff: float = 0.5, revision: str = "",
+                 retry: RetryPolicy | None = None):
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
         root = base_url.rstrip("/")
         self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
         self.model_id = model
         self.api_key_env = api_key_env
         self.max_in_flight = max_in_flight
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
         self.revision = revision
-        self._jitter = random.Random()  # [ours] private RNG: jitter must not touch the global one
+        self.retry = retry or RetryPolicy(max_retries=max_retries, backoff=backoff)
         self._lock = threading.Lock()
-        self._stats = dict.fromkeys(
-            ["requests", "retries", "timeouts", "connection_errors", "http_errors", "malformed", "failed"], 0)
+        self._stats = dict.fromkeys(["requests", "failed"], 0)
 
     def __repr__(self) -> str:
         return (f"OpenAIChatModel(base_url={self.base_url!r}, model={self.model_id!r}, "
@@ -120,8 +123,10 @@ class OpenAIChatModel:
         ``connection_errors``, ``http_errors`` (429 and 5xx) and ``malformed`` (unusable 200 bodies) count the
         failed tries by cause; ``failed`` counts prompts that returned finish reason ``"error"``.
         """
+        counts = dict.fromkeys(["timeouts", "connection_errors", "http_errors", "malformed"], 0)
+        counts.update(self.retry.stats())
         with self._lock:
-            return dict(self._stats)
+            return {"requests": self._stats["requests"], **counts, "failed": self._stats["failed"]}
 
     # ------------------------------------------------------------------ public API
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
@@ -135,6 +140,23 @@ class OpenAIChatModel:
         cache never stores it).
         """
         return _run_sync(self.ascore(prompts, continuations))
+
+    def next_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        """The top-``k`` of the first generated token's distribution after each prompt (see
+        :mod:`siftkit.llm.base`); a prompt with no valid answer after all retries gets an empty distribution
+        (counted in ``stats()["failed"]``; the cache never stores it).
+
+        Example:
+            >>> m.next_token_logprobs([[{"role": "user", "content": "Grade 0-10:"}]], top_k=5)[0].top  # doctest: +SKIP
+            [('7', -0.9), ('8', -1.4), ...]
+        """
+        return _run_sync(self.anext_token_logprobs(prompts, top_k))
+
+    async def anext_token_logprobs(self, prompts: Sequence[Prompt], top_k: int = 20) -> list[TokenDistribution]:
+        """:meth:`next_token_logprobs` for callers that already run an event loop."""
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        return await self._gather(lambda conn: [self._next_token_one(conn, p, top_k) for p in prompts])
 
     async def agenerate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]:
         """:meth:`generate` for callers that already run an event loop."""
@@ -173,39 +195,30 @@ class OpenAIChatModel:
             self._stats[name] += 1
 
     async def _post(self, conn, path: str, body: dict[str, Any], check) -> Any | None:
-        """POST with retries; ``check(json)`` extracts the result or raises :class:`_Malformed`. None = gave up."""
+        """POST under :attr:`retry`; ``check(json)`` extracts the result or raises :class:`_Malformed`. None = gave
+        up."""
         client, sem = conn
         url = self.base_url + path
-        wait_at_least = 0.0  # a 429's Retry-After, in seconds
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self._count("retries")
-                delay = self.backoff * 2 ** (attempt - 1) * (1 + self._jitter.random())
-                await asyncio.sleep(max(delay, wait_at_least))
-            async with sem:
+
+        async def attempt():
+            async with sem:  # held for the request only, not for the wait before a retry
                 self._count("requests")
-                try:
-                    r = await client.post(url, json=body, headers=self._headers())
-                except httpx.TimeoutException:
-                    self._count("timeouts")
-                    continue
-                except httpx.TransportError:
-                    self._count("connection_errors")
-                    continue
-            if r.status_code == 429 or r.status_code >= 500:
-                self._count("http_errors")
-                wait_at_least = _retry_after(r)
-                continue
+                r = await client.post(url, json=body, headers=self._headers())
+            self.retry.check(r)  # 429/5xx: retried, honouring Retry-After
             if r.status_code >= 400:
                 hint = f" (is ${self.api_key_env} set?)" if r.status_code in (401, 403) else ""
                 raise OpenAIError(r.status_code, url, _error_detail(r) + hint)
             try:
                 return check(r.json())
-            except (ValueError, KeyError, TypeError, IndexError, _Malformed):
-                self._count("malformed")
-        self._count("failed")
-        log.warning("%s: gave up on a request to %s after %d tries", self.model_id, url, self.max_retries + 1)
-        return None
+            except (ValueError, KeyError, TypeError, IndexError, _Malformed) as e:
+                raise Retry("malformed", f"unusable body: {e!r}") from None
+
+        try:
+            return await self.retry.arun(attempt)
+        except GaveUp as e:
+            self._count("failed")
+            log.warning("%s: gave up on a request to %s after %d tries: %s", self.model_id, url, e.attempts, e.last)
+            return None
 
     async def _generate_one(self, conn, prompt: Prompt, params: GenerationParams) -> Generation:
         body: dict[str, Any] = {"model": self.model_id, "max_tokens": params.max_new_tokens,
@@ -235,6 +248,27 @@ class OpenAIChatModel:
         gen = await self._post(conn, "/v1/chat/completions" if chat else "/v1/completions", body, check)
         return gen if gen is not None else Generation(texts=[""] * params.n, finish_reasons=[ERROR] * params.n)
 
+    async def _next_token_one(self, conn, prompt: Prompt, top_k: int) -> TokenDistribution:
+        chat = not isinstance(prompt, str)
+        body: dict[str, Any] = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0}
+        if chat:
+            body.update(messages=prompt, logprobs=True, top_logprobs=top_k)
+        else:
+            body.update(prompt=prompt, logprobs=top_k)
+
+        def check(data: dict) -> TokenDistribution:
+            lp = data["choices"][0]["logprobs"]
+            if chat:
+                top = [(t["token"], float(t["logprob"])) for t in lp["content"][0]["top_logprobs"]]
+            else:
+                top = [(t, float(v)) for t, v in lp["top_logprobs"][0].items()]
+            if not top or not all(isinstance(t, str) for t, _ in top):
+                raise _Malformed("no top_logprobs for the first token")
+            return TokenDistribution(top=sorted(top, key=lambda kv: -kv[1])[:top_k])
+
+        dist = await self._post(conn, "/v1/chat/completions" if chat else "/v1/completions", body, check)
+        return dist if dist is not None else TokenDistribution(top=[])
+
     async def _score_one(self, conn, prompt: str, continuation: str) -> Score:
         body = {"model": self.model_id, "prompt": prompt + continuation, "echo": True, "logprobs": 1,
                 "max_tokens": 0, "temperature": 0.0}
@@ -252,13 +286,6 @@ class OpenAIChatModel:
 
         score = await self._post(conn, "/v1/completions", body, check)
         return score if score is not None else Score(logprob=float("nan"))
-
-
-def _retry_after(r: httpx.Response, cap: float = 60.0) -> float:
-    try:
-        return min(float(r.headers.get("retry-after", 0)), cap)
-    except ValueError:  # an HTTP date: fall back to our own backoff
-        return 0.0
 
 
 def _error_detail(r: httpx.Response) -> str:

@@ -76,6 +76,15 @@ def _llm(model: str, threads: int):
     return LocalChatModel.from_pretrained(model)
 
 
+def _judge_llm(model: str, threads: int, engine: str):
+    """The judging model: the torch one (as for training) or, with ``engine="ct2"``, the CTranslate2 int8 one."""
+    if engine == "torch":
+        return _llm(model, threads)
+    from siftkit.llm.factory import make_local_model
+
+    return make_local_model(model, engine, threads=threads)
+
+
 def _save(llm, output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     llm.model.save_pretrained(output)
@@ -85,6 +94,7 @@ def _save(llm, output: Path) -> None:
 
 Model = Annotated[str, typer.Option("--model", help='"smollm2", a model folder or a .gguf.')]
 Threads = Annotated[int, typer.Option("--threads", help="torch threads.")]
+Engine = Annotated[str, typer.Option("--engine", help="Judging engine: torch | ct2 (CTranslate2 int8).")]
 MaxLen = Annotated[int, typer.Option("--max-length", help="Token limit of prompt + completion.")]
 GradCkpt = Annotated[bool, typer.Option("--gradient-checkpointing/--no-gradient-checkpointing",
                                         help="Recompute activations in backward (on for 7B-scale models).")]
@@ -239,21 +249,24 @@ def judge(input: Annotated[Path, typer.Option("--input", help="Pairs (JSONL/CSV)
           model: Model = _D.base_model,
           cot: Annotated[bool, typer.Option("--cot/--no-cot", help="Decode a rationale before scoring.")] = False,
           scale: Annotated[str, typer.Option("--scale", help="five | wands | esci | binary")] = "five",
-          threads: Threads = 1, judge_autocast: Bf16Judge = _D.judge_autocast):
+          threads: Threads = 1, judge_autocast: Bf16Judge = _D.judge_autocast, engine: Engine = "torch"):
     """Grade pairs by scoring every grade's label words; writes grade, mapped label, log-probs and rationale.
 
     Example: ``siftkit relevance judge --input pairs.jsonl --output preds.jsonl``
     """
     from siftkit.core.errors import InputError
+    from siftkit.llm.factory import check_engine
     from siftkit.relevance.lref import GRADES, SCALES
 
     if scale not in SCALES:
         raise InputError(f"scale must be one of {sorted(SCALES)}", field="--scale")
+    check_engine(engine)
     _check(threads, out_file=output)
     rows = read_pairs(input)
     from siftkit.relevance.pipeline import predict  # heavy modules after the checks
 
-    preds, lp, rats = predict(_llm(model, threads), rows, cot, _cfg(base_model=model, judge_autocast=judge_autocast))
+    preds, lp, rats = predict(_judge_llm(model, threads, engine), rows, cot,
+                              _cfg(base_model=model, judge_autocast=judge_autocast))
     mapped = SCALES[scale].map(preds)
     _write_jsonl(output, [{"pid": r["pid"], "query": r["query"], "title": r["title"], "grade": g, "label": m,
                            "logprobs": dict(zip(GRADES, x)), "rationale": rat}
@@ -267,22 +280,24 @@ def eval_cmd(input: Annotated[Path, typer.Option("--input", help="Labelled pairs
              cot: Annotated[bool, typer.Option("--cot/--no-cot")] = False,
              scale: Annotated[str, typer.Option("--scale", help="Label scale: five | wands | esci | binary")] = "five",
              output: Annotated[Optional[Path], typer.Option("--output", help="Write the report as JSON.")] = None,
-             threads: Threads = 1, judge_autocast: Bf16Judge = _D.judge_autocast):
+             threads: Threads = 1, judge_autocast: Bf16Judge = _D.judge_autocast, engine: Engine = "torch"):
     """Judge labelled pairs and report macro/weighted F1, accuracy, per-class P/R, over-recall and the confusion.
 
     Example: ``siftkit relevance eval --input data/lref/test.jsonl --model runs/lref-sft``
     """
     from siftkit.core.io import atomic_write_text
     from siftkit.core.validate import check_choice
+    from siftkit.llm.factory import check_engine
     from siftkit.relevance.lref import SCALES
 
     check_choice(scale, sorted(SCALES), "--scale")
+    check_engine(engine)
     _check(threads, out_file=output)
     rows = read_pairs(input, need_label=True)
     from siftkit.relevance.pipeline import evaluate  # heavy modules after the checks
 
-    rep = evaluate(_llm(model, threads), rows, scale, cot, _cfg(base_model=model, judge_autocast=judge_autocast),
-                   gold_key="label")
+    rep = evaluate(_judge_llm(model, threads, engine), rows, scale, cot,
+                   _cfg(base_model=model, judge_autocast=judge_autocast), gold_key="label")
     flat = {k: v for k, v in rep.items() if not isinstance(v, (dict, list))}
     print(json.dumps(flat, indent=1))
     if output:
@@ -304,9 +319,9 @@ def quickstart_step(ctx):
     from siftkit.relevance.pipeline import evaluate, load_base, stage3_dpo, train_label_model
 
     torch.set_num_threads(2)
-    opts = ctx.options  # base_model / max_length overrides (tests use the tiny Llama)
+    opts = ctx.options  # lref.base_model / lref.max_length (tests use the tiny Llama)
     cfg = LrefConfig(seed=ctx.seed, batch_size=4, dpo_batch_size=2, dpo_steps=3, dpo_scan=16, beam_k=5,
-                     base_model=opts.get("base_model", "smollm2"), max_length=int(opts.get("max_length", 256)))
+                     base_model=opts["base_model"], max_length=opts["max_length"])
     d = synthetic_pairs(n_pairs=400, n_queries=80, seed=ctx.seed)
     test = d["test"][:24]
     rows = []
@@ -332,4 +347,8 @@ def quickstart_step(ctx):
 def register(registry) -> None:
     """Add ``siftkit relevance ...`` and the ``lref`` quickstart step."""
     registry.app.add_typer(app, name="relevance")
-    registry.add_quickstart_step("lref", quickstart_step, order=60)
+    from siftkit.core.plugins import QuickstartOption
+
+    registry.add_quickstart_step("lref", quickstart_step, order=60, options=[
+        QuickstartOption("base_model", str, _D.base_model, "base model: smollm2 or a model folder"),
+        QuickstartOption("max_length", int, _D.max_length, "token budget of one prompt")])

@@ -9,7 +9,8 @@
 A missing ``topk`` falls back to the server's (:attr:`ServerConfig.topk`). Departures from upstream [ours], spec §6.3:
 
 * ``return_scores: false`` (and omitting it) works; upstream always unpacks scores and fails.
-* Binds 127.0.0.1 by default; any other address needs an API key (``Authorization: Bearer KEY`` or ``X-API-Key``).
+* Binds 127.0.0.1 by default; any other address needs an API key (``Authorization: Bearer KEY`` or ``X-API-Key``),
+  checked before the body is read; a blank key is refused (:mod:`siftkit.core.serving`).
 * Input is validated: 1..``max_queries`` non-blank strings, ``topk`` in 1..``max_topk`` → 422 with the field and
   the reason; a body over ``max_body_bytes`` → 422 (the issue asks every cap to answer 422).
 
@@ -23,14 +24,14 @@ Example:
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the locally imported `Request` annotation.
-import hmac
-import ipaddress
 import threading
-import time
 from dataclasses import dataclass
 
-from siftkit.core.errors import ConfigError
+from siftkit.core.errors import ConfigError, InputError
+from siftkit.core.serving import BackgroundServer, RequireKey, check_bind, run_server
 from siftkit.retrieval.base import Retriever
+
+__all__ = ["BackgroundServer", "ServerConfig", "create_app", "serve"]
 
 
 @dataclass
@@ -62,19 +63,10 @@ class ServerConfig:
             raise ConfigError(f"port must be in 0..65535, got {self.port}", field="port")
         if self.max_queries < 1 or self.max_body_bytes < 1:
             raise ConfigError("max_queries and max_body_bytes must be >= 1")
-        if not is_loopback(self.host) and not self.api_key:
-            raise ConfigError(f"host {self.host} is not loopback: set an API key (--api-key or "
-                              f"SIFTKIT_RETRIEVAL_API_KEY)", field="api_key")
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IPs (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        try:
+            check_bind(self.host, self.api_key)  # a blank key, or a public host without a key
+        except InputError as e:
+            raise ConfigError(e.message + " (--api-key or SIFTKIT_RETRIEVAL_API_KEY)", field="--api-key") from None
 
 
 def create_app(retriever: Retriever, config: ServerConfig | None = None):
@@ -110,13 +102,9 @@ def create_app(retriever: Retriever, config: ServerConfig | None = None):
             return queries
 
     app = FastAPI(title="siftkit retrieval", summary="Search-R1 compatible /retrieve")
-
-    def _authorised(request: Request) -> bool:
-        if not cfg.api_key:
-            return True
-        auth = request.headers.get("authorization", "")
-        given = auth[7:] if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        return hmac.compare_digest(given.encode(), cfg.api_key.encode())
+    # the key is checked before the body is read (Bearer or X-API-Key); /health stays open
+    app.add_middleware(RequireKey, api_key=cfg.api_key, prefixes=("/retrieve",), x_api_key=True,
+                       reject=lambda: JSONResponse({"detail": "missing or wrong API key"}, status_code=401))
 
     def _too_large() -> JSONResponse:
         return JSONResponse({"detail": f"request body exceeds {cfg.max_body_bytes} bytes"}, status_code=422)
@@ -132,8 +120,6 @@ def create_app(retriever: Retriever, config: ServerConfig | None = None):
     @app.post("/retrieve", openapi_extra={"requestBody": {"content": {"application/json": {
         "schema": RetrieveRequest.model_json_schema()}}, "required": True}})
     async def retrieve(request: Request):
-        if not _authorised(request):
-            return JSONResponse({"detail": "missing or wrong API key"}, status_code=401)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cfg.max_body_bytes:
             return _too_large()
@@ -159,50 +145,6 @@ def create_app(retriever: Retriever, config: ServerConfig | None = None):
 
 
 def serve(retriever: Retriever, config: ServerConfig | None = None) -> None:
-    """Run the app with uvicorn in this process until interrupted."""
-    import uvicorn
-
+    """Run the app with uvicorn in this process until SIGINT/SIGTERM (see :func:`siftkit.core.serving.run_server`)."""
     cfg = config or ServerConfig()
-    uvicorn.run(create_app(retriever, cfg), host=cfg.host, port=cfg.port, log_level="info")
-
-
-class BackgroundServer:
-    """Run an ASGI app with uvicorn in a daemon thread (port 0 = a free port chosen by the OS).
-
-    Example:
-        >>> with BackgroundServer(create_app(bm25)) as srv:
-        ...     httpx.post(srv.url + "/retrieve", json={"queries": ["q"]})
-    """
-
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0):
-        import uvicorn
-
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="siftkit-retrieval-server")
-        self.host, self.timeout = host, timeout
-        self.port = port
-
-    def start(self) -> "BackgroundServer":
-        self.thread.start()
-        deadline = time.monotonic() + self.timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("retrieval server did not start")
-            time.sleep(0.02)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(self.timeout)
-
-    def __enter__(self) -> "BackgroundServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    run_server(create_app(retriever, cfg), cfg.host, cfg.port)

@@ -168,7 +168,7 @@ def quickstart_step(ctx):
     import pandas as pd
 
     cfg = SyntheticRunConfig(seed=ctx.seed, n_entities=60, n_values=20, two_hop=False, sft_trajs=1000,
-                             sft_epochs=3, steps=int(ctx.options.get("search_r1.steps", 15)), prompts_per_step=8,
+                             sft_epochs=3, steps=ctx.options["steps"], prompts_per_step=8,
                              max_turns=2, n_eval=40)
     res = run_synthetic(cfg, log=lambda m: None)
     save_run(res, ctx.step_dir("search-r1"))
@@ -187,4 +187,7 @@ def quickstart_step(ctx):
 def register(registry) -> None:
     """Add ``siftkit search-agent ...`` and the ``search-r1`` quickstart step."""
     registry.app.add_typer(app, name="search-agent")
-    registry.add_quickstart_step("search-r1", quickstart_step, order=60)
+    from siftkit.core.plugins import QuickstartOption
+
+    registry.add_quickstart_step("search-r1", quickstart_step, order=60, options=[
+        QuickstartOption("steps", int, 15, "GRPO steps after the warm start")])

@@ -6,7 +6,9 @@ token F1 (best over aliases), an option; ``format_reward`` is a shaped variant i
 ``qa_em_format`` (an option, off by default [ours: simplified]).
 
 The answer is taken from the *response* only (the generated part after the prompt), its last ``<answer>`` block
-[ours]; upstream decodes prompt + response and needs ≥ 2 blocks because the template's example is one (issue #79).
+[ours]. Upstream (``qa_em.py``) searches the decoded prompt + response and returns no answer below 2 blocks; but
+the template itself holds two matches (``<answer> and </answer>`` and the example ``<answer> Beijing </answer>``),
+so that check always passes, and a response without an answer is scored against the template's "Beijing".
 
 Example:
     >>> em_reward("<search> x </search> ... <answer> The Beijing! </answer>", ["beijing"])
@@ -39,18 +41,27 @@ def extract_answer(response: str) -> str | None:
     return found[-1].strip() if found else None
 
 
-def exact_match(prediction: str | None, golds: Sequence[str]) -> float:
-    """1.0 when ``norm(prediction)`` equals ``norm(g)`` for some gold alias ``g``; 0.0 otherwise or for ``None``."""
+def _aliases(golds: str | Sequence[str]) -> Sequence[str]:
+    """A bare string is one alias (not a sequence of one-character aliases) [code: ``em_check`` does the same]."""
+    return [golds] if isinstance(golds, str) else golds
+
+
+def exact_match(prediction: str | None, golds: str | Sequence[str]) -> float:
+    """1.0 when ``norm(prediction)`` equals ``norm(g)`` for some gold alias ``g``; 0.0 otherwise or for ``None``.
+    ``golds`` is a list of aliases or one bare string."""
     if prediction is None:
         return 0.0
+    golds = _aliases(golds)
     p = normalize_answer(prediction)
     return float(any(p == normalize_answer(g) for g in golds))
 
 
-def f1_score(prediction: str | None, golds: Sequence[str]) -> float:
-    """SQuAD token F1 between normalised prediction and the best gold alias (0.0 for ``None``)."""
+def f1_score(prediction: str | None, golds: str | Sequence[str]) -> float:
+    """SQuAD token F1 between normalised prediction and the best gold alias (0.0 for ``None``); a bare string is
+    one alias."""
     if prediction is None:
         return 0.0
+    golds = _aliases(golds)
     p = normalize_answer(prediction).split()
     best = 0.0
     for g in golds:

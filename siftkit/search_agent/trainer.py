@@ -8,9 +8,10 @@ GRPO (search_r1 spec §2 table, right column), for a group of ``G`` rollouts ``y
     KL3_t = exp(log π_ref − log π_θ) − (log π_ref − log π_θ) − 1, clamped to ±10 (verl ``low_var_kl``)
 
 PPO (left column): KL in the reward, ``r_t = −β (log π_old − log π_ref) m_t`` (+ EM on the last response token),
-GAE with γ = λ = 1 over all response tokens, whitened; a separate critic (a copy of the policy with a value head),
-value loss clipped at ``value_clip``. ``m_t`` is the info mask (paper Eqs. 2–3); with ``mask_info=False`` every
-response token counts (the ablation). Old log-probs are recomputed on the final sequences (spec §6.4).
+GAE with γ = λ = 1 over all response tokens, whitened (unbiased variance); a separate critic (a copy of the
+policy with a value head), value loss clipped at ``value_clip``. ``m_t`` is the info mask (paper Eqs. 2–3); with
+``mask_info=False`` every response token counts (the ablation). Old log-probs are recomputed on the final
+sequences (spec §6.4).
 
 Works for any ``transformers`` causal LM; a PEFT model gets "adapters off" as its reference.
 
@@ -82,9 +83,17 @@ def grpo_loss(logp, old_logp, ref_logp, adv, mask, clip_eps: float, beta: float,
     if entropy is not None and entropy_coeff:
         loss_t = loss_t - entropy_coeff * entropy
     loss = masked_mean(loss_t, mask)
-    clipped = ((ratio - 1).abs() > clip_eps).float()
     return loss, {"pg_loss": masked_mean(pg, mask).item(), "kl": masked_mean(kl, mask).item(),
-                  "clip_frac": masked_mean(clipped, mask).item()}
+                  "clip_frac": clip_fraction(ratio, a, mask, clip_eps)}
+
+
+def clip_fraction(ratio: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, clip_eps: float) -> float:
+    """Share of counted tokens where clipping changes the loss: −A·clip(ρ) > −A·ρ [code: verl ``pg_clipfrac``].
+
+    A token with ρ outside [1 − ε, 1 + ε] whose advantage makes the unclipped term the larger loss (e.g. ρ > 1 + ε
+    with A < 0) is not counted, because ``min`` keeps the unclipped term there."""
+    unclipped, clipped = -adv * ratio, -adv * ratio.clamp(1 - clip_eps, 1 + clip_eps)
+    return masked_mean((clipped > unclipped).float(), mask).item()
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
@@ -108,7 +117,17 @@ def ppo_policy_loss(logp, old_logp, adv, mask, clip_eps: float) -> tuple[torch.T
     ratio = (logp - old_logp).exp()  # (N, T)
     pg = -torch.min(ratio * adv, ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
     return masked_mean(pg, mask), {"pg_loss": masked_mean(pg, mask).item(),
-                                   "clip_frac": masked_mean(((ratio - 1).abs() > clip_eps).float(), mask).item()}
+                                   "clip_frac": clip_fraction(ratio, adv, mask, clip_eps)}
+
+
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(x − mean)/sqrt(var + 1e-8) over the masked positions, with the unbiased variance (n/(n − 1)) [code: verl
+    ``masked_whiten``]; zero outside the mask. With one counted position the variance is the biased one (0) [ours:
+    verl raises there]."""
+    mu = masked_mean(x, mask)
+    n = mask.sum()
+    var = masked_mean((x - mu) ** 2, mask) * (n / (n - 1) if n > 1 else 1.0)
+    return (x - mu) * torch.rsqrt(var + 1e-8) * mask
 
 
 def value_loss(v, old_v, returns, mask, value_clip: float) -> torch.Tensor:
@@ -121,9 +140,12 @@ def value_loss(v, old_v, returns, mask, value_clip: float) -> torch.Tensor:
 # plumbing: log-probs, critic, trainer loop
 # ---------------------------------------------------------------------------------------------------------------------
 
-def token_logprobs(model, input_ids, attention_mask, with_entropy: bool = False):
-    """Log-prob of each next token (N, T-1) and optionally its entropy (N, T-1)."""
+def token_logprobs(model, input_ids, attention_mask, with_entropy: bool = False, temperature: float = 1.0):
+    """Log-prob of each next token (N, T-1) and optionally its entropy (N, T-1), from the logits divided by the
+    rollout ``temperature`` [code: verl's actor and reference divide before the softmax]; 0 (greedy) means 1."""
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()  # (N, T-1, V)
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
     logsm = F.log_softmax(logits, dim=-1)
     logp = logsm.gather(-1, input_ids[:, 1:, None]).squeeze(-1)  # (N, T-1)
     ent = -(logsm.exp() * logsm).sum(-1) if with_entropy else None  # (N, T-1)
@@ -190,9 +212,9 @@ class SearchR1Trainer:
 
     def _ref_logprobs(self, ids, attn):
         if self.ref is not None:
-            return token_logprobs(self.ref, ids, attn)[0]
+            return token_logprobs(self.ref, ids, attn, temperature=self.cfg.temperature)[0]
         with self.model.disable_adapter():
-            return token_logprobs(self.model, ids, attn)[0]
+            return token_logprobs(self.model, ids, attn, temperature=self.cfg.temperature)[0]
 
     def sample(self, rows: Sequence[dict]) -> list[Trajectory]:
         """Rollouts for ``prompts_per_step`` questions × group size, each group keyed by the row's unique ``uid``."""
@@ -215,7 +237,7 @@ class SearchR1Trainer:
         b = {k: v.to(dev) for k, v in batch_tensors(trajs, self.pad, use_mask=cfg.mask_info).items()}
         ids, attn, mask, resp = b["input_ids"], b["attention_mask"], b["loss_mask"], b["response_mask"]
         with torch.no_grad():
-            old_logp = token_logprobs(self.model, ids, attn)[0]  # (N, T-1) recomputed on the final sequences
+            old_logp = token_logprobs(self.model, ids, attn, temperature=cfg.temperature)[0]  # (N, T-1) recomputed
             ref_logp = self._ref_logprobs(ids, attn)  # (N, T-1)
         N = len(trajs)
         rewards = [t.reward for t in trajs]
@@ -228,15 +250,15 @@ class SearchR1Trainer:
             r_tok = -cfg.beta * (old_logp - ref_logp) * info  # (N, T-1) k1 KL in the reward, masked [code]
             r_tok[torch.arange(N, device=dev), b["last"]] += torch.tensor(rewards, device=dev)
             adv_tok, returns = gae(r_tok, old_v, resp, cfg.gamma, cfg.lam)  # (N, T-1)
-            mu, sd = masked_mean(adv_tok, resp), masked_mean((adv_tok - masked_mean(adv_tok, resp)) ** 2, resp).sqrt()
-            adv_tok = (adv_tok - mu) / (sd + 1e-8) * resp  # whitening over response tokens [code]
+            adv_tok = masked_whiten(adv_tok, resp)  # whitening over response tokens, unbiased variance [code]
             kl_k1 = masked_mean(old_logp - ref_logp, mask).item()  # the KL that enters the reward
         self.model.train()
         diag: dict[str, float] = {}
         for _ in range(cfg.epochs):
             order = torch.randperm(N, generator=torch.Generator().manual_seed(self.rng.randrange(2**31)))
             for mb in order.to(dev).chunk(cfg.mini_batches):
-                logp, ent = token_logprobs(self.model, ids[mb], attn[mb], with_entropy=cfg.entropy_coeff > 0)
+                logp, ent = token_logprobs(self.model, ids[mb], attn[mb], with_entropy=cfg.entropy_coeff > 0,
+                                           temperature=cfg.temperature)
                 if cfg.algo == "grpo":
                     loss, d = grpo_loss(logp, old_logp[mb], ref_logp[mb], adv[mb], mask[mb], cfg.clip_eps,
                                         cfg.beta, ent, cfg.entropy_coeff)

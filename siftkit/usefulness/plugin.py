@@ -46,6 +46,7 @@ def label(
     device: Annotated[str, typer.Option("--device")] = "cpu",
     threads: Annotated[int, typer.Option("--threads")] = 2,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2 (CTranslate2 int8).")] = "torch",
     rows_per_group: Annotated[int, typer.Option("--rows-per-group", help="Stratified sample: this many clicks per "
                                                                          "divergence group (0 = all).")] = 0,
     n_sessions: Annotated[int, typer.Option("--sessions", help="Sample this many sessions (0 = all).")] = 0,
@@ -63,6 +64,9 @@ def label(
     from siftkit.usefulness.data import load_clicks
     from siftkit.usefulness.run import label_clicks, make_model, sample_sessions, stratified_rows
 
+    from siftkit.llm.factory import check_engine
+
+    check_engine(engine)
     cfg = UsefulnessConfig(mode=mode, features=features, groups=tuple(groups) if groups else _D.groups,
                            readout=readout, max_prompt_tokens=max_prompt_tokens, clamp=clamp)
     for value, name in ((max_in_flight, "--max-in-flight"), (threads, "--threads"), (batch_size, "--batch-size")):
@@ -78,7 +82,8 @@ def label(
         clicks = stratified_rows(clicks, rows_per_group, seed)
     if n_sessions:
         clicks = sample_sessions(clicks, n_sessions, seed)
-    llm = make_model(model, endpoint, cache, no_cache, device, threads, batch_size, api_key_env, max_in_flight)
+    llm = make_model(model, endpoint, cache, no_cache, device, threads, batch_size, api_key_env, max_in_flight,
+                     engine=engine)
     res = label_clicks(llm, clicks, cfg)
     failed = _failed_requests(llm)
     if failed:  # [ours] an output is replaced only by a run whose every request was answered

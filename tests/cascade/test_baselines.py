@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from siftkit.cascade.baselines import (BASELINES, CascadeLoss, bce_support, fs_ranknet_loss, icc_score,
-                                       lambda_weights, ranknet_upper)
+                                       lambda_weights, pair_bce_upper)
 
 
 def _labels(n_stages: int, b: int = 3) -> torch.Tensor:
@@ -42,17 +42,24 @@ def test_icc_two_stage_gate_formula():
     assert torch.allclose(out, expected, atol=1e-4)
 
 
-def test_ranknet_upper_hand_value():
-    s = torch.tensor([[1.0, 0.0]])
-    labels = torch.tensor([[2.0, 1.0]])
-    assert float(ranknet_upper(s, labels)) == pytest.approx(math.log(1 + math.exp(-1)) / 4)
+def test_pair_bce_upper_hand_value():
+    s = torch.tensor([[1.0, 0.0, 0.5]])
+    labels = torch.tensor([[2.0, 1.0, 1.0]])
+    # upper pairs: (0,1) target 1, d = 1; (0,2) target 1, d = 0.5; (1,2) tied, target 0, d = −0.5; over the 3×3 grid
+    expected = (math.log1p(math.exp(-1)) + math.log1p(math.exp(-0.5)) + math.log1p(math.exp(-0.5))) / 9
+    assert float(pair_bce_upper(s, labels)) == pytest.approx(expected)
 
 
-def test_fs_ranknet_blocks_are_pair_means():
+def test_fs_ranknet_one_mean_per_anchor_group():
     s = torch.zeros(1, 30)
     labels = _labels(2)[:, :30]
     loss, _ = fs_ranknet_loss([s], labels)
-    assert float(loss) == pytest.approx(3 * math.log(2))  # 3 blocks (0,1), (0,2), (1,2), each softplus(0)
+    assert float(loss) == pytest.approx(2 * math.log(2))  # anchors 0 (20 lower items) and 1 (10), each softplus(0)
+    s = torch.zeros(1, 30)
+    s[0, 20:] = 1.0  # lowest group scored up: anchor 0 = (10·ln2 + 10·softplus(1))/20, anchor 1 = softplus(1)
+    loss, _ = fs_ranknet_loss([s], labels)
+    sp1 = math.log1p(math.e)
+    assert float(loss) == pytest.approx((10 * math.log(2) + 10 * sp1) / 20 + sp1)
 
 
 def test_lambda_weights_zero_for_equal_labels_and_symmetric():

@@ -1,16 +1,18 @@
-"""The batch runner: one row per sample, resume from the cache, errors kept but never cached, Ray shards."""
+"""The batch runner: one row per sample, resume from the cache, errors kept but never cached, Ray shards; scoring and
+next-token distributions as well as generation."""
 
 from __future__ import annotations
 
 import functools
 import pickle
+from pathlib import Path
 
 import pytest
 
 from siftkit.llm.base import GenerationParams
 from siftkit.llm.batch import ModelSpec, merge_shards, run_batch, shard_paths
 from siftkit.llm.cache import ResponseCache
-from siftkit.llm.testing import FakeChatModel
+from siftkit.llm.testing import CharChatModel, FakeChatModel
 
 PROMPTS = [[{"role": "user", "content": f"q{i}"}] for i in range(7)] + [f"raw {i}" for i in range(4)]
 
@@ -100,3 +102,85 @@ def test_ray_two_workers_merge_shards(tmp_path):
     assert len(log.read_text().splitlines()) == 8 + 16 + 24  # zero inner calls
     assert again.cached.all() and again.text.tolist() == df.text.tolist()
     assert merge_shards(cache) == 0
+
+
+def test_score_and_next_token_locally_resume_from_the_cache(tmp_path):
+    log = tmp_path / "calls.log"
+    factory = functools.partial(CharChatModel, log_path=log)
+    prompts = {"a": "Grade:", "b": [{"role": "user", "content": "Relevant?"}], "c": "x"}
+    cache = tmp_path / "c.sqlite"
+    df = run_batch({"m": factory}, prompts, cache_path=cache, chunk_size=2, progress=False, task="score",
+                   continuations=[" yes", " no"])
+    assert list(df.columns) == ["model", "prompt_id", "continuation", "logprob", "token_logprobs", "cached"]
+    assert df[["prompt_id", "continuation"]].values.tolist() == [[p, c] for p in "abc" for c in (" yes", " no")]
+    ref = CharChatModel().score([p for p in prompts.values() for _ in range(2)], [" yes", " no"] * 3)
+    assert df.logprob.tolist() == [s.logprob for s in ref] and df.token_logprobs.tolist()[1] == ref[1].token_logprobs
+    assert df.attrs == {"errors": 0, "stored": 6} and not df.cached.any()
+
+    nt = run_batch({"m": factory}, prompts, cache_path=cache, progress=False, task="next_token", top_k=3)
+    assert list(nt.columns) == ["model", "prompt_id", "top", "cached"] and nt.prompt_id.tolist() == ["a", "b", "c"]
+    assert nt.top.tolist() == [d.top for d in CharChatModel().next_token_logprobs(list(prompts.values()), 3)]
+    sent = len(log.read_text().splitlines())
+    assert sent == 6 + 3
+
+    # per-prompt continuations (a mapping by id); the pairs already scored come from the cache
+    again = run_batch({"m": factory}, prompts, cache_path=cache, progress=False, task="score",
+                      continuations={"a": [" yes", "7"], "b": [" no"], "c": [" yes"]})
+    assert again.cached.tolist() == [True, False, True, True]
+    assert run_batch({"m": factory}, prompts, cache_path=cache, progress=False, task="next_token",
+                     top_k=3).cached.all()
+    assert len(log.read_text().splitlines()) == sent + 1  # only the one new pair
+    with pytest.raises(ValueError, match="needs continuations"):
+        run_batch({"m": factory}, prompts, progress=False, task="score")
+    with pytest.raises(ValueError, match="task must be"):
+        run_batch({"m": factory}, prompts, progress=False, task="rank")
+
+
+def test_score_and_next_token_on_a_local_model_spec(tmp_path, tiny_chat_model, tiny_llama_path):
+    prompts = [[{"role": "user", "content": "Is it relevant?"}], "raw text"]
+    conts = ["Label: yes", "Label: no", " 7"]
+    df = run_batch({"tiny": ModelSpec.local(str(tiny_llama_path))}, prompts, cache_path=tmp_path / "c.sqlite",
+                   progress=False, task="score", continuations=conts)
+    plain = tiny_chat_model.score([p for p in prompts for _ in conts], conts * 2)
+    assert df.logprob.tolist() == pytest.approx([s.logprob for s in plain], abs=1e-4)
+    nt = run_batch({"tiny": ModelSpec.local(str(tiny_llama_path))}, prompts, cache_path=tmp_path / "c.sqlite",
+                   progress=False, task="next_token", top_k=4)
+    direct = tiny_chat_model.next_token_logprobs(prompts, top_k=4)
+    assert [[t for t, _ in top] for top in nt.top] == [[t for t, _ in d.top] for d in direct]
+
+
+@pytest.mark.slow
+def test_ray_scores_and_reads_next_tokens_through_the_cache(tmp_path):
+    log = tmp_path / "calls.log"
+    factories = {"c": functools.partial(CharChatModel, log_path=log)}
+    prompts = [f"prompt {i}" for i in range(10)]
+    conts = [" yes", " no", "Label: 7"]
+    cache = tmp_path / "cache.sqlite"
+    run_batch(factories, prompts[:4], cache_path=cache, progress=False, task="score", continuations=conts)
+    assert len(log.read_text().splitlines()) == 4 * 3
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False,  # one cluster for both calls (run_batch leaves it running)
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}})
+    try:
+        df = run_batch(factories, prompts, cache_path=cache, chunk_size=3, backend="ray", workers=2, progress=False,
+                       task="score", continuations=conts)
+        nt = run_batch(factories, prompts, cache_path=cache, chunk_size=3, backend="ray", workers=2, progress=False,
+                       task="next_token", top_k=5)
+    finally:
+        ray.shutdown()
+    assert df.cached.tolist() == [True] * 12 + [False] * 18  # the workers read the main cache
+    ref = CharChatModel().score([p for p in prompts for _ in conts], conts * len(prompts))
+    assert df.logprob.tolist() == [s.logprob for s in ref]
+    assert df.attrs["stored"] == 18 and not any(p.exists() for p in shard_paths(cache, 2))
+
+    assert nt.top.tolist() == [d.top for d in CharChatModel().next_token_logprobs(prompts, 5)]
+    assert len(ResponseCache(cache)) == 30 + 10
+    sent = len(log.read_text().splitlines())
+    assert sent == 30 + 10
+    for task in ("score", "next_token"):  # a local rerun sends nothing
+        again = run_batch(factories, prompts, cache_path=cache, progress=False, task=task, continuations=conts,
+                          top_k=5)
+        assert again.cached.all()
+    assert len(log.read_text().splitlines()) == sent

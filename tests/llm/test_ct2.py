@@ -99,6 +99,10 @@ def test_fp32_next_token_logprobs_match_torch(tiny_chat_model, ct2_fp32):
         top = np.argsort(-ref)[:5]
         assert [t for t, _ in d.top] == [tiny_chat_model.tokenizer.decode([int(i)]) for i in top]
         np.testing.assert_allclose([lp for _, lp in d.top], ref[top], atol=1e-4)
+    want = tiny_chat_model.next_token_logprobs(prompts, top_k=5)  # the torch engine's own call
+    for w, g in zip(want, dists):
+        assert [t for t, _ in g.top] == [t for t, _ in w.top]
+        np.testing.assert_allclose([lp for _, lp in g.top], [lp for _, lp in w.top], atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -207,3 +211,66 @@ def test_factory_engine_option(tiny_llama_path, tmp_path, monkeypatch):
         make_chat_model(str(tiny_llama_path), engine="onnx")
     with pytest.raises(InputError, match="compute_type must be one of"):
         make_chat_model(str(tiny_llama_path), engine="ct2", compute_type="int3")
+
+
+def test_served_ct2_engine_answers_like_the_model(llm_server, ct2_fp32):
+    """``siftkit serve llm --engine ct2``'s app: chat completions are the engine's greedy output, and echo +
+    logprobs (how the OpenAI client scores) equal the engine's own ``score``."""
+    from siftkit.llm.openai_client import OpenAIChatModel
+
+    client = OpenAIChatModel(llm_server({"tiny": ct2_fp32}), "tiny", api_key_env="SIFTKIT_TEST_NO_KEY")
+    prompts, params = _prompts(3, seed=8), GenerationParams(max_new_tokens=8)
+    want = [g.texts for g in ct2_fp32.generate(prompts, params)]
+    assert [g.texts for g in client.generate(prompts, params)] == want
+    raw, conts = ["The answer is", "query relevance judge"], [" yes", " good"]
+    remote, direct = client.score(raw, conts), ct2_fp32.score(raw, conts)
+    assert [s.logprob for s in remote] == pytest.approx([s.logprob for s in direct], abs=1e-4)
+
+
+def test_serve_cli_refuses_a_bad_engine_before_loading():
+    import typer
+    from typer.testing import CliRunner
+
+    from siftkit.core.plugins import Registry
+    from siftkit.llm import plugin
+
+    app, serve = typer.Typer(), typer.Typer()
+    app.add_typer(serve, name="serve")
+    plugin.register(Registry(app=app, serve=serve))
+    r = CliRunner().invoke(app, ["serve", "llm", "--model", "/does/not/exist", "--engine", "onnx"])
+    assert isinstance(r.exception, InputError) and "engine must be one of" in str(r.exception)
+    r = CliRunner().invoke(app, ["serve", "llm", "--model", "/does/not/exist", "--engine", "ct2",
+                                 "--compute-type", "int3"])
+    assert isinstance(r.exception, InputError) and "compute_type" in str(r.exception)
+
+
+def test_relevance_judge_cli_runs_on_ct2(tiny_llama_path, tmp_path, monkeypatch):
+    """``siftkit relevance judge --engine ct2`` grades the same pairs as the torch engine, with close log-probs."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from siftkit.relevance.plugin import app
+
+    monkeypatch.setenv("SIFTKIT_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    res = runner.invoke(app, ["synth", "--output", str(tmp_path / "d"), "--n-pairs", "60", "--seed", "1"])
+    assert res.exit_code == 0
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join((tmp_path / "d" / "train.jsonl").read_text().splitlines(keepends=True)[:6]))
+    preds = {}
+    for engine in ("torch", "ct2"):
+        out = tmp_path / f"{engine}.jsonl"
+        res = runner.invoke(app, ["judge", "--input", str(small), "--output", str(out), "--model",
+                                  str(tiny_llama_path), "--engine", engine])
+        assert res.exit_code == 0, res.output + repr(res.exception)
+        preds[engine] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(preds["ct2"]) == 6 and (tmp_path / "home" / "models" / "ct2").is_dir()
+    lps = np.array([[p["logprobs"][g] for g in sorted(p["logprobs"])] for p in preds["ct2"]])
+    ref = np.array([[p["logprobs"][g] for g in sorted(p["logprobs"])] for p in preds["torch"]])
+    assert np.isfinite(lps).all() and (lps < 0).all()
+    # multi-token label words after a long judge prompt: the random tiny Llama moves 1.1 nats on average under int8
+    assert 0 < np.abs(lps - ref).mean() < 3
+    res = runner.invoke(app, ["judge", "--input", str(small), "--output", str(tmp_path / "x.jsonl"),
+                              "--engine", "onnx"])
+    assert isinstance(res.exception, InputError) and not (tmp_path / "x.jsonl").exists()

@@ -92,7 +92,7 @@ def test_cache_key_changes_after_training(tiny_chat_model_copy, tmp_path):
     key_before = cache_key("generate", llm.fingerprint, llm.model_id, "fox", params_key(params))
     cached.generate(["fox"], params)
     assert cached.generate(["fox"], params)[0].cached  # stored once, answered from the cache
-    finetune(llm, SFT_ROWS, _cfg(True, steps=3))
+    finetune(cached, SFT_ROWS, _cfg(True, steps=3))  # trains the inner model
     key_after = cache_key("generate", llm.fingerprint, llm.model_id, "fox", params_key(params))
     assert key_after != key_before
     assert not cached.generate(["fox"], params)[0].cached  # the trained model answers anew
@@ -118,6 +118,20 @@ def test_lora_targets_come_from_the_model(tiny_chat_model):
 
     gpt2 = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=50, n_positions=16))
     assert lora_targets(gpt2) == ["c_attn", "c_fc", "c_proj"]  # Conv1D layers, and no lm_head
+
+
+def test_any_causal_lm_gpt2_with_conv1d_layers(tiny_chat_model):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = tiny_chat_model.tokenizer
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=len(tok), n_positions=64,
+                                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id))
+    before = {k: v.clone() for k, v in gpt2.state_dict().items()}
+    model, log = sft(gpt2, tok, SFT_ROWS, _cfg(True, steps=5))
+    assert type(model) is GPT2LMHeadModel and _losses(log)[-1] < _losses(log)[0]
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.split(".")[-2] in ("c_attn", "c_fc", "c_proj") for k in changed)  # merged adapters
 
 
 def test_unpatch_removes_instance_forwards():

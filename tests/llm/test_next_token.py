@@ -88,6 +88,22 @@ def test_cache_answers_the_second_call_and_resumes_in_a_new_process(tmp_path, ti
     assert llm.cache.stats()["stored"] == 3
 
 
+def test_a_run_killed_half_way_resumes(tmp_path):
+    class DiesOnSecondChunk(FakeChatModel):
+        def next_token_logprobs(self, prompts, top_k=20):
+            if self.batches:
+                raise KeyboardInterrupt("killed")
+            return super().next_token_logprobs(prompts, top_k)
+
+    path, prompts = tmp_path / "r.sqlite", ["ab", "cd", "ef", "gh"]
+    with pytest.raises(KeyboardInterrupt):
+        CachedChatModel(DiesOnSecondChunk(), ResponseCache(path), chunk_size=2).next_token_logprobs(prompts, 3)
+    inner = FakeChatModel()
+    out = CachedChatModel(inner, ResponseCache(path), chunk_size=2).next_token_logprobs(prompts, 3)
+    assert [d.cached for d in out] == [True, True, False, False] and inner.batches == [2]  # the first chunk was kept
+    assert out == FakeChatModel().next_token_logprobs(prompts, 3)
+
+
 def test_cache_keys_on_top_k_and_rejects_malformed(tmp_path):
     inner = FakeChatModel(error_on="bad")
     llm = CachedChatModel(inner, ResponseCache(tmp_path / "r.sqlite"), chunk_size=2)

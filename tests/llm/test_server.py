@@ -67,7 +67,7 @@ def test_logprobs_need_token_logprobs(url):
     ({"n": 17}, "n"),
     ({"max_tokens": 4097}, "max_tokens"),
     ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
-    ({"stream": True}, "stream"),
+    ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),  # was stream: true, which issue 16 asks to serve
     ({"messages": []}, "messages"),
     ({"temperature": -1}, "temperature"),
 ])

@@ -20,7 +20,7 @@ def test_register_adds_command_group_and_step():
 
 
 def test_quickstart_step_table(tiny_llama_path, tmp_path):
-    ctx = StepContext(run_dir=tmp_path, seed=0, options={"base_model": str(tiny_llama_path), "max_length": "512"})
+    ctx = StepContext(run_dir=tmp_path, seed=0, options={"base_model": str(tiny_llama_path), "max_length": 512})
     sec = plugin.quickstart_step(ctx)
     df = sec.tables[0][1]
     assert list(df["model"])[:2] == ["zero-shot SmolLM2", "SFT (6 steps)"] and len(df) == 3

@@ -44,6 +44,6 @@ def test_quickstart_step_returns_a_table_and_plot(tmp_path):
     from siftkit.core.report import StepContext
     from siftkit.search_agent.plugin import quickstart_step
 
-    sec = quickstart_step(StepContext(run_dir=tmp_path, options={"search_r1.steps": "2"}))
+    sec = quickstart_step(StepContext(run_dir=tmp_path, options={"steps": 2}))
     assert sec.status == "ok" and len(sec.tables[0][1]) == 6 and sec.figures
     assert (tmp_path / "search-r1" / "history.jsonl").exists()
