@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
+from siftkit.core.validate import check_output_dir, check_output_file
 
 app = typer.Typer(no_args_is_help=True, help="Product-bias audit of LLM investment recommendations (Zhi et al., "
                   "2025).")
@@ -82,6 +83,8 @@ def grid(
     tpl, dbs = _templates(templates), _split(debias, "--debias")
     if samples < 1 or models < 1 or max_new_tokens < 1:
         raise InputError("--samples, --models and --max-new-tokens must be >= 1", field="--samples")
+    if output:
+        check_output_file(output)
     prompts = _prompts(classes, design, tpl, dbs, 0, currency)
     _print_grid(prompts, classes, design, tpl, dbs, samples, models, max_new_tokens)
     if output:
@@ -136,8 +139,9 @@ def run(
         raise InputError("--temperature must be >= 0 and --top-p in (0, 1]", field="--temperature")
     if backend not in ("local", "ray"):
         raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
-    if output.exists() and not output.is_dir():
-        raise InputError("--output exists and is not a folder", output, field="--output")
+    check_output_dir(output)  # before any model loads
+    if cache is not None:
+        check_output_file(cache, "--cache")
     prompts = _prompts(classes, design, tpl, dbs, pairs, currency)
     factories = {}
     for a in classes:
@@ -192,8 +196,7 @@ def analyze(
 
     if resamples < 1:
         raise InputError("--resamples must be >= 1", field="--resamples")
-    if output.exists() and not output.is_dir():
-        raise InputError("--output exists and is not a folder", output, field="--output")
+    check_output_dir(output)
     schema = {f: ((str,), True) for f in ("model", "prompt_id", "pair_id", "asset_class", "debias")}
     schema.update({"text": ((str,), True), "sample": ((int,), True), "finish_reason": ((str,), True)})
     rows = read_jsonl(responses, schema)

@@ -150,8 +150,11 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise InputError("is a directory, not a file", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except (NotADirectoryError, FileExistsError, PermissionError) as e:  # e.g. a file where a folder must go
+        raise InputError(f"cannot write here ({e.strerror})", path) from None
     os.close(fd)
     try:
         yield Path(tmp)
