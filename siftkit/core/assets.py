@@ -123,9 +123,16 @@ def _check_minilm() -> AssetStatus:
         st.detail = "package or model files not found"
         return st
     st.path = str(d / "model")
+    import transformers.utils.logging as hf_logging
     from sentence_transformers import SentenceTransformer
 
-    m = SentenceTransformer(str(d / "model"), device="cpu")
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no nested "Loading weights" bar under doctor's own
+    try:
+        m = SentenceTransformer(str(d / "model"), device="cpu")
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
     v = m.encode(["a quick check"], normalize_embeddings=True)
     st.ok = v.shape == (1, 384)
     st.detail = f"embeds to {v.shape[1]} dimensions"
