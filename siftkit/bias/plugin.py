@@ -167,7 +167,13 @@ def run(
                                concurrency=concurrency))
     import pandas as pd
 
-    parsed = parse_responses(pd.concat(frames, ignore_index=True))
+    raw = pd.concat(frames, ignore_index=True)
+    failed = int((raw["finish_reason"] == "error").sum())
+    if failed:  # [ours] outputs are replaced only by a run whose every request was answered
+        typer.echo(f"siftkit: {failed} of {len(raw)} response(s) failed after retries; {output} left as it was; the "
+                   "answers received are cached, so a rerun sends only the failed requests", err=True)
+        raise typer.Exit(1)
+    parsed = parse_responses(raw)
     output.mkdir(parents=True, exist_ok=True)
     write_jsonl(output / "responses.jsonl", parsed.to_dict("records"))
     atomic_write_text(output / "run.json", json.dumps({"models": model, "asset_classes": classes, "design": design,

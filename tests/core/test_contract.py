@@ -3,7 +3,7 @@
 The commands are enumerated from the typer app after plug-in discovery, in a subprocess, so a new method's commands
 are covered without editing this file. Each command is run through ``siftkit.cli.main()`` in its own subprocess with
 
-* a bad file (non-UTF-8 bytes) for each input path option, one at a time, the other inputs valid where a sample is
+* a bad file (non-UTF-8 bytes; an empty file) for each input path option, one at a time, the other inputs valid where a sample is
   known (:data:`SAMPLES`);
 * a bad option value (a word for a numeric option; an unknown option where there is none), and ``-1`` for each
   numeric option but seeds, one at a time (sizes, counts, rates, ports are never negative);
@@ -196,6 +196,7 @@ from siftkit.cli import main
 main()
 '''
 
+BAD_FILES = {"bad.jsonl": b'{"id": "\xff\xfe bad bytes"}\n', "empty.jsonl": b""}  # non-UTF-8; empty
 EXCLUSIVE = {"serve retrieval": ({"index", "corpus"},)}  # options of which a command takes only one
 OUTPUT_WORDS = ("output", "save_index", "cache")  # path options a command writes
 
@@ -249,7 +250,8 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
         inputs = [p for p in paths if not is_output(p)]
         outputs = [p for p in paths if is_output(p)]
 
-        def base(workdir: Path, bad_input: dict | None = None, bad_output: dict | None = None) -> list[str]:
+        def base(workdir: Path, bad_input: dict | None = None, bad_output: dict | None = None,
+                 bad_name: str = "bad.jsonl") -> list[str]:
             """argv with every required option filled; outputs point at pre-existing files/folders."""
             args = list(cmd["path"])
             workdir.mkdir(parents=True)
@@ -265,8 +267,8 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
                     continue
                 value = None
                 if p is bad_input:
-                    value = workdir / "bad.jsonl"
-                    value.write_bytes(b'{"id": "\xff\xfe bad bytes"}\n')
+                    value = workdir / bad_name
+                    value.write_bytes(BAD_FILES[bad_name])
                 elif p is bad_output:
                     blocker = workdir / "blocker"
                     blocker.write_text("a regular file, not a folder\n")
@@ -292,8 +294,10 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
             return args
 
         for i, p in enumerate(inputs):
-            wd = root / f"{n}-file-{i}"
-            cases.append(Case(name, f"bad file for {p['opts'][0]}", base(wd, bad_input=p), wd, names="bad.jsonl"))
+            for bad_name in BAD_FILES:
+                wd = root / f"{n}-file-{i}-{bad_name}"
+                cases.append(Case(name, f"bad file for {p['opts'][0]} ({bad_name})",
+                                  base(wd, bad_input=p, bad_name=bad_name), wd, names=bad_name))
         if not inputs:
             skipped.append(f"{name}: no input file option (bad-file case n/a)")
         numeric = [p for p in params if p["kind"] in ("int", "float") and not p["argument"]]
@@ -409,7 +413,7 @@ def test_the_contract_check_fails_a_command_that_raises_valueerror(tmp_path):
     commands = [c for c in list_commands(home, throwaway=True) if c["path"] == ["contract-throwaway"]]
     assert len(commands) == 1  # registered next to the real ones, so enumerated the same way
     cases, _ = build_cases(commands, tmp_path / "cases", write_samples(tmp_path / "samples"))
-    bad_file = [c for c in cases if c.what.startswith("bad file")]
+    bad_file = [c for c in cases if c.what.startswith("bad file") and "bad.jsonl" in c.what]
     assert len(bad_file) == 1
     found = run_all(bad_file, home, throwaway=True)
     assert any("exit 1, want 2" in v for v in found) and any("traceback" in v for v in found), found
