@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_output_dir, check_output_file
+from siftkit.core.validate import check_output_dir, check_output_file, check_range
 
 app = typer.Typer(no_args_is_help=True, help="Product-bias audit of LLM investment recommendations (Zhi et al., "
                   "2025).")
@@ -135,6 +135,8 @@ def run(
     if samples < 1 or max_new_tokens < 1 or workers < 1 or concurrency < 1 or threads < 1 or batch_size < 1:
         raise InputError("--samples, --max-new-tokens, --workers, --concurrency, --threads and --batch-size must "
                          "be >= 1", field="--samples")
+    check_range(max_in_flight, "--max-in-flight", lo=1)
+    check_range(pairs, "--pairs", lo=0)
     if temperature < 0 or not 0 < top_p <= 1:
         raise InputError("--temperature must be >= 0 and --top-p in (0, 1]", field="--temperature")
     if backend not in ("local", "ray"):

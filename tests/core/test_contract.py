@@ -5,7 +5,8 @@ are covered without editing this file. Each command is run through ``siftkit.cli
 
 * a bad file (non-UTF-8 bytes) for each input path option, one at a time, the other inputs valid where a sample is
   known (:data:`SAMPLES`);
-* a bad option value (a word for a numeric option; an unknown option where there is none);
+* a bad option value (a word for a numeric option; an unknown option where there is none), and ``-1`` for each
+  numeric option but seeds, one at a time (sizes, counts, rates, ports are never negative);
 * an unwritable output (a path under a regular file) for each output path option, with valid inputs;
 
 and must answer with exactly one ``siftkit:`` line on stderr, exit code 2, no traceback, nothing created or changed
@@ -147,10 +148,11 @@ if sys.argv[1:2] == ["--contract-batch"]:  # run many invocations: one forked ch
     width = int(sys.argv[3])
     import siftkit.cli  # noqa: F401  the plug-ins' modules and torch load once, in the parent
     import siftkit.core.rundir  # noqa: F401  (patched by the guard as it loads)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        pass
+    for heavy in ("torch", "pandas", "scipy.stats", "matplotlib.pyplot"):  # shared by the children, for speed
+        try:
+            __import__(heavy)
+        except ImportError:
+            pass
     running, todo = {}, list(enumerate(cases))
     results = [None] * len(cases)
     while todo or running:
@@ -302,6 +304,10 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
                               wd, names=numeric[0]["opts"][0]))
         else:
             cases.append(Case(name, "unknown option", args + ["--no-such-option"], wd, names="--no-such-option"))
+        counts = [p for p in numeric if "seed" not in p["name"]]  # sizes, rates, ports: never negative
+        for j, p in enumerate(counts):
+            wd = root / f"{n}-negative-{j}"
+            cases.append(Case(name, f"-1 for {p['opts'][0]}", base(wd) + [p["opts"][0], "-1"], wd))
         for i, p in enumerate(outputs):
             wd = root / f"{n}-output-{i}"
             args = base(wd, bad_output=p)
