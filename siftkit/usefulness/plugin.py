@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
+from siftkit.llm.factory import INFERENCE_ENGINE
 from siftkit.usefulness.config import UsefulnessConfig
 
 _D = UsefulnessConfig()
@@ -46,7 +47,8 @@ def label(
     device: Annotated[str, typer.Option("--device")] = "cpu",
     threads: Annotated[int, typer.Option("--threads")] = 2,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
-    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2 (CTranslate2 int8).")] = "torch",
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: ct2 (CTranslate2 int8) | torch (fp32).")]
+    = INFERENCE_ENGINE,
     rows_per_group: Annotated[int, typer.Option("--rows-per-group", help="Stratified sample: this many clicks per "
                                                                          "divergence group (0 = all).")] = 0,
     n_sessions: Annotated[int, typer.Option("--sessions", help="Sample this many sessions (0 = all).")] = 0,
@@ -205,7 +207,7 @@ def quickstart_step(ctx):
 
     clicks = load_sessions_jsonl(FIXTURES)
     out = ctx.step_dir("usefulness")
-    llm = make_model("smollm2", cache=out / "cache.sqlite", threads=2)
+    llm = make_model("smollm2", cache=out / "cache.sqlite", threads=2, engine=INFERENCE_ENGINE)
     cfg = UsefulnessConfig(mode="baseline", readout="logprob")  # a 135M model rarely writes the JSON itself
     res = label_clicks(llm, clicks, cfg)
     atomic_write_text(out / "labels.json", json.dumps(res.scores, indent=1))
@@ -217,7 +219,8 @@ def quickstart_step(ctx):
     metrics = {k: summary[k] for k in ("ids", "calls", "valid", "invalid", "missing", "recovered_calls")}
     metrics.update({k: m[k] for k in ("spearman", "accuracy", "kappa", "qwk") if k in m})
     text = ("Three invented search sessions (siftkit/usefulness/fixtures, 9 clicked documents) labelled 0-3 by the "
-            "embedded SmolLM2-135M-Instruct with the baseline prompt (one click per call, all feature groups). Each "
+            "embedded SmolLM2-135M-Instruct (CTranslate2 int8 engine) with the baseline prompt (one click per call, "
+            "all feature groups). Each "
             "label is the one whose continuation of the JSON answer {\"<id>\": <label>} has the highest "
             "log-probability (4 scored continuations per click), so every click gets a valid label. A 135M model is "
             "a wiring check: expect agreement near 0. Full scale with generated JSON output: `siftkit usefulness "
