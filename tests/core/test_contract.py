@@ -7,7 +7,8 @@ are covered without editing this file. Each command is run through ``siftkit.cli
   known (:data:`SAMPLES`);
 * a bad option value (a word for a numeric option; an unknown option where there is none), and ``-1`` for each
   numeric option but seeds, one at a time (sizes, counts, rates, ports are never negative);
-* an unwritable output (a path under a regular file) for each output path option, with valid inputs;
+* an unwritable output (a path under a regular file) and an output of the wrong kind (a folder where a file goes,
+  a file where a folder goes) for each output path option, with valid inputs;
 
 and must answer with exactly one ``siftkit:`` line on stderr, exit code 2, no traceback, nothing created or changed
 in its working folder (no run directory, no stray ``.tmp``, the pre-existing output byte for byte), and no model
@@ -196,7 +197,8 @@ from siftkit.cli import main
 main()
 '''
 
-BAD_FILES = {"bad.jsonl": b'{"id": "\xff\xfe bad bytes"}\n', "empty.jsonl": b""}  # non-UTF-8; empty
+BAD_FILES = {"bad.jsonl": b'{"id": "\xff\xfe bad bytes"}\n', "empty.jsonl": b"",  # non-UTF-8; empty; truncated
+             "truncated.jsonl": b'{"id": "d1", "contents": "the file ends inside this rec'}
 EXCLUSIVE = {"serve retrieval": ({"index", "corpus"},)}  # options of which a command takes only one
 OUTPUT_WORDS = ("output", "save_index", "cache")  # path options a command writes
 
@@ -251,7 +253,7 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
         outputs = [p for p in paths if is_output(p)]
 
         def base(workdir: Path, bad_input: dict | None = None, bad_output: dict | None = None,
-                 bad_name: str = "bad.jsonl") -> list[str]:
+                 bad_name: str = "bad.jsonl", wrong_kind: bool = False) -> list[str]:
             """argv with every required option filled; outputs point at pre-existing files/folders."""
             args = list(cmd["path"])
             workdir.mkdir(parents=True)
@@ -269,6 +271,12 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
                 if p is bad_input:
                     value = workdir / bad_name
                     value.write_bytes(BAD_FILES[bad_name])
+                elif p is bad_output and wrong_kind:  # a folder where a file goes, or a file where a folder goes
+                    value = workdir / "wrong_kind"
+                    if is_dir_option(p):
+                        value.write_text("a file, not a folder\n")
+                    else:
+                        value.mkdir()
                 elif p is bad_output:
                     blocker = workdir / "blocker"
                     blocker.write_text("a regular file, not a folder\n")
@@ -317,6 +325,10 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
             args = base(wd, bad_output=p)
             known = all(sample_for(cmd, q, samples) for q in inputs if q["required"])
             cases.append(Case(name, f"unwritable {p['opts'][0]}", args, wd, names="blocker" if known else ""))
+            wd = root / f"{n}-output-{i}-kind"
+            args = base(wd, bad_output=p, wrong_kind=True)
+            kind = "a file" if is_dir_option(p) else "a folder"
+            cases.append(Case(name, f"{kind} as {p['opts'][0]}", args, wd, names="wrong_kind" if known else ""))
         if not outputs:
             skipped.append(f"{name}: no output option (unwritable-output case n/a)")
     return cases, skipped
