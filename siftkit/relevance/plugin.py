@@ -86,9 +86,11 @@ def _judge_llm(model: str, threads: int, engine: str):
 
 
 def _save(llm, output: Path) -> None:
-    output.mkdir(parents=True, exist_ok=True)
-    llm.model.save_pretrained(output)
-    llm.tokenizer.save_pretrained(output)
+    from siftkit.core.io import atomic_output_dir
+
+    with atomic_output_dir(output) as tmp:  # a failed save leaves no half-written model folder
+        llm.model.save_pretrained(tmp)
+        llm.tokenizer.save_pretrained(tmp)
     print(f"model: {output}")
 
 
