@@ -27,7 +27,8 @@ import re
 from typing import Any
 
 _SPECIAL = re.compile(r"<\|[^<>|]{0,40}\|>|</?s>")
-_TAG = re.compile(r"<\s*(/?)\s*([A-Za-z_][\w:.-]{0,40})([^<>]{0,200})>")
+_TAG = re.compile(r"<(/?)([A-Za-z_][\w:.-]{0,40})((?:\s+[\w:.-]+(?:\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s<>]+))?)*)"
+                  r"\s*/?>")  # an HTML/XML-like tag; "x < y > z" is not one
 _ROLE = re.compile(r"\b(system|assistant|user|human|developer)\s*:", re.IGNORECASE)
 _CTRL = re.compile(r"[\x00-\x1f\x7f]+")
 
