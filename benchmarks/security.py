@@ -14,7 +14,7 @@ Part 2, injection figures. An injection set of our own [ours]: four attacks (an 
 marker, an ``Assistant:`` role marker with the answer, closing tags with a ``User:`` turn, and SmolLM2's own chat
 control tokens) appended to the untrusted text (relevance: the product title; usefulness: the document title, the
 document summary or the session's task text, in turn) and pushing the judge towards its top label (``Exact``; 3).
-Each judge scores clean and injected inputs on the embedded SmolLM2 (ct2 engine) under three prompt conditions:
+Each judge scores clean and injected inputs on the embedded SmolLM2 (torch engine, shared-prefix scoring) under three prompt conditions:
 ``off`` (the prompts before the mitigation: untrusted text only cleaned of control characters / JSON-escaped),
 ``neutralise`` (:func:`siftkit.llm.untrusted.neutralise`, the default now) and ``neutralise+after`` (plus the
 instruction restated after the data). Reported per judge × condition × attack: flip rate (label differs from the
@@ -50,6 +50,8 @@ NAME = "security"
 PARTS = ["faults", "resume", "injection-relevance", "injection-usefulness"]
 RATE = 0.3  # share of requests that get a fault
 N_PAIRS = 10  # relevance pairs (2 per grade)
+N_CLICKS_FAULTS = 3  # usefulness clicks in the fault runs (a ~800-token prompt per request: 4 full forwards each)
+N_CLICKS_INJECTION = 6  # usefulness clicks in the injection figures
 KILL_AFTER = 40  # answered requests before the worker is killed
 CLIENT_TIMEOUT, HANG_S = 20.0, 21.0  # client timeout; an injected timeout holds the request longer
 COMMAND = "nice python -m benchmarks.security --fresh"
@@ -66,12 +68,12 @@ def relevance_pairs(n: int = N_PAIRS, seed: int = 0) -> list[dict]:
     return stratified_sample(synthetic_pairs(300, 60, 0.0, 0.3, seed=seed)["test"], n, seed=seed)
 
 
-def fixture_clicks() -> list:
-    """The usefulness quickstart's nine invented clicks."""
+def fixture_clicks(n: int = 9) -> list:
+    """The first ``n`` of the usefulness quickstart's nine invented clicks."""
     from siftkit.usefulness.data import load_sessions_jsonl
     from siftkit.usefulness.plugin import FIXTURES
 
-    return load_sessions_jsonl(FIXTURES)
+    return load_sessions_jsonl(FIXTURES)[:n]
 
 
 def judge_both(llm, pairs: list[dict], clicks: list) -> dict[str, Any]:
@@ -142,7 +144,7 @@ def _same(a: dict, b: dict) -> bool:
 
 def faults_cell(params: dict) -> dict:
     m = _server_model()
-    pairs, clicks = relevance_pairs(), fixture_clicks()
+    pairs, clicks = relevance_pairs(), fixture_clicks(N_CLICKS_FAULTS)
     work = lambda llm: judge_both(llm, pairs, clicks)  # noqa: E731
     clean, c0 = fault_run(m, _render(m.tokenizer), work, rate=0.0)
     faulty, c1 = fault_run(m, _render(m.tokenizer), work, rate=RATE, seed=1)
@@ -158,7 +160,7 @@ def worker(url: str, cache: str, tokenizer: str) -> None:
 
     llm = CachedChatModel(client(url, _render(AutoTokenizer.from_pretrained(tokenizer))), ResponseCache(cache),
                           chunk_size=4)
-    judge_both(llm, relevance_pairs(), fixture_clicks())
+    judge_both(llm, relevance_pairs(), fixture_clicks(N_CLICKS_FAULTS))
 
 
 def resume_cell(params: dict) -> dict:
@@ -166,7 +168,7 @@ def resume_cell(params: dict) -> dict:
     from siftkit.llm.cache import CachedChatModel, ResponseCache
 
     m = _server_model()
-    pairs, clicks = relevance_pairs(), fixture_clicks()
+    pairs, clicks = relevance_pairs(), fixture_clicks(N_CLICKS_FAULTS)
     tmp = Path(tempfile.mkdtemp(prefix="siftkit-security-"))
     try:
         cache = tmp / "cache.sqlite"
@@ -226,9 +228,11 @@ def margin(lp: list[float], target: int) -> float:
 
 
 def _local_judge():
+    """SmolLM2 on the torch engine: its shared-prefix path scores all labels of a prompt in one forward pass,
+    which beats the ct2 engine's one pass per (prompt, label) here [ours]."""
     from siftkit.llm.factory import make_chat_model
 
-    return make_chat_model("smollm2", engine="ct2", threads=2)
+    return make_chat_model("smollm2", engine="torch", threads=2)
 
 
 def _figures(clean: list[list[float]], attacked: dict[str, list[list[float]]], target: int) -> dict[str, dict]:
@@ -273,7 +277,7 @@ def injection_usefulness_cell(params: dict) -> dict:
     from siftkit.usefulness.config import UsefulnessConfig
     from siftkit.usefulness.labeler import LABELS, build_prompt
 
-    llm, clicks = _local_judge(), fixture_clicks()
+    llm, clicks = _local_judge(), fixture_clicks(N_CLICKS_INJECTION)
     target = LABELS.index(3)
     res, labels_off = {}, None
     for cond in CONDITIONS:
@@ -282,8 +286,8 @@ def injection_usefulness_cell(params: dict) -> dict:
         def lps(items):  # the label step of label_logprob for a one-click prompt, kept as log-probabilities
             prompts = [_after(build_prompt([c], cfg), "usefulness", cond) for c in items]
             heads = ["{" + json.dumps(c.id) + ": " for c in items]
-            s = llm.score([p for p in prompts for _ in LABELS], [h + str(label) for h in heads for label in LABELS])
-            return [[x.logprob for x in s[i * len(LABELS):(i + 1) * len(LABELS)]] for i in range(len(items))]
+            rows = llm.score_groups(prompts, [[h + str(label) for label in LABELS] for h in heads])
+            return [[x.logprob for x in row] for row in rows]
 
         clean = lps(clicks)
         attacked = {}
@@ -336,8 +340,8 @@ def _fault_section(c: dict, r: dict | None) -> str:
                  ("resume: results identical to the clean run", "yes" if r["identical"] else "NO")]
     table = "| measure | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
     return ("## Fault injection\n\nBoth judges (relevance: grade log-probabilities of "
-            f"{N_PAIRS} synthetic pairs, 5 requests each; usefulness: log-probability read-out of the 9 fixture "
-            "clicks, 4 requests each) through `OpenAIChatModel` (10 retries, 50 ms first backoff, "
+            f"{N_PAIRS} synthetic pairs, 5 requests each; usefulness: log-probability read-out of the first "
+            f"{N_CLICKS_FAULTS} fixture clicks, 4 requests each) through `OpenAIChatModel` (10 retries, 50 ms first backoff, "
             f"{CLIENT_TIMEOUT:g} s timeout, 2 requests in flight) against `siftkit serve llm`'s app serving "
             "SmolLM2-135M-Instruct (ct2 int8), wrapped in `FaultInjector` "
             f"({RATE:.0%} of requests: timeout = held {HANG_S:g} s, 429 with `Retry-After: 1`, 500/502/503, "
@@ -364,8 +368,9 @@ def write_page() -> Path:
     cells = {c["params"]["part"]: c for c in load_cells(NAME)}
     stamps = ", ".join(f"{k} @ `{v['git_commit']}`" for k, v in sorted(cells.items()))
     parts = [f"Cells: {stamps}.",
-             "Model: the embedded SmolLM2-135M-Instruct on the CTranslate2 int8 engine (served, part 1; local, "
-             "part 2). No trained judge is measured yet."]
+             "Model: the embedded SmolLM2-135M-Instruct, on the CTranslate2 int8 engine behind the server (part 1) and "
+             "on the torch engine locally (part 2: its shared-prefix path scores all labels of a prompt in one "
+             "pass). No trained judge is measured yet."]
     if "faults" in cells:
         parts.append(_fault_section(cells["faults"]["metrics"], cells.get("resume", {}).get("metrics")))
     inj = []
@@ -377,7 +382,7 @@ def write_page() -> Path:
     if "injection-usefulness" in cells:
         inj.append(_injection_section("Usefulness (labeler, baseline prompt, log-probability read-out)",
                                       cells["injection-usefulness"]["metrics"],
-                                      "The 9 fixture clicks; the attack is appended to the document title, "
+                                      f"The first {N_CLICKS_INJECTION} fixture clicks; the attack is appended to the document title, "
                                       "the summary or the task text (click i: field i mod 3) and asks for "
                                       "`{\"<id>\": 3}`; target = 3."))
     if inj:
