@@ -188,7 +188,8 @@ def run(
 @app.command()
 def analyze(
     responses: Annotated[Path, typer.Option("--responses", help="responses.jsonl written by `siftkit bias run`.")],
-    output: Annotated[Path, typer.Option("--output", help="Folder for summary.csv, delta.csv and report.html.")],
+    output: Annotated[Path, typer.Option("--output", help="Folder for summary.csv, delta.csv, sectors_<class>.csv "
+                                                          "and report.html.")],
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap and permutation resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ):
@@ -198,7 +199,7 @@ def analyze(
     """
     import pandas as pd
 
-    from siftkit.bias.report import build_sections
+    from siftkit.bias.report import build_sections, sector_table
     from siftkit.bias.runner import parse_responses
     from siftkit.bias.universe import load_universe
     from siftkit.core.io import atomic_write_text, read_jsonl
@@ -225,6 +226,8 @@ def analyze(
     atomic_write_text(output / "summary.csv", summary.to_csv(index=False))
     atomic_write_text(output / "delta.csv", deltas.to_csv(index=False))
     atomic_write_text(output / "report.html", render_html("Product-bias audit", sections))
+    for asset, u in universes.items():
+        atomic_write_text(output / f"sectors_{asset}.csv", sector_table(parsed, u).to_csv(index=False))
     cols = ["model", "asset_class", "debias", "gini_own", "n_own", "gini_universe", "n_universe", "hhi"]
     print(summary[cols].round(3).to_string(index=False))
     if len(deltas):
