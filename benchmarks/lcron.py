@@ -43,8 +43,10 @@ def experiments(device: str = "cpu") -> dict[str, Experiment]:
 
     m = _methods()
     return {
-        "two-stage": Experiment("lcron_2stage_main", {"config": ["main"], "stages": [2], "method": m,
-                                                      "seed": SEEDS}, run_cell),
+        # methods in the order to recompute after issue 18 (changed losses first); the cells do not depend on it
+        "two-stage": Experiment("lcron_2stage_main", {"config": ["main"], "stages": [2], "method": [
+            "lcron", "icc", "fs_ranknet", "bce", "fs_lambdaloss", "arf_v2", "arf", "rankflow"], "seed": SEEDS},
+            run_cell),
         "two-stage-full": Experiment("lcron_2stage_full", {"config": ["full"], "stages": [2],
                                                            "method": m + list(ORACLES), "seed": SEEDS}, run_cell),
         "two-stage-mid": Experiment("lcron_2stage_mid", {"config": ["mid"], "stages": [2], "method": m,
