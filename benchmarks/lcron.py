@@ -518,7 +518,7 @@ def write_page() -> Path:
         parts.append("## Training throughput and peak memory (CPU here, 1 torch thread, `main` shapes, batch 1024)"
                      "\n\nOne fresh process per method trains 6 steps; the rate excludes nothing, so the first "
                      "step's one-off costs are included. Measured on the shared 2-core machine under load average "
-                     "8–15 (other engineers' jobs), so absolute rates are pessimistic; peak RSS is the whole "
+                     "8–15 (other engineers' jobs and two of our own training workers), so absolute rates are pessimistic; peak RSS is the whole "
                      "process (Python, torch, data).\n\n" + "\n".join(
                          ["| method | requests/s | s/step | peak RSS MiB |", "|---|---|---|---|"]
                          + [f"| {r['method']} | {r['requests_per_s']:.0f} | {r['seconds_per_step']:.2f} | "
