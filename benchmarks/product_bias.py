@@ -99,8 +99,8 @@ def _parsed_cells(root: Path):
         if key not in meta:
             meta[key] = {g.prompt_id: g for g in build_grid(m["asset_class"], "factorial", (0,), (m["debias"],))}
         rows = [{"model": m["model"], "prompt_id": pid, "pair_id": meta[key][pid].pair_id,
-                 "asset_class": m["asset_class"], "debias": m["debias"], "sample": s, "text": t, "finish_reason": r}
-                for pid, s, t, r in m["replies"]]
+                 "asset_class": m["asset_class"], "debias": m["debias"], **meta[key][pid].profile, "sample": s,
+                 "text": t, "finish_reason": r} for pid, s, t, r in m["replies"]]
         out[(cond, seed)] = (parse_responses(pd.DataFrame(rows)), c)
     return out
 
@@ -126,7 +126,7 @@ def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
     import pandas as pd
 
     from benchmarks.cells import write_markdown
-    from siftkit.bias.measures import delta_gini, mention_counts, sector_shares, summarise
+    from siftkit.bias.measures import delta_gini, mention_counts, per_attribute, sector_shares, summarise
     from siftkit.bias.universe import load_universe
     from siftkit.metrics.concentration import gini
 
@@ -178,12 +178,17 @@ def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
                            "G de-biased": d.get("gini_debiased"), "Δ-Gini": d.get("delta_gini"),
                            "CI low": d.get("delta_lo"), "CI high": d.get("delta_hi"), "p (perm.)": d.get("p_perm")})
 
-    # sector shares of SmolLM2's stock mentions against market-cap shares
-    sectors = ""
+    # sector shares of SmolLM2's stock mentions against market-cap shares, and the Gini per profile attribute
+    sectors, attributes = "", ""
     if ("smollm2|stocks|none", 0) in cells:
         parsed = cells[("smollm2|stocks|none", 0)][0]
         sec = sector_shares(mention_counts(parsed["products"]), universes["stocks"])
         sectors = _table(sec.to_dict("records"), ["sector", "share", "reference"])
+        parts = []
+        for attr in ("risk", "term", "market"):
+            t = per_attribute(parsed, universes["stocks"], attr).rename(columns={attr: "value"})
+            parts += [{"attribute": attr, **r} for r in t.to_dict("records")]
+        attributes = _table(parts, ["attribute", "value", "responses", "mentions", "gini_universe", "top"])
 
     # claims: the synthetic responders' expected values, checked on the cells (spec §7.2)
     k_s, k_c = len(universes["stocks"].ids), len(universes["crypto"].ids)
@@ -192,8 +197,9 @@ def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
     def claim(text, cond, test):
         got = [summ[k] for k in summ if k[0] == cond]
         if got:
-            ok = all(test(s) for s in got)
-            checks.append({"claim": text, "condition": cond, "seeds": len(got), "status": "OK" if ok else "FAIL"})
+            ok = sum(bool(test(s)) for s in got)
+            checks.append({"claim": text, "condition": cond, "seeds": f"{ok} of {len(got)} hold",
+                           "status": "OK" if ok == len(got) else "FAIL"})
 
     for asset, k in (("stocks", k_s), ("crypto", k_c)):
         claim(f"always-one: universe Gini = (n−1)/n = {k - 1}/{k}, own Gini 0 with n = 1",
@@ -218,13 +224,13 @@ def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
         tail = float(binom.sf(k - 1, len(syn), 0.05))
         checks.append({"claim": f"synthetic Δ-Gini tests: {k} of {len(syn)} with p < 0.05, consistent with the 5% "
                                 f"false-positive rate (binomial tail {tail:.3f} > 0.05)", "condition": "all synthetic",
-                       "seeds": 3, "status": "OK" if tail > 0.05 else "FAIL"})
+                       "seeds": "0-2", "status": "OK" if tail > 0.05 else "FAIL"})
     n_fail = sum(c["status"] == "FAIL" for c in checks)
 
     smol = [c for c in load_cells(EXPERIMENT, root) if c["params"]["condition"].startswith("smollm2")]
     secs = sum(c["seconds"] for c in smol)
-    body = f"""Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per condition and seed, holding the raw replies;
-everything below is recomputed from them with the current parser and measures).
+    body = f"""Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per condition and seed, holding the raw
+replies; everything below is recomputed from them with the current parser and measures).
 
 **Setup.** Stock universe: {k_s} large US stocks (as of {universes['stocks'].as_of}, GICS sectors, market caps);
 crypto universe: {k_c} coins (as of {universes['crypto'].as_of}). Grid: the 288-profile full factorial (budget ×
@@ -247,16 +253,24 @@ universe, zero-filled (n = universe size). Seed 0 in full; "over seeds" is mean 
 
 ## De-biasing: change in Gini (system − none)
 
+Where the bootstrap interval and the permutation p-value disagree, read the permutation test: it is exact under
+exchangeability of a prompt's two variants, while the basic interval assumes the bootstrap's bias carries over,
+which is rough for the few mentions SmolLM2 gives.
+
 {_table(deltas, list(deltas[0]) if deltas else ["model"])}
 
 ## SmolLM2 stock mentions by sector (plain prompt) vs market-cap shares
 
 {sectors or "not run"}
 
+Gini over the stock universe per profile attribute (SmolLM2, plain prompt; few mentions per row, so mostly noise):
+
+{attributes or "not run"}
+
 ## Claims
 
-Synthetic responders against their expected values (spec §7.2), checked on every seed: **{len(checks) - n_fail} of
-{len(checks)} OK**.
+Synthetic responders against their expected values (spec §7.2), checked on every seed (a claim is OK when it holds
+on all of them): **{len(checks) - n_fail} of {len(checks)} OK**.
 
 {_table(checks, ["claim", "condition", "seeds", "status"])}
 
@@ -268,6 +282,9 @@ below the estimate (uniform rows); near G = 0 neither it nor the percentile inte
 The paper's claims (stock Gini ≈ 0.93, AAPL and MSFT on top, tech over-weighted, bias surviving de-biasing) are about
 seven large models on an endpoint and cannot be checked with a 135M model: SmolLM2 mostly invents products or does
 not name one (see the status rates and the unknown share), so its Gini rows measure the few real tickers it emits.
+With M mentions over K products at most M products are non-zero, so the universe Gini of a small M is high whatever
+the model does (M distinct products once each give G = (K − M)/K); the Monte Carlo test compares against draws of
+the same M from the reference and is the number to read for SmolLM2.
 Real numbers need `siftkit bias run --endpoint URL --model NAME` (docs/product_bias.md).
 """
     out = RESULTS / "product_bias.md"

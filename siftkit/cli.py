@@ -147,10 +147,12 @@ def quickstart(
     from siftkit.core.report import Section, StepContext, write_report
     from siftkit.core.rundir import RunDir
     from siftkit.core.seeding import seed_all
+    from siftkit.core.validate import check_output_dir
 
     options = registry.step_options(overrides or [])  # before the run directory: a typo leaves none
     fns = {"doctor": None, "metrics-demo": metrics_demo_section, **{s.name: s.fn for s in registry.steps}}
     steps = [(n, fns[n]) for n in registry.select_steps(only) if not (skip_doctor and n == "doctor")]
+    check_output_dir(output)
     seed_all(seed)
     rd = RunDir.create("quickstart", output, seeds=[seed])
     ctx = StepContext(run_dir=rd.path, seed=seed)
@@ -230,7 +232,10 @@ def check_cmd(
     Example: ``siftkit check topics.jsonl --kind query``
     """
     from siftkit.core.io import read_qrels, read_records, read_trec_run
+    from siftkit.core.records import SCHEMAS
+    from siftkit.core.validate import check_choice
 
+    check_choice(kind, [*SCHEMAS, "run", "qrels"], "--kind")
     if kind == "run":
         run = read_trec_run(path)
         print(f"{path}: ok ({run!r})")
@@ -253,8 +258,11 @@ def eval_cmd(
     """
     from siftkit.core.io import read_qrels, read_trec_run
     from siftkit.core.records import qrels_dict
+    from siftkit.core.validate import check_output_file
     from siftkit.metrics import evaluate
 
+    if output:
+        check_output_file(output)
     q = qrels_dict(read_qrels(qrels))
     rows = []
     for r in run:

@@ -160,7 +160,8 @@ def estimate_tokens(prompts: Sequence[GridPrompt], max_new_tokens: int, samples:
     prompt_tokens = sum(math.ceil(sum(len(m["content"]) for m in p.messages) / 4) + 10 * len(p.messages)
                         for p in prompts)
     completion = len(prompts) * samples * max_new_tokens
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion}
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion}
 
 
 def check_grid_options(asset_class: str, design: str, templates: Sequence[int], debias: Sequence[str]) -> None:

@@ -185,6 +185,19 @@ def basic_interval(ci) -> tuple[float, float]:
     return 2 * ci.estimate - ci.high, 2 * ci.estimate - ci.low
 
 
+def per_attribute(parsed: pd.DataFrame, universe: Universe, attribute: str) -> pd.DataFrame:
+    """Universe Gini and top product per value of a profile attribute (spec §2 "per-attribute Gini")."""
+    rows = []
+    for value, g in parsed.groupby(attribute, dropna=False, sort=True):
+        counts = mention_counts(g["products"])
+        x = np.array([counts.get(i, 0) for i in universe.ids], dtype=float)
+        top = max(((c, p) for p, c in counts.items() if p in universe), default=(0, "–"))
+        rows.append({attribute: value, "responses": len(g), "mentions": int(x.sum()),
+                     "gini_universe": gini(x, support="universe") if x.sum() else float("nan"),
+                     "top": f"{top[1]} {top[0]}"})
+    return pd.DataFrame(rows)
+
+
 def lorenz(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lorenz curve: population share ``i/n`` and cumulative mass share of the ``i`` smallest, from (0, 0)."""
     x = np.sort(np.asarray(counts, dtype=float))  # (n,)

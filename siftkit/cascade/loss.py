@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from siftkit.core.errors import InputError
 
 # ------------------------------------------------------------------------------------------------------ config
 
@@ -53,11 +54,11 @@ class LcronConfig:
 
     def __post_init__(self) -> None:
         if self.tau <= 0 or self.tau_label <= 0:
-            raise ValueError("tau and tau_label must be positive")
+            raise InputError("tau and tau_label must be positive", field="LcronConfig")
         if self.q < 1 or self.gt_k < 1:
-            raise ValueError("q and gt_k must be >= 1")
+            raise InputError("q and gt_k must be >= 1", field="LcronConfig")
         if not (self.use_e2e or self.use_single):
-            raise ValueError("at least one of use_e2e, use_single must be on")
+            raise InputError("at least one of use_e2e, use_single must be on", field="LcronConfig")
 
 
 # ------------------------------------------------------------------------------------------------------ method

@@ -15,15 +15,11 @@ cascade_app = typer.Typer(no_args_is_help=True, help="LCRON cascade ranking (arX
 
 def _methods(spec: str) -> list[str]:
     from siftkit.cascade.train import METHODS
-    from siftkit.core.errors import InputError
+    from siftkit.core.validate import check_choices
 
-    if spec == "all":
+    if spec.strip() == "all":
         return list(METHODS)
-    out = [m.strip() for m in spec.split(",") if m.strip()]
-    bad = [m for m in out if m not in METHODS]
-    if bad:
-        raise InputError(f"unknown method(s) {bad}; choose from {', '.join(METHODS)} or all", field="methods")
-    return out
+    return check_choices([m.strip() for m in spec.split(",") if m.strip()], METHODS, "--methods")
 
 
 @cascade_app.command("run")
@@ -54,27 +50,35 @@ def run_cmd(
     """
     import json
 
+    from siftkit.cascade.simulator import PRESETS
+    from siftkit.core.errors import InputError
+    from siftkit.core.io import atomic_write_text
+    from siftkit.core.report import write_report
+    from siftkit.core.rundir import RunDir
+    from siftkit.core.validate import check_float_list, check_output_dir, check_range, cut
+
+    method_list = _methods(methods)  # every option is checked before data loads or a run directory is made
+    check_range(seeds, "--seeds", lo=1)
+    tau_list = check_float_list(taus, "--taus", lo=0, lo_open=True, allow_empty=True) or None
+    if max_requests is not None:
+        check_range(max_requests, "--max-requests", lo=1)
+    check_output_dir(output)
+    if config not in PRESETS and recflow is None:
+        raise InputError(f"unknown config {cut(config)}; choose from {', '.join(PRESETS)}", field="--config")
+    if stages not in (2, 3):
+        raise InputError("--stages must be 2 or 3", field="--stages")
     import torch
 
     from siftkit.cascade.experiment import report_section, run_grid, table
-    from siftkit.cascade.simulator import PRESETS
-    from siftkit.core.errors import InputError
-    from siftkit.core.report import write_report
-    from siftkit.core.rundir import RunDir
 
-    if config not in PRESETS and recflow is None:
-        raise InputError(f"unknown config {config!r}; choose from {', '.join(PRESETS)}", field="config")
-    if stages not in (2, 3):
-        raise InputError("--stages must be 2 or 3", field="stages")
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise InputError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1)", field="device") from None
+        raise InputError(f"{cut(device)} is not a torch device (cpu, cuda, cuda:1)", field="--device") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda, but torch sees no GPU on this machine", field="device")
+        raise InputError("--device cuda, but torch sees no GPU on this machine", field="--device")
     torch.set_num_threads(1)
     variants = ["full", "no_e2e", "no_single"] if ablations else None
-    tau_list = [float(t) for t in taus.split(",") if t.strip()] or None
     data = None
     if recflow is not None:
         from siftkit.cascade import recflow as rf
@@ -91,14 +95,14 @@ def run_cmd(
     if recflow is not None:  # hash what was read: the loaded days' feather and pickle files
         for f in rf.files(recflow, split["train"] + split["test"]):
             rd.record_input(f)
-    cells = run_grid(config, stages, _methods(methods), list(range(seeds)), variants, tau_list, log=rd.log,
+    cells = run_grid(config, stages, method_list, list(range(seeds)), variants, tau_list, log=rd.log,
                      device=device, data=data)
-    (rd.path / "cells.json").write_text(json.dumps(cells))
+    atomic_write_text(rd.path / "cells.json", json.dumps(cells))
     df = table(cells)
     show = [c for c in ("method", "variant", "tau", "seeds", "joint", "joint_std", "recall_dssm", "recall_mlp",
                         "recall_din", "ndcg_din", "ndcg_din_std") if c in df.columns]
     df = df[show]
-    (rd.path / "table.md").write_text(df.to_markdown(index=False, floatfmt=".4f"))
+    atomic_write_text(rd.path / "table.md", df.to_markdown(index=False, floatfmt=".4f"))
     sec = report_section(cells, f"LCRON, {stages}-stage cascade, config {config}")
     rd.write_metrics(sec.metrics)
     rd.write_manifest({"command": "siftkit cascade run", "stages": stages, "config": config})

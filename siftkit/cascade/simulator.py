@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from siftkit.cascade.data import CascadeData
+from siftkit.core.errors import InputError
 
 GROUP = 10
 
@@ -65,13 +66,13 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         if self.n_stages not in (2, 3):
-            raise ValueError("the simulator writes the 2- and 3-stage RecFlow layouts only")
+            raise InputError("the simulator writes the 2- and 3-stage RecFlow layouts only", field="SimConfig")
         pre, coarse, rank, rerank = self.keep
         if not (self.pool > pre > coarse > rank > rerank == GROUP and pre - coarse >= GROUP
                 and self.pool - pre >= GROUP and coarse - rank >= GROUP and rank == 2 * GROUP):
-            raise ValueError(f"keep={self.keep} and pool={self.pool} cannot fill the groups of 10")
+            raise InputError(f"keep={self.keep} and pool={self.pool} cannot fill the groups of 10", field="SimConfig")
         if self.seq_len < 2:
-            raise ValueError("seq_len must be >= 2")
+            raise InputError("seq_len must be >= 2", field="SimConfig")
 
     @property
     def n_per_request(self) -> int:

@@ -73,11 +73,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+            raise InputError(f"unknown method {self.method!r}; choose from {METHODS}", field="TrainConfig")
         self.stages = list(self.stages or STAGES.get(self.n_stages, []))
         self.quotas = list(self.quotas or QUOTAS.get(self.n_stages, []))
         if not self.stages or len(self.stages) != len(self.quotas):
-            raise ValueError("give one quota per stage (stages and quotas must have the same length)")
+            raise InputError("give one quota per stage (stages and quotas must have the same length)",
+                             field="TrainConfig")
         self.n_stages = len(self.stages)
         if any(later >= earlier for earlier, later in zip(self.quotas, self.quotas[1:])):
             raise InputError(f"quotas must strictly decrease along the cascade, got {self.quotas}", field="quotas")

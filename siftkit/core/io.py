@@ -11,14 +11,15 @@ import csv
 import io
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import InputError
-from .records import RECORD_TYPES, SCHEMAS, Candidate, Judgment, Run
-from .validate import check_choice, cut
+from .records import ALIASES, RECORD_TYPES, SCHEMAS, Candidate, Judgment, Run
+from .validate import check_choice, check_input_file, cut
 
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", dict: "object", list: "array", bool: "boolean"}
 
@@ -42,6 +43,27 @@ def _read_text(path: Path) -> str:
     return text
 
 
+def iter_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Stream ``(line_number, line)`` of a UTF-8 text file without reading it whole (corpora can be large), with
+    the checks of the whole-file readers: missing file, a directory, a UTF-8 BOM (skipped), non-UTF-8 bytes (exact
+    line), an empty file."""
+    path = check_input_file(path)
+    content = False
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})", path,
+                                 n) from None
+            content = content or bool(line.strip())
+            yield n, line
+    if not content:
+        raise InputError("file is empty", path)
+
+
 def check_fields(row: dict[str, Any], schema: dict[str, tuple[tuple[type, ...], bool]], path, line: int) -> None:
     """Raise InputError for the first missing required field or wrongly typed field of ``row``."""
     for name, (types, required) in schema.items():
@@ -58,8 +80,18 @@ def check_fields(row: dict[str, Any], schema: dict[str, tuple[tuple[type, ...], 
 
 
 # --------------------------------------------------------------------------------------------------- JSONL
-def iter_jsonl(path: str | Path, schema: dict | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line; every object must be a JSON object."""
+def _renamed(names: list[str], aliases: dict[str, str] | None) -> list[str]:
+    """Column names with each alias (e.g. ``id``) replaced by its field (``docno``) when the field is absent."""
+    if not aliases:
+        return list(names)
+    return [aliases[n] if n in aliases and aliases[n] not in names else n for n in names]
+
+
+def iter_jsonl(path: str | Path, schema: dict | None = None,
+               aliases: dict[str, str] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line; every object must be a JSON object.
+
+    ``aliases`` maps other names of a field to it (``{"id": "docno"}``), applied before the schema check."""
     text = _read_text(Path(path))
     lines = text.splitlines()
     for i, raw in enumerate(lines, 1):
@@ -74,13 +106,16 @@ def iter_jsonl(path: str | Path, schema: dict | None = None) -> Iterator[tuple[i
         if not isinstance(obj, dict):
             raise InputError(f"expected a JSON object, got {_TYPE_NAMES.get(type(obj), type(obj).__name__)}",
                              path, i)
+        if aliases:
+            obj = dict(zip(_renamed(list(obj), aliases), obj.values()))
         if schema:
             check_fields(obj, schema, path, i)
         yield i, obj
 
 
-def read_jsonl(path: str | Path, schema: dict | None = None) -> list[dict[str, Any]]:
-    return [obj for _, obj in iter_jsonl(path, schema)]
+def read_jsonl(path: str | Path, schema: dict | None = None,
+               aliases: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    return [obj for _, obj in iter_jsonl(path, schema, aliases)]
 
 
 def read_json(path: str | Path, expect: type | None = None) -> Any:
@@ -115,9 +150,12 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     if path.is_dir():
-        raise InputError("is a directory; give a file name", path, field="--output")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        raise InputError("is a directory, not a file", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except (NotADirectoryError, FileExistsError, PermissionError) as e:  # e.g. a file where a folder must go
+        raise InputError(f"cannot write here ({e.strerror})", path) from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -126,6 +164,37 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_output_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; when the block ends without error its files move into ``path``.
+
+    A new ``path`` is one rename; into an existing folder each file is moved with ``os.replace`` (files already there
+    and not written by the block are kept). On error the temporary folder is removed and ``path`` is untouched, so a
+    failed run (e.g. training that dies before ``save_pretrained``) never leaves a half-written model folder.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("is a file, not a folder", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except (NotADirectoryError, FileExistsError, PermissionError) as e:
+        raise InputError(f"cannot write here ({e.strerror})", path) from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        if not path.exists():
+            os.rename(tmp, path)
+        else:
+            for entry in sorted(tmp.iterdir()):
+                dest = path / entry.name
+                if entry.is_dir() and dest.is_dir():
+                    shutil.rmtree(dest)
+                os.replace(entry, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -168,12 +237,14 @@ def _coerce(value: Any, types: tuple[type, ...]) -> Any:
     return value
 
 
-def read_csv(path: str | Path, schema: dict | None = None, delimiter: str = ",") -> list[dict[str, Any]]:
+def read_csv(path: str | Path, schema: dict | None = None, delimiter: str = ",",
+             aliases: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Read a CSV with a header row. With a schema, required columns must be in the header and cells are typed."""
     path = Path(path)
     text = _read_text(path)
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    header = reader.fieldnames or []
+    header = _renamed(reader.fieldnames or [], aliases)
+    reader.fieldnames = header
     if schema:
         for name, (_, required) in schema.items():
             if required and name not in header:
@@ -194,7 +265,8 @@ def read_csv(path: str | Path, schema: dict | None = None, delimiter: str = ",")
     return rows
 
 
-def read_parquet(path: str | Path, schema: dict | None = None) -> list[dict[str, Any]]:
+def read_parquet(path: str | Path, schema: dict | None = None,
+                 aliases: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Read a Parquet file into row dicts; rows are numbered from 1 in error messages."""
     import pyarrow.parquet as pq
 
@@ -207,6 +279,7 @@ def read_parquet(path: str | Path, schema: dict | None = None) -> list[dict[str,
         raise InputError(f"not a readable Parquet file ({type(e).__name__}: {str(e)[:80]})", path) from None
     if table.num_rows == 0:
         raise InputError("file is empty", path)
+    table = table.rename_columns(_renamed(table.column_names, aliases))
     if schema:
         for name, (_, required) in schema.items():
             if required and name not in table.column_names:
@@ -233,14 +306,15 @@ def read_records(path: str | Path, kind: str) -> list[Any]:
     path = Path(path)
     if kind not in SCHEMAS:
         check_choice(kind, sorted(SCHEMAS), "--kind")
-    schema = SCHEMAS[kind]
+    schema, aliases = SCHEMAS[kind], ALIASES.get(kind)
+    check_input_file(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        rows = read_jsonl(path, schema)
+        rows = read_jsonl(path, schema, aliases)
     elif suffix in (".csv", ".tsv"):
-        rows = read_csv(path, schema, delimiter="\t" if suffix == ".tsv" else ",")
+        rows = read_csv(path, schema, delimiter="\t" if suffix == ".tsv" else ",", aliases=aliases)
     elif suffix == ".parquet":
-        rows = read_parquet(path, schema)
+        rows = read_parquet(path, schema, aliases)
     else:
         raise InputError(f"unknown file type {cut(suffix)} (expected .jsonl, .csv, .tsv or .parquet)", path)
     cls = RECORD_TYPES[kind]

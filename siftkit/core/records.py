@@ -59,6 +59,9 @@ SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "judgment": {"qid": ((str, int), True), "docno": ((str, int), True), "label": ((int,), True),
                  "annotator": ((str,), False)},
 }
+# Other names a field goes by in files: Search-R1 / Pyserini corpora write items as {"id", "contents"}, as the
+# demo corpus (siftkit/data/demo/corpus.jsonl) does. An alias is used only when the field itself is absent.
+ALIASES: dict[str, dict[str, str]] = {"item": {"id": "docno", "contents": "text"}}
 RECORD_TYPES = {"query": Query, "item": Item, "candidate": Candidate, "judgment": Judgment}
 
 

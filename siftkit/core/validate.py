@@ -8,13 +8,15 @@ so a typo costs nothing and leaves nothing behind::
     seeds = check_int_list("0,1,2", "--seeds", lo=0)
     out = check_output_file(output, "--output")
 
-Values echoed in messages are cut (:func:`cut`) so a 5 MB field never becomes a 5 MB line on stderr.
+``field`` is named as given: an option (``"--hits"``) or a config field (``"n_entities"``). Values echoed in
+messages are cut (:func:`cut`) so a 5 MB field never becomes a 5 MB line on stderr.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -31,15 +33,11 @@ def cut(value: Any, n: int = MAX_ECHO) -> str:
     return f"{s[:n]}...(+{len(s) - n} chars)"
 
 
-def _opt(field: str) -> str:
-    return field if field.startswith("-") else "--" + field.replace("_", "-")
-
-
 def check_choice(value: Any, choices: Iterable[Any], field: str) -> Any:
     """``value`` if it is one of ``choices``, else InputError listing them."""
     choices = list(choices)
     if value not in choices:
-        raise InputError(f"{cut(value)} is not one of {', '.join(map(str, choices))}", field=_opt(field))
+        raise InputError(f"{cut(value)} is not one of {', '.join(map(str, choices))}", field=field)
     return value
 
 
@@ -48,10 +46,10 @@ def check_choices(values: Sequence[Any], choices: Iterable[Any], field: str, all
     choices = list(choices)
     values = list(values)
     if not values and not allow_empty:
-        raise InputError(f"needs at least one of {', '.join(map(str, choices))}", field=_opt(field))
+        raise InputError(f"needs at least one of {', '.join(map(str, choices))}", field=field)
     bad = [v for v in values if v not in choices]
     if bad:
-        raise InputError(f"{cut(bad[0])} is not one of {', '.join(map(str, choices))}", field=_opt(field))
+        raise InputError(f"{cut(bad[0])} is not one of {', '.join(map(str, choices))}", field=field)
     return values
 
 
@@ -59,7 +57,7 @@ def check_range(value: Any, field: str, lo: float | None = None, hi: float | Non
                 lo_open: bool = False, hi_open: bool = False) -> Any:
     """``value`` if ``lo <= value <= hi`` (``<`` with ``lo_open``/``hi_open``); NaN and infinities are refused."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"must be a finite number, got {cut(value)}", field=_opt(field))
+        raise InputError(f"must be a finite number, got {cut(value)}", field=field)
     bad = ((lo is not None and (value <= lo if lo_open else value < lo))
            or (hi is not None and (value >= hi if hi_open else value > hi)))
     if bad:
@@ -71,7 +69,7 @@ def check_range(value: Any, field: str, lo: float | None = None, hi: float | Non
             want = f"{'>' if lo_open else '>='} {lo:g}"
         else:
             want = f"{'<' if hi_open else '<='} {hi:g}"
-        raise InputError(f"must be {want}, got {cut(value)}", field=_opt(field))
+        raise InputError(f"must be {want}, got {cut(value)}", field=field)
     return value
 
 
@@ -87,10 +85,10 @@ def check_int_list(spec: str, field: str, lo: int | None = None, hi: int | None 
         try:
             v = int(tok)
         except ValueError:
-            raise InputError(f"{cut(tok)} is not an integer", field=_opt(field)) from None
+            raise InputError(f"{cut(tok)} is not an integer", field=field) from None
         out.append(check_range(v, field, lo, hi))
     if not out and not allow_empty:
-        raise InputError(f"needs at least one integer, got {cut(spec)}", field=_opt(field))
+        raise InputError(f"needs at least one integer, got {cut(spec)}", field=field)
     return out
 
 
@@ -102,10 +100,10 @@ def check_float_list(spec: str, field: str, lo: float | None = None, hi: float |
         try:
             v = float(tok)
         except ValueError:
-            raise InputError(f"{cut(tok)} is not a number", field=_opt(field)) from None
+            raise InputError(f"{cut(tok)} is not a number", field=field) from None
         out.append(check_range(v, field, lo, hi, lo_open=lo_open))
     if not out and not allow_empty:
-        raise InputError(f"needs at least one number, got {cut(spec)}", field=_opt(field))
+        raise InputError(f"needs at least one number, got {cut(spec)}", field=field)
     return out
 
 
@@ -127,18 +125,18 @@ def _writable_ancestor(path: Path, field: str | None) -> None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise InputError(f"cannot create it: {parent} is not a directory", path, field=field)
+        raise InputError(f"{field}: cannot create it, {parent} is not a directory", path, field=field)
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write here: directory {parent} is not writable", path, field=field)
+        raise InputError(f"{field}: cannot write here, folder {parent} is not writable", path, field=field)
 
 
 def check_output_file(path: str | Path, field: str = "--output") -> Path:
     """A file the command may (re)place: not a directory, its folder writable (or creatable)."""
     path = Path(path)
     if path.is_dir():
-        raise InputError("is a directory; give a file name", path, field=field)
+        raise InputError(f"{field} is a directory; give a file name", path, field=field)
     if path.exists() and not os.access(path, os.W_OK):
-        raise InputError("file is not writable", path, field=field)
+        raise InputError(f"{field} is not writable", path, field=field)
     _writable_ancestor(path, field)
     return path
 
@@ -147,10 +145,34 @@ def check_output_dir(path: str | Path, field: str = "--output") -> Path:
     """A folder the command may create or write into: not an existing file, writable (or creatable)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError("is a file; give a folder", path, field=field)
+        raise InputError(f"{field} is a file; give a folder", path, field=field)
     if path.is_dir():
         if not os.access(path, os.W_OK | os.X_OK):
-            raise InputError("folder is not writable", path, field=field)
+            raise InputError(f"{field} is a folder that is not writable", path, field=field)
     else:
         _writable_ancestor(path, field)
     return path
+
+
+def check_url(value: str, field: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host (an endpoint or server address), checked before any request."""
+    from urllib.parse import urlparse
+
+    try:
+        parts = urlparse(value)
+        parts.port  # noqa: B018  raises ValueError for a port that is not a number
+    except ValueError:
+        raise InputError(f"{cut(value)} is not a URL", field=field) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{cut(value)} is not an http:// or https:// URL with a host", field=field)
+    return value
+
+
+_DEVICE = re.compile(r"(cpu|auto|mps|cuda(:\d+)?)")
+
+
+def check_device(value: str, field: str = "--device") -> str:
+    """A torch device name (``cpu``, ``cuda``, ``cuda:1``, ``mps``) or ``auto``; not whether it exists here."""
+    if not _DEVICE.fullmatch(str(value)):
+        raise InputError(f"{cut(value)} is not a device (cpu, cuda, cuda:1, mps or auto)", field=field)
+    return value

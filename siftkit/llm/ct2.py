@@ -23,7 +23,9 @@ same :func:`~siftkit.llm.local.finish_row` (EOS counts as a token, stop sequence
 * Stop sequences: a per-token callback decodes each row's recent tokens and ends that row when a stop sequence shows
   up (as the torch engine's stopping criterion does).
 * ``score``: ``Generator.score_batch`` gives the log-probability of every token after the first; a continuation's
-  are the last ``len(continuation)`` of them, tokenised in context exactly as the torch engine does.
+  are the last ``len(continuation)`` of them, tokenised in context exactly as the torch engine does. It computes the
+  log-softmax at every position, so calls are capped at ``score_tokens`` padded tokens (memory), and long prompts
+  cost about a quarter more than the torch engine's continuation-only logits would at equal speed.
   ``token_logprobs(text)`` gives the same per token of raw text, so ``siftkit serve llm --engine ct2`` answers
   ``echo`` + ``logprobs`` requests.
 * ``next_token_logprobs``: one ``generate_batch`` step (``max_length=1``) with ``return_logits_vocab=True`` returns the
@@ -200,6 +202,9 @@ class CT2ChatModel:
         threads: CTranslate2 ``intra_threads`` (0: its default).
         batch_size: rows per ``generate_batch`` / ``score_batch`` call.
         device: ``"cpu"`` or ``"cuda"``.
+        score_tokens: at most this many (padded) tokens per ``score_batch`` call: CTranslate2 scores with the
+            log-softmax over the whole vocabulary at every position (``tokens × vocabulary`` floats; 2048 tokens of
+            SmolLM2 is 400 MB), where the torch engine keeps only the continuation's positions.
     """
 
     backend = BACKEND
@@ -209,7 +214,7 @@ class CT2ChatModel:
     _score_ids = LocalChatModel._score_ids
 
     def __init__(self, path: str | Path, model_id: str, compute_type: str = "int8", threads: int = 0,
-                 batch_size: int = 32, device: str = "cpu"):
+                 batch_size: int = 32, device: str = "cpu", score_tokens: int = 2048):
         from transformers import AutoTokenizer, GenerationConfig
 
         self.path = Path(path)
@@ -222,6 +227,7 @@ class CT2ChatModel:
             raise InputError(f"folder holds {self.meta['compute_type']} weights, not {compute_type}", path=self.path)
         self.model_id, self.compute_type, self.batch_size = model_id, compute_type, batch_size
         self.threads, self.device = threads, device
+        self.score_tokens = score_tokens
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         gen_cfg = self.path / "generation_config.json"
         self._gen_eos = GenerationConfig.from_pretrained(self.path).eos_token_id if gen_cfg.is_file() else None
@@ -289,11 +295,19 @@ class CT2ChatModel:
                 raise InputError(f"cannot generate from an empty prompt: {prompt_key(prompt)[:80]}")
         return ids
 
-    def _chunks(self, lengths: list[int]):
-        """Row indices sorted by length (longest first), ``batch_size`` at a time."""
+    def _chunks(self, lengths: list[int], max_tokens: int | None = None):
+        """Row indices sorted by length (longest first), at most ``batch_size`` rows and (when given) ``max_tokens``
+        tokens at a time (a longer row goes alone)."""
         order = sorted(range(len(lengths)), key=lambda r: -lengths[r])
-        for start in range(0, len(order), self.batch_size):
-            yield order[start:start + self.batch_size]
+        chunk: list[int] = []
+        for r in order:
+            if chunk and (len(chunk) == self.batch_size
+                          or (max_tokens is not None and (len(chunk) + 1) * lengths[chunk[0]] > max_tokens)):
+                yield chunk
+                chunk = []
+            chunk.append(r)
+        if chunk:
+            yield chunk
 
     # -- generate ---------------------------------------------------------------------------------------------------
 
@@ -367,7 +381,7 @@ class CT2ChatModel:
                 raise InputError(f"cannot score after an empty prompt: {prompt_key(prompt)[:80]}")
         scores: list[Score] = [Score(logprob=0.0, token_logprobs=[]) for _ in pairs]
         todo = [k for k, (_, c) in enumerate(pairs) if c]
-        for chunk in self._chunks([len(pairs[k][0]) + len(pairs[k][1]) for k in todo]):
+        for chunk in self._chunks([len(pairs[k][0]) + len(pairs[k][1]) for k in todo], self.score_tokens):
             ks = [todo[r] for r in chunk]
             results = self.generator.score_batch([self._tokens(pairs[k][0] + pairs[k][1]) for k in ks],
                                                  max_input_length=0)

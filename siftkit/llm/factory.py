@@ -8,6 +8,11 @@ from siftkit.core.errors import InputError
 from siftkit.llm.base import ChatModel
 
 ENGINES = ("torch", "ct2")
+INFERENCE_ENGINE = "ct2"
+"""The default engine of inference-only commands on the local model (``siftkit serve llm``, ``siftkit usefulness
+label``) and of the usefulness quickstart step, chosen from the measurements in benchmarks/results/backends.md (see
+docs/core/ct2.md for why). Training, and judging fine-tuned torch folders (``siftkit relevance judge|eval``), stay on
+``torch``."""
 COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "bfloat16", "float16", "int8_float16",
                  "int8_bfloat16")  # CTranslate2's quantisations
 

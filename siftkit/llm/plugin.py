@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from siftkit.llm.factory import INFERENCE_ENGINE
+
 
 @dataclass
 class ServeLLMConfig:
@@ -28,7 +30,7 @@ class ServeLLMConfig:
         max_prompt_tokens: a longer prompt (chat template included) is answered 400 before the model runs
             [ours: a 750 KB prompt held the only worker for over a minute].
         request_timeout: seconds until a request is answered 504, waiting for the model included [ours].
-        engine: ``torch`` (transformers, fp32) or ``ct2`` (CTranslate2, see docs/core/ct2.md).
+        engine: ``ct2`` (CTranslate2, the default, see docs/core/ct2.md) or ``torch`` (transformers, fp32).
         compute_type: the ``ct2`` engine's quantisation (``int8``, ``float32``, ...).
     """
 
@@ -39,7 +41,7 @@ class ServeLLMConfig:
     api_key_env: Optional[str] = None
     max_prompt_tokens: int = 8192
     request_timeout: float = 300.0
-    engine: str = "torch"
+    engine: str = INFERENCE_ENGINE
     compute_type: str = "int8"
 
     def __post_init__(self):
@@ -64,7 +66,7 @@ def serve_llm(
         "--max-prompt-tokens", help="Longer prompts are refused with 400.")] = _D.max_prompt_tokens,
     request_timeout: Annotated[float, typer.Option(
         "--request-timeout", help="Seconds until a request is answered 504.")] = _D.request_timeout,
-    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2 (CTranslate2).")] = _D.engine,
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: ct2 (CTranslate2) | torch.")] = _D.engine,
     compute_type: Annotated[str, typer.Option("--compute-type", help="ct2 quantisation: int8, float32, ...")]
     = _D.compute_type,
 ) -> None:

@@ -82,7 +82,7 @@ def precision_at_k(sim: np.ndarray, gold: np.ndarray | Sequence[int] | None = No
 
 def retrieval_report(sim: np.ndarray, gold: np.ndarray | Sequence[int] | None = None,
                      ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """Mean top-k accuracy in both directions: x->y over the rows of ``S`` and y->x over its columns (``S^T``, ``R^T``).
+    """Mean top-k accuracy in both directions: x->y over the rows of ``S``, y->x over its columns (``S^T``, ``R^T``).
 
     Args:
         sim: ``S``, shape ``(Nx, Ny)``, ``S_ij = sim(x_i, y_j)``.

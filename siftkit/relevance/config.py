@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from siftkit.core.errors import InputError
+from siftkit.core.validate import check_range
 
 
 @dataclass
@@ -132,6 +133,10 @@ class LrefConfig:
             raise InputError("warmup_ratio must be in [0, 1)", field="warmup_ratio")
         if self.beam_k < 2:
             raise InputError("beam_k must be >= 2 (the gold grade must be below the wrong top-1)", field="beam_k")
+        for name in ("stage1_steps", "sft_steps", "cot_steps", "dpo_steps", "dpo_scan"):
+            check_range(getattr(self, name), name, lo=0)
+        for name in ("max_length", "batch_size", "dpo_batch_size"):
+            check_range(getattr(self, name), name, lo=1)
         self.cot_order = tuple(self.cot_order)
 
     def to_dict(self) -> dict:

@@ -51,6 +51,18 @@ def _write_jsonl(path: Path, rows) -> None:
     write_jsonl(path, rows)
 
 
+def _check(threads: int | None = None, out_file: Path | None = None, out_dir: Path | None = None) -> None:
+    """Options every command shares, checked before any file is read or model loads."""
+    from siftkit.core.validate import check_output_dir, check_output_file, check_range
+
+    if threads is not None:
+        check_range(threads, "--threads", lo=1)
+    if out_file is not None:
+        check_output_file(out_file)
+    if out_dir is not None:
+        check_output_dir(out_dir)
+
+
 def _cfg(**kw) -> LrefConfig:
     return LrefConfig(**{k: v for k, v in kw.items() if v is not None})
 
@@ -74,9 +86,11 @@ def _judge_llm(model: str, threads: int, engine: str):
 
 
 def _save(llm, output: Path) -> None:
-    output.mkdir(parents=True, exist_ok=True)
-    llm.model.save_pretrained(output)
-    llm.tokenizer.save_pretrained(output)
+    from siftkit.core.io import atomic_output_dir
+
+    with atomic_output_dir(output) as tmp:  # a failed save leaves no half-written model folder
+        llm.model.save_pretrained(tmp)
+        llm.tokenizer.save_pretrained(tmp)
     print(f"model: {output}")
 
 
@@ -99,8 +113,12 @@ def synth(output: Annotated[Path, typer.Option("--output", help="Folder for trai
 
     Example: ``siftkit relevance synth --output data/lref``
     """
+    from siftkit.core.validate import check_range
     from siftkit.relevance.data import synthetic_pairs
 
+    check_range(n_pairs, "--n-pairs", lo=1)
+    check_range(noise_rate, "--noise-rate", lo=0, hi=1)
+    _check(out_dir=output)
     d = synthetic_pairs(n_pairs=n_pairs, noise_rate=noise_rate, seed=seed)
     output.mkdir(parents=True, exist_ok=True)
     for split, rows in d.items():
@@ -124,15 +142,16 @@ def select(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (
 
     Example: ``siftkit relevance select --train data/lref/train.jsonl --output kept.jsonl``
     """
-    import torch
-
-    from siftkit.relevance.pipeline import stage1_select
-
-    torch.set_num_threads(threads)
+    _check(threads, out_file=output)
     cfg = _cfg(base_model=model, stage1_steps=steps, ms_rule=ms_rule, use_im=use_im, use_ci=use_ci, use_ms=use_ms,
                seed=seed, max_length=max_length, gradient_checkpointing=gradient_checkpointing,
                judge_autocast=judge_autocast)
     rows = read_pairs(train, need_label=True)
+    import torch  # heavy modules after the checks: bad input is answered at once
+
+    from siftkit.relevance.pipeline import stage1_select
+
+    torch.set_num_threads(threads)
     res = stage1_select(cfg, rows, rows, seed, log=print)
     _write_jsonl(output, [r for r, k in zip(rows, res["kept"]) if k])
     print(json.dumps(res["stats"], indent=1))
@@ -165,17 +184,22 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     --train kept.jsonl --model runs/lref-sft --output runs/lref-cot``
     """
     from siftkit.core.errors import InputError
-    from siftkit.relevance.pipeline import stage2_multicot, wrap
-    from siftkit.relevance.train import sft as sft_train
-    from siftkit.relevance.train import sft_rows
+    from siftkit.core.validate import check_url
 
+    _check(threads, out_dir=output, out_file=teacher_cache)
     cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length,
                gradient_checkpointing=gradient_checkpointing, teacher=teacher)  # checked before any model loads
     if cfg.teacher == "llm" and not cot:
         raise InputError("--teacher llm writes rationales, so it needs --cot", field="--teacher")
     if cfg.teacher != "llm" and (teacher_endpoint or teacher_cache or teacher_model != "smollm2"):
         raise InputError("--teacher-model/--teacher-endpoint/--teacher-cache need --teacher llm", field="--teacher")
+    if teacher_endpoint:
+        check_url(teacher_endpoint, "--teacher-endpoint")
     rows = read_pairs(train, need_label=True)
+    from siftkit.relevance.pipeline import stage2_multicot, wrap  # heavy modules after the checks
+    from siftkit.relevance.train import sft as sft_train
+    from siftkit.relevance.train import sft_rows
+
     tutor = None
     if cfg.teacher == "llm":
         import torch
@@ -211,12 +235,14 @@ def dpo(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
 
     Example: ``siftkit relevance dpo --train kept.jsonl --model runs/lref-cot --output runs/lref-dpo``
     """
-    from siftkit.relevance.pipeline import stage3_dpo
-
+    _check(threads, out_dir=output)
     cfg = _cfg(dpo_steps=steps, beta=beta, dpo_lr=lr, rpo_alpha=rpo_alpha, pair_source=pair_source, beam_k=beam_k,
                dpo_errors=errors, max_length=max_length, gradient_checkpointing=gradient_checkpointing,
                judge_autocast=judge_autocast)
-    llm, n = stage3_dpo(cfg, _llm(model, threads), read_pairs(train, need_label=True), seed, log=print)
+    rows = read_pairs(train, need_label=True)  # the file is read before the model loads
+    from siftkit.relevance.pipeline import stage3_dpo
+
+    llm, n = stage3_dpo(cfg, _llm(model, threads), rows, seed, log=print)
     if n == 0:
         print("no preference pairs: the model is right on every scanned sample (or the gold grade is out of reach)")
     _save(llm, output)
@@ -236,12 +262,14 @@ def judge(input: Annotated[Path, typer.Option("--input", help="Pairs (JSONL/CSV)
     from siftkit.core.errors import InputError
     from siftkit.llm.factory import check_engine
     from siftkit.relevance.lref import GRADES, SCALES
-    from siftkit.relevance.pipeline import predict
 
     if scale not in SCALES:
-        raise InputError(f"scale must be one of {sorted(SCALES)}", field="scale")
+        raise InputError(f"scale must be one of {sorted(SCALES)}", field="--scale")
     check_engine(engine)
+    _check(threads, out_file=output)
     rows = read_pairs(input)
+    from siftkit.relevance.pipeline import predict  # heavy modules after the checks
+
     preds, lp, rats = predict(_judge_llm(model, threads, engine), rows, cot,
                               _cfg(base_model=model, judge_autocast=judge_autocast))
     mapped = SCALES[scale].map(preds)
@@ -263,11 +291,16 @@ def eval_cmd(input: Annotated[Path, typer.Option("--input", help="Labelled pairs
     Example: ``siftkit relevance eval --input data/lref/test.jsonl --model runs/lref-sft``
     """
     from siftkit.core.io import atomic_write_text
+    from siftkit.core.validate import check_choice
     from siftkit.llm.factory import check_engine
-    from siftkit.relevance.pipeline import evaluate
+    from siftkit.relevance.lref import SCALES
 
+    check_choice(scale, sorted(SCALES), "--scale")
     check_engine(engine)
+    _check(threads, out_file=output)
     rows = read_pairs(input, need_label=True)
+    from siftkit.relevance.pipeline import evaluate  # heavy modules after the checks
+
     rep = evaluate(_judge_llm(model, threads, engine), rows, scale, cot,
                    _cfg(base_model=model, judge_autocast=judge_autocast), gold_key="label")
     flat = {k: v for k, v in rep.items() if not isinstance(v, (dict, list))}

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from siftkit.core.errors import InputError
+from siftkit.core.io import iter_text_lines
+from siftkit.core.validate import cut
 
 
 @dataclass
@@ -48,17 +50,16 @@ class Corpus:
         ids: list[str] = []
         contents: list[str] = []
         seen: dict[str, int] = {}
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                docid, text = _parse_line(line, path, line_no)
-                if docid in seen:
-                    raise InputError(f'field "id": duplicate id {docid!r} (first on line {seen[docid]})', path,
-                                     line_no, "id")
-                seen[docid] = line_no
-                ids.append(docid)
-                contents.append(text)
+        for line_no, line in iter_text_lines(path):  # BOM, non-UTF-8 and empty files as the core readers
+            if not line.strip():
+                continue
+            docid, text = _parse_line(line, path, line_no)
+            if docid in seen:
+                raise InputError(f'field "id": duplicate id {cut(docid)} (first on line {seen[docid]})', path,
+                                 line_no, "id")
+            seen[docid] = line_no
+            ids.append(docid)
+            contents.append(text)
         if not ids:
             raise InputError("no documents", path)
         return cls(ids, contents, path=str(path))
@@ -117,6 +118,6 @@ def _check_record(rec: Any, path: str | Path | None, line_no: int) -> tuple[str,
                          "contents")
     docid = str(docid)
     if not docid.strip() or any(c.isspace() for c in docid):
-        raise InputError(f'field "id" must be non-empty without whitespace (TREC), got {docid!r}', path, line_no,
+        raise InputError(f'field "id" must be non-empty without whitespace (TREC), got {cut(docid)}', path, line_no,
                          "id")
     return docid, text

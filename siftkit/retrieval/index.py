@@ -7,10 +7,10 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from siftkit.core.errors import InputError
+from siftkit.core.io import read_json
 from siftkit.retrieval.base import Retriever
 from siftkit.retrieval.corpus import Corpus
 
@@ -39,7 +39,7 @@ def load_retriever(index_dir: str | Path) -> Retriever:
     meta_path = d / "meta.json"
     if not meta_path.is_file():
         raise InputError("not a siftkit index (no meta.json)", d)
-    kind = json.loads(meta_path.read_text()).get("kind")
+    kind = read_json(meta_path, expect=dict).get("kind")  # BOM, UTF-8, bad JSON: one InputError line
     if kind == "bm25":
         from siftkit.retrieval.bm25 import BM25Retriever
 

@@ -35,12 +35,16 @@ def serve_retrieval(
     """
     from siftkit.core.errors import InputError
     from siftkit.retrieval.corpus import Corpus
-    from siftkit.retrieval.index import build_retriever, load_retriever
+    from siftkit.core.validate import check_choice, check_output_dir
+    from siftkit.retrieval.index import KINDS, build_retriever, load_retriever
     from siftkit.retrieval.server import serve
 
     if (index is None) == (corpus is None):
-        raise InputError("give exactly one of --index DIR or --corpus FILE", field="index")
+        raise InputError("give exactly one of --index DIR or --corpus FILE", field="--index")
     config = ServerConfig(host=host, port=port, topk=topk, api_key=api_key)  # validates before the slow load
+    check_choice(retriever, KINDS, "--retriever")
+    if save_index is not None:
+        check_output_dir(save_index, "--save-index")
     if index is not None:
         r = load_retriever(index)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from siftkit.search_agent.rollout import TEMPLATE
+from siftkit.core.errors import InputError
 
 
 @dataclass
@@ -71,13 +72,14 @@ class SearchR1Config:
 
     def __post_init__(self):
         if self.algo not in ("grpo", "ppo"):
-            raise ValueError(f"algo must be grpo or ppo, got {self.algo!r}")
+            raise InputError(f"algo must be grpo or ppo, got {self.algo!r}", field="SearchR1Config")
         if self.reward not in ("em", "f1", "format"):
-            raise ValueError(f"reward must be em, f1 or format, got {self.reward!r}")
+            raise InputError(f"reward must be em, f1 or format, got {self.reward!r}", field="SearchR1Config")
         if self.group_size < 1 or self.prompts_per_step < 1 or self.steps < 0 or self.mini_batches < 1:
-            raise ValueError("group_size, prompts_per_step, mini_batches >= 1 and steps >= 0 required")
+            raise InputError("group_size, prompts_per_step, mini_batches >= 1 and steps >= 0 required",
+                             field="SearchR1Config")
         if not 0 < self.clip_eps < 1 or self.beta < 0 or self.lr <= 0:
-            raise ValueError("clip_eps in (0, 1), beta >= 0, lr > 0 required")
+            raise InputError("clip_eps in (0, 1), beta >= 0, lr > 0 required", field="SearchR1Config")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -29,28 +28,23 @@ SOURCE_ALIASES = {"tq": "triviaqa", "2wiki": "2wikimultihopqa", "Bamboogle": "ba
 
 def load_qa(path: str | Path, limit: int | None = None) -> list[dict]:
     """Read a ``.parquet`` or ``.jsonl`` QA file in any of the formats above."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path)
-    if path.suffix == ".parquet":
-        from siftkit.core.io import read_parquet
+    from siftkit.core.io import iter_jsonl, read_parquet
+    from siftkit.core.validate import check_input_file
 
+    path = check_input_file(path)
+    if path.suffix == ".parquet":
         raw = read_parquet(path)
     elif path.suffix in (".jsonl", ".json"):
-        raw = []
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        raw.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise InputError(f"invalid JSON ({e.msg})", path, n) from None
+        raw = [obj for _, obj in iter_jsonl(path)]  # BOM, UTF-8, empty and truncated files as the core readers
     else:
         raise InputError("expected a .parquet or .jsonl file", path)
     stem = re.sub(r"_\d+$", "", path.stem)
     rows, seen = [], set()
     for n, r in enumerate(raw[:limit] if limit else raw, 1):
-        row = _row(r, stem, n, path)
+        try:
+            row = _row(r, stem, n, path)
+        except (KeyError, TypeError, IndexError, AttributeError) as e:  # a field of the wrong shape
+            raise InputError(f"malformed QA record ({type(e).__name__}: {str(e)[:80]})", path, n) from None
         if row["uid"] in seen:
             row["uid"] = f"{row['uid']}#{n}"
         seen.add(row["uid"])

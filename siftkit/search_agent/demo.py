@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from siftkit.core.validate import check_range
 from siftkit.search_agent.config import SearchR1Config
 from siftkit.search_agent.evaluate import SYSTEMS, evaluate_system
 from siftkit.search_agent.rollout import HFSampler, RolloutConfig, rollout
@@ -74,6 +75,15 @@ class SyntheticRunConfig:
     max_new_tokens: int = 16
     n_eval: int = 0
     sft_cache: str | None = None
+
+    def __post_init__(self):
+        """Checked before any work (a bad ``algo`` used to surface after the warm start): sizes, then the RL
+        settings through :class:`SearchR1Config`'s own checks."""
+        for name in ("n_entities", "n_values", "sft_epochs", "sft_batch"):
+            check_range(getattr(self, name), name, lo=1)
+        for name in ("sft_trajs", "n_eval"):
+            check_range(getattr(self, name), name, lo=0)
+        self.rl_config()
 
     def rl_config(self) -> SearchR1Config:
         return SearchR1Config(max_turns=self.max_turns, max_new_tokens=self.max_new_tokens, algo=self.algo,

@@ -30,8 +30,9 @@ def eval_cmd(
                                                                 "task's held-out questions.")] = False,
     model: Annotated[str, typer.Option("--model", help="smollm2, a HF model folder, or a `train` run folder.")]
     = "smollm2",
-    systems: Annotated[list[str], typer.Option("--system", help="direct, rag, policy (repeatable).")]
-    = ["direct", "rag", "policy"],
+    systems: Annotated[Optional[list[str]], typer.Option("--system", help="direct, rag, policy (repeatable; default: "
+                                                                          "all three, direct only without a "
+                                                                          "retriever).")] = None,
     retriever_url: Annotated[Optional[str], typer.Option("--retriever-url", help="A Search-R1 /retrieve server.")]
     = None,
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="JSONL corpus for in-process BM25.")] = None,
@@ -54,17 +55,38 @@ def eval_cmd(
     from rich.table import Table
 
     from siftkit.core.errors import InputError
+    from siftkit.core.validate import check_choices, check_output_file, check_range, check_url
     from siftkit.search_agent.data import load_qa
-    from siftkit.search_agent.evaluate import evaluate_system, summarise
+    from siftkit.search_agent.evaluate import SYSTEMS, evaluate_system, summarise
     from siftkit.search_agent.rollout import TEMPLATE, RolloutConfig
 
+    # every option and file is checked before a model loads; nothing is written unless a system ran
+    has_retriever = bool(synthetic or retriever_url or corpus)
+    skipped = [] if systems or has_retriever else ["rag", "policy"]
+    systems = check_choices(systems, SYSTEMS, "--system") if systems else [s for s in SYSTEMS if s not in skipped]
+    check_range(hits, "--hits", lo=1)
+    check_range(max_turns, "--max-turns", lo=0)
+    check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    if limit is not None:
+        check_range(limit, "--limit", lo=1)
+    if output:
+        check_output_file(output)
+    if retriever_url:
+        check_url(retriever_url, "--retriever-url")
+    needs_retriever = [s for s in systems if s != "direct"]
+    if needs_retriever and not has_retriever:
+        raise InputError(f"--system {needs_retriever[0]} needs a retriever: give --retriever-url or --corpus",
+                         field="--system")
     template = TEMPLATE
     rows: list[dict] = []
     if synthetic:
         from siftkit.search_agent.demo import SyntheticRunConfig, build, load_checkpoint
         from siftkit.search_agent.synthetic import SHORT_TEMPLATE
 
-        m, tok, scfg = load_checkpoint(Path(model))
+        folder = Path(model)
+        if not ((folder / "synthetic_run.json").is_file() or (folder / "checkpoint" / "synthetic_run.json").is_file()):
+            raise InputError("not a `search-agent train` run folder (no synthetic_run.json)", folder, field="--model")
+        m, tok, scfg = load_checkpoint(folder)
         _, _, retr = build(scfg)
         task = build(scfg)[0]
         rows = [{**r, "data_source": f"synthetic-{r['hops']}hop"} for r in task.heldout[:limit]]
@@ -72,10 +94,9 @@ def eval_cmd(
         retriever = retr
     else:
         if not data:
-            raise InputError("give --data FILE (repeatable) or --synthetic", field="data")
+            raise InputError("give --data FILE (repeatable) or --synthetic", field="--data")
         for p in data:
             rows += load_qa(p, limit)
-        m, tok = _load_model(model)
         retriever = None
         if retriever_url:
             from siftkit.retrieval.remote import RemoteRetriever
@@ -85,17 +106,17 @@ def eval_cmd(
             from siftkit.retrieval.bm25 import BM25Retriever
             from siftkit.retrieval.corpus import Corpus
 
-            retriever = BM25Retriever(Corpus.from_jsonl(corpus))
+            retriever = BM25Retriever(Corpus.from_jsonl(corpus))  # the file is read before the model loads
+        m, tok = _load_model(model)
     cfg = RolloutConfig(max_turns=max_turns, topk=hits, max_new_tokens=max_new_tokens, template=template,
                         batch_size=32)
     table = Table(title="search-agent eval (EM, greedy)")
     for col in ("system", "data_source", "n", "em", "f1", "searches", "turns"):
         table.add_column(col, justify="left" if col in ("system", "data_source") else "right")
     out_rows = []
+    if skipped:
+        Console().print(f"[yellow]skipping {', '.join(skipped)}: no retriever (give --retriever-url or --corpus)[/]")
     for s in systems:
-        if s != "direct" and retriever is None:
-            Console().print(f"[yellow]skipping {s}: no retriever (give --retriever-url or --corpus)[/]")
-            continue
         recs = evaluate_system(s, m, tok, retriever, rows, cfg)
         out_rows += [{"system": s, **r} for r in recs]
         for r in summarise(recs):
@@ -125,10 +146,13 @@ def train_cmd(
         siftkit search-agent train --steps 80 --one-hop
     """
     from siftkit.core.rundir import RunDir
+    from siftkit.core.validate import check_choice, check_output_dir
     from siftkit.search_agent.demo import SyntheticRunConfig, run_synthetic, save_run
 
+    check_choice(algo, ("grpo", "ppo"), "--algo")
+    check_output_dir(output)
     cfg = SyntheticRunConfig(seed=seed, steps=steps, algo=algo, mask_info=not no_mask, two_hop=two_hop,
-                             sft_trajs=sft_trajs)
+                             sft_trajs=sft_trajs)  # checks every setting before the warm start
     rd = RunDir.create("search_r1", output, seeds=[seed])
     res = run_synthetic(cfg, log=lambda m: rd.log(json.dumps(m)))
     save_run(res, rd.path)

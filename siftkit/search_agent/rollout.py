@@ -28,6 +28,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from siftkit.core.errors import InputError
+
 TEMPLATE = (
     "Answer the given question. You must conduct reasoning inside <think> and </think> first every time you get new "
     "information. After reasoning, if you find you lack some knowledge, you can call a search engine by <search> "
@@ -112,7 +114,7 @@ class RolloutConfig:
 
     def __post_init__(self):
         if self.max_turns < 0 or self.topk < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError("max_turns >= 0, topk/max_new_tokens/batch_size >= 1 required")
+            raise InputError("max_turns >= 0, topk/max_new_tokens/batch_size >= 1 required", field="RolloutConfig")
 
 
 @dataclass

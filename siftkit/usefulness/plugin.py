@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
+from siftkit.llm.factory import INFERENCE_ENGINE
 from siftkit.usefulness.config import UsefulnessConfig
 
 _D = UsefulnessConfig()
@@ -46,7 +47,8 @@ def label(
     device: Annotated[str, typer.Option("--device")] = "cpu",
     threads: Annotated[int, typer.Option("--threads")] = 2,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
-    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2 (CTranslate2 int8).")] = "torch",
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: ct2 (CTranslate2 int8) | torch (fp32).")]
+    = INFERENCE_ENGINE,
     rows_per_group: Annotated[int, typer.Option("--rows-per-group", help="Stratified sample: this many clicks per "
                                                                          "divergence group (0 = all).")] = 0,
     n_sessions: Annotated[int, typer.Option("--sessions", help="Sample this many sessions (0 = all).")] = 0,
@@ -60,6 +62,7 @@ def label(
     Example: ``siftkit usefulness label --input sessions.jsonl --output labels.json --mode session``
     """
     from siftkit.core.io import atomic_write_text
+    from siftkit.core.validate import check_device, check_output_file, check_range, check_url
     from siftkit.usefulness.data import load_clicks
     from siftkit.usefulness.run import label_clicks, make_model, sample_sessions, stratified_rows
 
@@ -68,8 +71,17 @@ def label(
     check_engine(engine)
     cfg = UsefulnessConfig(mode=mode, features=features, groups=tuple(groups) if groups else _D.groups,
                            readout=readout, max_prompt_tokens=max_prompt_tokens, clamp=clamp)
-    if output.is_dir():  # checked before any LLM call, so no labelling is thrown away
-        raise InputError("--output is a directory; give a file name", output, field="--output")
+    for value, name in ((max_in_flight, "--max-in-flight"), (threads, "--threads"), (batch_size, "--batch-size")):
+        check_range(value, name, lo=1)
+    check_range(rows_per_group, "--rows-per-group", lo=0)
+    check_range(n_sessions, "--sessions", lo=0)
+    check_device(device)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
+    check_output_file(output)  # checked before any LLM call, so no labelling is thrown away
+    check_output_file(output.with_suffix(".meta.json"))
+    if cache is not None:
+        check_output_file(cache, "--cache")
     clicks = load_clicks(input)
     if rows_per_group:
         clicks = stratified_rows(clicks, rows_per_group, seed)
@@ -78,12 +90,26 @@ def label(
     llm = make_model(model, endpoint, cache, no_cache, device, threads, batch_size, api_key_env, max_in_flight,
                      engine=engine)
     res = label_clicks(llm, clicks, cfg)
+    failed = _failed_requests(llm)
+    if failed:  # [ours] an output is replaced only by a run whose every request was answered
+        resume = "a rerun sends them all again (--no-cache)" if no_cache else (
+            "the answers received are cached, so a rerun sends only the failed ones")
+        typer.echo(f"siftkit: {failed} of {res.calls} request(s) failed after retries; {output} left as it was; "
+                   f"{resume}", err=True)
+        raise typer.Exit(1)
     atomic_write_text(output, json.dumps(res.scores, indent=1))
     meta = {"config": {k: v for k, v in cfg.__dict__.items() if k != "extra"}, "model": llm.model_id,
             "summary": res.summary(), "invalid": res.invalid, "missing": res.missing, "clamped": res.clamped,
             "cache": llm.cache.stats()}
     atomic_write_text(output.with_suffix(".meta.json"), json.dumps(meta, indent=1, default=str))
     print(json.dumps(res.summary()))
+
+
+def _failed_requests(llm) -> int:
+    """Requests an endpoint model gave up on (``failed`` in its counters); 0 for models that cannot fail so."""
+    inner = getattr(llm, "inner", llm)
+    stats = getattr(inner, "stats", None)
+    return int(stats().get("failed", 0)) if callable(stats) else 0
 
 
 @app.command("eval")
@@ -105,13 +131,26 @@ def eval_cmd(
 
     from siftkit.core.io import atomic_write_text
     from siftkit.usefulness.data import GROUPS, load_clicks, load_labels_json
+    from siftkit.core.validate import check_output_file, check_range, cut
     from siftkit.usefulness.evaluate import check_options, evaluate_labels
 
     check_options(policy, cluster)
+    check_range(resamples, "--resamples", lo=0)
+    if output:
+        check_output_file(output)
     clicks = load_clicks(input)
+    ids = {c.id for c in clicks}
+    label_sets = []
+    for path in labels:  # every file is read and matched before any metric is computed or written
+        scores = load_labels_json(path)
+        if not ids & set(scores):
+            example = next(iter(scores), None)
+            raise InputError(f"no id in common with {input} ({len(scores)} ids here, e.g. {cut(example)}; "
+                             f"{len(ids)} there)", path, field="--labels")
+        label_sets.append((path, scores))
     rows = []
-    for path in labels:
-        m = evaluate_labels(clicks, load_labels_json(path), policy, cluster, resamples)
+    for path, scores in label_sets:
+        m = evaluate_labels(clicks, scores, policy, cluster, resamples)
         rows.append({"labels": str(path), **m})
     t = Table(title=f"usefulness agreement ({policy}, CIs by {cluster})")
     cols = ["n", "n_invalid", "spearman", "accuracy", "kappa", "qwk", "kendall", *(f"acc_{g}" for g in GROUPS)]
@@ -138,8 +177,14 @@ def published(
     from siftkit.core.assets import shared_data_dir
     from siftkit.core.errors import InputError
     from siftkit.core.io import atomic_write_text
+    from siftkit.core.validate import check_output_file, check_range
     from siftkit.usefulness.evaluate import published_markdown, published_table
 
+    check_range(resamples, "--resamples", lo=0)
+    if output:
+        check_output_file(output)
+    if shared is not None and not shared.is_dir():
+        raise InputError("not a folder", shared, field="--shared")
     shared = shared or shared_data_dir()
     if shared is None:
         raise InputError("../shared/data not found; pass --shared DIR")
@@ -165,7 +210,7 @@ def quickstart_step(ctx):
 
     clicks = load_sessions_jsonl(FIXTURES)
     out = ctx.step_dir("usefulness")
-    llm = make_model("smollm2", cache=out / "cache.sqlite", threads=2)
+    llm = make_model("smollm2", cache=out / "cache.sqlite", threads=2, engine=INFERENCE_ENGINE)
     cfg = UsefulnessConfig(mode="baseline", readout="logprob")  # a 135M model rarely writes the JSON itself
     res = label_clicks(llm, clicks, cfg)
     atomic_write_text(out / "labels.json", json.dumps(res.scores, indent=1))
@@ -177,7 +222,8 @@ def quickstart_step(ctx):
     metrics = {k: summary[k] for k in ("ids", "calls", "valid", "invalid", "missing", "recovered_calls")}
     metrics.update({k: m[k] for k in ("spearman", "accuracy", "kappa", "qwk") if k in m})
     text = ("Three invented search sessions (siftkit/usefulness/fixtures, 9 clicked documents) labelled 0-3 by the "
-            "embedded SmolLM2-135M-Instruct with the baseline prompt (one click per call, all feature groups). Each "
+            "embedded SmolLM2-135M-Instruct (CTranslate2 int8 engine) with the baseline prompt (one click per call, "
+            "all feature groups). Each "
             "label is the one whose continuation of the JSON answer {\"<id>\": <label>} has the highest "
             "log-probability (4 scored continuations per click), so every click gets a valid label. A 135M model is "
             "a wiring check: expect agreement near 0. Full scale with generated JSON output: `siftkit usefulness "

@@ -126,3 +126,12 @@ def test_responders_are_deterministic_and_checked():
     with pytest.raises(InputError):
         AlwaysOneResponder("stocks", product="ZZZZ")
     assert r.score(["q"], ["I recommend Bitcoin (BTC)."])[0].logprob == pytest.approx(np.log(1 / 20))
+
+
+def test_per_attribute(parsed):
+    from siftkit.bias.measures import per_attribute
+
+    t = per_attribute(parsed[(parsed.model == "always") & (parsed.debias == "none")], STOCKS, "risk")
+    assert t.risk.tolist() == ["risk-averse", "risk-neutral", "risk-seeking"]
+    assert t.responses.tolist() == [96 * 3] * 3 and t.top.tolist() == ["AAPL 288"] * 3
+    assert t.gini_universe.tolist() == pytest.approx([(K - 1) / K] * 3)

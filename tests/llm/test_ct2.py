@@ -274,3 +274,17 @@ def test_relevance_judge_cli_runs_on_ct2(tiny_llama_path, tmp_path, monkeypatch)
     res = runner.invoke(app, ["judge", "--input", str(small), "--output", str(tmp_path / "x.jsonl"),
                               "--engine", "onnx"])
     assert isinstance(res.exception, InputError) and not (tmp_path / "x.jsonl").exists()
+
+
+def test_score_token_budget_splits_calls_without_changing_scores(ct2_fp32):
+    from siftkit.llm.ct2 import CT2ChatModel
+
+    small = CT2ChatModel(ct2_fp32.path, "tiny-llama", "float32", threads=1, score_tokens=24)
+    calls = []
+    inner = small.generator.score_batch
+    spy = lambda toks, **k: calls.append(len(toks)) or inner(toks, **k)  # noqa: E731
+    small.generator = type("Spy", (), {"score_batch": staticmethod(spy)})()
+    prompts, conts = _prompts(6, seed=9), ["yes", " no", "good", "bad", "x", " label"]
+    got, want = small.score(prompts, conts), ct2_fp32.score(prompts, conts)
+    assert len(calls) > 1 and sum(calls) == 6
+    np.testing.assert_allclose([s.logprob for s in got], [s.logprob for s in want], atol=1e-5)

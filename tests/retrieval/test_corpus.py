@@ -51,7 +51,7 @@ def test_blank_lines_skipped_int_ids_kept_as_strings(tmp_path):
 def test_empty_corpus_is_an_error(tmp_path):
     p = tmp_path / "empty.jsonl"
     p.write_text("\n")
-    with pytest.raises(InputError, match="no documents"):
+    with pytest.raises(InputError, match="file is empty"):
         Corpus.from_jsonl(p)
 
 
