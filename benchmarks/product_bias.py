@@ -253,6 +253,10 @@ universe, zero-filled (n = universe size). Seed 0 in full; "over seeds" is mean 
 
 ## De-biasing: change in Gini (system − none)
 
+Where the bootstrap interval and the permutation p-value disagree, read the permutation test: it is exact under
+exchangeability of a prompt's two variants, while the basic interval assumes the bootstrap's bias carries over,
+which is rough for the few mentions SmolLM2 gives.
+
 {_table(deltas, list(deltas[0]) if deltas else ["model"])}
 
 ## SmolLM2 stock mentions by sector (plain prompt) vs market-cap shares

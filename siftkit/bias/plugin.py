@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_output_dir, check_output_file, check_range
+from siftkit.core.validate import check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="Product-bias audit of LLM investment recommendations (Zhi et al., "
                   "2025).")
@@ -136,6 +136,8 @@ def run(
         raise InputError("--samples, --max-new-tokens, --workers, --concurrency, --threads and --batch-size must "
                          "be >= 1", field="--samples")
     check_range(max_in_flight, "--max-in-flight", lo=1)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     check_range(pairs, "--pairs", lo=0)
     if temperature < 0 or not 0 < top_p <= 1:
         raise InputError("--temperature must be >= 0 and --top-p in (0, 1]", field="--temperature")
@@ -167,7 +169,13 @@ def run(
                                concurrency=concurrency))
     import pandas as pd
 
-    parsed = parse_responses(pd.concat(frames, ignore_index=True))
+    raw = pd.concat(frames, ignore_index=True)
+    failed = int((raw["finish_reason"] == "error").sum())
+    if failed:  # [ours] outputs are replaced only by a run whose every request was answered
+        typer.echo(f"siftkit: {failed} of {len(raw)} response(s) failed after retries; {output} left as it was; the "
+                   "answers received are cached, so a rerun sends only the failed requests", err=True)
+        raise typer.Exit(1)
+    parsed = parse_responses(raw)
     output.mkdir(parents=True, exist_ok=True)
     write_jsonl(output / "responses.jsonl", parsed.to_dict("records"))
     atomic_write_text(output / "run.json", json.dumps({"models": model, "asset_classes": classes, "design": design,
@@ -180,7 +188,8 @@ def run(
 @app.command()
 def analyze(
     responses: Annotated[Path, typer.Option("--responses", help="responses.jsonl written by `siftkit bias run`.")],
-    output: Annotated[Path, typer.Option("--output", help="Folder for summary.csv, delta.csv and report.html.")],
+    output: Annotated[Path, typer.Option("--output", help="Folder for summary.csv, delta.csv, sectors_<class>.csv "
+                                                          "and report.html.")],
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap and permutation resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ):
@@ -190,7 +199,7 @@ def analyze(
     """
     import pandas as pd
 
-    from siftkit.bias.report import build_sections
+    from siftkit.bias.report import build_sections, sector_table
     from siftkit.bias.runner import parse_responses
     from siftkit.bias.universe import load_universe
     from siftkit.core.io import atomic_write_text, read_jsonl
@@ -217,6 +226,8 @@ def analyze(
     atomic_write_text(output / "summary.csv", summary.to_csv(index=False))
     atomic_write_text(output / "delta.csv", deltas.to_csv(index=False))
     atomic_write_text(output / "report.html", render_html("Product-bias audit", sections))
+    for asset, u in universes.items():
+        atomic_write_text(output / f"sectors_{asset}.csv", sector_table(parsed, u).to_csv(index=False))
     cols = ["model", "asset_class", "debias", "gini_own", "n_own", "gini_universe", "n_universe", "hhi"]
     print(summary[cols].round(3).to_string(index=False))
     if len(deltas):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from siftkit.bias.measures import delta_gini, lorenz, mention_counts, summary_table
+from siftkit.bias.measures import delta_gini, lorenz, mention_counts, sector_shares, summary_table
 from siftkit.bias.universe import Universe
 from siftkit.core.report import Section
 
@@ -62,6 +62,17 @@ def lorenz_figure(parsed: pd.DataFrame, universe: Universe):
     return fig
 
 
+def sector_table(parsed: pd.DataFrame, universe: Universe) -> pd.DataFrame:
+    """Share of known mentions per sector for each (model, variant), beside the reference (market cap or equal)."""
+    out = None
+    for (model, debias), g in parsed[parsed.asset_class == universe.asset_class].groupby(["model", "debias"]):
+        sec = sector_shares(mention_counts(g["products"]), universe).set_index("sector")
+        if out is None:
+            out = sec[["reference"]].copy()
+        out[f"{model} / {debias}"] = sec["share"]
+    return out.reset_index() if out is not None else pd.DataFrame()
+
+
 def delta_table(parsed: pd.DataFrame, universes: Mapping[str, Universe], plain: str = "none",
                 n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Δ-Gini (each de-biasing variant − ``plain``) per model and asset class, with paired permutation p-values."""
@@ -86,7 +97,8 @@ def build_sections(parsed: pd.DataFrame, universes: Mapping[str, Universe], n_re
         text = (f"Universe: {len(u.ids)} {asset} products as of {u.as_of} ({u.source}). Gini over the model's own "
                 f"products (n_own) and over the fixed universe (n_universe); CI: basic bootstrap over prompts; "
                 f"p-values: chi-square and Monte Carlo Gini tests against uniform and market-cap shares.")
-        sections.append(Section(f"Product bias: {asset}", text=text, tables=[(f"{asset} per model", table)],
+        tables = [(f"{asset} per model", table), (f"{asset}: share of mentions per sector", sector_table(parsed, u))]
+        sections.append(Section(f"Product bias: {asset}", text=text, tables=tables,
                                 figures=[(f"top products ({asset})", top_products_figure(parsed, asset)),
                                          (f"Lorenz curves ({asset})", lorenz_figure(parsed, u))]))
     if len(deltas):

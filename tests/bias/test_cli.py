@@ -58,6 +58,9 @@ def test_run_then_analyze(tmp_path):
     assert (always.gini_own, always.n_own) == (0.0, 1) and always.gini_universe == pytest.approx(19 / 20)
     assert len(pd.read_csv(tmp_path / "a" / "delta.csv")) == 4  # 2 models × 2 classes
     assert "<img" in (tmp_path / "a" / "report.html").read_text()
+    sec = pd.read_csv(tmp_path / "a" / "sectors_crypto.csv").set_index("sector")
+    assert sec.reference.sum() == pytest.approx(1.0)
+    assert sec.loc["Currency", "synthetic:always-one / none"] == 1.0  # every mention is BTC
 
 
 def test_bad_option_is_one_line_and_exit_2(tmp_path):

@@ -3,11 +3,12 @@
 The commands are enumerated from the typer app after plug-in discovery, in a subprocess, so a new method's commands
 are covered without editing this file. Each command is run through ``siftkit.cli.main()`` in its own subprocess with
 
-* a bad file (non-UTF-8 bytes) for each input path option, one at a time, the other inputs valid where a sample is
+* a bad file (non-UTF-8 bytes; an empty file) for each input path option, one at a time, the other inputs valid where a sample is
   known (:data:`SAMPLES`);
 * a bad option value (a word for a numeric option; an unknown option where there is none), and ``-1`` for each
   numeric option but seeds, one at a time (sizes, counts, rates, ports are never negative);
-* an unwritable output (a path under a regular file) for each output path option, with valid inputs;
+* an unwritable output (a path under a regular file) and an output of the wrong kind (a folder where a file goes,
+  a file where a folder goes) for each output path option, with valid inputs;
 
 and must answer with exactly one ``siftkit:`` line on stderr, exit code 2, no traceback, nothing created or changed
 in its working folder (no run directory, no stray ``.tmp``, the pre-existing output byte for byte), and no model
@@ -196,6 +197,8 @@ from siftkit.cli import main
 main()
 '''
 
+BAD_FILES = {"bad.jsonl": b'{"id": "\xff\xfe bad bytes"}\n', "empty.jsonl": b"",  # non-UTF-8; empty; truncated
+             "truncated.jsonl": b'{"id": "d1", "contents": "the file ends inside this rec'}
 EXCLUSIVE = {"serve retrieval": ({"index", "corpus"},)}  # options of which a command takes only one
 OUTPUT_WORDS = ("output", "save_index", "cache")  # path options a command writes
 
@@ -249,7 +252,8 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
         inputs = [p for p in paths if not is_output(p)]
         outputs = [p for p in paths if is_output(p)]
 
-        def base(workdir: Path, bad_input: dict | None = None, bad_output: dict | None = None) -> list[str]:
+        def base(workdir: Path, bad_input: dict | None = None, bad_output: dict | None = None,
+                 bad_name: str = "bad.jsonl", wrong_kind: bool = False) -> list[str]:
             """argv with every required option filled; outputs point at pre-existing files/folders."""
             args = list(cmd["path"])
             workdir.mkdir(parents=True)
@@ -265,8 +269,14 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
                     continue
                 value = None
                 if p is bad_input:
-                    value = workdir / "bad.jsonl"
-                    value.write_bytes(b'{"id": "\xff\xfe bad bytes"}\n')
+                    value = workdir / bad_name
+                    value.write_bytes(BAD_FILES[bad_name])
+                elif p is bad_output and wrong_kind:  # a folder where a file goes, or a file where a folder goes
+                    value = workdir / "wrong_kind"
+                    if is_dir_option(p):
+                        value.write_text("a file, not a folder\n")
+                    else:
+                        value.mkdir()
                 elif p is bad_output:
                     blocker = workdir / "blocker"
                     blocker.write_text("a regular file, not a folder\n")
@@ -292,8 +302,10 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
             return args
 
         for i, p in enumerate(inputs):
-            wd = root / f"{n}-file-{i}"
-            cases.append(Case(name, f"bad file for {p['opts'][0]}", base(wd, bad_input=p), wd, names="bad.jsonl"))
+            for bad_name in BAD_FILES:
+                wd = root / f"{n}-file-{i}-{bad_name}"
+                cases.append(Case(name, f"bad file for {p['opts'][0]} ({bad_name})",
+                                  base(wd, bad_input=p, bad_name=bad_name), wd, names=bad_name))
         if not inputs:
             skipped.append(f"{name}: no input file option (bad-file case n/a)")
         numeric = [p for p in params if p["kind"] in ("int", "float") and not p["argument"]]
@@ -313,6 +325,10 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
             args = base(wd, bad_output=p)
             known = all(sample_for(cmd, q, samples) for q in inputs if q["required"])
             cases.append(Case(name, f"unwritable {p['opts'][0]}", args, wd, names="blocker" if known else ""))
+            wd = root / f"{n}-output-{i}-kind"
+            args = base(wd, bad_output=p, wrong_kind=True)
+            kind = "a file" if is_dir_option(p) else "a folder"
+            cases.append(Case(name, f"{kind} as {p['opts'][0]}", args, wd, names="wrong_kind" if known else ""))
         if not outputs:
             skipped.append(f"{name}: no output option (unwritable-output case n/a)")
     return cases, skipped
@@ -409,7 +425,7 @@ def test_the_contract_check_fails_a_command_that_raises_valueerror(tmp_path):
     commands = [c for c in list_commands(home, throwaway=True) if c["path"] == ["contract-throwaway"]]
     assert len(commands) == 1  # registered next to the real ones, so enumerated the same way
     cases, _ = build_cases(commands, tmp_path / "cases", write_samples(tmp_path / "samples"))
-    bad_file = [c for c in cases if c.what.startswith("bad file")]
+    bad_file = [c for c in cases if c.what.startswith("bad file") and "bad.jsonl" in c.what]
     assert len(bad_file) == 1
     found = run_all(bad_file, home, throwaway=True)
     assert any("exit 1, want 2" in v for v in found) and any("traceback" in v for v in found), found

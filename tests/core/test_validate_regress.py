@@ -131,3 +131,40 @@ def test_usage_errors_are_one_line_exit_2(args, want):
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(want), res.stderr
+
+
+def test_atomic_output_dir_moves_files_in_only_on_success(tmp_path):
+    from siftkit.core.io import atomic_output_dir
+
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "config.json").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError):
+        with atomic_output_dir(out) as tmp:
+            (tmp / "config.json").write_text("half")
+            raise RuntimeError("training died")
+    assert (out / "config.json").read_text() == "old"
+    with atomic_output_dir(out) as tmp:
+        (tmp / "config.json").write_text("new")
+        (tmp / "model.safetensors").write_text("w")
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"config.json": "new", "notes.txt": "mine",
+                                                              "model.safetensors": "w"}
+    with atomic_output_dir(tmp_path / "fresh") as tmp:
+        (tmp / "a").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "model"]  # no temporary folder left
+
+
+def test_check_url_and_device():
+    from siftkit.core.validate import check_device, check_url
+
+    assert check_url("http://127.0.0.1:8000/v1", "--endpoint") == "http://127.0.0.1:8000/v1"
+    assert check_url("https://api.example.org", "--endpoint") == "https://api.example.org"
+    for bad in ("localhost:8000", "ftp://h", "http://", "http://h:port"):
+        with pytest.raises(InputError):
+            check_url(bad, "--endpoint")
+    for ok in ("cpu", "cuda", "cuda:1", "mps", "auto"):
+        assert check_device(ok) == ok
+    for bad in ("gpu", "cuda:", "cuda:x", "CPU "):
+        with pytest.raises(InputError):
+            check_device(bad)
