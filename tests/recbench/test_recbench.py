@@ -158,3 +158,29 @@ def test_no_llm_table_reproduced():
             ("group-top3", "corrected-first"): (0.313, 0.315, 0.325), ("oracle", "corrected"): (1.0, 1.0, 1.0)}
     for key, vals in want.items():
         assert tuple(means.loc[key]) == pytest.approx(vals, abs=1e-3), key
+
+
+@pytest.mark.skipif(movielens100k_dir() is None, reason="recbole wheel (ML-100K) not installed")
+def test_generated_ground_truth_satisfies_conditions():
+    from siftkit.recbench.generate import Generator
+
+    kg = load_ml100k()
+    qs = Generator(kg, seed=3).generate(4)
+    assert {(q.qtype, q.condition_bucket) for q in qs} == {(t, b) for t in ("explicit", "implicit", "misinformed")
+                                                          for b in ("1", "2", "3-4")}
+    for q in qs:
+        assert 2 <= len(q.gt_ids) <= 10 and q.k == len(q.gt_ids)
+        assert set(q.gt_ids) <= set(kg.histories[q.source])
+        for i in q.gt_ids:
+            assert kg.satisfies(i, q.conditions), (q.qid, i)
+        if q.qtype == "explicit":
+            assert {r for r, _ in q.conditions} <= {"Genre", "Year"}
+        else:
+            hop = q.meta["multihop_info"][0]
+            ref = kg.find(hop["movie"])
+            assert kg.items[ref].has(hop["relation"], hop["person"]) and ref not in q.gt_ids
+        if q.qtype == "misinformed":
+            fact = q.meta["misinformed"][0]
+            assert not kg.items[kg.find(fact["movie"])].has(fact["relation"], fact["wrong person"])
+    again = Generator(kg, seed=3).generate(4)
+    assert [q.to_json() for q in again] == [q.to_json() for q in qs]
