@@ -62,7 +62,7 @@ def label(
     Example: ``siftkit usefulness label --input sessions.jsonl --output labels.json --mode session``
     """
     from siftkit.core.io import atomic_write_text
-    from siftkit.core.validate import check_output_file, check_range
+    from siftkit.core.validate import check_device, check_output_file, check_range, check_url
     from siftkit.usefulness.data import load_clicks
     from siftkit.usefulness.run import label_clicks, make_model, sample_sessions, stratified_rows
 
@@ -75,6 +75,9 @@ def label(
         check_range(value, name, lo=1)
     check_range(rows_per_group, "--rows-per-group", lo=0)
     check_range(n_sessions, "--sessions", lo=0)
+    check_device(device)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     check_output_file(output)  # checked before any LLM call, so no labelling is thrown away
     check_output_file(output.with_suffix(".meta.json"))
     if cache is not None:

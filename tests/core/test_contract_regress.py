@@ -74,6 +74,20 @@ CLI_CASES = [
                                              "--retriever", "splade"], "--retriever: 'splade' is not one of"),
     ("a missing option (click usage error)", ["relevance", "judge", "--output", "{w}/out.json"],
      "relevance judge: --input: Missing option '--input'"),
+    ("usefulness label --endpoint without http://", ["usefulness", "label", "--input", str(FIXTURE_SESSIONS),
+                                                     "--output", "{w}/out.json", "--endpoint", "localhost:8000"],
+     "--endpoint: 'localhost:8000' is not an http:// or https:// URL"),
+    ("usefulness label --device unknown, before the model", ["usefulness", "label", "--input", str(FIXTURE_SESSIONS),
+                                                             "--output", "{w}/out.json", "--device", "gpu"],
+     "--device: 'gpu' is not a device"),
+    ("bias run --endpoint not a URL", ["bias", "run", "--model", "m", "--endpoint", "zzz", "--output", "{w}/runs"],
+     "--endpoint: 'zzz' is not an http"),
+    ("search-agent eval --retriever-url not a URL, before the model", ["search-agent", "eval", "--data",
+                                                                       "{w}/qa.jsonl", "--retriever-url", "x:y"],
+     "--retriever-url: 'x:y' is not"),
+    ("relevance sft --teacher-endpoint not a URL", ["relevance", "sft", "--train", "{w}/pairs.jsonl", "--output",
+                                                    "{w}/sft", "--cot", "--teacher", "llm", "--teacher-endpoint",
+                                                    "ftp://h"], "--teacher-endpoint: 'ftp://h' is not an http"),
     ("an unknown option (click usage error)", ["check", str(DEMO / "queries.jsonl"), "--kindd", "item"],
      "check: No such option: --kindd"),
 ]
@@ -197,6 +211,8 @@ def test_huge_qrels_value_is_cut(tmp_path):
     lambda: __import__("siftkit.relevance.config", fromlist=["x"]).LrefConfig(beta=0),
     lambda: __import__("siftkit.usefulness.config", fromlist=["x"]).UsefulnessConfig(mode="nope"),
     lambda: __import__("siftkit.retrieval.server", fromlist=["x"]).ServerConfig(topk=0),
+    lambda: __import__("siftkit.llm.plugin", fromlist=["x"]).ServeLLMConfig(port=70000),
+    lambda: __import__("siftkit.llm.finetune", fromlist=["x"]).FinetuneConfig(steps=0),
 ])
 def test_every_config_class_raises_input_error(make):
     with pytest.raises(InputError):
