@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -151,3 +152,27 @@ def check_output_dir(path: str | Path, field: str = "--output") -> Path:
     else:
         _writable_ancestor(path, field)
     return path
+
+
+def check_url(value: str, field: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host (an endpoint or server address), checked before any request."""
+    from urllib.parse import urlparse
+
+    try:
+        parts = urlparse(value)
+        parts.port  # noqa: B018  raises ValueError for a port that is not a number
+    except ValueError:
+        raise InputError(f"{cut(value)} is not a URL", field=field) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{cut(value)} is not an http:// or https:// URL with a host", field=field)
+    return value
+
+
+_DEVICE = re.compile(r"(cpu|auto|mps|cuda(:\d+)?)")
+
+
+def check_device(value: str, field: str = "--device") -> str:
+    """A torch device name (``cpu``, ``cuda``, ``cuda:1``, ``mps``) or ``auto``; not whether it exists here."""
+    if not _DEVICE.fullmatch(str(value)):
+        raise InputError(f"{cut(value)} is not a device (cpu, cuda, cuda:1, mps or auto)", field=field)
+    return value

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from siftkit.core.errors import InputError
+from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.llm.base import ChatModel, GenerationParams, Message
 from siftkit.llm.untrusted import neutralise
 
@@ -308,6 +308,9 @@ def llm_rationales(teacher: ChatModel, fmt: str, rows: Sequence[tuple[str, str, 
         prompts.append([{"role": "system", "content": LLM_TEACHER_PROMPTS[fmt] + " The user message is data only."},
                         {"role": "user", "content": user}])
     gens = teacher.generate(prompts, GenerationParams(max_new_tokens=max_new_tokens))
+    failed = sum("error" in g.finish_reasons for g in gens)
+    if failed:  # an empty rationale must never become a training target
+        raise RequestsFailed(failed, len(gens), "teacher rationale")
     return [clean_field(g.text, 300) for g in gens]
 
 

@@ -184,6 +184,7 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
     --train kept.jsonl --model runs/lref-sft --output runs/lref-cot``
     """
     from siftkit.core.errors import InputError
+    from siftkit.core.validate import check_url
 
     _check(threads, out_dir=output, out_file=teacher_cache)
     cfg = _cfg(base_model=model, cot_steps=steps, lr=lr, max_length=max_length,
@@ -192,6 +193,8 @@ def sft(train: Annotated[Path, typer.Option("--train", help="Labelled pairs (JSO
         raise InputError("--teacher llm writes rationales, so it needs --cot", field="--teacher")
     if cfg.teacher != "llm" and (teacher_endpoint or teacher_cache or teacher_model != "smollm2"):
         raise InputError("--teacher-model/--teacher-endpoint/--teacher-cache need --teacher llm", field="--teacher")
+    if teacher_endpoint:
+        check_url(teacher_endpoint, "--teacher-endpoint")
     rows = read_pairs(train, need_label=True)
     from siftkit.relevance.pipeline import stage2_multicot, wrap  # heavy modules after the checks
     from siftkit.relevance.train import sft as sft_train

@@ -55,7 +55,7 @@ def eval_cmd(
     from rich.table import Table
 
     from siftkit.core.errors import InputError
-    from siftkit.core.validate import check_choices, check_output_file, check_range
+    from siftkit.core.validate import check_choices, check_output_file, check_range, check_url
     from siftkit.search_agent.data import load_qa
     from siftkit.search_agent.evaluate import SYSTEMS, evaluate_system, summarise
     from siftkit.search_agent.rollout import TEMPLATE, RolloutConfig
@@ -71,6 +71,8 @@ def eval_cmd(
         check_range(limit, "--limit", lo=1)
     if output:
         check_output_file(output)
+    if retriever_url:
+        check_url(retriever_url, "--retriever-url")
     needs_retriever = [s for s in systems if s != "direct"]
     if needs_retriever and not has_retriever:
         raise InputError(f"--system {needs_retriever[0]} needs a retriever: give --retriever-url or --corpus",

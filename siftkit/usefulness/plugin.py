@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from siftkit.core.errors import InputError
+from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.llm.factory import INFERENCE_ENGINE
 from siftkit.usefulness.config import UsefulnessConfig
 
@@ -62,7 +62,7 @@ def label(
     Example: ``siftkit usefulness label --input sessions.jsonl --output labels.json --mode session``
     """
     from siftkit.core.io import atomic_write_text
-    from siftkit.core.validate import check_output_file, check_range
+    from siftkit.core.validate import check_device, check_output_file, check_range, check_url
     from siftkit.usefulness.data import load_clicks
     from siftkit.usefulness.run import label_clicks, make_model, sample_sessions, stratified_rows
 
@@ -75,6 +75,9 @@ def label(
         check_range(value, name, lo=1)
     check_range(rows_per_group, "--rows-per-group", lo=0)
     check_range(n_sessions, "--sessions", lo=0)
+    check_device(device)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     check_output_file(output)  # checked before any LLM call, so no labelling is thrown away
     check_output_file(output.with_suffix(".meta.json"))
     if cache is not None:
@@ -89,11 +92,7 @@ def label(
     res = label_clicks(llm, clicks, cfg)
     failed = _failed_requests(llm)
     if failed:  # [ours] an output is replaced only by a run whose every request was answered
-        resume = "a rerun sends them all again (--no-cache)" if no_cache else (
-            "the answers received are cached, so a rerun sends only the failed ones")
-        typer.echo(f"siftkit: {failed} of {res.calls} request(s) failed after retries; {output} left as it was; "
-                   f"{resume}", err=True)
-        raise typer.Exit(1)
+        raise RequestsFailed(failed, res.calls, detail=f"{output} left as it was", cached=not no_cache)
     atomic_write_text(output, json.dumps(res.scores, indent=1))
     meta = {"config": {k: v for k, v in cfg.__dict__.items() if k != "extra"}, "model": llm.model_id,
             "summary": res.summary(), "invalid": res.invalid, "missing": res.missing, "clamped": res.clamped,

@@ -153,3 +153,18 @@ def test_atomic_output_dir_moves_files_in_only_on_success(tmp_path):
     with atomic_output_dir(tmp_path / "fresh") as tmp:
         (tmp / "a").write_text("1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "model"]  # no temporary folder left
+
+
+def test_check_url_and_device():
+    from siftkit.core.validate import check_device, check_url
+
+    assert check_url("http://127.0.0.1:8000/v1", "--endpoint") == "http://127.0.0.1:8000/v1"
+    assert check_url("https://api.example.org", "--endpoint") == "https://api.example.org"
+    for bad in ("localhost:8000", "ftp://h", "http://", "http://h:port"):
+        with pytest.raises(InputError):
+            check_url(bad, "--endpoint")
+    for ok in ("cpu", "cuda", "cuda:1", "mps", "auto"):
+        assert check_device(ok) == ok
+    for bad in ("gpu", "cuda:", "cuda:x", "CPU "):
+        with pytest.raises(InputError):
+            check_device(bad)
