@@ -146,6 +146,9 @@ def report(root: Path, n_resamples: int = 1000) -> Path:
         df = pd.concat(scored[qset], ignore_index=True)
         # one seed (0) per model for the main tables; random's spread over seeds is shown separately
         main = df[df["seed"] == 0]
+        ftr = main[main["parser"] == "sep"].groupby("model")["ftr"].mean()
+        # the lenient parser differs from [SEP] only where replies lack [SEP]: show it for those models only
+        main = main[(main["parser"] == "sep") | main["model"].map(lambda m: ftr.get(m, 0) > 0)]
         s = summarise(main, by=("model", "mode", "parser"), n_resamples=n_resamples)
         rows = [{"model": r.model, "scoring": r.mode, "parser": r.parser, "queries": r.n,
                  "recall": _fmt(r.recall, r.recall_lo, r.recall_hi), "precision": _fmt(r.precision),
@@ -232,9 +235,15 @@ def _claims(scored) -> list[dict]:
         out.append({"claim": "oracle on generated queries: R = P = NDCG = 1, every title in the KG and meeting all "
                              "conditions (corrected scoring; the generator's ground truth satisfies its conditions)",
                     "evidence": f"{len(o)} queries", "status": "OK" if ok else "FAIL"})
+    if "demographics" in scored:
+        df = pd.concat(scored["demographics"])
         ref = df[(df.model == "oracle") & (df["mode"] == "reference") & (df.parser == "sep")]["recall"].mean()
-        out.append({"claim": "the upstream scorer under-scores a perfect answer (one-sided year stripping)",
-                    "evidence": f"oracle reference recall {ref:.3f}", "status": "OK" if ref < 0.9 else "FAIL"})
+        cor = df[(df.model == "oracle") & (df["mode"] == "corrected") & (df.parser == "sep")]["recall"].mean()
+        out.append({"claim": "the upstream scorer under-scores a perfect answer (one-sided year stripping, spec §5.1); "
+                             "the corrected scorer does not",
+                    "evidence": f"demographics oracle recall: reference {ref:.3f}, corrected {cor:.3f} (on condition "
+                                "queries the id match hides the quirk: the script takes the max of title and id "
+                                "matching)", "status": "OK" if ref < 0.6 and cor == 1.0 else "FAIL"})
     for qset in ("demographics", "generated-small"):
         if qset in scored:
             df = pd.concat(scored[qset])

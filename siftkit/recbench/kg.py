@@ -94,12 +94,14 @@ class ItemKG:
         """A predicted title's item id: exact key first (year, quotes and article normalised), then substring
         (CONTAINS, either way, keys of at least 2 words [ours: single words match too much]) as the reference
         script does; ``None`` when absent. When several items share the title, one in ``prefer`` (e.g. the ground
-        truth) wins, else the first."""
+        truth) wins, then one of the title's year, else the first."""
         key = title_key(title)
         if not key:
             return None
         if key in self._by_key:
-            return next((i for i in self._all[key] if i in prefer), self._by_key[key])
+            year = split_year(title.strip().strip("\"'"))[1]
+            return next((i for i in self._all[key] if i in prefer),
+                        next((i for i in self._all[key] if year and self.items[i].year == year), self._by_key[key]))
         if len(key.split()) < 2:
             return None
         for k, iid in self._keys:

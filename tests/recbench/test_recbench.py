@@ -184,3 +184,12 @@ def test_generated_ground_truth_satisfies_conditions():
             assert not kg.items[kg.find(fact["movie"])].has(fact["relation"], fact["wrong person"])
     again = Generator(kg, seed=3).generate(4)
     assert [q.to_json() for q in again] == [q.to_json() for q in qs]
+
+
+def test_corrected_remakes_go_to_their_year():
+    from siftkit.recbench.queries import Query
+
+    q = Query("q", "demographics", "movie", "x", ["Sabrina (1954)", "Sabrina (1995)"])
+    assert match_titles(["Sabrina (1995)", "Sabrina (1954)"], q.gt_titles, "corrected") == [1, 0]
+    assert score_reply("Sabrina (1954) [SEP] Sabrina (1995)", q, "corrected").recall == 1.0
+    assert score_reply("Sabrina [SEP] Sabrina", q, "corrected").recall == 1.0  # no year: the unmatched one
