@@ -4,8 +4,9 @@
 Parsing (:func:`parse_reply`, spec §3): drop the book prefix ``"Recommended books (separated by [SEP]):"``, split
 on ``[SEP]``, strip quotes and whitespace, drop a trailing `` (YYYY)``, optionally truncate to ``k`` and pad with
 ``"none"``. FTR (failed to recommend) is 1 when the raw reply has no ``[SEP]``. The ``lenient`` parser [ours]
-additionally splits a reply without ``[SEP]`` on lines and numbered / bulleted items; its rows are reported under
-``parser = lenient``, never mixed with the ``sep`` rows.
+reads a reply without ``[SEP]`` as a list: its numbered / bulleted lines (else its short lines), markdown emphasis
+removed, each cut before a description; its rows are reported under ``parser = lenient``, never mixed with the
+``sep`` rows.
 
 Title matching (:func:`match_titles`): every prediction is replaced by the FIRST ground-truth title whose score is
 ``>= 0.8`` (the reference script's rule), with the core matcher :func:`siftkit.metrics.fuzzy_scores`, scorer
@@ -59,6 +60,20 @@ METRICS = ("recall", "precision", "ndcg", "ftr", "existence", "satisfied", "n_pr
 _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
 
 
+def _lenient(raw: str) -> list[str]:
+    """[ours] Numbered or bulleted lines (else lines of at most 12 words), markdown emphasis removed, cut before a
+    description (" - ", " – ", ": ")."""
+    lines = [ln for ln in raw.splitlines() if ln.strip()]
+    bulleted = [ln for ln in lines if _BULLET.match(ln)]
+    chosen = bulleted or [ln for ln in lines if len(ln.split()) <= 12]
+    out = []
+    for ln in chosen:
+        t = re.sub(r"[*_`]", "", _BULLET.sub("", ln))
+        t = re.split(r"\s[-–—]\s|:\s", t, maxsplit=1)[0]
+        out.append(t)
+    return out
+
+
 def parse_reply(text: str, parser: str = "sep", k: int = 0, keep_year: bool = False) -> tuple[list[str], bool]:
     """The predicted titles (years dropped) and whether the reply failed to recommend (no ``[SEP]``).
 
@@ -73,7 +88,7 @@ def parse_reply(text: str, parser: str = "sep", k: int = 0, keep_year: bool = Fa
     raw = text.replace(BOOK_PREFIX, "")
     ftr = SEP not in raw
     if ftr and parser == "lenient":
-        parts = [_BULLET.sub("", ln) for ln in raw.splitlines() if ln.strip()]
+        parts = _lenient(raw)
     else:
         parts = raw.split(SEP)
     titles = [p.strip().strip("\"'“”‘’").strip() for p in parts]

@@ -64,6 +64,8 @@ def test_parse_and_ftr():
     assert parse_reply("Recommended books (separated by [SEP]): A [SEP] B") == (["A", "B"], False)
     assert parse_reply("1. Heat\n2. Casino") == (["1. Heat\n2. Casino"], True)
     assert parse_reply("1. Heat\n- Casino", parser="lenient") == (["Heat", "Casino"], True)
+    chatty = "Sure! Here are two:\n\n1. **The Big Sleep** (1946) - a noir classic\n2. *Heat*: cops and robbers"
+    assert parse_reply(chatty, parser="lenient") == (["The Big Sleep", "Heat"], True)
     assert parse_reply("A [SEP] B", k=3) == (["A", "B", "none"], False)
 
 
