@@ -263,6 +263,9 @@ def quickstart_step(ctx):
 
         factory = functools.partial(make_local_model, "smollm2", opts["engine"], "cpu", 2, None)
     tgt = targets(cat)
+    if opts["limit"] and len(tgt) > opts["limit"]:  # evenly spaced, all systems on the same assets
+        step = len(tgt) / opts["limit"]
+        tgt = [tgt[int(i * step)] for i in range(int(opts["limit"]))]
     df = run_describe(tgt, cat.assets(), systems, factory, "smollm2", out / "cache.sqlite",
                       int(opts["max_new_tokens"]), ctx.seed, progress=False)
     scored = score(df, cat)
@@ -270,6 +273,8 @@ def quickstart_step(ctx):
     best = systems[-1]
     rows = [{"table": r.table, "column": r.column, "text": r.text}
             for r in df[(df.system == best) & (df.db == "shop")].itertuples()]
+    if not rows:
+        raise RuntimeError("the demo subset holds no shop asset: raise catalog.limit")
     comment_duckdb(out / "demo" / "shop.duckdb", rows)
     back = {a.id: a.description for a in load_duckdb(out / "demo" / "shop.duckdb").assets()}
     verified = sum(back.get(r.id) == r.text for r in df[(df.system == best) & (df.db == "shop")].itertuples())
@@ -282,7 +287,7 @@ def quickstart_step(ctx):
     fig.tight_layout()
     examples = df[df.id.isin(["shop.orders.total_amt", "clinic.visits.visit_dt", "library.loans"])][
         ["system", "id", "text"]]
-    text = (f"Three invented DuckDB databases (shop, clinic, library: {len(tgt)} described assets) ingested live "
+    text = (f"Three invented DuckDB databases (shop, clinic, library; {len(tgt)} described assets scored) ingested live "
             "(introspection and profiling in SQL). Each asset is described leave-one-database-out: exemplars come "
             "only from the other two databases. Systems: name echo, nearest-exemplar copy, and SmolLM2-135M-Instruct "
             f"({opts['engine']} engine) {', '.join(systems[2:]) or '(off)'}. CIs resample the 3 databases, so they "
@@ -316,6 +321,7 @@ def register(registry) -> None:
     registry.add_quickstart_step("catalog", quickstart_step, order=75, options=[
         QuickstartOption("llm_systems", str, "zero-shot,rag-3", "SmolLM2 systems, comma-separated (empty = "
                                                                  "baselines only)"),
+        QuickstartOption("limit", int, 12, "describe this many of the 36 demo assets, evenly spaced (0 = all)"),
         QuickstartOption("max_new_tokens", int, 40, "new tokens per description"),
         QuickstartOption("engine", str, "ct2", "SmolLM2 engine", choices=("torch", "ct2")),
         QuickstartOption("resamples", int, 500, "bootstrap resamples")])
