@@ -88,6 +88,8 @@ def evaluate(
     threads: Annotated[int, typer.Option("--threads")] = 2,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Chunks in flight per model.")] = 1,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local | ray (chunks over Ray workers).")] = "local",
+    workers: Annotated[int, typer.Option("--workers", help="Ray workers.")] = 2,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ):
@@ -106,6 +108,9 @@ def evaluate(
     check_range(resamples, "--resamples", lo=1)
     check_range(threads, "--threads", lo=1)
     check_range(concurrency, "--concurrency", lo=1)
+    check_range(workers, "--workers", lo=1)
+    if backend not in ("local", "ray"):
+        raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
     if kg not in KGS:
         raise InputError(f"--kg must be one of {', '.join(KGS)}, got {kg!r}", field="--kg")
     qs = []
@@ -121,10 +126,11 @@ def evaluate(
     if cache is not None:
         check_output_file(cache, "--cache")
     graph = load_kg(kg, qs)
-    _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency)
+    _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency, backend, workers)
 
 
-def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency=1, progress=True):
+def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency=1, backend="local",
+              workers=2, progress=True):
     from siftkit.core.io import atomic_write_text, write_jsonl
     from siftkit.core.paths import cache_dir
     from siftkit.core.report import render_html
@@ -135,7 +141,8 @@ def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed,
 
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
     cache = cache or cache_dir("cache") / "responses.sqlite"
-    replies = answer(models, qs, graph, params, cache, seed, progress=progress, concurrency=concurrency)
+    replies = answer(models, qs, graph, params, cache, seed, progress=progress, concurrency=concurrency,
+                     backend=backend, workers=workers)
     scores = score_all(replies, qs, graph, k=k)
     summary = summarise(scores, n_resamples=resamples, seed=seed)
     output.mkdir(parents=True, exist_ok=True)
