@@ -196,3 +196,27 @@ def test_corrected_remakes_go_to_their_year():
     assert match_titles(["Sabrina (1995)", "Sabrina (1954)"], q.gt_titles, "corrected") == [1, 0]
     assert score_reply("Sabrina (1954) [SEP] Sabrina (1995)", q, "corrected").recall == 1.0
     assert score_reply("Sabrina [SEP] Sabrina", q, "corrected").recall == 1.0  # no year: the unmatched one
+
+
+@pytest.mark.skipif(movielens100k_dir() is None, reason="recbole wheel (ML-100K) not installed")
+def test_rephrase_keeps_titles_or_falls_back(tmp_path):
+    """A fake chat model: one rewrite keeps the reference film, one drops it (the template must stay)."""
+    from siftkit.llm.base import GenerationParams
+    from siftkit.recbench.generate import Generator, rephrase
+
+    kg = load_ml100k()
+    qs = [q for q in Generator(kg, seed=1).generate(1, types=("implicit",))][:2]
+    ref = article_first(qs[0].meta["multihop_info"][0]["movie"])
+
+    from siftkit.llm.base import Generation
+    from siftkit.llm.testing import FakeChatModel
+
+    class Fake(FakeChatModel):
+        def generate(self, prompts, params=None):
+            return [Generation([f"Hey, anything with that actor from {ref}?" if qs[0].text in p[-1]["content"]
+                                else "Something good?"], ["stop"]) for p in prompts]
+
+    out = rephrase(qs, {"fake": Fake}, GenerationParams(max_new_tokens=8), None, progress=False)
+    assert out[0].text == f"Hey, anything with that actor from {ref}?" and out[0].meta["rephrased"]
+    assert out[1].text == qs[1].text and not out[1].meta["rephrased"]
+    assert out[1].meta["template_text"] == qs[1].text and out[0].gt_ids == qs[0].gt_ids
