@@ -89,6 +89,7 @@ def throughput(model: str, device: str) -> dict:
     t0 = time.perf_counter()
     labels = st_teacher.module.encode([p.en for p in pairs], batch_size=TRAIN["batch_size"],
                                       convert_to_tensor=True)  # (n, d): the recipe's precomputed teacher labels
+    labels = labels.clone()  # out of inference mode, so autograd may use it
     t_label = time.perf_counter() - t0
     loss_fn = MSELoss(st)
     opt = torch.optim.AdamW([p for p in st.parameters() if p.requires_grad], lr=TRAIN["lr"], weight_decay=0.0)
