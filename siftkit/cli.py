@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from siftkit import __version__
-from siftkit.core.errors import InputError
+from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.core.plugins import Registry, discover
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="siftkit: search, ranking and recommendation "
@@ -335,7 +335,7 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
         sys.exit(rc if isinstance(rc, int) else 0)
-    except InputError as e:
+    except (InputError, RequestsFailed) as e:
         print(e.format(), file=sys.stderr)
         sys.exit(e.exit_code)
     except typer.Exit as e:

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from siftkit.core.errors import InputError
+from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.core.validate import check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="Product-bias audit of LLM investment recommendations (Zhi et al., "
@@ -172,9 +172,7 @@ def run(
     raw = pd.concat(frames, ignore_index=True)
     failed = int((raw["finish_reason"] == "error").sum())
     if failed:  # [ours] outputs are replaced only by a run whose every request was answered
-        typer.echo(f"siftkit: {failed} of {len(raw)} response(s) failed after retries; {output} left as it was; the "
-                   "answers received are cached, so a rerun sends only the failed requests", err=True)
-        raise typer.Exit(1)
+        raise RequestsFailed(failed, len(raw), "response", detail=f"{output} left as it was")
     parsed = parse_responses(raw)
     output.mkdir(parents=True, exist_ok=True)
     write_jsonl(output / "responses.jsonl", parsed.to_dict("records"))

@@ -50,3 +50,29 @@ class InputError(ValueError):
 
 class ConfigError(InputError):
     """A configuration file or ``--set`` override is invalid."""
+
+
+class RequestsFailed(RuntimeError):
+    """Requests to a model endpoint failed after retries, so the command wrote nothing; the CLI prints one line and
+    exits 1 (not 2: the input was fine, the endpoint was not). A rerun resumes from the response cache.
+
+    Args:
+        failed: how many requests failed.
+        total: how many were sent.
+        what: what was asked for, e.g. ``"teacher rationale"``.
+        detail: e.g. ``"labels.json left as it was"``.
+        cached: whether the answers received went to a response cache.
+    """
+
+    exit_code = 1
+
+    def __init__(self, failed: int, total: int, what: str = "request", detail: str = "", cached: bool = True):
+        self.failed, self.total, self.what = failed, total, what
+        self.detail, self.cached = detail, cached
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        resume = ("the answers received are cached, so a rerun sends only the failed requests" if self.cached
+                  else "without a cache a rerun sends them all again")
+        return (f"siftkit: {self.failed} of {self.total} {self.what}(s) failed after retries; nothing was written"
+                + (f" ({self.detail})" if self.detail else "") + f"; {resume}")

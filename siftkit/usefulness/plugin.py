@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from siftkit.core.errors import InputError
+from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.llm.factory import INFERENCE_ENGINE
 from siftkit.usefulness.config import UsefulnessConfig
 
@@ -92,11 +92,7 @@ def label(
     res = label_clicks(llm, clicks, cfg)
     failed = _failed_requests(llm)
     if failed:  # [ours] an output is replaced only by a run whose every request was answered
-        resume = "a rerun sends them all again (--no-cache)" if no_cache else (
-            "the answers received are cached, so a rerun sends only the failed ones")
-        typer.echo(f"siftkit: {failed} of {res.calls} request(s) failed after retries; {output} left as it was; "
-                   f"{resume}", err=True)
-        raise typer.Exit(1)
+        raise RequestsFailed(failed, res.calls, detail=f"{output} left as it was", cached=not no_cache)
     atomic_write_text(output, json.dumps(res.scores, indent=1))
     meta = {"config": {k: v for k, v in cfg.__dict__.items() if k != "extra"}, "model": llm.model_id,
             "summary": res.summary(), "invalid": res.invalid, "missing": res.missing, "clamped": res.clamped,

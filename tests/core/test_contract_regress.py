@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from siftkit.core.errors import InputError
+from siftkit.core.errors import InputError, RequestsFailed
 from tests.core.test_contract import DEMO, FIXTURE_SESSIONS, Case, run_all
 
 QA = "".join(json.dumps({"idx": i, "question": f"who is {i}", "answer": "x"}) + "\n" for i in range(2))
@@ -133,11 +133,43 @@ def test_usefulness_label_against_an_unreachable_endpoint_keeps_the_labels_file(
     out.write_text('{"s1-1": 2}\n')
     res = CliRunner().invoke(app, ["label", "--input", str(FIXTURE_SESSIONS), "--output", str(out), "--endpoint",
                                    "http://127.0.0.1:9/v1", "--model", "m", "--mode", "baseline"])
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == 1 and isinstance(res.exception, RequestsFailed), res.output
+    line = res.exception.format()
     n_clicks = sum(1 for x in FIXTURE_SESSIONS.read_text().splitlines() if x.strip())  # baseline: a call per click
-    assert f"{n_clicks} of {n_clicks} request(s) failed" in res.output and f"{out} left as it was" in res.output
+    assert line.startswith(f"siftkit: {n_clicks} of {n_clicks} request(s) failed after retries; nothing was written "
+                           f"({out} left as it was)")
     assert out.read_text() == '{"s1-1": 2}\n' and not out.with_suffix(".meta.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.json"]  # no .tmp left
+
+
+def test_failed_teacher_requests_never_become_training_rationales():
+    from siftkit.llm.base import Generation
+    from siftkit.relevance.lref import llm_rationales
+
+    class Teacher:  # the endpoint gave up on the second prompt
+        def generate(self, prompts, params=None):
+            return [Generation(["fine"], ["stop"]), Generation([""], ["error"]), Generation(["ok"], ["length"])]
+
+    rows = [("red shoe", "red shoe", "Exact", None)] * 3
+    with pytest.raises(RequestsFailed) as e:
+        llm_rationales(Teacher(), "EE", rows)
+    assert e.value.format().startswith("siftkit: 1 of 3 teacher rationale(s) failed after retries")
+    assert e.value.exit_code == 1
+
+
+def test_main_prints_requests_failed_as_one_line_exit_1(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import siftkit.cli as c, typer\n"
+            "from siftkit.core.errors import RequestsFailed\n"
+            "@c.app.command('boom')\n"
+            "def boom():\n    raise RequestsFailed(2, 5, detail='out.json left as it was', cached=False)\n"
+            "import sys; sys.argv = ['siftkit', 'boom']; c.main()")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 1 and res.stderr.strip().splitlines() == [
+        "siftkit: 2 of 5 request(s) failed after retries; nothing was written (out.json left as it was); without a "
+        "cache a rerun sends them all again"], res.stderr
 
 
 @pytest.mark.parametrize("content, needle", [
