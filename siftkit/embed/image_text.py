@@ -129,6 +129,14 @@ class PatchPrefixEmbedder(torch.nn.Module):
 
     def embed(self, texts: Sequence[str], images: Sequence[ImageInput] | None = None) -> torch.Tensor:
         """(n, dim) embeddings with gradients; ``images`` (same length as ``texts``) may hold ``None``."""
+        hidden, mask = self.hidden_states(texts, images)  # (B, P + T, d), (B, P + T)
+        e = pool(hidden, mask, "last")  # (B, d): the last text token
+        return F.normalize(e, dim=-1) if self.normalize else e
+
+    def hidden_states(self, texts: Sequence[str],
+                      images: Sequence[ImageInput] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The final hidden states ``(B, P + T, d)`` and their mask ``(B, P + T)``, with gradients; the first
+        ``n_patches`` positions are the image segment (masked out on a text-only row)."""
         texts = as_texts(texts)
         images = list(images) if images is not None else [None] * len(texts)
         if len(images) != len(texts):
@@ -140,8 +148,7 @@ class PatchPrefixEmbedder(torch.nn.Module):
         mask = torch.cat([img_mask, tok["attention_mask"]], dim=1)  # (B, P + T)
         hidden = self.text_model(inputs_embeds=inputs, attention_mask=mask,
                                  position_ids=position_ids(mask)).last_hidden_state  # (B, P + T, d)
-        e = pool(hidden, mask, "last")  # (B, d): the last text token
-        return F.normalize(e, dim=-1) if self.normalize else e
+        return hidden, mask
 
     def forward(self, texts: Sequence[str], images: Sequence[ImageInput] | None = None) -> torch.Tensor:
         return self.embed(texts, images)

@@ -30,7 +30,7 @@ import concurrent.futures
 import logging
 import os
 import threading
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import httpx
 
@@ -79,6 +79,9 @@ class OpenAIChatModel:
         backoff: first retry delay in seconds; doubles per retry, times a random factor in [1, 2).
         retry: the :class:`~siftkit.core.retry.RetryPolicy` to use instead of one built from ``max_retries`` and
             ``backoff`` (it counts the retries; :meth:`stats` reports them).
+        render: turns a message prompt into the served model's raw text (e.g. its tokenizer's chat template), so
+            ``score`` accepts message prompts too [ours: ``/v1/completions`` scores raw text only]; None: ``score``
+            refuses message prompts.
         revision: a string that names the remote weights (e.g. a checkpoint tag). Remote weights cannot be hashed,
             so :attr:`fingerprint` is only ``("openai", model, revision)``: bump ``revision`` when the server's model
             changes under the same name, or cached answers will be reused.
@@ -93,7 +96,7 @@ class OpenAIChatModel:
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", max_in_flight: int = 8,
                  timeout: float = 60, max_retries: int = 6, backoff: float = 0.5, revision: str = "",
-                 retry: RetryPolicy | None = None):
+                 retry: RetryPolicy | None = None, render: Callable[[Prompt], str] | None = None):
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
         root = base_url.rstrip("/")
@@ -103,6 +106,7 @@ class OpenAIChatModel:
         self.max_in_flight = max_in_flight
         self.timeout = timeout
         self.revision = revision
+        self.render = render
         self.retry = retry or RetryPolicy(max_retries=max_retries, backoff=backoff)
         self._lock = threading.Lock()
         self._stats = dict.fromkeys(["requests", "failed"], 0)
@@ -167,6 +171,8 @@ class OpenAIChatModel:
         """:meth:`score` for callers that already run an event loop."""
         if len(prompts) != len(continuations):
             raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+        if self.render is not None:
+            prompts = [p if isinstance(p, str) else self.render(p) for p in prompts]
         for p in prompts:
             if not isinstance(p, str):
                 # [ours] the chat template lives on the server side and /v1/completions takes raw text only.

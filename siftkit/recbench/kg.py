@@ -84,19 +84,22 @@ class ItemKG:
 
     def __post_init__(self) -> None:
         self._by_key: dict[str, str] = {}
+        self._all: dict[str, list[str]] = {}
         for iid, it in self.items.items():
             self._by_key.setdefault(title_key(it.title), iid)
+            self._all.setdefault(title_key(it.title), []).append(iid)
         self._keys = list(self._by_key.items())
 
-    def find(self, title: str) -> str | None:
+    def find(self, title: str, prefer=()) -> str | None:
         """A predicted title's item id: exact key first (year, quotes and article normalised), then substring
         (CONTAINS, either way, keys of at least 2 words [ours: single words match too much]) as the reference
-        script does; ``None`` when absent."""
+        script does; ``None`` when absent. When several items share the title, one in ``prefer`` (e.g. the ground
+        truth) wins, else the first."""
         key = title_key(title)
         if not key:
             return None
         if key in self._by_key:
-            return self._by_key[key]
+            return next((i for i in self._all[key] if i in prefer), self._by_key[key])
         if len(key.split()) < 2:
             return None
         for k, iid in self._keys:

@@ -153,8 +153,8 @@ def score_reply(text: str, query: Query, mode: str = "corrected", parser: str = 
     m = _rank(match_titles(preds, query.gt_titles, mode), len(query.gt_titles), mode)
     existence = satisfied = float("nan")
     if kg is not None and query.qtype in CONDITION_TYPES:
-        ids = [kg.find(p) for p in preds]
         gt_ids = set(query.gt_ids) or {kg.find(g) for g in query.gt_titles} - {None}
+        ids = [kg.find(p, prefer=gt_ids) for p in preds]
         mi = _rank([i if i in gt_ids else None for i in ids], len(query.gt_titles), mode)
         m = {key: max(m[key], mi[key]) for key in m}
         found = [i for i in ids if i is not None]
@@ -188,10 +188,11 @@ def score_all(replies: pd.DataFrame, queries: Sequence[Query], kg: ItemKG | None
 
 def summarise(scores: pd.DataFrame, by: Sequence[str] = ("model", "mode", "parser", "qtype", "conditions"),
               metrics: Sequence[str] = ("recall", "precision", "ndcg", "ftr", "existence", "satisfied"),
-              n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+              n_resamples: int = 1000, seed: int = 0,
+              ci_metrics: Sequence[str] = ("recall", "precision", "ndcg", "satisfied")) -> pd.DataFrame:
     """Means per group with 95% percentile bootstrap CIs clustered by ``source`` (the source user or group):
-    columns ``<m>``, ``<m>_lo``, ``<m>_hi`` and ``n`` (queries). NaN values (no KG, nothing found) are dropped per
-    metric."""
+    columns ``<m>``, ``<m>_lo``, ``<m>_hi`` (for ``ci_metrics``) and ``n`` (queries). NaN values (no KG, nothing
+    found) are dropped per metric."""
     from siftkit.metrics import bootstrap_ci
 
     out = []
@@ -202,6 +203,9 @@ def summarise(scores: pd.DataFrame, by: Sequence[str] = ("model", "mode", "parse
             sub = g[[m, "source"]].dropna()
             if sub.empty:
                 row[m] = row[f"{m}_lo"] = row[f"{m}_hi"] = np.nan
+                continue
+            if m not in ci_metrics:
+                row[m] = float(sub[m].mean())
                 continue
             ci = bootstrap_ci(sub[m].to_numpy(dtype=float), clusters=sub["source"].to_numpy(),
                               n_resamples=n_resamples, seed=seed)

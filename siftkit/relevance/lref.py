@@ -18,6 +18,7 @@ from typing import Sequence
 
 from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.llm.base import ChatModel, GenerationParams, Message
+from siftkit.llm.untrusted import neutralise
 
 # ---------------------------------------------------------------------------------------------------------------------
 # method: grades and scales
@@ -95,7 +96,7 @@ def clean_field(text: str, limit: int = 200) -> str:
 
 
 def judge_prompt(query: str, title: str, grades: Sequence[str] = GRADES, rules: bool = False,
-                 wrong: str | None = None) -> list[Message]:
+                 wrong: str | None = None, neutral: bool = True) -> list[Message]:
     """The classification prompt: instructions in the system message, the untrusted pair in the user message.
 
     Args:
@@ -104,11 +105,14 @@ def judge_prompt(query: str, title: str, grades: Sequence[str] = GRADES, rules: 
         grades: the grade list, best first.
         rules: add the guideline (RA-CoT input).
         wrong: a wrong decision to reflect on (DR-CoT input); must be one of ``grades``.
+        neutral: pass query and title through :func:`siftkit.llm.untrusted.neutralise` (role markers, tags and
+            chat control tokens defused; clean text unchanged) [ours; see benchmarks/results/security.md].
     """
     system = INSTRUCTION.format(grades=", ".join(grades))
     if rules:
         system += " " + GUIDELINE
-    user = f"Query: {clean_field(query)}\nProduct: {clean_field(title)}"
+    field = (lambda s: clean_field(neutralise(s))) if neutral else clean_field
+    user = f"Query: {field(query)}\nProduct: {field(title)}"
     if wrong is not None:
         if wrong not in grades:
             raise InputError(f"wrong decision {wrong!r} is not a grade")

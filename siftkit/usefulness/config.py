@@ -42,6 +42,9 @@ class UsefulnessConfig:
     """Glossary range of task/query satisfaction (THUIR 1–5; QRef 0–4) [code]."""
     max_prompt_tokens: int = 6000
     """Session prompts longer than this are split into consecutive parts by query (then by click) [ours]."""
+    neutralise: bool = True
+    """Pass every string of the data through :func:`siftkit.llm.untrusted.neutralise` (role markers, tags and chat
+    control tokens defused; clean text unchanged) [ours; measured in benchmarks/results/security.md]."""
 
     # > decoding
     readout: str = "generate"

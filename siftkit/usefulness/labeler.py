@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from siftkit.llm.base import ChatModel, GenerationParams
+from siftkit.llm.untrusted import neutralise_values
 from siftkit.usefulness.config import FEATURE_SETS, UsefulnessConfig
 from siftkit.usefulness.data import Click
 
@@ -187,6 +188,8 @@ def build_prompt(clicks: Sequence[Click], cfg: UsefulnessConfig) -> list[dict[st
         data = {"id": c.id, **_pick(c, attrs, "task"), **_pick(c, attrs, "query"), **_pick(c, attrs, "doc")}
     else:
         data = session_json(clicks, cfg)
+    if cfg.neutralise:
+        data = neutralise_values(data)
     return [{"role": "system", "content": system_prompt(cfg)},
             {"role": "user", "content": "Rate every clicked document in this data:\n" + data_block(data)}]
 

@@ -1,0 +1,95 @@
+"""The self-KD loss (hand values, sentence-transformers' MSELoss), the frozen teacher, a run that learns, LoRA,
+and the image+text path on the tiny VLM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from siftkit.embed import PatchPrefixEmbedder, make_tiny_vlm
+from siftkit.multilingual.data import Pair
+from siftkit.multilingual.encoder import kd_encoder
+from siftkit.multilingual.train import DistillConfig, distill, image_kd_loss, self_kd_loss
+
+
+def test_loss_hand_computed():
+    s_en = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    s_x = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    t_en = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+    # MSE(s_en, t): errors 0,1,0,4 -> 5/4; MSE(s_x, t): 1,1,1,1 -> 1; loss = (1.25 + 1) / 2
+    assert self_kd_loss(s_en, s_x, t_en).item() == pytest.approx(1.125)
+    o = torch.zeros(2, 2)
+    # image variant: (1.25 + 1 + 0 + MSE(ones, zeros) = 1) / 4
+    assert image_kd_loss(s_en, s_x, t_en, o, torch.ones(2, 2), o).item() == pytest.approx(3.25 / 4)
+
+
+def test_loss_equals_sentence_transformers_mse_on_two_columns():
+    from sentence_transformers.losses import MSELoss
+
+    st = kd_encoder("minilm", target="normalized")
+    st.module.eval()
+    en, x = ["The cat sleeps.", "I like tea."], ["Die Katze schläft.", "Ich mag Tee."]
+    t_en = torch.randn(2, st.dim, generator=torch.Generator().manual_seed(0))
+    feats = [{k: v for k, v in st.module.tokenize(col).items()} for col in (en, x)]
+    theirs = MSELoss(st.module)(feats, t_en)
+    ours = self_kd_loss(st.train_embed(en), st.train_embed(x), t_en)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def vlm_path(tmp_path_factory):
+    return make_tiny_vlm(tmp_path_factory.mktemp("ml") / "vlm")
+
+
+def _pairs(n=16):
+    words = ["cat", "dog", "tree", "house", "car", "bird", "fish", "book"]
+    return [Pair(f"a {words[i % 8]} number {i}", f"un {words[(i * 3) % 8]} numero {i}", "it") for i in range(n)]
+
+
+def test_teacher_frozen_and_tiny_run_lowers_loss(vlm_path):
+    student = kd_encoder(vlm_path)
+    before = {k: v.clone() for k, v in student.module.state_dict().items()}
+    pairs = _pairs()
+    res = distill(student, pairs * 8, DistillConfig(lr=1e-3, batch_size=16, seed=0), progress=False)
+    for k, v in res.teacher.module.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(not p.requires_grad for p in res.teacher.module.parameters())
+    changed = any(not torch.equal(v, before[k]) for k, v in student.module.state_dict().items())
+    assert changed
+    assert np.mean(res.losses[-2:]) < 0.85 * np.mean(res.losses[:2])
+    assert res.losses[0] > 0
+
+
+def test_image_loss_variant_end_to_end(vlm_path, tmp_path):
+    from PIL import Image
+
+    imgs = []
+    for i, c in enumerate([(255, 0, 0), (0, 0, 255)]):
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (32, 32), c).save(p)
+        imgs.append(str(p))
+    pairs = [Pair(q.en, q.x, q.lang, imgs[i % 2]) for i, q in enumerate(_pairs())]
+    student = kd_encoder(vlm_path)
+    res = distill(student, pairs * 6, DistillConfig(lr=1e-3, batch_size=16, image_loss=True), progress=False)
+    assert np.mean(res.losses[-2:]) < np.mean(res.losses[:2])
+    out = student.save(tmp_path / "student")
+    again = PatchPrefixEmbedder.from_pretrained(out)
+    E = again.encode([p.x for p in pairs[:4]], [p.image for p in pairs[:4]])
+    F_ = student.encode([p.x for p in pairs[:4]], [p.image for p in pairs[:4]])
+    np.testing.assert_allclose(E, F_, atol=1e-5)
+
+
+def test_lora_trains_adapters_only(vlm_path):
+    student = kd_encoder(vlm_path)
+    res = distill(student, _pairs() * 4, DistillConfig(lr=1e-2, batch_size=16, lora=True), progress=False)
+    assert student.lora and len(res.losses) == 4
+    names = [n for n, p in student.module.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
+
+
+def test_right_padded_last_token_pooling(vlm_path):
+    enc = kd_encoder(vlm_path)
+    alone = enc.encode(["a short one"])
+    batch = enc.encode(["a short one", "a much longer text that forces right padding of the first row"])
+    np.testing.assert_allclose(alone[0], batch[0], atol=1e-5)
