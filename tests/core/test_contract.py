@@ -200,6 +200,7 @@ main()
 
 BAD_FILES = {"bad.jsonl": b'{"id": "\xff\xfe bad bytes"}\n', "empty.jsonl": b"",  # non-UTF-8; empty; truncated
              "truncated.jsonl": b'{"id": "d1", "contents": "the file ends inside this rec'}
+REQUIRED_VALUES = {"model": "smollm2", "to": "catalog.json"}  # valid values of required non-path options
 EXCLUSIVE = {"serve retrieval": ({"index", "corpus"},)}  # options of which a command takes only one
 OUTPUT_WORDS = ("output", "save_index", "cache")  # path options a command writes
 
@@ -253,12 +254,15 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
         inputs = [p for p in paths if not is_output(p)]
         outputs = [p for p in paths if is_output(p)]
 
+        guessed = [False]  # set by base(): a required option got a placeholder, so any option may be named first
+
         def base(workdir: Path, bad_input: dict | None = None, bad_output: dict | None = None,
                  bad_name: str = "bad.jsonl", wrong_kind: bool = False) -> list[str]:
             """argv with every required option filled; outputs point at pre-existing files/folders."""
             args = list(cmd["path"])
             workdir.mkdir(parents=True)
             filled: set[str] = set()
+            guessed[0] = False
             groups = [g for g in EXCLUSIVE.get(name, ())]
 
             def excluded(p: dict) -> bool:  # one option of a set that allows only one
@@ -295,8 +299,9 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
                 elif p in inputs and sample_for(cmd, p, samples) and not excluded(p):
                     value = sample_for(cmd, p, samples)  # optional inputs too, so the command gets to its work
                     filled.add(p["name"])
-                elif p["required"]:
-                    value = "smollm2" if p["name"] == "model" else "1"
+                elif p["required"]:  # a value of unknown form: the command may rightly stop at it first
+                    value = REQUIRED_VALUES.get(p["name"], "1")
+                    guessed[0] = guessed[0] or p["name"] not in REQUIRED_VALUES
                 if value is None:
                     continue
                 args += [str(value)] if p["argument"] else [p["opts"][0], str(value)]
@@ -305,8 +310,9 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
         for i, p in enumerate(inputs):
             for bad_name in BAD_FILES:
                 wd = root / f"{n}-file-{i}-{bad_name}"
-                cases.append(Case(name, f"bad file for {p['opts'][0]} ({bad_name})",
-                                  base(wd, bad_input=p, bad_name=bad_name), wd, names=bad_name))
+                args = base(wd, bad_input=p, bad_name=bad_name)
+                cases.append(Case(name, f"bad file for {p['opts'][0]} ({bad_name})", args, wd,
+                                  names="" if guessed[0] else bad_name))
         if not inputs:
             skipped.append(f"{name}: no input file option (bad-file case n/a)")
         numeric = [p for p in params if p["kind"] in ("int", "float") and not p["argument"]]
@@ -324,7 +330,7 @@ def build_cases(commands: list[dict], root: Path, samples: dict) -> tuple[list[C
         for i, p in enumerate(outputs):
             wd = root / f"{n}-output-{i}"
             args = base(wd, bad_output=p)
-            known = all(sample_for(cmd, q, samples) for q in inputs if q["required"])
+            known = all(sample_for(cmd, q, samples) for q in inputs if q["required"]) and not guessed[0]
             cases.append(Case(name, f"unwritable {p['opts'][0]}", args, wd, names="blocker" if known else ""))
             wd = root / f"{n}-output-{i}-kind"
             args = base(wd, bad_output=p, wrong_kind=True)
