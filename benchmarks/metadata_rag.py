@@ -95,7 +95,7 @@ def report(root: Path = CELLS) -> Path:
     import numpy as np
     import pandas as pd
 
-    from siftkit.catalog.evaluate import ACCEPT_AT
+    from siftkit.catalog.evaluate import ACCEPT_AT, toxic_words
     from siftkit.metrics.stats import bootstrap_ci
 
     recs = load_cells(EXPERIMENT, root)
@@ -104,6 +104,7 @@ def report(root: Path = CELLS) -> Path:
         dataset, system = r["params"]["condition"].split("|")
         f = pd.DataFrame(r["metrics"]["rows"])
         f["dataset"], f["system"], f["seconds"] = dataset, system, r["seconds"]
+        f["toxic"] = [bool(toxic_words(t)) for t in f.text]  # the current word list decides
         frames.append(f)
     df = pd.concat(frames, ignore_index=True)
     df = df[df.rouge1.notna()]

@@ -319,7 +319,7 @@ def register(registry) -> None:
     registry.app.add_typer(app, name="catalog")
     registry.add_asset_check("PostgreSQL server (catalog tests)", "service", _check_postgres)
     registry.add_quickstart_step("catalog", quickstart_step, order=75, options=[
-        QuickstartOption("llm_systems", str, "zero-shot,rag-3", "SmolLM2 systems, comma-separated (empty = "
+        QuickstartOption("llm_systems", str, "rag-3", "SmolLM2 systems, comma-separated (empty = "
                                                                  "baselines only)"),
         QuickstartOption("limit", int, 12, "describe this many of the 36 demo assets, evenly spaced (0 = all)"),
         QuickstartOption("max_new_tokens", int, 40, "new tokens per description"),

@@ -46,6 +46,14 @@ def generate(
     kg: Annotated[str, typer.Option("--kg", help="Item KG with user histories: ml100k (recbole wheel) | ml1m "
                                                  "(needs ratings.dat next to movies.dat).")] = "ml100k",
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="Rewrite the template texts with this chat model "
+                                                             "(smollm2, a folder, or a served name with "
+                                                             "--endpoint); kept only when every film title "
+                                                             "survives.")] = None,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2.")] = "ct2",
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 80,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
 ):
     """Draw condition queries from user histories: 1, 2 and 3-4 shared conditions, ground truth = the user's items
     meeting them; deterministic templates.
@@ -59,12 +67,31 @@ def generate(
     check_range(per_cell, "--per-cell", lo=1)
     if kg not in ("ml100k", "ml1m"):
         raise InputError(f"--kg must be ml100k or ml1m, got {kg!r}", field="--kg")
+    check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    factory = None
+    if llm:
+        from siftkit.recbench.runner import model_factory
+
+        factory = model_factory(llm, endpoint, engine)
     check_output_file(output)
+    if cache is not None:
+        check_output_file(cache, "--cache")
     graph = load_kg(kg)
     qs = Generator(graph, seed).generate(per_cell, tlist)
+    if factory is not None:
+        from siftkit.core.paths import cache_dir
+        from siftkit.llm.base import GenerationParams
+        from siftkit.recbench.generate import rephrase
+
+        qs = rephrase(qs, {llm: factory}, GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0),
+                      cache or cache_dir("cache") / "responses.sqlite")
     counts = {f"{t}/{b}": sum(q.qtype == t and q.condition_bucket == b for q in qs) for t in tlist for b in BUCKETS}
-    write_queries(output, qs, {"kg": graph.source, "seed": seed, "per_cell": per_cell, "counts": counts})
-    print(json.dumps({"queries": len(qs), "counts": counts}, indent=1))
+    info = {"kg": graph.source, "seed": seed, "per_cell": per_cell, "counts": counts, "llm": llm}
+    if llm:
+        info["rephrased"] = sum(bool(q.meta.get("rephrased")) for q in qs)
+    write_queries(output, qs, info)
+    print(json.dumps({"queries": len(qs), **{k: info[k] for k in ("counts", "llm", "rephrased") if k in info}},
+                     indent=1))
 
 
 @app.command("eval")
@@ -88,6 +115,8 @@ def evaluate(
     threads: Annotated[int, typer.Option("--threads")] = 2,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Chunks in flight per model.")] = 1,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local | ray (chunks over Ray workers).")] = "local",
+    workers: Annotated[int, typer.Option("--workers", help="Ray workers.")] = 2,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ):
@@ -106,6 +135,9 @@ def evaluate(
     check_range(resamples, "--resamples", lo=1)
     check_range(threads, "--threads", lo=1)
     check_range(concurrency, "--concurrency", lo=1)
+    check_range(workers, "--workers", lo=1)
+    if backend not in ("local", "ray"):
+        raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
     if kg not in KGS:
         raise InputError(f"--kg must be one of {', '.join(KGS)}, got {kg!r}", field="--kg")
     qs = []
@@ -121,10 +153,11 @@ def evaluate(
     if cache is not None:
         check_output_file(cache, "--cache")
     graph = load_kg(kg, qs)
-    _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency)
+    _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency, backend, workers)
 
 
-def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency=1, progress=True):
+def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency=1, backend="local",
+              workers=2, progress=True):
     from siftkit.core.io import atomic_write_text, write_jsonl
     from siftkit.core.paths import cache_dir
     from siftkit.core.report import render_html
@@ -135,7 +168,8 @@ def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed,
 
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
     cache = cache or cache_dir("cache") / "responses.sqlite"
-    replies = answer(models, qs, graph, params, cache, seed, progress=progress, concurrency=concurrency)
+    replies = answer(models, qs, graph, params, cache, seed, progress=progress, concurrency=concurrency,
+                     backend=backend, workers=workers)
     scores = score_all(replies, qs, graph, k=k)
     summary = summarise(scores, n_resamples=resamples, seed=seed)
     output.mkdir(parents=True, exist_ok=True)
@@ -167,6 +201,9 @@ def quickstart_step(ctx):
 
     opts = ctx.options
     out = ctx.step_dir("recbench")
+    from siftkit.core.assets import movielens100k_dir
+
+    ctx.record_input(movielens100k_dir())
     graph = load_ml100k()
     qs = Generator(graph, ctx.seed).generate(int(opts["per_cell"]))
     params = GenerationParams(max_new_tokens=int(opts["max_new_tokens"]), temperature=0.0)

@@ -102,6 +102,7 @@ def test_grounding_cases():
 def test_toxicity_word_list():
     assert toxic_words("Name of the idiot customer") == ["idiot"]
     assert toxic_words("Assessment date of the class") == []  # whole words only
+    assert toxic_words("Beneficiaries who did not die in hospice care") == []  # ordinary senses are not listed
 
 
 def test_describe_llm_path_with_a_fake_model(demo, tmp_path):
