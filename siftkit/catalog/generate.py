@@ -101,3 +101,8 @@ def describe(targets: Sequence[Asset], pool_assets: Sequence[Asset], systems: Se
     df["prompt_chars"] = [len(prompt_text(p)) if p else 0 for p in df.prompt]
     df = df[df.text.notna()].drop(columns=["prompt"]).reset_index(drop=True)
     return df[COLUMNS]
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """Rows as dicts for JSONL, missing values (a table's ``column``) as ``None`` (JSON null), never NaN."""
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in df.to_dict("records")]

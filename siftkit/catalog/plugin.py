@@ -138,7 +138,9 @@ def describe(
     df = run_describe(tgt, pool.assets(), sys_list, factory, model, cache or cache_dir("cache") / "responses.sqlite",
                       max_new_tokens, seed, lodo=targets != "missing")
     output.mkdir(parents=True, exist_ok=True)
-    write_jsonl(output / "descriptions.jsonl", df.to_dict("records"))
+    from siftkit.catalog.generate import records
+
+    write_jsonl(output / "descriptions.jsonl", records(df))
     atomic_write_text(output / "run.json", json.dumps({"catalog": catalog, "exemplars": exemplars, "systems": sys_list,
                                                        "targets": targets, "kind": kind, "limit": limit,
                                                        "model": model, "endpoint": endpoint, "engine": engine,
@@ -183,7 +185,9 @@ def evaluate(
     scored = score(df, cat)
     summary = summarise(scored, resamples, seed)
     output.mkdir(parents=True, exist_ok=True)
-    write_jsonl(output / "scored.jsonl", scored.to_dict("records"))
+    from siftkit.catalog.generate import records
+
+    write_jsonl(output / "scored.jsonl", records(scored))
     atomic_write_text(output / "summary.csv", summary.to_csv(index=False))
     print(summary.round(3).to_string(index=False) if len(summary) else "no description has a human reference")
 

@@ -69,7 +69,10 @@ def describe(
     synthetic: Annotated[int, typer.Option("--synthetic", help="Generate this many synthetic clips.")] = 0,
     rho: Annotated[float, typer.Option("--rho", help="Share of misaligned synthetic pairs.")] = 0.3,
     pairs: Annotated[Optional[Path], typer.Option("--pairs", help="JSONL of {\"id\", \"audio\", \"image\"} file "
-                                                                  "paths (real clips, first 3 s).")] = None,
+                                                                  "paths: real clips, the audio cut into 3-s windows, "
+                                                                  "the image as a static video).")] = None,
+    max_clips: Annotated[int, typer.Option("--max-clips", help="At most this many random 3-s windows per source "
+                                                               "(paper: 20).")] = 20,
     whisper: Annotated[str, typer.Option("--whisper", help="Whisper model for speech (tiny.en, base) or none.")]
     = "tiny.en",
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -80,6 +83,7 @@ def describe(
     """
     check_range(synthetic, "--synthetic", lo=0)
     check_range(rho, "--rho", lo=0, hi=1)
+    check_range(max_clips, "--max-clips", lo=1)
     if bool(synthetic) == bool(pairs):
         raise InputError("give exactly one of --synthetic N and --pairs FILE", field="--synthetic")
     if whisper not in ("none", "tiny.en", "base"):
@@ -104,7 +108,7 @@ def describe(
         _write_clips(output, synthetic_rows(s), s.audio, s.video)
         print(json.dumps({"clips": len(s), **s.describer_error()}))
         return
-    from siftkit.core.media import SAMPLE_RATE, load_audio, load_image
+    from siftkit.core.media import SAMPLE_RATE, clip_starts, load_audio, load_image, segment
     from siftkit.curation.describe import (SignalAudioDescriber, SignalImageDescriber, WhisperSpeechDescriber,
                                            audio_tokens, image_tokens)
 
@@ -112,13 +116,16 @@ def describe(
     vd = SignalImageDescriber()
     rows, A, V = [], [], []
     for r in rows_in:
-        x = load_audio(r["audio"])[: 3 * SAMPLE_RATE]
+        wav = load_audio(r["audio"])
         im = load_image(r["image"])
-        small = np.asarray(im.resize((64, 64)))
-        rows.append({"id": r["id"], "audio_caption": ad.describe(x, SAMPLE_RATE).caption,
-                     "video_caption": vd.describe(small).caption, "seconds": len(x) / SAMPLE_RATE})
-        A.append(audio_tokens(x, SAMPLE_RATE))
-        V.append(image_tokens(np.asarray(im)))
+        vcap, vtok = vd.describe(np.asarray(im.resize((64, 64)))).caption, image_tokens(np.asarray(im))
+        starts = clip_starts(len(wav) / SAMPLE_RATE, 3.0, max_clips, seed)
+        for start, x in zip(starts, segment(wav, SAMPLE_RATE, 3.0, max_clips, seed)):
+            rows.append({"id": f"{r['id']}@{start:g}", "source": r["id"], "start": start,
+                         "audio_caption": ad.describe(x, SAMPLE_RATE).caption, "video_caption": vcap,
+                         "seconds": min(3.0, len(wav) / SAMPLE_RATE - start)})
+            A.append(audio_tokens(x, SAMPLE_RATE))
+            V.append(vtok)
     _write_clips(output, rows, np.stack(A), np.stack(V))
     print(json.dumps({"clips": len(rows)}))
 

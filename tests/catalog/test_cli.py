@@ -44,6 +44,7 @@ def test_ingest_describe_eval_write(tmp_path):
         "--output", out)
     rows = [json.loads(x) for x in (out / "descriptions.jsonl").read_text().splitlines()]
     assert len(rows) == 72 and {r["system"] for r in rows} == {"echo", "copy"}
+    assert all(r["column"] is None for r in rows if r["kind"] == "table")  # JSON null, never NaN
     run("eval", "--catalog", tmp_path / "cat.json", "--descriptions", out / "descriptions.jsonl", "--output",
         tmp_path / "e", "--resamples", "100")
     summary = (tmp_path / "e" / "summary.csv").read_text().splitlines()

@@ -73,3 +73,25 @@ def test_quickstart_step(tmp_path):
     assert sec.status == "ok" and sec.figures
     assert set(sec.tables[0][1].subset) == {"curated", "random", "all"}
     assert sec.metrics["judge_auc"] > 0.8
+
+
+def test_describe_real_files_segmented(tmp_path):
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    sr = 16000
+    t = np.arange(int(sr * 7.5)) / sr
+    sf.write(tmp_path / "a.wav", 0.3 * np.sin(2 * np.pi * 440 * t), sr)
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(tmp_path / "i.png")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "x", "audio": str(tmp_path / "a.wav"),
+                                                  "image": str(tmp_path / "i.png")}) + "\n")
+    r = CliRunner().invoke(app, ["curation", "describe", "--pairs", str(tmp_path / "p.jsonl"), "--whisper", "none",
+                                 "--output", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in (tmp_path / "c" / "clips.jsonl").read_text().splitlines()]
+    assert [x["start"] for x in rows] == [0.0, 3.0]  # two full 3-s windows; the 1.5-s tail is dropped
+    assert "440 Hz" in rows[0]["audio_caption"]
+    r = CliRunner().invoke(app, ["curation", "describe", "--pairs", str(tmp_path / "p.jsonl"), "--whisper", "none",
+                                 "--max-clips", "1", "--output", str(tmp_path / "d")])
+    assert len((tmp_path / "d" / "clips.jsonl").read_text().splitlines()) == 1
