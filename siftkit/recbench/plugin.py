@@ -109,6 +109,9 @@ def evaluate(
     limit: Annotated[int, typer.Option("--limit", help="Evaluate only the first N queries of each file "
                                                        "(0 = all).")] = 0,
     k: Annotated[int, typer.Option("--k", help="Truncate / pad each parsed list to k (0 = keep all).")] = 0,
+    ground_truth: Annotated[str, typer.Option("--ground-truth", help="history (the paper's: the source user's "
+                                                                     "items) | catalogue (every KG item meeting "
+                                                                     "the conditions; needs a KG).")] = "history",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 96,
     endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2.")] = "ct2",
@@ -140,6 +143,11 @@ def evaluate(
         raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
     if kg not in KGS:
         raise InputError(f"--kg must be one of {', '.join(KGS)}, got {kg!r}", field="--kg")
+    if ground_truth not in ("history", "catalogue"):
+        raise InputError(f"--ground-truth must be history or catalogue, got {ground_truth!r}",
+                         field="--ground-truth")
+    if ground_truth == "catalogue" and kg == "none":
+        raise InputError("--ground-truth catalogue needs a KG (--kg)", field="--ground-truth")
     qs = []
     for path in queries:
         got = load_queries(path)
@@ -153,6 +161,12 @@ def evaluate(
     if cache is not None:
         check_output_file(cache, "--cache")
     graph = load_kg(kg, qs)
+    if ground_truth == "catalogue":
+        from siftkit.recbench.generate import catalogue_variant
+
+        if graph is None:
+            raise InputError("--ground-truth catalogue needs a KG; none found for these queries", field="--kg")
+        qs = catalogue_variant(qs, graph)
     _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency, backend, workers)
 
 
