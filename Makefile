@@ -33,9 +33,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.backends
 
-# Optional Debian data packages (parallel en-es Bible, LibriVox speech) used by some methods; needs root.
+# Optional Debian packages (parallel en-es Bible, LibriVox speech; the PostgreSQL server the catalog tests start)
+# used by some methods; needs root.
 debian-assets:
 	apt-get update && apt-get install -y sword-text-web sword-text-sparv pocketsphinx-testdata
+	command -v /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt-get install -y postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -544,7 +544,9 @@ def write_page() -> Path:
            "nice -n 10 python -m benchmarks.lcron two-stage-mid --workers 2 --worker 0 # and --worker 1\n"
            "nice -n 10 python -m benchmarks.lcron oracles-mid\n"
            "nice -n 10 python -m benchmarks.lcron throughput\n"
-           "# not rerun after issue 18: two-stage-full, two-stage, oracles, investigate-*\n"
+           "nice -n 10 python -m benchmarks.lcron two-stage --workers 2 --worker 0     # and --worker 1; stopped "
+           "early, resumable\n"
+           "# not rerun after issue 18: two-stage-full, oracles (main), investigate-*\n"
            "python -m benchmarks.lcron write")
     return write_markdown(RESULTS / "lcron.md", "LCRON: cascade ranking as one network (simulated RecFlow)",
                           "\n".join(parts), cmd, _notes())

@@ -15,13 +15,14 @@ from siftkit.catalog.model import Asset, Catalog
 
 ACCEPT_AT = 0.5  # spec: steward-acceptance proxy, share of outputs with ROUGE-1 F1 >= 0.5
 
-# [ours] a small English lexicon of profanity and insults, matched as whole words; a catalog description should
-# contain none of them. An LLM judge is the stronger check (not implemented here).
+# [ours] a small English lexicon of profanity, slurs and insults, matched as whole words; a catalog description
+# should contain none of them. Words with ordinary catalog senses ("die", "kill", "hell", "garbage", "trash") are
+# left out: "did not die in hospice care" is a Spider2 (CMS) human description. An LLM judge is the stronger check
+# (not implemented here).
 TOXIC_WORDS = frozenset("""
-idiot idiots idiotic stupid moron morons moronic dumb imbecile retard retarded loser losers scum bastard bastards
-bitch bitches crap crappy damn damned hell shit shitty bullshit fuck fucking fucked fucker ass asshole assholes
-dick dickhead piss pissed slut whore cunt wanker twat prick jerk hate hateful kill die worthless pathetic
-disgusting ugly trash garbage freak
+idiot idiots idiotic stupid moron morons moronic imbecile retard retarded loser losers scum bastard bastards
+bitch bitches shit shitty bullshit fuck fucking fucked fucker asshole assholes dickhead slut sluts whore whores
+cunt wanker twat
 """.split())
 
 _NUMBER = re.compile(r"(?<![A-Za-z_0-9.])-?\d+(?:[.,]\d+)*(?:\.\d+)?%?")

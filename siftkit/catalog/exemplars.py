@@ -67,13 +67,21 @@ def context(a: Asset, full: bool = True) -> str:
 
 
 def build_prompt(target: Asset, exemplars: Sequence[Asset]) -> list[dict[str, str]]:
-    """One user message: instruction, ``k`` exemplars ("context → description"), the target context, the request.
-    The target's own description never enters (it is not read here)."""
-    parts = [INSTRUCTION[target.kind] + " " + REQUEST]
+    """Chat messages: a system message (instruction and request), then each exemplar as a user turn (its context)
+    answered by an assistant turn (its description), then the target's context as the last user turn [ours: the
+    few-shot chat layout small instruction models follow best]. The target's own description is never read here.
+    """
+    msgs = [{"role": "system", "content": f"{INSTRUCTION[target.kind]} {REQUEST} Answer with the description only."}]
     for e in exemplars:
-        parts.append(f"{context(e, full=False)}\nDescription: {e.description.strip()}")
-    parts.append(f"{context(target)}\nDescription:")
-    return [{"role": "user", "content": "\n\n".join(parts)}]
+        msgs += [{"role": "user", "content": context(e, full=False)},
+                 {"role": "assistant", "content": e.description.strip()}]
+    msgs.append({"role": "user", "content": context(target)})
+    return msgs
+
+
+def prompt_text(messages: Sequence[dict[str, str]]) -> str:
+    """All message contents joined (for leak checks and prompt sizes)."""
+    return "\n\n".join(m["content"] for m in messages)
 
 
 class ExemplarPool:
@@ -82,14 +90,19 @@ class ExemplarPool:
     Args:
         assets: any assets; the usable ones of ``kind`` form the pool.
         kind: ``"column"`` or ``"table"``.
+        lodo: leave the target's database out (evaluation). ``False`` [ours] is for describing assets that have no
+            description yet: their own database's descriptions are then fair exemplars (the target, having none,
+            is never in the pool).
     """
 
-    def __init__(self, assets: Sequence[Asset], kind: str):
-        self.kind = kind
+    def __init__(self, assets: Sequence[Asset], kind: str, lodo: bool = True):
+        self.kind, self.lodo = kind, lodo
         self.pool = [a for a in assets if a.kind == kind and usable(a)]
         self._folds: dict[str, tuple[Any, list[Asset]]] = {}
 
     def _fold(self, db: str):
+        if not self.lodo:
+            db = "\0all"  # one index over the whole pool
         if db not in self._folds:
             from siftkit.retrieval import BM25Retriever, Corpus
 

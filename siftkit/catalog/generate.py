@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from siftkit.catalog.exemplars import ExemplarPool, build_prompt
+from siftkit.catalog.exemplars import ExemplarPool, build_prompt, prompt_text
 from siftkit.catalog.model import Asset, expand_name, first_line
 from siftkit.core.errors import InputError
 
@@ -71,15 +71,16 @@ def plan(targets: Sequence[Asset], pools: dict[str, ExemplarPool], systems: Sequ
 
 def describe(targets: Sequence[Asset], pool_assets: Sequence[Asset], systems: Sequence[str],
              model_factory: Callable | None = None, model_name: str = "smollm2", cache: str | Path | None = None,
-             max_new_tokens: int = 60, seed: int = 0, progress: bool = True, chunk_size: int = 32) -> pd.DataFrame:
+             max_new_tokens: int = 60, seed: int = 0, progress: bool = True, chunk_size: int = 32,
+             lodo: bool = True) -> pd.DataFrame:
     """Describe every target with every system; LLM prompts go through :func:`siftkit.llm.batch.run_batch` (the
-    response cache makes a killed run resume).
+    response cache makes a killed run resume). ``lodo``: see :class:`~siftkit.catalog.exemplars.ExemplarPool`.
 
     Returns:
         Columns :data:`COLUMNS`; ``ai_description`` rows without a value
         are left out.
     """
-    pools = {k: ExemplarPool(pool_assets, k) for k in ("column", "table")}
+    pools = {k: ExemplarPool(pool_assets, k, lodo) for k in ("column", "table")}
     rows = plan(targets, pools, systems, seed)
     todo = {i: r["prompt"] for i, r in enumerate(rows) if r["prompt"] is not None}
     if todo:
@@ -88,7 +89,8 @@ def describe(targets: Sequence[Asset], pool_assets: Sequence[Asset], systems: Se
         from siftkit.llm.base import GenerationParams
         from siftkit.llm.batch import run_batch
 
-        params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
+        # [ours] only the first line is kept (clean), so generation stops at the first newline
+        params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0, stop=("\n",))
         out = run_batch({model_name: model_factory}, todo, params, cache_path=cache, progress=progress,
                         chunk_size=chunk_size)
         if out.attrs.get("errors"):
@@ -96,6 +98,11 @@ def describe(targets: Sequence[Asset], pool_assets: Sequence[Asset], systems: Se
         for pid, text in zip(out.prompt_id, out.text):
             rows[pid]["text"] = clean(text)
     df = pd.DataFrame(rows)
-    df["prompt_chars"] = [len(p[0]["content"]) if p else 0 for p in df.prompt]
+    df["prompt_chars"] = [len(prompt_text(p)) if p else 0 for p in df.prompt]
     df = df[df.text.notna()].drop(columns=["prompt"]).reset_index(drop=True)
     return df[COLUMNS]
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """Rows as dicts for JSONL, missing values (a table's ``column``) as ``None`` (JSON null), never NaN."""
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in df.to_dict("records")]

@@ -5,7 +5,8 @@ For a user ``u`` with history ``H_u`` and a target count ``n`` (1, 2, or 3–4 c
 1. draw an anchor item ``i ∈ H_u`` and ``n`` of its ``(relation, value)`` pairs;
 2. ground truth = the items of ``H_u`` that satisfy all ``n`` conditions (the paper's ``movieSubset``: the source
    user's items, not the whole catalogue); kept when ``MIN_GT <= |GT| <= MAX_GT`` [ours], else drawn again;
-3. render the text with deterministic templates (no LLM):
+3. render the text with deterministic templates (and, when a model is configured, let it rewrite them:
+   :func:`rephrase`):
 
    * ``explicit``: every condition named. Freebase person entities in the ML-100K KG have no names, so [ours]
      explicit queries use the named relations only (``Genre``, ``Year``);
@@ -165,3 +166,53 @@ class Generator:
 
 def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+REPHRASE = ("Rewrite this movie request so it sounds like a real person asking a friend, in one or two sentences. "
+            "Keep every condition and copy every film title exactly as written. Output only the rewritten request.\n\n"
+            "Request: {text}")
+
+
+def rephrase(queries: Sequence[Query], models: dict, params, cache_path, progress: bool = True) -> list[Query]:
+    """[ours] The paper's situational phrasing, written by a chat model (``models``: one name → factory, through
+    :func:`siftkit.llm.run_batch`, cached). A rewrite replaces the template text only when it is non-empty and
+    keeps every film title the template named (multi-hop and false-fact references) and every named condition value
+    (genre, year); otherwise the template stays,
+    and ``meta["rephrased"]`` says which happened. The template text is kept in ``meta["template_text"]``."""
+    import dataclasses
+
+    from siftkit.llm.batch import run_batch
+
+    if len(models) != 1:
+        raise InputError("rephrasing takes exactly one model", field="--llm")
+    prompts = {q.qid: [{"role": "user", "content": REPHRASE.format(text=q.text)}] for q in queries}
+    df = run_batch(models, prompts, params, cache_path, progress=progress)
+    texts = dict(zip(df["prompt_id"].astype(str), df["text"].fillna("")))
+    out = []
+    for q in queries:
+        new = texts.get(q.qid, "").strip().strip('"').strip()
+        refs = [h["movie"] for h in q.meta.get("multihop_info", []) + q.meta.get("misinformed", [])]
+        from siftkit.recbench.kg import article_first
+
+        named = [v for r, v in q.conditions if r in NAMED]
+        ok = bool(new) and all(article_first(t) in new for t in refs) and \
+            all(v.lower() in new.lower() for v in named)
+        meta = {**q.meta, "template_text": q.text, "rephrased": ok}
+        out.append(dataclasses.replace(q, text=new if ok else q.text, meta=meta))
+    return out
+
+
+def catalogue_variant(queries: Sequence[Query], kg: ItemKG) -> list[Query]:
+    """The catalogue-wide ground truth [ours, reported separately]: every KG item meeting all of a condition query's
+    conditions, not only the source user's (the paper's ground truth is the user's subset). ``k`` (the list size
+    asked) is unchanged; profile queries pass through as they are."""
+    import dataclasses
+
+    out = []
+    for q in queries:
+        if q.qtype in CONDITION_TYPES and q.conditions:
+            ids = kg.satisfying(q.conditions)
+            q = dataclasses.replace(q, gt_ids=ids, gt_titles=[kg.items[i].title for i in ids],
+                                    meta={**q.meta, "ground_truth": "catalogue"})
+        out.append(q)
+    return out

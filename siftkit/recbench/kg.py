@@ -92,18 +92,20 @@ class ItemKG:
 
     def find(self, title: str, prefer=()) -> str | None:
         """A predicted title's item id: exact key first (year, quotes and article normalised), then substring
-        (CONTAINS, either way, keys of at least 2 words [ours: single words match too much]) as the reference
-        script does; ``None`` when absent. When several items share the title, one in ``prefer`` (e.g. the ground
-        truth) wins, else the first."""
+        (the KG title CONTAINS the prediction, as the reference script's Neo4j query; predictions of at least 2 words
+        [ours: single words match too much]); ``None`` when absent. When several items share the title, one in ``prefer`` (e.g. the ground
+        truth) wins, then one of the title's year, else the first."""
         key = title_key(title)
         if not key:
             return None
         if key in self._by_key:
-            return next((i for i in self._all[key] if i in prefer), self._by_key[key])
+            year = split_year(title.strip().strip("\"'"))[1]
+            return next((i for i in self._all[key] if i in prefer),
+                        next((i for i in self._all[key] if year and self.items[i].year == year), self._by_key[key]))
         if len(key.split()) < 2:
             return None
         for k, iid in self._keys:
-            if len(k.split()) >= 2 and (key in k or k in key):
+            if key in k:
                 return iid
         return None
 

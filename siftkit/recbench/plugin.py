@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_choices, check_output_dir, check_output_file, check_range
+from siftkit.core.validate import check_choices, check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="RecBench+: LLM recommendation assistants on knowledge-graph queries "
                   "(Huang et al., 2025).")
@@ -46,6 +46,14 @@ def generate(
     kg: Annotated[str, typer.Option("--kg", help="Item KG with user histories: ml100k (recbole wheel) | ml1m "
                                                  "(needs ratings.dat next to movies.dat).")] = "ml100k",
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="Rewrite the template texts with this chat model "
+                                                             "(smollm2, a folder, or a served name with "
+                                                             "--endpoint); kept only when every film title "
+                                                             "survives.")] = None,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2.")] = "ct2",
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 80,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
 ):
     """Draw condition queries from user histories: 1, 2 and 3-4 shared conditions, ground truth = the user's items
     meeting them; deterministic templates.
@@ -59,12 +67,33 @@ def generate(
     check_range(per_cell, "--per-cell", lo=1)
     if kg not in ("ml100k", "ml1m"):
         raise InputError(f"--kg must be ml100k or ml1m, got {kg!r}", field="--kg")
+    check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
+    factory = None
+    if llm:
+        from siftkit.recbench.runner import model_factory
+
+        factory = model_factory(llm, endpoint, engine)
     check_output_file(output)
+    if cache is not None:
+        check_output_file(cache, "--cache")
     graph = load_kg(kg)
     qs = Generator(graph, seed).generate(per_cell, tlist)
+    if factory is not None:
+        from siftkit.core.paths import cache_dir
+        from siftkit.llm.base import GenerationParams
+        from siftkit.recbench.generate import rephrase
+
+        qs = rephrase(qs, {llm: factory}, GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0),
+                      cache or cache_dir("cache") / "responses.sqlite")
     counts = {f"{t}/{b}": sum(q.qtype == t and q.condition_bucket == b for q in qs) for t in tlist for b in BUCKETS}
-    write_queries(output, qs, {"kg": graph.source, "seed": seed, "per_cell": per_cell, "counts": counts})
-    print(json.dumps({"queries": len(qs), "counts": counts}, indent=1))
+    info = {"kg": graph.source, "seed": seed, "per_cell": per_cell, "counts": counts, "llm": llm}
+    if llm:
+        info["rephrased"] = sum(bool(q.meta.get("rephrased")) for q in qs)
+    write_queries(output, qs, info)
+    print(json.dumps({"queries": len(qs), **{k: info[k] for k in ("counts", "llm", "rephrased") if k in info}},
+                     indent=1))
 
 
 @app.command("eval")
@@ -82,12 +111,17 @@ def evaluate(
     limit: Annotated[int, typer.Option("--limit", help="Evaluate only the first N queries of each file "
                                                        "(0 = all).")] = 0,
     k: Annotated[int, typer.Option("--k", help="Truncate / pad each parsed list to k (0 = keep all).")] = 0,
+    ground_truth: Annotated[str, typer.Option("--ground-truth", help="history (the paper's: the source user's "
+                                                                     "items) | catalogue (every KG item meeting "
+                                                                     "the conditions; needs a KG).")] = "history",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 96,
     endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2.")] = "ct2",
     threads: Annotated[int, typer.Option("--threads")] = 2,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Chunks in flight per model.")] = 1,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local | ray (chunks over Ray workers).")] = "local",
+    workers: Annotated[int, typer.Option("--workers", help="Ray workers.")] = 2,
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ):
@@ -106,8 +140,18 @@ def evaluate(
     check_range(resamples, "--resamples", lo=1)
     check_range(threads, "--threads", lo=1)
     check_range(concurrency, "--concurrency", lo=1)
+    check_range(workers, "--workers", lo=1)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
+    if backend not in ("local", "ray"):
+        raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
     if kg not in KGS:
         raise InputError(f"--kg must be one of {', '.join(KGS)}, got {kg!r}", field="--kg")
+    if ground_truth not in ("history", "catalogue"):
+        raise InputError(f"--ground-truth must be history or catalogue, got {ground_truth!r}",
+                         field="--ground-truth")
+    if ground_truth == "catalogue" and kg == "none":
+        raise InputError("--ground-truth catalogue needs a KG (--kg)", field="--ground-truth")
     qs = []
     for path in queries:
         got = load_queries(path)
@@ -121,10 +165,17 @@ def evaluate(
     if cache is not None:
         check_output_file(cache, "--cache")
     graph = load_kg(kg, qs)
-    _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency)
+    if ground_truth == "catalogue":
+        from siftkit.recbench.generate import catalogue_variant
+
+        if graph is None:
+            raise InputError("--ground-truth catalogue needs a KG; none found for these queries", field="--kg")
+        qs = catalogue_variant(qs, graph)
+    _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency, backend, workers)
 
 
-def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency=1, progress=True):
+def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency=1, backend="local",
+              workers=2, progress=True):
     from siftkit.core.io import atomic_write_text, write_jsonl
     from siftkit.core.paths import cache_dir
     from siftkit.core.report import render_html
@@ -135,7 +186,8 @@ def _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed,
 
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
     cache = cache or cache_dir("cache") / "responses.sqlite"
-    replies = answer(models, qs, graph, params, cache, seed, progress=progress, concurrency=concurrency)
+    replies = answer(models, qs, graph, params, cache, seed, progress=progress, concurrency=concurrency,
+                     backend=backend, workers=workers)
     scores = score_all(replies, qs, graph, k=k)
     summary = summarise(scores, n_resamples=resamples, seed=seed)
     output.mkdir(parents=True, exist_ok=True)
@@ -167,6 +219,9 @@ def quickstart_step(ctx):
 
     opts = ctx.options
     out = ctx.step_dir("recbench")
+    from siftkit.core.assets import movielens100k_dir
+
+    ctx.record_input(movielens100k_dir())
     graph = load_ml100k()
     qs = Generator(graph, ctx.seed).generate(int(opts["per_cell"]))
     params = GenerationParams(max_new_tokens=int(opts["max_new_tokens"]), temperature=0.0)
@@ -195,7 +250,7 @@ def register(registry) -> None:
     from siftkit.core.plugins import QuickstartOption
 
     registry.app.add_typer(app, name="recbench")
-    registry.add_quickstart_step("recbench", quickstart_step, order=75, options=[
+    registry.add_quickstart_step("recbench", quickstart_step, order=77, options=[
         QuickstartOption("per_cell", int, 6, "generated queries per type × condition count"),
         QuickstartOption("llm_queries", int, 4, "SmolLM2 answers this many of them (0 = no LLM)"),
         QuickstartOption("max_new_tokens", int, 40, "new tokens per reply"),

@@ -45,7 +45,7 @@ def model_factory(name: str, endpoint: str | None = None, engine: str = "ct2", t
 
 def answer(models: Mapping[str, Callable[[], ChatModel] | None], queries: Sequence[Query], kg: ItemKG | None,
            params: GenerationParams, cache_path: str | Path | None, seed: int = 0, progress: bool = True,
-           chunk_size: int = 16, concurrency: int = 1) -> pd.DataFrame:
+           chunk_size: int = 16, concurrency: int = 1, backend: str = "local", workers: int = 2) -> pd.DataFrame:
     """Replies of every model: a factory runs the LLM, ``None`` marks a no-LLM baseline (:data:`BASELINES`).
 
     Returns:
@@ -61,15 +61,16 @@ def answer(models: Mapping[str, Callable[[], ChatModel] | None], queries: Sequen
                 raise InputError(f"{m} needs an item KG (--kg)", field="kg")
             frames.append(respond(m, queries, kg, seed).assign(finish_reason="baseline"))
     if llms:
-        df = run_batch_prompts(llms, queries, params, cache_path, progress, chunk_size, concurrency)
+        df = run_batch_prompts(llms, queries, params, cache_path, progress, chunk_size, concurrency, backend, workers)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 
-def run_batch_prompts(llms, queries, params, cache_path, progress, chunk_size, concurrency) -> pd.DataFrame:
+def run_batch_prompts(llms, queries, params, cache_path, progress, chunk_size, concurrency, backend="local",
+                      workers=2) -> pd.DataFrame:
     from siftkit.llm.batch import run_batch
 
     df = run_batch(llms, {q.qid: messages(q) for q in queries}, params, cache_path, concurrency=concurrency,
-                   chunk_size=chunk_size, progress=progress)
+                   chunk_size=chunk_size, progress=progress, backend=backend, workers=workers)
     return pd.DataFrame({"model": df["model"], "qid": df["prompt_id"].astype(str), "text": df["text"].fillna(""),
                          "finish_reason": df["finish_reason"]})

@@ -4,8 +4,9 @@
 Parsing (:func:`parse_reply`, spec §3): drop the book prefix ``"Recommended books (separated by [SEP]):"``, split
 on ``[SEP]``, strip quotes and whitespace, drop a trailing `` (YYYY)``, optionally truncate to ``k`` and pad with
 ``"none"``. FTR (failed to recommend) is 1 when the raw reply has no ``[SEP]``. The ``lenient`` parser [ours]
-additionally splits a reply without ``[SEP]`` on lines and numbered / bulleted items; its rows are reported under
-``parser = lenient``, never mixed with the ``sep`` rows.
+reads a reply without ``[SEP]`` as a list: its numbered / bulleted lines (else its short lines), markdown emphasis
+removed, each cut before a description; its rows are reported under ``parser = lenient``, never mixed with the
+``sep`` rows.
 
 Title matching (:func:`match_titles`): every prediction is replaced by the FIRST ground-truth title whose score is
 ``>= 0.8`` (the reference script's rule), with the core matcher :func:`siftkit.metrics.fuzzy_scores`, scorer
@@ -19,8 +20,10 @@ approximates):
 * ``corrected``: years dropped on both sides, MovieLens's trailing article moved first ("Usual Suspects, The" ->
   "The Usual Suspects") on both sides, then the core normalisation (case, accents, punctuation); [ours] a
   prediction goes to an exactly equal ground-truth title when there is one, else to the BEST one >= 0.8 (the first-
-  match rule sends "Aliens" to "Alien" and "Toy Story" to "Toy Story 2" when those come first); each ground-truth
-  title counts at most once (a repeat is not a hit, in P/R and in NDCG).
+  match rule sends "Aliens" to "Alien" and "Toy Story" to "Toy Story 2" when those come first); equal scores (a
+  remake, a title twice in the ground truth) go to the ground-truth title of the prediction's year when it gave one,
+  then to one not matched yet; each ground-truth title counts at most once (a repeat is not a hit, in P/R and in
+  NDCG).
 * ``corrected-first``: the variant behind spec §7's "corrected" column, kept to show that table is reproduced:
   normalisation as ``corrected`` but the first-match rule, P/R counting each ground-truth title once and NDCG
   counting every matching prediction.
@@ -57,7 +60,21 @@ METRICS = ("recall", "precision", "ndcg", "ftr", "existence", "satisfied", "n_pr
 _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
 
 
-def parse_reply(text: str, parser: str = "sep", k: int = 0) -> tuple[list[str], bool]:
+def _lenient(raw: str) -> list[str]:
+    """[ours] Numbered or bulleted lines (else lines of at most 12 words), markdown emphasis removed, cut before a
+    description (" - ", " – ", ": ")."""
+    lines = [ln for ln in raw.splitlines() if ln.strip()]
+    bulleted = [ln for ln in lines if _BULLET.match(ln)]
+    chosen = bulleted or [ln for ln in lines if len(ln.split()) <= 12]
+    out = []
+    for ln in chosen:
+        t = re.sub(r"[*_`]", "", _BULLET.sub("", ln))
+        t = re.split(r"\s[-–—]\s|:\s", t, maxsplit=1)[0]
+        out.append(t)
+    return out
+
+
+def parse_reply(text: str, parser: str = "sep", k: int = 0, keep_year: bool = False) -> tuple[list[str], bool]:
     """The predicted titles (years dropped) and whether the reply failed to recommend (no ``[SEP]``).
 
     Example:
@@ -71,10 +88,12 @@ def parse_reply(text: str, parser: str = "sep", k: int = 0) -> tuple[list[str], 
     raw = text.replace(BOOK_PREFIX, "")
     ftr = SEP not in raw
     if ftr and parser == "lenient":
-        parts = [_BULLET.sub("", ln) for ln in raw.splitlines() if ln.strip()]
+        parts = _lenient(raw)
     else:
         parts = raw.split(SEP)
-    titles = [split_year(p.strip().strip("\"'“”‘’").strip())[0] for p in parts]
+    titles = [p.strip().strip("\"'“”‘’").strip() for p in parts]
+    if not keep_year:
+        titles = [split_year(t)[0] for t in titles]
     titles = [t for t in titles if t]
     if k > 0:
         titles = (titles + ["none"] * k)[:k]
@@ -99,11 +118,14 @@ def match_titles(preds: Sequence[str], gt: Sequence[str], mode: str = "corrected
     if mode not in MODES:
         raise InputError(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}", field="mode")
     gkeys = [_key(g, mode) for g in gt]
+    gyears = [split_year(g)[1] for g in gt]
     out: list[int | None] = []
     for p in preds:
         scores = fuzzy_scores(_key(p, mode), gkeys, "ratio", normalise=(mode != "reference"))
-        if mode == "corrected":
-            best = max(range(len(scores)), key=lambda j: (scores[j], -j)) if scores else None
+        if mode == "corrected":  # best score; ties (remakes, repeated titles) go to the same year, then unmatched
+            year = split_year(p)[1]
+            best = max(range(len(scores)), key=lambda j: (scores[j], year is not None and gyears[j] == year,
+                                                           j not in out, -j)) if scores else None
             out.append(best if best is not None and scores[best] >= THRESHOLD else None)
         else:
             out.append(next((j for j, s in enumerate(scores) if s >= THRESHOLD), None))
@@ -149,7 +171,7 @@ class Score:
 def score_reply(text: str, query: Query, mode: str = "corrected", parser: str = "sep", kg: ItemKG | None = None,
                 k: int = 0) -> Score:
     """Score one reply to one query (see the module docstring)."""
-    preds, ftr = parse_reply(text, parser, k)
+    preds, ftr = parse_reply(text, parser, k, keep_year=mode == "corrected")  # [ours] a year breaks ties
     m = _rank(match_titles(preds, query.gt_titles, mode), len(query.gt_titles), mode)
     existence = satisfied = float("nan")
     if kg is not None and query.qtype in CONDITION_TYPES:

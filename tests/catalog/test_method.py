@@ -4,7 +4,7 @@ import pytest
 
 from siftkit.catalog.demo import load_demo
 from siftkit.catalog.evaluate import grounding, mentions, score, summarise, targets, toxic_words
-from siftkit.catalog.exemplars import ExemplarPool, build_prompt, retrieval_key
+from siftkit.catalog.exemplars import ExemplarPool, build_prompt, prompt_text, retrieval_key
 from siftkit.catalog.generate import clean, describe, parse_system, plan
 from siftkit.core.errors import InputError
 
@@ -35,7 +35,7 @@ def test_leave_one_database_out_no_leak(demo):
     for r in rows:
         t = by_id[r["id"]]
         assert all(by_id[e].db != t.db for e in r["exemplars"])
-        text = r["prompt"][0]["content"] if r["prompt"] else r["text"]
+        text = prompt_text(r["prompt"]) if r["prompt"] else r["text"]
         assert t.description.strip() not in text
         if t.kind == "column":  # no description of the target's database at all (a table prompt shows, by the
             for own in same_db_texts[t.db]:  # spec, the descriptions of its own columns, never its own)
@@ -51,10 +51,12 @@ def test_prompt_layout_and_random_is_seeded(demo):
     pool = ExemplarPool(assets, "column")
     t = next(a for a in assets if a.id == "clinic.visits.fee_amt")
     ex = pool.retrieve(t, 2)
-    content = build_prompt(t, ex)[0]["content"]
-    assert content.count("Description:") == 3 and content.endswith("Description:")
-    assert "Do not state facts that the context does not support." in content
-    assert "Sample values: 60.0, 45.0, 80.0" in content
+    msgs = build_prompt(t, ex)
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "Do not state facts that the context does not support." in msgs[0]["content"]
+    assert msgs[2]["content"] == ex[0].description and msgs[4]["content"] == ex[1].description
+    assert msgs[-1]["content"].startswith("Column: visits.fee_amt (DECIMAL(8,2))")
+    assert "Sample values: 60.0, 45.0, 80.0" in msgs[-1]["content"]
     assert pool.random(t, 3, seed=0) == pool.random(t, 3, seed=0)
     assert {a.db for a in pool.random(t, 30, seed=0)} == {"shop", "library"}
     assert len(pool.random(t, 30, seed=0)) == len(pool.candidates("clinic")) == 20  # shop 5 + 5, library 4 + 6 columns
@@ -100,6 +102,7 @@ def test_grounding_cases():
 def test_toxicity_word_list():
     assert toxic_words("Name of the idiot customer") == ["idiot"]
     assert toxic_words("Assessment date of the class") == []  # whole words only
+    assert toxic_words("Beneficiaries who did not die in hospice care") == []  # ordinary senses are not listed
 
 
 def test_describe_llm_path_with_a_fake_model(demo, tmp_path):
@@ -122,7 +125,7 @@ def test_bird_no_leak_and_ai_description_first_line(shared_data):
     pools = {"column": ExemplarPool(cat.assets(), "column"), "table": ExemplarPool(cat.assets(), "table")}
     by_id = {a.id: a for a in cat.assets()}
     for r in plan(tgt[::7], pools, ["rag-5"]):
-        assert by_id[r["id"]].description.strip() not in r["prompt"][0]["content"]
+        assert by_id[r["id"]].description.strip() not in prompt_text(r["prompt"])
         assert all(by_id[e].db != r["db"] for e in r["exemplars"])
     df = describe(tgt[:20], cat.assets(), ["ai_description"], progress=False)
     assert not df.text.str.contains("Stats:").any() and not df.text.str.contains("\n").any()

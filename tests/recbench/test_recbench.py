@@ -53,7 +53,8 @@ def test_kg_lookup_and_conditions():
     kg = load_ml1m(FIX)
     assert article_first("Usual Lanterns, The (1990)") == "The Usual Lanterns (1990)"
     assert kg.find("The Usual Lanterns") == "3" and kg.find('"Glass Harbour (1991)"') == "1"
-    assert kg.find("Paper Comets: Director's Cut") == "2"  # CONTAINS step
+    assert kg.find("Paper Comet") == "2"  # CONTAINS step: the KG title contains the prediction
+    assert kg.find("I liked Paper Comets (1994) a lot, and more") is None  # not the other way round
     assert kg.find("Nonexistent Film") is None
     assert kg.satisfying([("Genre", "Drama"), ("Year", "1994")]) == ["2"]
     assert title_key("Usual Lanterns, The (1990)") == title_key("the usual lanterns")
@@ -64,6 +65,8 @@ def test_parse_and_ftr():
     assert parse_reply("Recommended books (separated by [SEP]): A [SEP] B") == (["A", "B"], False)
     assert parse_reply("1. Heat\n2. Casino") == (["1. Heat\n2. Casino"], True)
     assert parse_reply("1. Heat\n- Casino", parser="lenient") == (["Heat", "Casino"], True)
+    chatty = "Sure! Here are two:\n\n1. **The Big Sleep** (1946) - a noir classic\n2. *Heat*: cops and robbers"
+    assert parse_reply(chatty, parser="lenient") == (["The Big Sleep", "Heat"], True)
     assert parse_reply("A [SEP] B", k=3) == (["A", "B", "none"], False)
 
 
@@ -184,3 +187,49 @@ def test_generated_ground_truth_satisfies_conditions():
             assert not kg.items[kg.find(fact["movie"])].has(fact["relation"], fact["wrong person"])
     again = Generator(kg, seed=3).generate(4)
     assert [q.to_json() for q in again] == [q.to_json() for q in qs]
+
+
+def test_corrected_remakes_go_to_their_year():
+    from siftkit.recbench.queries import Query
+
+    q = Query("q", "demographics", "movie", "x", ["Sabrina (1954)", "Sabrina (1995)"])
+    assert match_titles(["Sabrina (1995)", "Sabrina (1954)"], q.gt_titles, "corrected") == [1, 0]
+    assert score_reply("Sabrina (1954) [SEP] Sabrina (1995)", q, "corrected").recall == 1.0
+    assert score_reply("Sabrina [SEP] Sabrina", q, "corrected").recall == 1.0  # no year: the unmatched one
+
+
+@pytest.mark.skipif(movielens100k_dir() is None, reason="recbole wheel (ML-100K) not installed")
+def test_rephrase_keeps_titles_or_falls_back(tmp_path):
+    """A fake chat model: one rewrite keeps the reference film, one drops it (the template must stay)."""
+    from siftkit.llm.base import GenerationParams
+    from siftkit.recbench.generate import Generator, rephrase
+
+    kg = load_ml100k()
+    qs = [q for q in Generator(kg, seed=1).generate(1, types=("implicit",))][:2]
+    ref = article_first(qs[0].meta["multihop_info"][0]["movie"])
+
+    from siftkit.llm.base import Generation
+    from siftkit.llm.testing import FakeChatModel
+
+    class Fake(FakeChatModel):
+        def generate(self, prompts, params=None):
+            return [Generation([f"Hey, anything with that actor from {ref}?" if qs[0].text in p[-1]["content"]
+                                else "Something good?"], ["stop"]) for p in prompts]
+
+    out = rephrase(qs, {"fake": Fake}, GenerationParams(max_new_tokens=8), None, progress=False)
+    assert out[0].text == f"Hey, anything with that actor from {ref}?" and out[0].meta["rephrased"]
+    assert out[1].text == qs[1].text and not out[1].meta["rephrased"]
+    assert out[1].meta["template_text"] == qs[1].text and out[0].gt_ids == qs[0].gt_ids
+
+
+def test_catalogue_variant_ground_truth():
+    from siftkit.recbench.generate import catalogue_variant
+    from siftkit.recbench.queries import Query
+
+    kg = load_ml1m(FIX)
+    q = Query("q", "explicit", "movie", "x", ["Glass Harbour (1991)"], ["1"], [("Genre", "Drama")], "u", 1)
+    p = Query("p", "interest", "movie", "y", ["Heat (1995)"])
+    cq, cp = catalogue_variant([q, p], kg)
+    assert cq.gt_ids == ["1", "2", "3"] and cq.k == 1 and cp == p
+    assert score_reply("Paper Comets", cq, "corrected", kg=kg).precision == 1.0
+    assert score_reply("Paper Comets", q, "corrected", kg=kg).precision == 0.0
