@@ -200,3 +200,19 @@ def rephrase(queries: Sequence[Query], models: dict, params, cache_path, progres
         meta = {**q.meta, "template_text": q.text, "rephrased": ok}
         out.append(dataclasses.replace(q, text=new if ok else q.text, meta=meta))
     return out
+
+
+def catalogue_variant(queries: Sequence[Query], kg: ItemKG) -> list[Query]:
+    """The catalogue-wide ground truth [ours, reported separately]: every KG item meeting all of a condition query's
+    conditions, not only the source user's (the paper's ground truth is the user's subset). ``k`` (the list size
+    asked) is unchanged; profile queries pass through as they are."""
+    import dataclasses
+
+    out = []
+    for q in queries:
+        if q.qtype in CONDITION_TYPES and q.conditions:
+            ids = kg.satisfying(q.conditions)
+            q = dataclasses.replace(q, gt_ids=ids, gt_titles=[kg.items[i].title for i in ids],
+                                    meta={**q.meta, "ground_truth": "catalogue"})
+        out.append(q)
+    return out

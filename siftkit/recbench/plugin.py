@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_choices, check_output_dir, check_output_file, check_range
+from siftkit.core.validate import check_choices, check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="RecBench+: LLM recommendation assistants on knowledge-graph queries "
                   "(Huang et al., 2025).")
@@ -68,6 +68,8 @@ def generate(
     if kg not in ("ml100k", "ml1m"):
         raise InputError(f"--kg must be ml100k or ml1m, got {kg!r}", field="--kg")
     check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     factory = None
     if llm:
         from siftkit.recbench.runner import model_factory
@@ -109,6 +111,9 @@ def evaluate(
     limit: Annotated[int, typer.Option("--limit", help="Evaluate only the first N queries of each file "
                                                        "(0 = all).")] = 0,
     k: Annotated[int, typer.Option("--k", help="Truncate / pad each parsed list to k (0 = keep all).")] = 0,
+    ground_truth: Annotated[str, typer.Option("--ground-truth", help="history (the paper's: the source user's "
+                                                                     "items) | catalogue (every KG item meeting "
+                                                                     "the conditions; needs a KG).")] = "history",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 96,
     endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2.")] = "ct2",
@@ -136,10 +141,17 @@ def evaluate(
     check_range(threads, "--threads", lo=1)
     check_range(concurrency, "--concurrency", lo=1)
     check_range(workers, "--workers", lo=1)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     if backend not in ("local", "ray"):
         raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
     if kg not in KGS:
         raise InputError(f"--kg must be one of {', '.join(KGS)}, got {kg!r}", field="--kg")
+    if ground_truth not in ("history", "catalogue"):
+        raise InputError(f"--ground-truth must be history or catalogue, got {ground_truth!r}",
+                         field="--ground-truth")
+    if ground_truth == "catalogue" and kg == "none":
+        raise InputError("--ground-truth catalogue needs a KG (--kg)", field="--ground-truth")
     qs = []
     for path in queries:
         got = load_queries(path)
@@ -153,6 +165,12 @@ def evaluate(
     if cache is not None:
         check_output_file(cache, "--cache")
     graph = load_kg(kg, qs)
+    if ground_truth == "catalogue":
+        from siftkit.recbench.generate import catalogue_variant
+
+        if graph is None:
+            raise InputError("--ground-truth catalogue needs a KG; none found for these queries", field="--kg")
+        qs = catalogue_variant(qs, graph)
     _evaluate(qs, models, graph, output, max_new_tokens, cache, resamples, seed, k, concurrency, backend, workers)
 
 
@@ -232,7 +250,7 @@ def register(registry) -> None:
     from siftkit.core.plugins import QuickstartOption
 
     registry.app.add_typer(app, name="recbench")
-    registry.add_quickstart_step("recbench", quickstart_step, order=75, options=[
+    registry.add_quickstart_step("recbench", quickstart_step, order=77, options=[
         QuickstartOption("per_cell", int, 6, "generated queries per type × condition count"),
         QuickstartOption("llm_queries", int, 4, "SmolLM2 answers this many of them (0 = no LLM)"),
         QuickstartOption("max_new_tokens", int, 40, "new tokens per reply"),

@@ -68,3 +68,16 @@ def test_distill_and_eval_on_tiny_vlm(tmp_path):
     assert res.returncode == 0, res.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["queries"] == 3 and 0 <= m["p@1"] <= m["p@5"] == 1.0
+
+
+def test_quickstart_step_small(tmp_path):
+    from siftkit.core.report import StepContext
+    from siftkit.multilingual.plugin import quickstart_step
+
+    step = next(s for s in registry.steps if s.name == "multilingual")
+    opts = {**step.defaults(), "pairs": 8, "test_pairs": 12}
+    sec = quickstart_step(StepContext(run_dir=tmp_path, options=opts))
+    table = sec.tables[0][1]
+    assert list(table["lang"]) == ["de", "fr", "it", "es"] and (table["n"] == 12).all()
+    assert sec.figures and 0 <= sec.metrics["en_retention_p1"] <= 1
+    assert sec.metrics["loss_last"] > 0

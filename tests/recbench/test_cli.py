@@ -59,6 +59,7 @@ def test_eval_fixture_without_kg(tmp_path):
     ["--queries", str(FIX / "ExplicitQuery.json"), "--model", "oracle", "--kg", "wikidata"],
     ["--queries", str(FIX / "ExplicitQuery.json"), "--model", "oracle", "--limit", "-1"],
     ["--queries", str(FIX / "ExplicitQuery.json"), "--model", "smollm2", "--engine", "vllm"],
+    ["--queries", str(FIX / "ExplicitQuery.json"), "--model", "oracle", "--ground-truth", "catalogue", "--kg", "none"],
 ])
 def test_eval_bad_input(tmp_path, args):
     out = tmp_path / "never"

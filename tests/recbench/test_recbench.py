@@ -220,3 +220,16 @@ def test_rephrase_keeps_titles_or_falls_back(tmp_path):
     assert out[0].text == f"Hey, anything with that actor from {ref}?" and out[0].meta["rephrased"]
     assert out[1].text == qs[1].text and not out[1].meta["rephrased"]
     assert out[1].meta["template_text"] == qs[1].text and out[0].gt_ids == qs[0].gt_ids
+
+
+def test_catalogue_variant_ground_truth():
+    from siftkit.recbench.generate import catalogue_variant
+    from siftkit.recbench.queries import Query
+
+    kg = load_ml1m(FIX)
+    q = Query("q", "explicit", "movie", "x", ["Glass Harbour (1991)"], ["1"], [("Genre", "Drama")], "u", 1)
+    p = Query("p", "interest", "movie", "y", ["Heat (1995)"])
+    cq, cp = catalogue_variant([q, p], kg)
+    assert cq.gt_ids == ["1", "2", "3"] and cq.k == 1 and cp == p
+    assert score_reply("Paper Comets", cq, "corrected", kg=kg).precision == 1.0
+    assert score_reply("Paper Comets", q, "corrected", kg=kg).precision == 0.0
