@@ -152,7 +152,7 @@ def page() -> Path:
         return r["metrics"].get(k)
 
     lines = ["| model | seeds | " + " | ".join(f"{l} x→en | {l} en→x" for l in LANGS) + " | en retention P@1 | "
-             "en cosine | mean x MSE×100 |", "|" + "---|" * (4 + 2 * len(LANGS))]
+             "en cosine | mean x MSE×100 |", "|" + "---|" * (5 + 2 * len(LANGS))]
     summary = {}
     for cond in ("teacher", "student", "e5"):
         rs = [r for r in recs if r["params"]["condition"] == cond]
