@@ -14,6 +14,7 @@ Nothing here downloads anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -332,3 +333,14 @@ class CharChatModel(FakeChatModel):
 def _fresh_seed() -> int:
     """A fresh random seed for unseeded sampling."""
     return random.SystemRandom().getrandbits(63)
+
+
+class HashChatModel(FakeChatModel):
+    """:class:`FakeChatModel` plus ``token_logprobs(text)`` (what ``siftkit serve llm`` scores with): one token per
+    character, the first without a log-probability, character ``i`` with ``-1 - h / 6553.6`` where ``h`` is the first
+    16 bits of sha256 of ``text[:i + 1]``. Every (prompt, continuation) pair thus scores differently and
+    deterministically, so a judge's labels vary from item to item; for fault-injection tests and benchmarks."""
+
+    def token_logprobs(self, text: str) -> list[tuple[str, float | None, int]]:
+        return [(ch, None if i == 0 else -1 - int(hashlib.sha256(text[:i + 1].encode()).hexdigest()[:4], 16) / 6553.6,
+                 i) for i, ch in enumerate(text)]

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_choices, check_output_dir, check_output_file, check_range
+from siftkit.core.validate import check_choices, check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="RecBench+: LLM recommendation assistants on knowledge-graph queries "
                   "(Huang et al., 2025).")
@@ -68,6 +68,8 @@ def generate(
     if kg not in ("ml100k", "ml1m"):
         raise InputError(f"--kg must be ml100k or ml1m, got {kg!r}", field="--kg")
     check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     factory = None
     if llm:
         from siftkit.recbench.runner import model_factory
@@ -139,6 +141,8 @@ def evaluate(
     check_range(threads, "--threads", lo=1)
     check_range(concurrency, "--concurrency", lo=1)
     check_range(workers, "--workers", lo=1)
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     if backend not in ("local", "ray"):
         raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
     if kg not in KGS:
@@ -246,7 +250,7 @@ def register(registry) -> None:
     from siftkit.core.plugins import QuickstartOption
 
     registry.app.add_typer(app, name="recbench")
-    registry.add_quickstart_step("recbench", quickstart_step, order=75, options=[
+    registry.add_quickstart_step("recbench", quickstart_step, order=77, options=[
         QuickstartOption("per_cell", int, 6, "generated queries per type × condition count"),
         QuickstartOption("llm_queries", int, 4, "SmolLM2 answers this many of them (0 = no LLM)"),
         QuickstartOption("max_new_tokens", int, 40, "new tokens per reply"),

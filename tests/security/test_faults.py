@@ -1,30 +1,15 @@
 """Fault injection: the judges through `siftkit serve llm`'s app with 30 % injected faults lose nothing and agree
 with a clean run; the injector's own behaviour."""
 
-import hashlib
-
 import httpx
 import pytest
 
-from benchmarks.security import fault_run, judge_both, n_labels
+from benchmarks.security import fault_run, judge_both, n_labels, render
 from siftkit.core.faults import FaultInjector
 from siftkit.core.serving import BackgroundServer
 from siftkit.llm.server import create_app
-from siftkit.llm.testing import FakeChatModel
+from siftkit.llm.testing import FakeChatModel, HashChatModel
 from siftkit.usefulness.data import Click
-
-
-class HashLM(FakeChatModel):
-    """FakeChatModel plus per-character ``token_logprobs``: a character's log-probability is a hash of the text
-    before it, so every (prompt, label) pair scores differently and the judges' labels vary."""
-
-    def token_logprobs(self, text: str):
-        return [(ch, None if i == 0 else -1 - int(hashlib.sha256(text[:i + 1].encode()).hexdigest()[:4], 16) / 6553.6,
-                 i) for i, ch in enumerate(text)]
-
-
-def render(msgs):
-    return "".join(f"<{m['role']}>{m['content']}\n" for m in msgs) + "<assistant>"
 
 
 PAIRS = [{"query": f"navy sofa {i}", "title": f"Ashby sofa model {i}"} for i in range(4)]
@@ -37,7 +22,7 @@ def work(llm):
 
 
 def test_judges_lose_nothing_under_30pc_faults():
-    model = HashLM()
+    model = HashChatModel()
     clean, c0 = fault_run(model, render, work, rate=0.0, hang_s=2.5, timeout=2.0, retry_after="0.1")
     faulty, c1 = fault_run(model, render, work, rate=0.3, seed=3, hang_s=2.5, timeout=2.0, retry_after="0.1")
     assert c0["server"]["requests"] == 4 * 5 + 3 * 4 and c0["client"]["retries"] == 0  # 5 grades, 4 labels
