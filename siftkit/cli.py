@@ -329,6 +329,8 @@ def main() -> None:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # one progress bar (ours): no nested library bars (model conversion, weight loading) in the console
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     discover(registry)
     registry.report_failures()
     usage_errors = (click.exceptions.UsageError, tce.UsageError)

@@ -114,6 +114,7 @@ class RunDir:
     def _attach_log(self) -> None:
         self.logger = logging.getLogger(f"siftkit.run.{self.path}")
         self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False  # run.log only: a library's root handler must not echo it to the console
         h = logging.FileHandler(self.path / "run.log", encoding="utf-8")
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.logger.addHandler(h)
