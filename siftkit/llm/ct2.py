@@ -212,6 +212,7 @@ class CT2ChatModel:
     _prompt_text = LocalChatModel._prompt_text
     _encode = LocalChatModel._encode
     _score_ids = LocalChatModel._score_ids
+    _score_pairs = LocalChatModel._score_pairs
 
     def __init__(self, path: str | Path, model_id: str, compute_type: str = "int8", threads: int = 0,
                  batch_size: int = 32, device: str = "cpu", score_tokens: int = 2048):
@@ -373,12 +374,7 @@ class CT2ChatModel:
         Returns:
             One :class:`~siftkit.llm.base.Score` per pair, with the per-token log-probabilities.
         """
-        if len(prompts) != len(continuations):
-            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
-        pairs = [self._score_ids(p, c) for p, c in zip(prompts, continuations)]
-        for (p_ids, _), prompt in zip(pairs, prompts):
-            if not p_ids:
-                raise InputError(f"cannot score after an empty prompt: {prompt_key(prompt)[:80]}")
+        pairs = self._score_pairs(prompts, continuations)
         scores: list[Score] = [Score(logprob=0.0, token_logprobs=[]) for _ in pairs]
         todo = [k for k, (_, c) in enumerate(pairs) if c]
         for chunk in self._chunks([len(pairs[k][0]) + len(pairs[k][1]) for k in todo], self.score_tokens):

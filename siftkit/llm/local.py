@@ -437,6 +437,16 @@ class LocalChatModel:
             return p_ids, joint[len(p_ids):]
         return p_ids, self._encode(continuation, False)
 
+    def _score_pairs(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+        """Token ids of each (prompt, continuation), checked: equal lengths and no empty prompt (shared with ct2)."""
+        if len(prompts) != len(continuations):
+            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+        pairs = [self._score_ids(p, c) for p, c in zip(prompts, continuations)]
+        for (p_ids, _), prompt in zip(pairs, prompts):
+            if not p_ids:
+                raise InputError(f"cannot score after an empty prompt: {prompt_key(prompt)[:80]}")
+        return pairs
+
     def score(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[Score]:
         """Sum of log p(continuation token | prompt, earlier continuation tokens), one per (prompt, continuation).
 
@@ -447,12 +457,7 @@ class LocalChatModel:
         Returns:
             One :class:`~siftkit.llm.base.Score` per pair, with the per-token log-probabilities.
         """
-        if len(prompts) != len(continuations):
-            raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
-        pairs = [self._score_ids(p, c) for p, c in zip(prompts, continuations)]
-        for (p_ids, _), prompt in zip(pairs, prompts):
-            if not p_ids:
-                raise InputError(f"cannot score after an empty prompt: {prompt_key(prompt)[:80]}")
+        pairs = self._score_pairs(prompts, continuations)
         order = sorted(range(len(pairs)), key=lambda k: -(len(pairs[k][0]) + len(pairs[k][1])))
         scores: list[Score | None] = [None] * len(pairs)
         for start in range(0, len(order), self.batch_size):
