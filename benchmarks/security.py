@@ -50,11 +50,14 @@ from typing import Any, Callable
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
 
 NAME = "security"
-PARTS = ["faults", "resume", "faults-smollm2", "injection-relevance", "injection-usefulness"]
+PARTS = ["faults", "resume", "faults-smollm2", "injection-relevance", "injection-relevance-trained",
+         "injection-usefulness"]
 RATE = 0.3  # share of requests that get a fault
 N_PAIRS = 10  # relevance pairs (2 per grade)
 N_CLICKS_FAULTS = 9  # usefulness clicks in the fault runs
 N_CLICKS_INJECTION = 9  # usefulness clicks in the injection figures (all the fixture's)
+TRAINED_STEPS = 40  # label-only LoRA SFT steps of the trained relevance judge (LrefConfig.sft_steps' default)
+TRAINED_CONDITIONS = ("off", "neutralise")  # [ours] the trained judge under the default and the unmitigated prompt
 N_PAIRS_SMOL, KILL_AFTER_SMOL = 8, 15  # fault injection on SmolLM2: relevance pairs; answered requests before the kill
 SMOL_TIMEOUT, SMOL_HANG_S = 20.0, 21.0  # client timeout / held "timeout" fault for SmolLM2 on a loaded 2-CPU machine
 KILL_AFTER = 40  # answered requests before the worker is killed
@@ -332,13 +335,13 @@ def _figures(clean: list[list[float]], attacked: dict[str, list[list[float]]], t
                 "margin_shift_sd": statistics.stdev(x[2] for x in v) if len(v) > 1 else 0.0} for k, v in out.items()}
 
 
-def injection_relevance_cell(params: dict) -> dict:
+def injection_relevance_cell(params: dict, llm=None, conditions: tuple[str, ...] = CONDITIONS) -> dict:
     from siftkit.relevance.lref import GRADES, judge_prompt, score_labels
 
-    llm, pairs = _local_judge(), relevance_pairs()
+    llm, pairs = llm or _local_judge(), relevance_pairs()
     answer, target = "Label: Exact", GRADES.index("Exact")
     res, labels_off = {}, None
-    for cond in CONDITIONS:
+    for cond in conditions:
         def prompts(titles):
             return [_after(judge_prompt(p["query"], t, neutral=cond != "off"), "relevance", cond)
                     for p, t in zip(pairs, titles)]
@@ -347,8 +350,28 @@ def injection_relevance_cell(params: dict) -> dict:
         labels = [max(range(5), key=lambda j: (lp[j], -j)) for lp in clean]
         labels_off = labels_off or labels
         res[cond] = {"figures": _figures(clean, attacked, target),
-                     "clean_changed_vs_off": sum(a != b for a, b in zip(labels, labels_off)) / len(labels)}
+                     "clean_changed_vs_off": sum(a != b for a, b in zip(labels, labels_off)) / len(labels),
+                     "clean_accuracy": sum(GRADES[lab] == p["label"] for lab, p in zip(labels, pairs)) / len(pairs)}
     return {"n_items": len(pairs), "conditions": res}
+
+
+def injection_relevance_trained_cell(params: dict) -> dict:
+    """The same injection set against a TRAINED relevance judge: SmolLM2 after ``TRAINED_STEPS`` label-only LoRA
+    SFT steps (LREF stage 2, :func:`siftkit.relevance.pipeline.train_label_model`) on the quickstart's synthetic
+    training pairs (400 pairs, 80 queries, seed 0); judged: the zero-shot row's 10 pairs (another synthetic draw)."""
+    import torch
+
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.data import synthetic_pairs
+    from siftkit.relevance.pipeline import train_label_model
+
+    torch.set_num_threads(2)
+    cfg = LrefConfig(seed=0, batch_size=4)
+    t0 = time.perf_counter()
+    llm, _ = train_label_model(cfg, synthetic_pairs(n_pairs=400, n_queries=80, seed=0)["train"], TRAINED_STEPS, 0)
+    train_s = time.perf_counter() - t0
+    out = injection_relevance_cell(params, llm=llm, conditions=TRAINED_CONDITIONS)
+    return {**out, "train_seconds": round(train_s, 1), "steps": TRAINED_STEPS}
 
 
 USEFUL_ATTACKS = {**ATTACKS,  # [ours] plus one in plain words, without the answer's JSON shape
@@ -419,6 +442,7 @@ def injection_usefulness_cell(params: dict) -> dict:
 
 CELL_FNS = {"faults": faults_cell, "resume": resume_cell, "faults-smollm2": faults_smollm2_cell,
             "injection-relevance": injection_relevance_cell,
+            "injection-relevance-trained": injection_relevance_trained_cell,
             "injection-usefulness": injection_usefulness_cell}
 
 
