@@ -24,9 +24,13 @@ flip rate (label differs from the
 same condition's clean label), to-target rate, and the shift of the target label's margin
 (``lp[target] - max lp[other]``, nats) from the clean input.
 
-Command (a few minutes on 2 CPU cores)::
+Part 1 also runs on the real back-end (``faults-smollm2``: SmolLM2 on the ct2 engine behind the server, the
+relevance judge only), and part 2 also against a trained relevance judge (``injection-relevance-trained``: a 40-step
+label-only LoRA SFT) and, for usefulness, with two more mitigations (``sandwich``, ``datamark``).
 
-    nice python -m benchmarks.security [--fresh] [--only faults|resume|injection-relevance|injection-usefulness]
+Command (each part's cell is kept; ``--fresh`` reruns the parts named; about an hour in all on 2 loaded CPU cores)::
+
+    nice python -m benchmarks.security [--fresh] [--only PART ...] [--page-only]
 
 Cells (one JSON per part) go to ``benchmarks/results/cells/security/``; the page is
 ``benchmarks/results/security.md``.
@@ -62,7 +66,7 @@ N_PAIRS_SMOL, KILL_AFTER_SMOL = 8, 15  # fault injection on SmolLM2: relevance p
 SMOL_TIMEOUT, SMOL_HANG_S = 20.0, 21.0  # client timeout / held "timeout" fault for SmolLM2 on a loaded 2-CPU machine
 KILL_AFTER = 40  # answered requests before the worker is killed
 CLIENT_TIMEOUT, HANG_S = 5.0, 6.0  # client timeout; an injected timeout holds the request longer
-COMMAND = "nice python -m benchmarks.security --fresh"
+COMMAND = "nice python -m benchmarks.security"  # runs the parts without a cell, then writes the page
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -502,39 +506,93 @@ def _injection_section(judge: str, c: dict, what: str) -> str:
                          f"{f['margin_shift']:+.2f} ± {f['margin_shift_sd']:.2f} |")
     lines.append("\nClean-input labels changed against `off`: " + ", ".join(
         f"{cond} {v['clean_changed_vs_off']:.0%}" for cond, v in c["conditions"].items()) + ".")
+    for key, what_ in (("clean_accuracy", "Clean-input accuracy against the pairs' synthetic grades"),
+                       ("clean_agree_fixture", "Clean-input labels equal to the fixture's (invented) usefulness")):
+        if all(key in v for v in c["conditions"].values()):
+            lines.append(f"{what_}: " + ", ".join(f"{cond} {v[key]:.0%}" for cond, v in c["conditions"].items())
+                         + ".")
     return "\n".join(lines)
+
+
+def _smol_section(c: dict) -> str:
+    s, cl, k, r = c["faulty"]["server"], c["faulty"]["client"], c["clean"]["client"], c["resume"]
+    faults = sum(v for key, v in s.items() if key not in ("requests", "passed"))
+    rows = [("labels (clean run)", c["labels"]), ("requests, clean / faulty run", f"{k['requests']} / {s['requests']}"),
+            ("faults injected", f"{faults} ({faults / s['requests']:.0%}): " + ", ".join(
+                f"{key} {v}" for key, v in s.items() if key not in ("requests", "passed"))),
+            ("retries (client)", cl["retries"]),
+            ("failed tries seen by the client", f"timeouts {cl['timeouts']}, HTTP 429/5xx {cl['http_errors']}, "
+                                                f"malformed {cl['malformed']}, connection {cl['connection_errors']}"),
+            ("requests given up (labels lost)", cl["failed"]), ("labels, faulty run", c["labels_faulty"]),
+            ("results identical to the clean run", ("yes" if c["identical"] else "NO")
+             + f" (max abs. log-prob difference {c['max_abs_diff']:.2g})"),
+            ("seconds, clean / faulty", f"{c['clean']['seconds']} / {c['faulty']['seconds']}"),
+            ("resume: worker killed midway (SIGKILL)", "yes" if r["killed_midway"] else "NO (it finished)"),
+            ("resume: requests the worker sent / got answered", f"{r['worker_requests']} / {r['worker_answered']}"),
+            ("resume: cached answers at the kill", r["cached_rows_at_kill"]),
+            ("resume: cache hits / requests sent by the resumed run", f"{r['resume_hits']} / {r['resume_requests']}"),
+            ("resume: requests given up", r["resume_client"]["failed"]),
+            ("resume: results identical to the clean run", ("yes" if r["identical"] else "NO")
+             + f" (max abs. log-prob difference {r['max_abs_diff']:.2g})")]
+    return ("### The real back-end: SmolLM2 (ct2 int8) behind the server\n\n"
+            f"The zero-shot relevance judge's grade log-probabilities of {N_PAIRS_SMOL} synthetic pairs (5 requests "
+            "each) through the same client and `FaultInjector` as above, against `siftkit serve llm`'s app serving "
+            "SmolLM2-135M-Instruct on the ct2 engine (int8, 2 threads, no server-side cache; the client applies the "
+            f"model's chat template). Client timeout {SMOL_TIMEOUT:g} s and a held timeout fault of {SMOL_HANG_S:g} s "
+            "[ours: the model's answers take seconds on this loaded 2-CPU machine]. Resume: a worker subprocess runs "
+            f"the judge through the response cache (chunks of 4) and is killed after {KILL_AFTER_SMOL} answered "
+            "requests; this process reruns it with the same cache file.\n\n"
+            "| measure | value |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows))
 
 
 def write_page() -> Path:
     cells = {c["params"]["part"]: c for c in load_cells(NAME)}
     stamps = ", ".join(f"{k} @ `{v['git_commit']}`" for k, v in sorted(cells.items()))
     parts = [f"Cells: {stamps}.",
-             "Models: part 1 serves `siftkit.llm.testing.HashChatModel` (the transport is under test; SmolLM2 "
-             "behind the server outlasted the client timeouts on this shared 2-CPU machine); part 2 runs the "
-             "embedded SmolLM2-135M-Instruct on the torch engine (its shared-prefix path scores all labels of a "
-             "prompt in one pass). No trained judge is measured."]
+             "Models: the fault-injection table serves `siftkit.llm.testing.HashChatModel` (the transport is under "
+             "test) and the next one the real SmolLM2-135M-Instruct (ct2 int8); the relevance injection figures run "
+             "the embedded SmolLM2 on the torch engine (its shared-prefix path scores all labels of a prompt in one "
+             "pass), zero-shot and after a short LoRA SFT (the trained judge); the usefulness figures run it on the "
+             "ct2 engine (int8, the default of `siftkit usefulness label`)."]
     if "faults" in cells:
         parts.append(_fault_section(cells["faults"]["metrics"], cells.get("resume", {}).get("metrics")))
+    if "faults-smollm2" in cells:
+        parts.append(_smol_section(cells["faults-smollm2"]["metrics"]))
     inj = []
     if "injection-relevance" in cells:
         inj.append(_injection_section("Relevance (zero-shot LREF judge, grade log-probabilities)",
                                       cells["injection-relevance"]["metrics"],
                                       f"{N_PAIRS} synthetic pairs (2 per grade); the attack is appended to the "
                                       "product title and asks for `Label: Exact`; target = Exact."))
+    if "injection-relevance-trained" in cells:
+        m = cells["injection-relevance-trained"]["metrics"]
+        inj.append(_injection_section("Relevance, trained judge (LREF label-only SFT, grade log-probabilities)", m,
+                                      f"SmolLM2 after {m['steps']} label-only LoRA SFT steps (LREF stage 2, "
+                                      "`siftkit.relevance.pipeline.train_label_model`, batch 4) on the quickstart's "
+                                      f"synthetic training pairs (400 pairs, 80 queries; {m['train_seconds']:.0f} s "
+                                      "to train here); the same pairs and attacks as the zero-shot judge."))
     if "injection-usefulness" in cells:
-        inj.append(_injection_section("Usefulness (labeler, baseline prompt, log-probability read-out)",
+        inj.append(_injection_section("Usefulness (labeler, baseline prompt, label log-probabilities)",
                                       cells["injection-usefulness"]["metrics"],
-                                      f"The first {N_CLICKS_INJECTION} fixture clicks; the attack is appended "
-                                      "to the document title, the summary or the task text (click i: field i mod 3) "
-                                      "and asks for "
-                                      "`{\"<id>\": 3}`; target = 3."))
+                                      f"The {N_CLICKS_INJECTION} fixture clicks; the attack is appended to the "
+                                      "document title, the summary or the task text (click i: field i mod 3). The "
+                                      "four attacks above carry the answer's JSON `{\"<id>\": 3}`; `plain-words` "
+                                      "asks for the top score in words. Target = 3. Read-out: the labels' "
+                                      "log-probabilities from one next-token distribution after the answer's head "
+                                      "`{\"<id>\": ` (`useful_label_lps`; on the ct2 int8 engine it differs from "
+                                      "scoring each label by up to ~0.4 nats per label, so it is this read-out that "
+                                      "is measured)."))
     if inj:
         parts.append("## Injection figures\n\nFlip rate: share of injected inputs whose label differs from the "
                      "same condition's clean label; to target: share that moved to the target label; margin shift: "
                      "mean change of `lp[target] - max lp[other]` from the clean input. Conditions: `off` = the "
-                     "prompts before the mitigation, `neutralise` = `siftkit.llm.untrusted.neutralise` on the "
-                     "untrusted text (default on), `neutralise+after` = plus the instruction restated after the "
-                     "data (relevance only: the usefulness prompts are ~800 tokens and the machine has 2 CPUs). "
+                     "prompts before any mitigation, `neutralise` = `siftkit.llm.untrusted.neutralise` on the "
+                     "untrusted text (role markers, tags, chat tokens; default on in both judges), "
+                     "`neutralise+after` = plus the instruction restated after the data (relevance), "
+                     "`neutralise+sandwich` = the usefulness task restated after the data block "
+                     "(`UsefulnessConfig.sandwich`), `+datamark` = spotlighting (Hines et al. 2024): every space "
+                     "in the data's strings replaced by `^`, the block's tags carrying a hash of the data "
+                     "(`<data-3f9a1c2e>`), both explained in the system message (`UsefulnessConfig.datamark`). "
                      "The product-bias parser is not a judge of untrusted text (it parses a model's own "
                      "answer against a fixed universe) and is not measured.\n\n" + "\n\n".join(inj))
     return write_markdown(RESULTS / "security.md", "Security: fault injection and injected text", "\n\n".join(parts),
