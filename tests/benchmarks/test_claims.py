@@ -280,3 +280,17 @@ def test_usefulness_known_answer_matrix_is_the_claim():
     assert (first["model"], first["prompt"], first["policy"]) == ("Llama-3.3-70B", "baseline", "exclude")
     assert first["expected"] == paper("usefulness")["thuir"]["Llama-3.3-70B"]["baseline"]
     assert sum(c.get("known_answer", True) is False for c in conds) == 2
+
+
+def test_stale_cells_are_refused(tmp_path, claims_dir):
+    from benchmarks.cells import load_cells
+
+    seeds_grid(tmp_path / "cells", [0.72, 0.73, 0.725], [0.70, 0.70, 0.70])
+
+    def load(name):  # as the runner's Experiment.load(allow_stale=True) marks them: method b made by other code
+        return [{**c, "status": "stale" if c["params"]["method"] == "b" else "fresh"}
+                for c in load_cells(name, tmp_path / "cells")]
+
+    v = by_id(verdicts("toy", claims_dir=claims_dir, load=load))["a-beats-b"]
+    assert v.verdict == MISSING
+    assert "method=b" in v.results[0].note and "3 stale cells refused" in v.results[0].note
