@@ -72,6 +72,10 @@ class _Store:
     def stale(self, arm: Arm) -> int:
         return sum(c.get("status") == "stale" for c in self._match(arm))
 
+    def unverified(self, arm: Arm) -> int:
+        """Cells used that the runner could not vouch for (made before cells were stamped)."""
+        return sum(c.get("status") == "unverified" for c in self.select(arm))
+
 
 def _get(metrics: dict, key: str) -> Any:
     if key in metrics:
@@ -274,6 +278,9 @@ def evaluate(claim: Claim, root: Path | None = None, load: Callable[[str], list[
         else:
             r = _known(claim, comp, claim.conditions[i], store)
         r.label = comp.label
+        unverified = sum(store.unverified(x) for x in (comp.a, comp.b) if x is not None)
+        if unverified and r.verdict != MISSING:
+            r.note = "; ".join(filter(None, [r.note, f"⚠ {unverified} unverified cells"]))
         r.paper_effect = _paper_effect(comp) if claim.test != "known_answer" else None
         results.append(r)
     return Verdict(claim, _combine(results), results)

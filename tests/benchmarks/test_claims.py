@@ -294,3 +294,9 @@ def test_stale_cells_are_refused(tmp_path, claims_dir):
     v = by_id(verdicts("toy", claims_dir=claims_dir, load=load))["a-beats-b"]
     assert v.verdict == MISSING
     assert "method=b" in v.results[0].note and "3 stale cells refused" in v.results[0].note
+
+    def legacy(name):  # cells made before stamps are used, and flagged
+        return [{**c, "status": "unverified"} for c in load_cells(name, tmp_path / "cells")]
+
+    v = by_id(verdicts("toy", claims_dir=claims_dir, load=legacy))["a-beats-b"]
+    assert v.verdict == HOLDS and v.results[0].note == "⚠ 6 unverified cells"
