@@ -1,4 +1,4 @@
-"""``python -m benchmarks list | run | status | page | adopt`` (see benchmarks/runner.py and docs/benchmarks.md).
+"""``python -m benchmarks list | run | status | page | adopt | claims`` (see benchmarks/runner.py, docs/benchmarks.md).
 
     python -m benchmarks run usefulness --profile gpu --workers 1 --only variant="rows|baseline|all"
     python -m benchmarks page usefulness --profile gpu
@@ -20,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="benchmarks on the runner and their profiles")
+    sub.add_parser("claims", help="paper claims' verdicts from the cells (python -m benchmarks claims --help)")
     for cmd, helptext in [("run", "run the missing (and partial) cells, then optionally render the page"),
                           ("status", "each cell's status: missing, partial, fresh, stale, unverified"),
                           ("page", "render benchmarks/results/NAME.md from stored cells (runs nothing)"),
@@ -89,6 +90,11 @@ def _main(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["claims"]:  # every paper claim's verdict (benchmarks/claims)
+        from benchmarks.claims import main as claims_main
+
+        return claims_main(argv[1:])
     a = _parser().parse_args(argv)
     try:
         return _main(a)

@@ -75,7 +75,8 @@ class Benchmark:
         inputs: ``cfg -> {name: path}`` of input files hashed into each cell (default: none).
         cell_settings: ``(cfg, params) -> dict`` of settings that belong to one cell (e.g. the definition of the
             variant named by ``params``), stamped into that cell only.
-        experiment: the cells' folder under ``results/cells`` (default: ``name``).
+        experiment: the cells' folder under ``results/cells`` (default: ``name``), or ``cfg -> folder`` when
+            profiles keep their cells apart (e.g. ``lref`` and ``lref_gpu``).
         legacy_at: the commit legacy cells' code is compared with (see :class:`Experiment`).
         legacy_files: the files diffed for legacy cells (default: the file part of ``sources``).
         config_file: the config file, when not ``benchmarks/config/<name>.yaml`` (tests keep theirs beside them).
@@ -90,7 +91,7 @@ class Benchmark:
     sources: Sequence[str]
     inputs: Callable[[Any], dict[str, str | Path]] = field(default=lambda cfg: {})
     cell_settings: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
-    experiment: str = ""
+    experiment: str | Callable[[Any], str] = ""
     legacy_at: str = "HEAD"
     legacy_files: Sequence[str] = ()
     config_file: Path | None = None
@@ -110,7 +111,8 @@ class Benchmark:
         skip = RESOURCES | set(cfg.page_fields) | set(cfg.cell_fields)
         settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in skip}
         per_cell = functools.partial(self.cell_settings, cfg) if self.cell_settings else None
-        return Experiment(self.experiment or self.name, self.grid(cfg), functools.partial(self.cell, cfg), root=root,
+        folder = self.experiment(cfg) if callable(self.experiment) else self.experiment
+        return Experiment(folder or self.name, self.grid(cfg), functools.partial(self.cell, cfg), root=root,
                           sources=list(self.sources), inputs=dict(self.inputs(cfg)), settings=settings,
                           cell_settings=per_cell, legacy_files=list(self.legacy_files), legacy_at=self.legacy_at)
 
@@ -164,11 +166,16 @@ def provenance(exp: Experiment, cells: list[dict[str, Any]]) -> str:
              f"`benchmarks/results/cells/{exp.name}/`: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
              + f". Current code hash `{stamp.get('code')}` over {', '.join(f'`{s}`' for s in exp.sources)}; "
              f"inputs {', '.join(f'{k} `{v}`' for k, v in stamp.get('inputs', {}).items()) or 'none'}."]
-    flagged = [c for c in cells if c["status"] != "fresh"]
-    if flagged:
+    unverified = [c for c in cells if c["status"] == "unverified"]
+    if unverified:
         lines += ["", "Rows marked ⚠ come from cells this code cannot vouch for (made before cells were stamped, "
                   "by code git cannot check); they are shown, not silently mixed in:", ""]
-        lines += [f"- ⚠ `{cell_name(c)}`: {'; '.join(c['status_reasons'])}" for c in flagged]
+        lines += [f"- ⚠ `{cell_name(c)}`: {'; '.join(c['status_reasons'])}" for c in unverified]
+    stale = [c for c in cells if c["status"] == "stale"]
+    if stale:
+        lines += ["", "Rows marked ✗stale come from cells made by other code, data or settings than the current "
+                  "ones (rendered on request, `--allow-stale`); what changed:", ""]
+        lines += [f"- ✗ `{cell_name(c)}`: {'; '.join(c['status_reasons'])}" for c in stale]
     return "\n".join(lines)
 
 
@@ -184,6 +191,7 @@ def render_page(bench: Benchmark, cfg: BenchConfig, profile: str, root: Path = C
     exp = bench.experiment_for(cfg, root)
     cells = exp.load(allow_stale=allow_stale)
     body = bench.page(cfg, cells) + "\n\n" + provenance(exp, cells)
+    extra = " --allow-stale" if allow_stale else ""
     command = (f"python -m benchmarks run {bench.name} --profile {profile}   # cells\n"
-               f"python -m benchmarks page {bench.name} --profile {profile}  # this page")
+               f"python -m benchmarks page {bench.name} --profile {profile}{extra}  # this page")
     return write_markdown(out or RESULTS / f"{bench.name}.md", bench.title, body, command)

@@ -159,6 +159,11 @@ def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
     assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out),
                  "--set", "offset=1.5"]) == 1
     assert "setting offset: 0.5 -> 1.5" in capsys.readouterr().err
+    assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out),
+                 "--set", "offset=1.5", "--allow-stale"]) == 0
+    text = out.read_text()
+    assert "| a ✗stale | 0 | 10.50 |" in text and "--allow-stale  # this page" in text
+    assert "- ✗ `method=a__seed=0`: setting offset: 0.5 -> 1.5" in text
 
 
 def test_bad_profile_and_only_key_are_one_line_errors(tmp_path, capsys):
