@@ -231,11 +231,13 @@ def _section(cfg: LcronBench, exp: TableCells, cells: list[dict], folder: str, b
     shown, left_out = _complete(mine, len(cfg.seeds)) if by == "method" else (mine, [])
     secs = [c["seconds"] for c in mine]
     devices = ", ".join(sorted({str(c["metrics"].get("device", "cpu")) for c in mine}))
+    trained = [c for c in shown if not str(c["params"].get("method")).startswith(("oracle", "random"))]
     text = b["table"].format(folder=folder, n_cells=len(mine), n_grid=len(grid), devices=devices,
-                             seconds=sum(secs) / len(secs), table=_table(shown, by, metrics, paper))
+                             seconds=sum(secs) / len(secs),
+                             table=_table(shown, by, metrics, paper) if trained else b["empty"])
     if left_out:
         text = b["partial"].format(n_seeds=len(cfg.seeds), left_out=", ".join(left_out)) + "\n\n" + text
-    if by == "method" and any(c["params"]["method"] == "lcron" for c in shown):
+    if by == "method" and any(c["params"]["method"] == "lcron" for c in trained):
         text += "\n\n" + b["tests"].format(ordering=_ordering(shown), tests=_tests(shown))
     return text
 

@@ -76,3 +76,11 @@ def test_page_from_cells_shows_complete_methods_only_and_the_papers_numbers():
         "| fs_ranknet"))
     assert "Ordering by joint recall: lcron 0.8010 > fs_ranknet 0.7810" in full
     assert "-0.0700 on `main`" in text  # FS-RankNet − LCRON: 0.68 + 0.001 s against 0.75 + 0.001 s, 3 seeds
+
+
+def test_a_table_where_no_method_has_every_seed_says_so():
+    cfg = BENCHMARK.load_config("cpu", ["tables=[lcron_2stage_full]"])
+    text = page(cfg, [_cell("lcron_2stage_full", "lcron", 0, 0.8), _cell("lcron_2stage_full", "random", 0, 0.5)])
+    full = text.split("config `full`")[1].split("## Two-stage cascade, config `main`")[0]
+    assert "(No method has all its seeds yet.)" in full and "lcron" in full.split("**Partial.**")[1].split("\n\n")[0]
+    assert "Ordering by joint recall" not in full
