@@ -142,6 +142,166 @@ def e5_cell(params: dict) -> dict:
     return {**_flatten(evaluate_pairs(lambda t: emb.encode_queries(list(t)), test)), "device": "cpu"}
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# CPU run: held-out Tatoeba and XTD10 (1000-way caption retrieval) in one cell per condition and seed
+# ---------------------------------------------------------------------------------------------------------------------
+
+CPU_NAME = f"{NAME}_cpu"
+CPU_TRAIN = {"lr": 5e-5, "batch_size": 32, "epochs": 1}
+CPU_PAIRS_PER_LANG = 400
+
+
+def _both_tests():
+    from siftkit.multilingual.data import load_xtd10
+
+    train, tatoeba = _data()
+    return train, {"tatoeba": tatoeba, "xtd10": load_xtd10(LANGS)}
+
+
+def _eval_both(student, teacher, tests) -> dict:
+    from siftkit.multilingual.evaluate import evaluate_pairs
+
+    out = {}
+    for name, test in tests.items():
+        out |= {f"{name}/{k}": v for k, v in _flatten(evaluate_pairs(student, test, teacher)).items()}
+    return out
+
+
+def cpu_cell(params: dict) -> dict:
+    """Teacher, student (trained on the first ``CPU_PAIRS_PER_LANG`` training pairs of each language) or e5,
+    evaluated on held-out Tatoeba and on all 1000 XTD10 captions (never trained on)."""
+    import torch
+
+    from siftkit.multilingual.train import DistillConfig, distill
+
+    torch.set_num_threads(2)
+    train, tests = _both_tests()
+    if params["condition"] == "e5":
+        from siftkit.embed import load_embedder
+
+        emb = load_embedder("e5")
+        return {**_eval_both(lambda t: emb.encode_queries(list(t)), None, tests), "device": "cpu"}
+    student = _minilm("minilm", "cpu")
+    teacher = student.frozen_copy()
+    if params["condition"] == "teacher":
+        return {**_eval_both(teacher.encode, teacher.encode, tests), "device": "cpu"}
+    pairs = [p for ps in train.values() for p in ps[:CPU_PAIRS_PER_LANG]]
+    res = distill(student, pairs, DistillConfig(seed=params["seed"], **CPU_TRAIN), teacher=teacher, progress=False)
+    return {**_eval_both(student.encode, teacher.encode, tests), "steps": res.steps, "loss_first": res.losses[0],
+            "loss_last": res.losses[-1], "pairs_per_s": res.pairs_per_s, "train_pairs": len(pairs), "device": "cpu"}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# image+text path: the tiny random VLM on real JPEGs (the AVVA images), MMMEB-format i2t / t2i per language and style
+# ---------------------------------------------------------------------------------------------------------------------
+
+IMAGE_NAME = f"{NAME}_image"
+# [ours] class captions of the AVVA images in the five languages, in three templates: two to train on, one to test.
+CLASSES = {
+    "clock": {"en": "an alarm clock", "de": "ein Wecker", "fr": "un réveil", "it": "una sveglia",
+              "es": "un despertador"},
+    "car": {"en": "a car", "de": "ein Auto", "fr": "une voiture", "it": "un'auto", "es": "un coche"},
+    "cat": {"en": "a cat", "de": "eine Katze", "fr": "un chat", "it": "un gatto", "es": "un gato"},
+    "coughing": {"en": "a person coughing", "de": "eine hustende Person", "fr": "une personne qui tousse",
+                 "it": "una persona che tossisce", "es": "una persona tosiendo"},
+    "lightning": {"en": "lightning in the sky", "de": "ein Blitz am Himmel", "fr": "un éclair dans le ciel",
+                  "it": "un fulmine nel cielo", "es": "un relámpago en el cielo"},
+    "dog": {"en": "a dog", "de": "ein Hund", "fr": "un chien", "it": "un cane", "es": "un perro"},
+    "bird": {"en": "a bird", "de": "ein Vogel", "fr": "un oiseau", "it": "un uccello", "es": "un pájaro"},
+}
+TRAIN_TEMPLATES = {"en": ["{C}.", "Here is {c}."], "de": ["{C}.", "Hier ist {c}."], "fr": ["{C}.", "Voici {c}."],
+                   "it": ["{C}.", "Ecco {c}."], "es": ["{C}.", "Aquí hay {c}."]}
+TEST_TEMPLATE = {"en": "In the picture: {c}.", "de": "Auf dem Bild: {c}.", "fr": "Sur l'image : {c}.",
+                 "it": "Nell'immagine: {c}.", "es": "En la imagen: {c}."}
+IMAGE_TRAIN = {"lr": 1e-3, "batch_size": 16, "epochs": 3}
+
+
+def _caption(template: str, c: str) -> str:
+    return template.format(c=c, C=c[:1].upper() + c[1:])
+
+
+def avva_images() -> list[tuple[str, str]]:
+    """(class, path) for the 13 AVVA JPEGs (../shared/data/avva; non-commercial/undocumented licences: read there)."""
+    from siftkit.core.assets import shared_data_dir
+
+    root = shared_data_dir()
+    if root is None or not (root / "avva").is_dir():
+        raise SystemExit("../shared/data/avva not found (set SIFTKIT_SHARED)")
+    ac = root / "avva" / "audioclip_demo" / "images"
+    out = [(name.split("_")[0].replace("cars", "car"), str(p)) for p in sorted(ac.glob("*.jpg"))
+           for name in [p.stem]]
+    out += [(c, str(root / "avva" / "imagebind_assets" / f"{c}_image.jpg")) for c in ("dog", "car", "bird")]
+    return out
+
+
+def mmmeb_files(folder: Path, style: str) -> dict[tuple[str, str], Path]:
+    """Write the MMMEB-format jsonl files (gold at index 0) of the AVVA images per language and task, test template:
+    i2t (image + instruction → the class captions) and t2i (caption → one image per class)."""
+    from siftkit.core.io import atomic_write_text
+    from siftkit.multilingual.data import prompt
+
+    images = avva_images()
+    first = {}
+    for c, path in images:
+        first.setdefault(c, path)
+    classes = list(CLASSES)
+    out = {}
+    for lang in ("en", *LANGS):
+        caps = {c: _caption(TEST_TEMPLATE[lang], CLASSES[c][lang]) for c in classes}
+        i2t = [{"qry_text": prompt("i2t", lang, style), "qry_img_path": path,
+                "tgt_text": [caps[c]] + [caps[o] for o in classes if o != c]} for c, path in images]
+        target = prompt("image", lang, style)
+        t2i = [{"qry_text": caps[c], "tgt_text": [target] * len(classes),
+                "tgt_img_path": [first[c]] + [first[o] for o in classes if o != c]} for c in classes]
+        for task, rows in (("i2t", i2t), ("t2i", t2i)):
+            p = folder / f"avva_{lang}_{len(classes)}_formatted_{task}.jsonl"
+            atomic_write_text(p, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            out[(lang, task)] = p
+    return out
+
+
+def image_cell(params: dict) -> dict:
+    """The tiny random VLM (teacher) and its self-distilled student on (caption_en, caption_x, image) pairs of the
+    train templates: MMMEB i2t/t2i P@1 per language and prompt style, x→en caption retrieval with the image."""
+    import tempfile
+
+    import torch
+
+    from siftkit.embed import make_tiny_vlm
+    from siftkit.multilingual.data import STYLES, Pair
+    from siftkit.multilingual.encoder import kd_encoder
+    from siftkit.multilingual.evaluate import evaluate_mmmeb, read_mmmeb
+    from siftkit.multilingual.train import DistillConfig, distill
+
+    torch.set_num_threads(2)
+    images = avva_images()
+    with tempfile.TemporaryDirectory() as tmp:
+        student = kd_encoder(make_tiny_vlm(Path(tmp) / "vlm", seed=0))
+        teacher = student.frozen_copy()
+        out = {"images": len(images), "device": "cpu"}
+        if params["condition"] == "student":
+            pairs = [Pair(_caption(te, CLASSES[c]["en"]), _caption(tx, CLASSES[c][lang]), lang, path)
+                     for c, path in images for lang in LANGS
+                     for te, tx in zip(TRAIN_TEMPLATES["en"], TRAIN_TEMPLATES[lang])]
+            res = distill(student, pairs, DistillConfig(seed=params["seed"], **IMAGE_TRAIN), teacher=teacher,
+                          progress=False)
+            out |= {"train_pairs": len(pairs), "steps": res.steps, "loss_first": res.losses[0],
+                    "loss_last": res.losses[-1]}
+        model = teacher if params["condition"] == "teacher" else student
+        enc = lambda texts, imgs=None: model.encode(list(texts), imgs)  # noqa: E731
+        for style in STYLES:
+            for (lang, task), path in mmmeb_files(Path(tmp) / style, style).items():
+                out[f"{style}/{lang}/{task}"] = evaluate_mmmeb(read_mmmeb(path), enc, enc)["p@1"]
+        import numpy as np
+
+        for lang in LANGS:  # the objective on the held-out template: 100·MSE(S(x, img), T(en, img)), normalised
+            en = [_caption(TEST_TEMPLATE["en"], CLASSES[c]["en"]) for c, _ in images]
+            x = [_caption(TEST_TEMPLATE[lang], CLASSES[c][lang]) for c, _ in images]
+            ims = [path for _, path in images]
+            out[f"mse/{lang}"] = float(100 * np.mean((model.encode(x, ims) - teacher.encode(en, ims)) ** 2))
+    return out
+
+
 def page() -> Path:
     recs = load_cells(NAME)
     if not recs:
@@ -217,7 +377,7 @@ def page() -> Path:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["cells", "e5", "page"])
+    ap.add_argument("what", choices=["cells", "e5", "cpu", "image", "page"])
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--root", default=str(CELLS))
@@ -227,13 +387,24 @@ def main(argv=None) -> None:
     if a.what == "page":
         print(page())
         return
+    seeds = [int(s) for s in a.seeds.split(",")]
+    if a.what == "cpu":  # the conditions in cost order, so an interrupted run keeps the cheap ones
+        for cond, ss in (("teacher", [0]), ("e5", [0]), ("student", seeds)):
+            run_experiment(Experiment(CPU_NAME, {"condition": [cond], "seed": ss}, cpu_cell, root=root),
+                           progress=False)
+        return
+    if a.what == "image":
+        run_experiment(Experiment(IMAGE_NAME, {"condition": ["teacher"], "seed": [0]}, image_cell, root=root),
+                       progress=False)
+        run_experiment(Experiment(IMAGE_NAME, {"condition": ["student"], "seed": seeds}, image_cell, root=root),
+                       progress=False)
+        return
     if a.what == "e5":
         run_experiment(Experiment(NAME, {"condition": ["e5"], "seed": [0]}, e5_cell, root=root))
         return
     import torch
 
     name = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else "cpu"
-    seeds = [int(s) for s in a.seeds.split(",")]
     fn = lambda p: {**cell(p, a.model, a.device), "device_name": name}  # noqa: E731
     run_experiment(Experiment(NAME, {"condition": ["teacher"], "seed": [0]}, fn, root=root), progress=False)
     run_experiment(Experiment(NAME, {"condition": ["student"], "seed": seeds}, fn, root=root), progress=False)

@@ -44,6 +44,15 @@ class Verdict:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _as_record(c: dict) -> dict:
+    """A partial cell (``{"params", "state": {step: {metric: value}}}``, the runner's resume file) reads as a record
+    whose metrics are the union of its finished steps; it is marked ``unverified`` unless it has a status."""
+    if "metrics" in c or not isinstance(c.get("state"), dict):
+        return c
+    metrics = {k: v for step in c["state"].values() if isinstance(step, dict) for k, v in step.items()}
+    return {**c, "metrics": metrics, "status": c.get("status", "unverified")}
+
+
 class _Store:
     """The cells of each experiment, read once: through ``load(name)`` (e.g. the runner's stale-checking
     ``Experiment.load(allow_stale=True)``) or ``benchmarks.cells.load_cells``. Records marked ``status: stale`` are
@@ -60,6 +69,7 @@ class _Store:
                 from benchmarks.cells import load_cells
 
                 self.cells[name] = load_cells(name, self.root) if self.root is not None else load_cells(name)
+            self.cells[name] = [_as_record(c) for c in self.cells[name]]
         return self.cells[name]
 
     def _match(self, arm: Arm) -> list[dict]:
@@ -72,9 +82,9 @@ class _Store:
     def stale(self, arm: Arm) -> int:
         return sum(c.get("status") == "stale" for c in self._match(arm))
 
-    def unverified(self, arm: Arm) -> int:
-        """Cells used that the runner could not vouch for (made before cells were stamped)."""
-        return sum(c.get("status") == "unverified" for c in self.select(arm))
+    def unverified(self, arm: Arm) -> list[dict]:
+        """Cells used that the runner could not vouch for (made before cells were stamped, or partial)."""
+        return [c for c in self.select(arm) if c.get("status") == "unverified"]
 
 
 def _get(metrics: dict, key: str) -> Any:
@@ -278,7 +288,7 @@ def evaluate(claim: Claim, root: Path | None = None, load: Callable[[str], list[
         else:
             r = _known(claim, comp, claim.conditions[i], store)
         r.label = comp.label
-        unverified = sum(store.unverified(x) for x in (comp.a, comp.b) if x is not None)
+        unverified = len({id(c) for x in (comp.a, comp.b) if x is not None for c in store.unverified(x)})
         if unverified and r.verdict != MISSING:
             r.note = "; ".join(filter(None, [r.note, f"⚠ {unverified} unverified cells"]))
         r.paper_effect = _paper_effect(comp) if claim.test != "known_answer" else None

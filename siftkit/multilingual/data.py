@@ -85,6 +85,27 @@ def apply_style(text: str, style: str) -> str:
     return plain + end + ("\n" if style == "newline" else "")
 
 
+# The MMMEB instructions per language [ours: our translations of the two VLM2Vec instructions the spec quotes; the
+# paper's own per-language strings are not in ../shared]. Run each in the three STYLES.
+PROMPTS = {
+    "i2t": {"en": "Find an image caption describing the given everyday image",
+            "de": "Finde eine Bildunterschrift, die das gegebene Alltagsbild beschreibt",
+            "fr": "Trouve une légende décrivant l'image du quotidien donnée",
+            "it": "Trova una didascalia che descriva l'immagine quotidiana data",
+            "es": "Encuentra un pie de foto que describa la imagen cotidiana dada"},
+    "image": {"en": "Represent the given image", "de": "Repräsentiere das gegebene Bild",
+              "fr": "Représente l'image donnée", "it": "Rappresenta l'immagine data",
+              "es": "Representa la imagen dada"},
+}
+
+
+def prompt(kind: str, lang: str, style: str) -> str:
+    """The ``kind`` (``i2t`` query or ``image`` target) instruction in ``lang``, in ``style``."""
+    if kind not in PROMPTS or lang not in PROMPTS[kind]:
+        raise InputError(f'no "{kind}" prompt for language "{lang}"', field="lang")
+    return apply_style(PROMPTS[kind][lang], style)
+
+
 # Localised markers of the packed translation "Question: <qry>. Answer: <pos>. ..." (xVLM2Vec's parser).
 MARKERS = {"en": ("Question", "Answer"), "it": ("Domanda", "Risposta"), "es": ("Pregunta", "Respuesta"),
            "fr": ("Question", "Réponse"), "de": ("Frage", "Antwort")}

@@ -55,6 +55,21 @@ def _encoder_fn(model: str, threads: int):
     return lambda texts, images=None: enc.encode(list(texts), images)
 
 
+def _accelerator():
+    """An ``accelerate.Accelerator`` when this process was started by ``accelerate launch`` (or ``torchrun``),
+    else ``None``; its mixed precision is checked (bf16 or none) before any model loads."""
+    import os
+
+    if "ACCELERATE_MIXED_PRECISION" not in os.environ and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    if os.environ.get("ACCELERATE_MIXED_PRECISION", "no") not in ("no", "bf16"):
+        raise InputError(f"mixed precision {os.environ['ACCELERATE_MIXED_PRECISION']!r}: use bf16 (the spec's) or "
+                         "no", field="--mixed_precision")
+    from accelerate import Accelerator
+
+    return Accelerator()
+
+
 @app.command()
 def distill(
     output: Annotated[Path, typer.Option("--output", help="Folder for model/, train.json and metrics.json.")],
@@ -93,6 +108,7 @@ def distill(
         raise InputError(f'--target must be one of {", ".join(TARGETS)}, got {target!r}', field="--target")
     cfg = DistillConfig(lr=lr, epochs=epochs, batch_size=batch_size, max_grad_norm=max_grad_norm,
                         image_loss=image_loss, lora=lora, lora_r=lora_r, seed=seed).check()
+    accelerator = _accelerator()
     check_output_dir(output)
     train, test = _load_pairs(data, lang_list, test_fraction, seed, pairs_per_lang)
     import torch
@@ -106,13 +122,19 @@ def distill(
     student = kd_encoder(model, target=target)
     teacher = student.frozen_copy()
     pairs = [p for ps in train.values() for p in ps]
-    before = evaluate_pairs(teacher.encode, test, teacher.encode) if test else []
-    res = run_distill(student, pairs, cfg, teacher=teacher, checkpoint_dir=output / "checkpoints")
+    main = accelerator is None or accelerator.is_main_process
+    before = evaluate_pairs(teacher.encode, test, teacher.encode) if test and main else []
+    res = run_distill(student, pairs, cfg, teacher=teacher, checkpoint_dir=output / "checkpoints",
+                      accelerator=accelerator)
+    if not main:  # the other processes of `accelerate launch` only train
+        return
     after = evaluate_pairs(student.encode, test, teacher.encode) if test else []
     student.save(output / "model")
+    processes = accelerator.num_processes if accelerator is not None else 1
     atomic_write_text(output / "train.json", json.dumps({"config": res.config, "model": model, "data": data,
                                                          "pairs": len(pairs), "steps": res.steps,
-                                                         "pairs_per_s": res.pairs_per_s, "losses": res.losses}))
+                                                         "processes": processes, "pairs_per_s": res.pairs_per_s,
+                                                         "losses": res.losses}))
     atomic_write_text(output / "metrics.json", json.dumps({"teacher": before, "student": after}, indent=1))
     for name, rows in (("teacher", before), ("student", after)):
         for r in rows:

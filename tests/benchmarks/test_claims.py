@@ -300,3 +300,31 @@ def test_stale_cells_are_refused(tmp_path, claims_dir):
 
     v = by_id(verdicts("toy", claims_dir=claims_dir, load=legacy))["a-beats-b"]
     assert v.verdict == HOLDS and v.results[0].note == "⚠ 6 unverified cells"
+
+
+def test_partial_cells_read_as_their_finished_steps(tmp_path):
+    import json
+
+    d = tmp_path / "claims"
+    d.mkdir()
+    (d / "m.yaml").write_text(textwrap.dedent("""\
+        claims:
+          - id: dpo
+            claim: DPO lowers over-rating.
+            test: seeds
+            direction: less
+            cells: {experiment: chain/_partial, where: {part: chain}}
+            compare:
+              - a: {metric: +dpo/err}
+                b: {metric: +cot/err}
+        """))
+    folder = tmp_path / "cells" / "chain" / "_partial"
+    folder.mkdir(parents=True)
+    for s, (cot, dpo) in enumerate([(0.5, 0.3), (0.6, 0.35), (0.55, 0.3)]):
+        rec = {"params": {"part": "chain", "seed": s}, "state": {"cot": {"+cot/err": cot}, "dpo": {"+dpo/err": dpo}}}
+        (folder / f"part=chain__seed={s}.json").write_text(json.dumps(rec))
+    v = verdicts("m", tmp_path / "cells", d)[0]
+    r = v.results[0]
+    # d = (-0.2, -0.25, -0.25): mean -0.7/3
+    assert r.n == 3 and r.effect == pytest.approx(-0.7 / 3)
+    assert v.verdict == HOLDS and "⚠ 3 unverified cells" in r.note
