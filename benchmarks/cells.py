@@ -262,12 +262,17 @@ class Experiment:
     # -- status ---------------------------------------------------------------------------------------------------
     def check(self, rec: dict[str, Any]) -> tuple[str, list[str]]:
         """A stored record's status: ``fresh`` (stamp matches), ``stale`` (made by other code/data/settings),
-        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet)."""
+        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet, or a cell whose
+        metrics list ``unverified_inputs``: it was computed from other cells that were unverified)."""
         if not self.versioned:
             return "fresh", []
         if "stamp" in rec:
             why = stamp_changes(rec["stamp"], self.stamp_for(rec["params"]))
-            return ("stale", why) if why else ("fresh", [])
+            if why:
+                return "stale", why
+            derived = (rec.get("metrics") or {}).get("unverified_inputs")
+            return ("unverified", [f"made from unverified cells: {', '.join(map(str, derived))}"]) if derived else (
+                "fresh", [])
         verdict, reason = self._legacy(rec.get("git_commit"))
         if verdict == "adoptable":
             return "unverified", [f"legacy cell, adoptable ({reason}): run `python -m benchmarks adopt`"]
@@ -304,7 +309,7 @@ class Experiment:
         out, stale = [], []
         for rec in load_cells(self.name, self.root):
             st, why = self.check(rec)
-            rec = {**rec, "status": st, "status_reasons": why}
+            rec = {"experiment": self.name, **rec, "status": st, "status_reasons": why}
             if st == "stale":
                 stale.append(rec)
             if st != "stale" or allow_stale:
