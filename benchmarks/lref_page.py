@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.cells import CELLS, load_cells
 from benchmarks.claims import claims_section
-from benchmarks.lref import AUX, EXTRA, METRICS, data
+from benchmarks.lref import AUX, EXTRA, METRICS, data, wands_dir
 from benchmarks.runner import flag
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -92,13 +92,12 @@ def _conds(runs: list[dict]) -> list[str]:
 
 def _totals(sizes: dict) -> tuple[int, int | str]:
     """(held-out synthetic pairs, deduplicated WANDS test pairs or "–" without ../shared) the samples come from."""
-    from siftkit.core.assets import shared_data_dir
     from siftkit.relevance.data import load_wands_binary, synthetic_pairs
 
     held = len(synthetic_pairs(sizes["n_pairs"], sizes["n_queries"], sizes["noise_rate"], sizes["heldout"],
                                seed=sizes["data_seed"])["test"])
-    folder = (shared_data_dir() or CELLS / "-") / "lref" / "wands_chatgpt_goes_shopping"
-    return held, f"{len(load_wands_binary(folder, 'test', dedup=True)):,}" if folder.is_dir() else "–"
+    folder = wands_dir()
+    return held, f"{len(load_wands_binary(folder, 'test', dedup=True)):,}" if folder else "–"
 
 
 def _profile(cfg, cells: list[dict]) -> str:
