@@ -149,6 +149,7 @@ def e5_cell(params: dict) -> dict:
 CPU_NAME = f"{NAME}_cpu"
 CPU_TRAIN = {"lr": 5e-5, "batch_size": 32, "epochs": 1}
 CPU_PAIRS_PER_LANG = 400
+THREADS = {"n": 2}  # torch threads of a CPU cell (--threads); results do not depend on it
 
 
 def _both_tests():
@@ -174,12 +175,12 @@ def cpu_cell(params: dict) -> dict:
 
     from siftkit.multilingual.train import DistillConfig, distill
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS["n"])
     train, tests = _both_tests()
     if params["condition"] == "e5":
         from siftkit.embed import load_embedder
 
-        emb = load_embedder("e5")
+        emb = load_embedder("e5", num_threads=THREADS["n"])
         return {**_eval_both(lambda t: emb.encode_queries(list(t)), None, tests), "device": "cpu"}
     student = _minilm("minilm", "cpu")
     teacher = student.frozen_copy()
@@ -382,14 +383,20 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--root", default=str(CELLS))
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--conditions", default="teacher,e5,student", help="cpu: which conditions to run")
     a = ap.parse_args(argv)
     root = Path(a.root)
     if a.what == "page":
         print(page())
         return
     seeds = [int(s) for s in a.seeds.split(",")]
+    THREADS["n"] = a.threads
     if a.what == "cpu":  # the conditions in cost order, so an interrupted run keeps the cheap ones
+        conds = [c for c in a.conditions.split(",") if c]
         for cond, ss in (("teacher", [0]), ("e5", [0]), ("student", seeds)):
+            if cond not in conds:
+                continue
             run_experiment(Experiment(CPU_NAME, {"condition": [cond], "seed": ss}, cpu_cell, root=root),
                            progress=False)
         return
