@@ -244,6 +244,11 @@ class Experiment:
     def partial_path(self, params: dict[str, Any]) -> Path:
         return Path(self.root) / self.name / "_partial" / f"{cell_key(params)}.json"
 
+    def folders(self) -> list[str]:
+        """The folders under ``root`` that hold this experiment's cells (one here; a subclass that spreads its grid
+        over several, e.g. one per table, lists them; :func:`adopt` and the page's "Cells" section use this)."""
+        return [self.name]
+
     @property
     def versioned(self) -> bool:
         return bool(self.sources)
@@ -486,12 +491,13 @@ def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
     returns ``(key, verdict, reason)`` per legacy cell. Adopted cells get ``stamp`` and an ``adopted`` note
     (from which commit, checked against what; their inputs were not recorded then and are stamped as they are now)."""
     out = []
-    for p in sorted((Path(exp.root) / exp.name).glob("*.json")):
+    for p in sorted(f for folder in exp.folders() for f in (Path(exp.root) / folder).glob("*.json")):
         rec = json.loads(p.read_text())
         if "stamp" in rec:
             continue
         verdict, reason = exp._legacy(rec.get("git_commit"))
-        out.append((cell_key(rec["params"]), verdict, reason))
+        out.append((cell_key(rec["params"]) if len(exp.folders()) == 1 else f"{p.parent.name}/{cell_key(rec['params'])}",
+                    verdict, reason))
         if verdict == "adoptable" and not dry_run:
             rec["stamp"] = exp.stamp_for(rec["params"])
             rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,

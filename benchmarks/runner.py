@@ -188,12 +188,13 @@ def provenance(exps: Experiment | Sequence[Experiment], cells: list[dict[str, An
     """The page's closing section: per experiment, how many cells are current; every flagged cell with its reason."""
     lines = ["## Cells"]
     for exp in [exps] if isinstance(exps, Experiment) else exps:
+        folders = exp.folders()
         counts: dict[str, int] = {}
         for c in cells:
-            if c.get("experiment", exp.name) == exp.name:
+            if c.get("experiment", exp.name) in folders or c.get("experiment") == exp.name:
                 counts[c["status"]] = counts.get(c["status"], 0) + 1
         stamp = exp.stamp or {}
-        lines += ["", f"`benchmarks/results/cells/{exp.name}/`: "
+        lines += ["", ", ".join(f"`benchmarks/results/cells/{f}/`" for f in folders) + ": "
                   + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cells")
                   + f". Current code hash `{stamp.get('code')}` over {', '.join(f'`{s}`' for s in exp.sources)}; "
                   f"inputs {', '.join(f'{k} `{v}`' for k, v in stamp.get('inputs', {}).items()) or 'none'}."]
