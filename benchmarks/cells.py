@@ -244,6 +244,11 @@ class Experiment:
     def partial_path(self, params: dict[str, Any]) -> Path:
         return Path(self.root) / self.name / "_partial" / f"{cell_key(params)}.json"
 
+    def folders(self) -> list[str]:
+        """The folders under ``root`` that hold this experiment's cells (one here; a subclass that spreads its grid
+        over several, e.g. one per table, lists them; :func:`adopt` and the page's "Cells" section use this)."""
+        return [self.name]
+
     @property
     def versioned(self) -> bool:
         return bool(self.sources)
@@ -262,12 +267,17 @@ class Experiment:
     # -- status ---------------------------------------------------------------------------------------------------
     def check(self, rec: dict[str, Any]) -> tuple[str, list[str]]:
         """A stored record's status: ``fresh`` (stamp matches), ``stale`` (made by other code/data/settings),
-        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet)."""
+        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet, or a cell whose
+        metrics list ``unverified_inputs``: it was computed from other cells that were unverified)."""
         if not self.versioned:
             return "fresh", []
         if "stamp" in rec:
             why = stamp_changes(rec["stamp"], self.stamp_for(rec["params"]))
-            return ("stale", why) if why else ("fresh", [])
+            if why:
+                return "stale", why
+            derived = (rec.get("metrics") or {}).get("unverified_inputs")
+            return ("unverified", [f"made from unverified cells: {', '.join(map(str, derived))}"]) if derived else (
+                "fresh", [])
         verdict, reason = self._legacy(rec.get("git_commit"))
         if verdict == "adoptable":
             return "unverified", [f"legacy cell, adoptable ({reason}): run `python -m benchmarks adopt`"]
@@ -304,7 +314,7 @@ class Experiment:
         out, stale = [], []
         for rec in load_cells(self.name, self.root):
             st, why = self.check(rec)
-            rec = {**rec, "status": st, "status_reasons": why}
+            rec = {"experiment": self.name, **rec, "status": st, "status_reasons": why}
             if st == "stale":
                 stale.append(rec)
             if st != "stale" or allow_stale:
@@ -481,12 +491,13 @@ def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
     returns ``(key, verdict, reason)`` per legacy cell. Adopted cells get ``stamp`` and an ``adopted`` note
     (from which commit, checked against what; their inputs were not recorded then and are stamped as they are now)."""
     out = []
-    for p in sorted((Path(exp.root) / exp.name).glob("*.json")):
+    for p in sorted(f for folder in exp.folders() for f in (Path(exp.root) / folder).glob("*.json")):
         rec = json.loads(p.read_text())
         if "stamp" in rec:
             continue
         verdict, reason = exp._legacy(rec.get("git_commit"))
-        out.append((cell_key(rec["params"]), verdict, reason))
+        out.append((cell_key(rec["params"]) if len(exp.folders()) == 1 else f"{p.parent.name}/{cell_key(rec['params'])}",
+                    verdict, reason))
         if verdict == "adoptable" and not dry_run:
             rec["stamp"] = exp.stamp_for(rec["params"])
             rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,
