@@ -146,6 +146,26 @@ def test_seedless_arm_pairs_with_every_seed(tmp_path):
     assert r.hi - r.effect == pytest.approx(T_975_DF2 * 0.1 / math.sqrt(3))
 
 
+def test_fixed_reference_arm_pairs_with_every_seed(tmp_path):
+    d = tmp_path / "claims"
+    d.mkdir()
+    (d / "m.yaml").write_text(textwrap.dedent("""\
+        claims:
+          - id: student-beats-teacher
+            claim: The student beats the teacher.
+            test: seeds
+            cells: {experiment: kd, metric: p1}
+            compare:
+              - a: {where: {condition: student}}
+                b: {where: {condition: teacher}, fixed: true}
+        """))
+    write_cells(tmp_path / "cells", "kd", [({"condition": "student", "seed": s}, {"p1": x})
+                                          for s, x in enumerate([0.5, 0.6, 0.7])]
+                + [({"condition": "teacher", "seed": 0}, {"p1": 0.1})])
+    r = verdicts("m", tmp_path / "cells", d)[0].results[0]
+    assert r.n == 3 and r.effect == pytest.approx(0.5)
+
+
 def test_cluster_bootstrap_over_items(tmp_path):
     d = tmp_path / "claims"
     d.mkdir()
