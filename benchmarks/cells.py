@@ -181,14 +181,15 @@ def _git(*args: str) -> int:
 def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -> tuple[str, str]:
     """Whether a legacy cell's method code is unchanged since it ran: ``("adoptable" | "stale" | "unverified",
     reason)``. Adoptable iff its commit is a clean commit of this repository and
-    ``git diff --quiet <commit> <at> -- <files>`` holds."""
+    ``git diff --quiet <commit> <at> -- <files>`` holds; ``at="HEAD"`` compares with the working tree (the code that
+    would stamp the cell), so uncommitted edits to those files count as changes."""
     if not commit:
         return "unverified", "no commit recorded (made on another machine or outside git)"
     if commit.endswith("+dirty"):
         return "unverified", f"made from uncommitted changes on {commit[:12]}"
     if _git("cat-file", "-e", f"{commit}^{{commit}}") != 0:
         return "unverified", f"commit {commit[:12]} is not in this repository"
-    rc = _git("diff", "--quiet", commit, at, "--", *files)
+    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files)
     if rc == 0:
         return "adoptable", f"{', '.join(files)} unchanged from {commit[:12]} to {at}"
     if rc == 1:
@@ -372,7 +373,9 @@ class Partial:
 
     def save(self, key: str, value: Any) -> None:
         self.state[key] = value
-        rec = {"params": self.params, "state": self.state, "git_commit": git_commit(),
+        if not hasattr(self, "_commit"):
+            self._commit = git_commit()
+        rec = {"params": self.params, "state": self.state, "git_commit": self._commit,
                "updated": _dt.datetime.now().isoformat(timespec="seconds")}
         if self.stamp is not None:
             rec["stamp"] = self.stamp

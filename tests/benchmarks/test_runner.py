@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, legacy_verdict, run_experiment,
+from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, legacy_verdict, run_experiment,
                               stamp_changes)
 from siftkit.core.config import load_profile
 from siftkit.core.errors import ConfigError
@@ -202,3 +202,19 @@ def test_cell_computed_from_unverified_cells_is_unverified(tmp_path):
     run_experiment(exp, progress=False)
     (cell,) = exp.load()
     assert cell["status"] == "unverified" and cell["status_reasons"] == ["made from unverified cells: other/k=1"]
+
+
+def test_adopt_stamps_only_cells_git_vouches_for(tmp_path):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    exp = Experiment("legacy", {"seed": [0, 1, 2]}, _score, root=tmp_path, sources=["siftkit/metrics/ir.py"])
+    (tmp_path / "legacy").mkdir()
+    for seed, commit in [(0, head), (1, head + "+dirty"), (2, None)]:
+        rec = {"experiment": "legacy", "params": {"seed": seed}, "metrics": {"score": seed}, "git_commit": commit}
+        exp.path({"seed": seed}).write_text(json.dumps(rec))
+    assert [c["status"] for c in exp.load()] == ["unverified"] * 3  # nothing is accepted before adoption
+    rows = adopt(exp)
+    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"), ("seed=2", "unverified")]
+    adopted = json.loads(exp.path({"seed": 0}).read_text())
+    assert adopted["stamp"] == exp.stamp and adopted["adopted"]["from_commit"] == head
+    assert [c["status"] for c in exp.load()] == ["fresh", "unverified", "unverified"]
+    assert "stamp" not in json.loads(exp.path({"seed": 1}).read_text())
