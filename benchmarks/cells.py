@@ -1,35 +1,51 @@
-"""A small runner for benchmark grids that survive interruption.
+"""Benchmark cells: a grid of results that survives interruption and cannot go stale silently.
 
 An experiment is a grid of cells (e.g. method × seed × setting). Each finished cell writes one JSON file under
 ``benchmarks/results/cells/<experiment>/`` and is skipped when that file is present, so a long experiment can be
-killed and finished in pieces. :func:`collect` turns the cells into a markdown table of mean ± std with a
-bootstrap CI over seeds.
+killed and finished in pieces. A cell records what it ran on (its *stamp*): the siftkit version, a hash of the
+source files the experiment declares (``sources``), hashes of its input files (``inputs``) and the settings that
+shape its result (``settings``). Loading compares each stamp with the current one and refuses a cell made by other
+code or data (:class:`StaleCellError`, naming the cell and what changed). A cell that is half done keeps its state
+in ``<experiment>/_partial/<key>.json`` (:class:`Partial`), stamped the same way, and resumes from it.
 
-    exp = Experiment("demo", {"method": ["a", "b"], "seed": [0, 1, 2]}, fn=train_and_eval)
-    run_experiment(exp)                      # runs the missing cells only
+    exp = Experiment("demo", {"method": ["a", "b"], "seed": [0, 1, 2]}, fn=train_and_eval,
+                     sources=["siftkit/cascade", "benchmarks/demo.py::cell"], inputs={"data": path})
+    run_experiment(exp, workers=2)           # runs the missing cells only, in two worker processes
+    cells = exp.load()                       # stale cells refused; each record carries "status"
     table = collect("demo", by=["method"])   # DataFrame
-    write_markdown("benchmarks/results/demo.md", "Demo", table, command="python -m benchmarks.demo")
 
-Command line: ``python -m benchmarks.cells collect EXPERIMENT --by method --metric ndcg``.
+Cells written before stamps existed ("legacy") are shown as ``unverified`` until :func:`adopt` stamps them (see
+docs/benchmarks.md, "Migration"). Experiments that declare no ``sources`` keep the old, unchecked behaviour.
+
+Command line: ``python -m benchmarks.cells collect EXPERIMENT --by method --metric ndcg``; the runner is
+``python -m benchmarks`` (benchmarks/runner.py).
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
+import hashlib
+import inspect
 import itertools
 import json
 import math
 import re
+import subprocess
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from siftkit.core.io import atomic_write_text
 from siftkit.core.rundir import git_commit, thread_info
 
+REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 CELLS = RESULTS / "cells"
+_SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".json", ".txt", ".jinja", ".j2")
 
 
 def cell_key(params: dict[str, Any]) -> str:
@@ -38,34 +54,385 @@ def cell_key(params: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", "__".join(parts))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# versioning: what a cell ran on
+# ---------------------------------------------------------------------------------------------------------------
+
+class StaleCellError(RuntimeError):
+    """A stored cell (or partial cell) was made by other code, data or settings than the experiment declares now."""
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _definitions(text: str, names: Sequence[str], where: str) -> str:
+    """The source of the named top-level definitions (functions, classes, assignments) of a Python file."""
+    tree = ast.parse(text)
+    found: dict[str, str] = {}
+    for node in tree.body:
+        targets = [node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else [
+            t.id for t in getattr(node, "targets", [getattr(node, "target", None)]) if isinstance(t, ast.Name)]
+        for name in targets:
+            if name in names:
+                found[name] = ast.get_source_segment(text, node) or ""
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"{where}: no top-level definition named {', '.join(missing)}")
+    return "\n".join(found[n] for n in names)
+
+
+def source_hashes(sources: Sequence[str], repo: Path = REPO) -> dict[str, str]:
+    """Hash of each declared source, by repository-relative name.
+
+    A source is a file, a folder (every ``.py``/``.yaml``/... file below it, ``__pycache__`` excluded) or
+    ``file.py::name1,name2`` (only those top-level definitions, so that editing a benchmark's page code does not
+    make its cells stale).
+    """
+    out: dict[str, str] = {}
+    for src in sources:
+        rel, _, names = src.partition("::")
+        path = repo / rel
+        if names:
+            out[src] = _sha(_definitions(path.read_text(), [n.strip() for n in names.split(",")], src).encode())
+        elif path.is_dir():
+            for p in sorted(path.rglob("*")):
+                if p.is_file() and p.suffix in _SOURCE_SUFFIXES and "__pycache__" not in p.parts:
+                    out[p.relative_to(repo).as_posix() if p.is_relative_to(repo) else str(p)] = _sha(p.read_bytes())
+        elif path.is_file():
+            out[rel] = _sha(path.read_bytes())
+        else:
+            raise FileNotFoundError(f"declared source {src!r} does not exist under {repo}")
+    return out
+
+
+_INPUT_MEMO: dict[tuple, str] = {}
+
+
+def input_hash(path: str | Path) -> str:
+    """Content hash of an input file or folder (all files below it, by relative name); memoised per process on
+    (path, size, mtime) so a large input is read once."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if not files or not all(p.exists() for p in files):
+        raise FileNotFoundError(f"declared input {path} does not exist")
+    sig = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if sig not in _INPUT_MEMO:
+        h = hashlib.sha256()
+        for p in files:
+            h.update((p.relative_to(path).as_posix() if path.is_dir() else p.name).encode() + b"\0")
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        _INPUT_MEMO[sig] = h.hexdigest()[:16]
+    return _INPUT_MEMO[sig]
+
+
+def make_stamp(sources: Sequence[str], inputs: dict[str, str | Path] | None = None,
+               settings: dict[str, Any] | None = None, repo: Path = REPO) -> dict[str, Any]:
+    """What a cell runs on: ``{"siftkit", "code", "files", "inputs", "settings"}``.
+
+    ``code`` is one hash over ``files`` (each declared source's hash); ``inputs`` maps a name to its content hash;
+    ``settings`` is kept as given (JSON values). The siftkit version is recorded but not compared [ours]: the
+    source hashes say whether the code changed, a version bump alone does not change a result.
+    """
+    import siftkit
+
+    files = source_hashes(sources, repo)
+    settings = json.loads(json.dumps(settings or {}, sort_keys=True, default=str))
+    return {"siftkit": siftkit.__version__, "code": _sha(json.dumps(files, sort_keys=True).encode()),
+            "files": files, "inputs": {k: input_hash(v) for k, v in sorted((inputs or {}).items())},
+            "settings": settings}
+
+
+def stamp_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between a stored stamp and the current one, in words (empty when the cell is current)."""
+    out = []
+    of, nf = old.get("files", {}), new.get("files", {})
+    if old.get("code") != new.get("code"):
+        changed = sorted(k for k in of.keys() & nf.keys() if of[k] != nf[k])
+        added, removed = sorted(nf.keys() - of.keys()), sorted(of.keys() - nf.keys())
+        out += [f"source {k} changed" for k in changed] + [f"source {k} added" for k in added]
+        out += [f"source {k} removed" for k in removed]
+        if not (changed or added or removed):
+            out.append("declared sources differ")
+    oi, ni = old.get("inputs", {}), new.get("inputs", {})
+    out += [f"input {k} changed" if k in oi and k in ni else f"input {k} {'added' if k in ni else 'removed'}"
+            for k in sorted(oi.keys() | ni.keys()) if oi.get(k) != ni.get(k)]
+    if old.get("cell") != new.get("cell"):
+        out.append(f"cell settings: {old.get('cell')!r} -> {new.get('cell')!r}")
+    os_, ns = old.get("settings", {}), new.get("settings", {})
+    out += [f"setting {k}: {os_.get(k, '(unset)')!r} -> {ns.get(k, '(unset)')!r}"
+            for k in sorted(os_.keys() | ns.keys()) if os_.get(k) != ns.get(k)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# legacy cells (written before stamps): verified against git history
+# ---------------------------------------------------------------------------------------------------------------
+
+def _git(*args: str) -> int:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, timeout=60).returncode
+    except (OSError, subprocess.SubprocessError):
+        return -1
+
+
+def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -> tuple[str, str]:
+    """Whether a legacy cell's method code is unchanged since it ran: ``("adoptable" | "stale" | "unverified",
+    reason)``. Adoptable iff its commit is a clean commit of this repository and
+    ``git diff --quiet <commit> <at> -- <files>`` holds."""
+    if not commit:
+        return "unverified", "no commit recorded (made on another machine or outside git)"
+    if commit.endswith("+dirty"):
+        return "unverified", f"made from uncommitted changes on {commit[:12]}"
+    if _git("cat-file", "-e", f"{commit}^{{commit}}") != 0:
+        return "unverified", f"commit {commit[:12]} is not in this repository"
+    rc = _git("diff", "--quiet", commit, at, "--", *files)
+    if rc == 0:
+        return "adoptable", f"{', '.join(files)} unchanged from {commit[:12]} to {at}"
+    if rc == 1:
+        return "stale", f"{', '.join(files)} changed since {commit[:12]}"
+    return "unverified", f"git diff {commit[:12]} {at} failed"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the grid, its cells and partial cells
+# ---------------------------------------------------------------------------------------------------------------
+
 @dataclass
 class Experiment:
     """A grid of cells.
 
     Attributes:
         name: folder name under ``results/cells``.
-        grid: axis name → values; the cells are the Cartesian product.
-        fn: computes one cell: ``fn(params) -> dict of metrics`` (numbers or small JSON values).
+        grid: axis name → values (the cells are the Cartesian product), or an explicit list of parameter dicts.
+        fn: computes one cell: ``fn(params) -> dict of metrics`` (numbers or small JSON values), or
+            ``fn(params, partial)`` to keep a half-done cell's state in a :class:`Partial`. Must be a top-level
+            function (or ``functools.partial`` of one) when cells run in worker processes.
         root: where cell folders live (tests point it to a temporary folder).
+        sources: the code the cells depend on (see :func:`source_hashes`); empty = unversioned (old behaviour).
+        inputs: name → input file or folder, hashed into the stamp.
+        settings: values that shape a cell's result but are not grid axes (sizes, seeds of samples, model ids).
+        cell_settings: ``params -> dict`` of settings that belong to one cell only (e.g. the definition of the
+            variant it names), stamped into that cell alone, so adding a variant does not make the others stale.
+        legacy_files: files diffed in git for cells written before stamps (default: the file part of ``sources``).
+        legacy_at: the commit those files must match (default HEAD; the last commit before a benchmark's port onto
+            the runner, whose own module then changed); package sources must also be unchanged from it to HEAD.
     """
 
     name: str
-    grid: dict[str, Sequence[Any]]
-    fn: Callable[[dict[str, Any]], dict[str, Any]]
+    grid: dict[str, Sequence[Any]] | list[dict[str, Any]]
+    fn: Callable[..., dict[str, Any]]
     root: Path = CELLS
+    sources: Sequence[str] = ()
+    inputs: dict[str, str | Path] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    cell_settings: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    legacy_files: Sequence[str] = ()
+    legacy_at: str = "HEAD"
 
     def cells(self) -> list[dict[str, Any]]:
+        if isinstance(self.grid, list):
+            return [dict(c) for c in self.grid]
         keys = list(self.grid)
         return [dict(zip(keys, vals)) for vals in itertools.product(*(self.grid[k] for k in keys))]
 
     def path(self, params: dict[str, Any]) -> Path:
         return Path(self.root) / self.name / f"{cell_key(params)}.json"
 
+    def partial_path(self, params: dict[str, Any]) -> Path:
+        return Path(self.root) / self.name / "_partial" / f"{cell_key(params)}.json"
 
-def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict], bool] | None = None) -> dict:
-    """Run every cell whose JSON is missing; returns counts ``{"ran", "skipped", "total"}``."""
+    @property
+    def versioned(self) -> bool:
+        return bool(self.sources)
+
+    @cached_property
+    def stamp(self) -> dict[str, Any] | None:
+        return make_stamp(self.sources, self.inputs, self.settings) if self.versioned else None
+
+    def stamp_for(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The stamp of one cell: the experiment's, plus its own ``cell`` settings when the experiment has them."""
+        if self.stamp is None or self.cell_settings is None:
+            return self.stamp
+        return {**self.stamp, "cell": json.loads(json.dumps(self.cell_settings(dict(params)), sort_keys=True,
+                                                            default=str))}
+
+    # -- status ---------------------------------------------------------------------------------------------------
+    def check(self, rec: dict[str, Any]) -> tuple[str, list[str]]:
+        """A stored record's status: ``fresh`` (stamp matches), ``stale`` (made by other code/data/settings),
+        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet)."""
+        if not self.versioned:
+            return "fresh", []
+        if "stamp" in rec:
+            why = stamp_changes(rec["stamp"], self.stamp_for(rec["params"]))
+            return ("stale", why) if why else ("fresh", [])
+        verdict, reason = self._legacy(rec.get("git_commit"))
+        if verdict == "adoptable":
+            return "unverified", [f"legacy cell, adoptable ({reason}): run `python -m benchmarks adopt`"]
+        return verdict, [f"legacy cell: {reason}"]
+
+    def _legacy(self, commit: str | None) -> tuple[str, str]:
+        memo = self.__dict__.setdefault("_legacy_memo", {})
+        if commit not in memo:
+            files = list(self.legacy_files) or sorted({s.partition("::")[0] for s in self.sources})
+            verdict, reason = legacy_verdict(commit, files, self.legacy_at)
+            if verdict == "adoptable" and self.legacy_at != "HEAD":
+                pkg = [s for s in self.sources if "::" not in s]
+                v2, r2 = legacy_verdict(self.legacy_at, pkg, "HEAD") if pkg else ("adoptable", "")
+                if v2 != "adoptable":
+                    verdict, reason = v2, r2
+            memo[commit] = (verdict, reason)
+        return memo[commit]
+
+    def status(self, params: dict[str, Any]) -> tuple[str, list[str]]:
+        """``missing``, ``partial`` (a current partial cell to resume), ``fresh``, ``stale`` or ``unverified``."""
+        p = self.path(params)
+        if p.exists():
+            return self.check(json.loads(p.read_text()))
+        pp = self.partial_path(params)
+        if pp.exists():
+            st, why = self.check(json.loads(pp.read_text()))
+            return ("partial", []) if st == "fresh" else ("stale", [f"partial cell: {w}" for w in why])
+        return "missing", []
+
+    # -- loading --------------------------------------------------------------------------------------------------
+    def load(self, allow_stale: bool = False) -> list[dict[str, Any]]:
+        """Every stored cell, each with ``status`` and ``status_reasons`` added; raises :class:`StaleCellError`
+        naming the stale cells and what changed, unless ``allow_stale`` (then they come back marked ``stale``)."""
+        out, stale = [], []
+        for rec in load_cells(self.name, self.root):
+            st, why = self.check(rec)
+            rec = {**rec, "status": st, "status_reasons": why}
+            if st == "stale":
+                stale.append(rec)
+            if st != "stale" or allow_stale:
+                out.append(rec)
+        if stale and not allow_stale:
+            raise StaleCellError(stale_message(self.name, stale))
+        return out
+
+    def load_partials(self) -> list[dict[str, Any]]:
+        """The current partial cells (``{"params", "state", ...}``); stale ones are left out (``run`` reports them)."""
+        folder = Path(self.root) / self.name / "_partial"
+        recs = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+        return [r for r in recs if self.check(r)[0] == "fresh"]
+
+
+def stale_message(name: str, recs: list[dict[str, Any]], limit: int = 8) -> str:
+    lines = [f"{len(recs)} cell(s) of {name} were made by other code, data or settings and are refused:"]
+    for r in recs[:limit]:
+        lines.append(f"  {name}/{cell_key(r['params'])}: {'; '.join(r['status_reasons'][:4])}")
+    if len(recs) > limit:
+        lines.append(f"  ... and {len(recs) - limit} more")
+    lines.append("Rerun them (`python -m benchmarks run NAME --rerun stale`), or restore the code they ran on.")
+    return "\n".join(lines)
+
+
+class Partial:
+    """A half-done cell's state, saved atomically after each step so a killed cell resumes where it stopped.
+
+    The cell function receives it as its second argument; ``partial.state`` is a dict of what is done so far
+    (restored on a rerun), ``partial.save(key, value)`` records one finished step. The file carries the
+    experiment's stamp; a partial cell made by other code is refused like a stale cell. It is deleted when the
+    cell finishes.
+
+        def cell(params, partial):
+            for step in range(10):
+                if f"step={step}" not in partial:
+                    partial.save(f"step={step}", train_one_step(step))
+            return {"loss": partial.state["step=9"]["loss"]}
+    """
+
+    def __init__(self, path: Path, params: dict[str, Any], stamp: dict[str, Any] | None):
+        self.path, self.params, self.stamp = Path(path), params, stamp
+        self.state: dict[str, Any] = {}
+        if self.path.exists():
+            rec = json.loads(self.path.read_text())
+            if stamp is not None and (why := stamp_changes(rec.get("stamp", {}), stamp)):
+                raise StaleCellError(f"partial cell {self.path}: {'; '.join(why)}")
+            self.state = rec.get("state", {})
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.state
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.state.get(key, default)
+
+    def save(self, key: str, value: Any) -> None:
+        self.state[key] = value
+        rec = {"params": self.params, "state": self.state, "git_commit": git_commit(),
+               "updated": _dt.datetime.now().isoformat(timespec="seconds")}
+        if self.stamp is not None:
+            rec["stamp"] = self.stamp
+        atomic_write_text(self.path, json.dumps(rec, indent=1, default=float))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------------------------
+
+class CellsFailed(RuntimeError):
+    """Some cells raised; the others finished and were kept."""
+
+
+def _takes_partial(fn: Callable) -> bool:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any], path: Path, partial_path: Path,
+             stamp: dict[str, Any] | None) -> dict[str, Any]:
+    """Compute one cell and write its record (in the calling process: the parent or a worker)."""
+    import siftkit
+
+    t0 = time.perf_counter()
+    if _takes_partial(fn):
+        partial = Partial(partial_path, params, stamp)
+        metrics = fn(dict(params), partial)
+    else:
+        partial, metrics = None, fn(dict(params))
+    record = {"experiment": name, "params": params, "metrics": metrics,
+              "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(), "siftkit": siftkit.__version__,
+              "threads": thread_info(), "finished": _dt.datetime.now().isoformat(timespec="seconds")}
+    if stamp is not None:
+        record["stamp"] = stamp
+    atomic_write_text(path, json.dumps(record, indent=2, default=float))
+    if partial is not None:
+        partial.path.unlink(missing_ok=True)
+    return record
+
+
+def _job(exp: Experiment, params: dict[str, Any]) -> tuple:
+    """``run_cell``'s arguments: plain values and the cell function (stamps are computed here, once)."""
+    return exp.fn, exp.name, params, exp.path(params), exp.partial_path(params), exp.stamp_for(params)
+
+
+def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict], bool] | None = None,
+                   workers: int = 0, rerun: Sequence[str] = ()) -> dict:
+    """Run every cell that is missing or partial; returns ``{"ran", "skipped", "total"}``.
+
+    Stale cells (and stale partial cells) stop the run before anything starts, with a message naming them,
+    unless ``"stale"`` is in ``rerun``; ``"unverified"`` in ``rerun`` recomputes unverified legacy cells too.
+    ``workers`` > 0 runs cells in that many worker processes (``concurrent.futures``, spawned); 0 runs them here.
+    A cell that raises is reported at the end (:class:`CellsFailed`) after the others ran.
+    """
     cells = [c for c in exp.cells() if only is None or only(c)]
-    todo = [c for c in cells if not exp.path(c).exists()]
+    status = {cell_key(c): exp.status(c) for c in cells}
+    stale = [{"params": c, "status_reasons": status[cell_key(c)][1]} for c in cells
+             if status[cell_key(c)][0] == "stale"]
+    if stale and "stale" not in rerun:
+        raise StaleCellError(stale_message(exp.name, stale))
+    todo = [c for c in cells if status[cell_key(c)][0] in ("missing", "partial", *rerun)]
+    for c in todo:
+        if status[cell_key(c)][0] == "stale":
+            exp.partial_path(c).unlink(missing_ok=True)
+    failed: list[tuple[str, str]] = []
     bar = None
     if progress and todo:
         from rich.progress import Progress
@@ -74,25 +441,65 @@ def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict]
         bar.start()
         task = bar.add_task(f"{exp.name}", total=len(todo))
     try:
-        for params in todo:
-            t0 = time.perf_counter()
-            metrics = exp.fn(dict(params))
-            record = {"experiment": exp.name, "params": params, "metrics": metrics,
-                      "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(),
-                      "threads": thread_info(), "finished": _dt.datetime.now().isoformat(timespec="seconds")}
-            atomic_write_text(exp.path(params), json.dumps(record, indent=2, default=float))
-            if bar:
-                bar.advance(task)
+        if workers <= 0:
+            for params in todo:
+                try:
+                    run_cell(*_job(exp, params))
+                except Exception as e:  # one failed cell must not stop the others
+                    failed.append((cell_key(params), "".join(traceback.format_exception(e))))
+                if bar:
+                    bar.advance(task)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(run_cell, *_job(exp, params)): params for params in todo}
+                for fut in as_completed(futures):
+                    if (e := fut.exception()) is not None:
+                        failed.append((cell_key(futures[fut]), "".join(traceback.format_exception(e))))
+                    if bar:
+                        bar.advance(task)
     finally:
         if bar:
             bar.stop()
+    if failed:
+        head = "; ".join(f"{k}: {tb.strip().splitlines()[-1]}" for k, tb in failed[:5])
+        raise CellsFailed(f"{len(failed)} of {len(todo)} cells of {exp.name} failed ({head}); the others were kept."
+                          f"\nFirst traceback:\n{failed[0][1]}")
     return {"ran": len(todo), "skipped": len(cells) - len(todo), "total": len(cells)}
 
 
 def load_cells(name: str, root: Path = CELLS) -> list[dict[str, Any]]:
+    """Every stored record of an experiment, unchecked (use :meth:`Experiment.load` to refuse stale cells)."""
     folder = Path(root) / name
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
 
+
+def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
+    """Stamp the legacy cells whose method code git shows unchanged since they ran (see :func:`legacy_verdict`);
+    returns ``(key, verdict, reason)`` per legacy cell. Adopted cells get ``stamp`` and an ``adopted`` note
+    (from which commit, checked against what; their inputs were not recorded then and are stamped as they are now)."""
+    out = []
+    for p in sorted((Path(exp.root) / exp.name).glob("*.json")):
+        rec = json.loads(p.read_text())
+        if "stamp" in rec:
+            continue
+        verdict, reason = exp._legacy(rec.get("git_commit"))
+        out.append((cell_key(rec["params"]), verdict, reason))
+        if verdict == "adoptable" and not dry_run:
+            rec["stamp"] = exp.stamp_for(rec["params"])
+            rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,
+                              "rule": f"git diff --quiet <from_commit> {exp.legacy_at} -- <declared sources>",
+                              "inputs": "not recorded when the cell ran; stamped with their hashes at adoption",
+                              "on": _dt.date.today().isoformat()}
+            atomic_write_text(p, json.dumps(rec, indent=2, default=float))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tables and pages
+# ---------------------------------------------------------------------------------------------------------------
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
     n = len(xs)
@@ -102,16 +509,17 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 def collect(name: str, by: Sequence[str], metrics: Sequence[str] | None = None, root: Path = CELLS,
-            ci: bool = True, n_resamples: int = 2000):
+            ci: bool = True, n_resamples: int = 2000, records: list[dict[str, Any]] | None = None):
     """One row per group of ``by`` values, aggregating over the other axes (usually seeds).
 
     Columns per metric: ``<m>`` (mean), ``<m>_std`` (sample std), ``<m>_lo``/``<m>_hi`` (95% percentile bootstrap
-    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group).
+    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group). ``records`` (e.g. from
+    :meth:`Experiment.load`) replaces reading the folder unchecked.
     """
     import numpy as np
     import pandas as pd
 
-    recs = load_cells(name, root)
+    recs = records if records is not None else load_cells(name, root)
     if not recs:
         raise FileNotFoundError(f"no cells for experiment {name!r} under {root}")
     rows = [{**r["params"], **{k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))}} for r in recs]

@@ -376,50 +376,6 @@ the pool's (noisy) labels, ``over`` keeps over-estimated samples only, ``clean``
 oracle no real run has, which says how much the injected label noise matters."""
 
 
-def _preds(lp: list[list[float]]) -> list[str]:
-    from siftkit.relevance.lref import ranked
-
-    return [ranked(x)[0] for x in lp]
-
-
-def _report(golds: list[str], preds: list[str]) -> dict:
-    from siftkit.relevance.lref import GRADES
-    from siftkit.relevance.metrics import relevance_report
-
-    r = relevance_report(golds, preds, GRADES)
-    return {k: r[k] for k in ("macro_f1", "accuracy", "over_recall_err", "over_recall_pred", "recall_marginal",
-                              "precision_significant")} | {"grades": len(set(preds))}
-
-
-def _centred(lp: list[list[float]]) -> list[list[float]]:
-    """Each row minus its mean: what decides the ranking (a change shared by all grades of an input drops out)."""
-    return [[v - sum(row) / len(row) for v in row] for row in lp]
-
-
-def prior_shift(before: list[list[float]], after: list[list[float]], rows: list[int]) -> list[float]:
-    """δ_g: the mean change of grade g's centred log-probability over the inputs ``rows`` (a per-grade constant)."""
-    b, a = _centred(before), _centred(after)
-    return [sum(a[i][g] - b[i][g] for i in rows) / len(rows) for g in range(len(before[0]))]
-
-
-def shift_stats(before: list[list[float]], after: list[list[float]], delta: list[float]) -> dict:
-    """How much of the change from ``before`` to ``after`` (centred log-probabilities) the constant ``delta`` is.
-
-    ``explained`` = 1 − Σ(Δ − δ)² / ΣΔ² over inputs × grades (NaN when nothing changed); ``same_sign`` = share of
-    the (input, grade) changes with the sign of δ_g; ``top1_agree`` = share of inputs whose top-1 grade under
-    ``before + δ`` is the one under ``after``.
-    """
-    b, a = _centred(before), _centred(after)
-    d = [[x - y for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
-    total = sum(v * v for row in d for v in row)
-    resid = sum((v - delta[g]) ** 2 for row in d for g, v in enumerate(row))
-    same = [(v > 0) == (delta[g] > 0) for row in d for g, v in enumerate(row) if v != 0 and delta[g] != 0]
-    shifted = _preds([[x + dg for x, dg in zip(row, delta)] for row in before])
-    return {"explained": 1 - resid / total if total else float("nan"),
-            "same_sign": sum(same) / len(same) if same else float("nan"),
-            "top1_agree": sum(x == y for x, y in zip(shifted, _preds(after))) / len(after)}
-
-
 def dpodiag_cell(params: dict) -> dict:
     """What label-only DPO changes in the judge: a grade prior or the grading itself?
 
@@ -434,6 +390,7 @@ def dpodiag_cell(params: dict) -> dict:
     import math
 
     from siftkit.relevance import lref
+    from siftkit.relevance.diagnostics import dpo_shift_report, judge_summary, pair_grades, top1
     from siftkit.relevance.pipeline import predict, stage3_pairs, train_label_model, wrap
     from siftkit.relevance.train import dpo, prompt_text
 
@@ -448,7 +405,7 @@ def dpodiag_cell(params: dict) -> dict:
     llm, _ = train_label_model(cfg, pool, cfg.sft_steps, seed)
     gold_s = [x["gold"] for x in syn]
     lp0_s, lp0_p = predict(llm, syn, cfg=cfg)[1], predict(llm, pool, cfg=cfg)[1]
-    save("start/", _report(gold_s, _preds(lp0_s)))
+    save("start/", judge_summary(gold_s, top1(lp0_s)))
     where: dict[str, list[int]] = {}  # prompt text → pool rows (a duplicated pair has one prompt, several rows)
     for i, x in enumerate(pool):
         where.setdefault(prompt_text(llm.tokenizer, lref.judge_prompt(x["query"], x["title"])), []).append(i)
@@ -459,8 +416,7 @@ def dpodiag_cell(params: dict) -> dict:
         pairs = stage3_pairs(dataclasses.replace(cfg, dpo_errors=errors), llm, rows, seed)
         idx = [where[p["prompt"]][0] for p in pairs]
         used = {i for p in pairs for i in where[p["prompt"]]}
-        grade = [(lref.GRADES.index(p["chosen"].rsplit("Label: ", 1)[-1]),
-                  lref.GRADES.index(p["rejected"].rsplit("Label: ", 1)[-1])) for p in pairs]
+        grade = pair_grades(pairs)
         steps = math.ceil(DPODIAG["epochs"] * len(pairs) / cfg.dpo_batch_size)
         info = {"pairs": len(pairs), "pairs_noisy": sum(pool[i]["noisy"] for i in idx), "steps": steps,
                 "pairs_over": sum(c > r for c, r in grade)}  # index order is best first: c > r = rejected above
@@ -471,16 +427,8 @@ def dpodiag_cell(params: dict) -> dict:
         model, _ = dpo(copy.deepcopy(llm.model), llm.tokenizer, pairs, steps, cfg, seed)
         after = wrap(model, llm.tokenizer, "lref-dpo", batch_size=llm.batch_size)
         lp_s, lp_p = predict(after, syn, cfg=cfg)[1], predict(after, pool, cfg=cfg)[1]
-        delta = prior_shift(lp0_p, lp_p, [i for i in range(len(pool)) if i not in used])
-        res = {**info, **_report(gold_s, _preds(lp_s)), **shift_stats(lp0_s, lp_s, delta),
-               **{f"shift/{k}": v for k, v in _report(gold_s, _preds([[a + d for a, d in zip(x, delta)]
-                                                                        for x in lp0_s])).items()},
-               **{f"corrected/{k}": v for k, v in _report(gold_s, _preds([[a - d for a, d in zip(x, delta)]
-                                                                            for x in lp_s])).items()},
-               "delta": dict(zip(lref.GRADES, delta)),
-               "fixed": sum(_preds([lp_p[i]])[0] == lref.GRADES[c] for i, (c, _) in zip(idx, grade)) / len(pairs),
-               "d_chosen": sum(lp_p[i][c] - lp0_p[i][c] for i, (c, _) in zip(idx, grade)) / len(pairs),
-               "d_rejected": sum(lp_p[i][r] - lp0_p[i][r] for i, (_, r) in zip(idx, grade)) / len(pairs)}
+        res = {**info, **dpo_shift_report(gold_s, lp0_s, lp_s, lp0_p, lp_p, idx, grade, used)}
+        delta = list(res["delta"].values())
         _log(f"seed {seed}: {name}: macro-F1 {res['macro_f1']:.3f} over-recall {res['over_recall_err']:.3f} "
              f"explained {res['explained']:.2f} delta {[round(d, 2) for d in delta]}")
         save(f"{name}/", res)
@@ -687,19 +635,9 @@ def _stage1_budget_section(exp: str, sizes: dict, shared: dict) -> str:
     return "\n".join([head, *tables, sel, _ablation_section(rows, sizes, "####"), tail])
 
 
-ABLATION = {"IM": (True, False, False), "IM+CI": (True, True, False), "IM+CI+MS (the rule)": (True, True, True),
-            "CI": (False, True, False), "CI+MS": (False, True, True), "MS": (False, False, True)}
-"""Keep-rule terms switched on (use_im, use_ci, use_ms): the paper's +IM → +CI → +MS ladder plus the terms without
-the "hard" condition. No training: the stored predictions of the same IM, CI and MS, re-filtered."""
-
-
 def _ablation_section(runs: list[dict], sizes: dict, level: str = "###") -> str:
     """Each keep-rule term's part in removing the injected noise, and each auxiliary model's accuracy."""
-    import dataclasses
-
-    from siftkit.relevance.config import LrefConfig
-    from siftkit.relevance.lref import ms_target
-    from siftkit.relevance.pipeline import stage1_keep
+    from siftkit.relevance.diagnostics import aux_accuracy, keep_rule_ablation
 
     pool = data(sizes)[0]
     pids = [x["pid"] for x in pool]  # predictions are re-filtered only against the pool they were made on
@@ -709,16 +647,11 @@ def _ablation_section(runs: list[dict], sizes: dict, level: str = "###") -> str:
     cols = ["kept", "kept_noise_rate", "drop_precision", "drop_recall", "keep_recall"]
     lines = [f"{level} Which term removes the noise (the same predictions, re-filtered; no training)", "",
              "| terms | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for label, (im, ci, ms) in ABLATION.items():
-        cfg = dataclasses.replace(LrefConfig(), use_im=im, use_ci=ci, use_ms=ms)
-        stats = [stage1_keep(cfg, pool, {n: r[f"stage1/{n}"] for n in AUX})[1] for r in runs]
-        lines.append(f"| {label} | " + " | ".join(_fmt([float(x[c]) for x in stats]) for c in cols) + " |")
-    acc = []
-    for n in AUX:  # against the pool label, the clean grade, and (MS) its own target label′ = CONFUSION[label]
-        target = [ms_target(x["label"]) if n == "ms" else x["label"] for x in pool]
-        vals = [[sum(p == t for p, t in zip(r[f"stage1/{n}"], ts)) / len(pool) for r in runs]
-                for ts in (target, [x["gold"] for x in pool])]
-        acc.append(f"{n.upper()} {_fmt(vals[0])} (clean grade {_fmt(vals[1])})")
+    stats = [keep_rule_ablation(pool, {n: r[f"stage1/{n}"] for n in AUX}) for r in runs]
+    for label in stats[0]:
+        lines.append(f"| {label} | " + " | ".join(_fmt([float(x[label][c]) for x in stats]) for c in cols) + " |")
+    accs = [aux_accuracy(pool, {n: r[f"stage1/{n}"] for n in AUX}) for r in runs]
+    acc = [f"{n.upper()} {_fmt([a[n][0] for a in accs])} (clean grade {_fmt([a[n][1] for a in accs])})" for n in AUX]
     return ("\n".join(lines) + f"\n\nAccuracy on the {len(pool)} pool pairs against each model's training target "
             "(pool label; MS: label′): " + "; ".join(acc) + ".\n")
 

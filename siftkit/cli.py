@@ -321,9 +321,12 @@ def _usage_line(e) -> str:
     return InputError(msg, field=head or "usage").format()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: discover plug-ins, run typer; every bad input (an :class:`InputError` or a click/typer usage
-    error: missing or unknown option, a value of the wrong type) ends as one ``siftkit:`` line and exit code 2."""
+    error: missing or unknown option, a value of the wrong type) ends as one ``siftkit:`` line and exit code 2.
+
+    ``argv`` (default ``sys.argv[1:]``) lets one process run many invocations, as the contract test does; it
+    always ends in ``SystemExit``."""
     import click
     import typer._click.exceptions as tce
 
@@ -335,7 +338,7 @@ def main() -> None:
     registry.report_failures()
     usage_errors = (click.exceptions.UsageError, tce.UsageError)
     try:
-        rc = app(standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
+        rc = app(args=argv, prog_name="siftkit", standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
         sys.exit(rc if isinstance(rc, int) else 0)
     except (InputError, RequestsFailed) as e:
         print(e.format(), file=sys.stderr)

@@ -111,6 +111,7 @@ class Registry:
     loaded: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     current: str = "core"  # the plug-in whose register() runs now; names the source of its asset checks
+    discovered: bool = False  # set by discover(): a second call on the same registry registers nothing twice
 
     def add_quickstart_step(self, name: str, fn: Callable[[Any], Any], order: int = 50,
                             options: Sequence[QuickstartOption | tuple] = ()) -> None:
@@ -183,8 +184,14 @@ class Registry:
 
 
 def discover(registry: Registry) -> Registry:
-    """Import every ``siftkit.<pkg>.plugin`` and every ``siftkit.plugins`` entry point and call ``register``."""
+    """Import every ``siftkit.<pkg>.plugin`` and every ``siftkit.plugins`` entry point and call ``register``.
+
+    Once per registry: a second call returns it as it is (``main()`` may run many times in one process)."""
     import siftkit
+
+    if registry.discovered:
+        return registry
+    registry.discovered = True
 
     names = sorted(m.name for m in pkgutil.iter_modules(siftkit.__path__) if m.ispkg)
     targets: list[tuple[str, Callable[[], Any]]] = []

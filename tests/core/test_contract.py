@@ -1,8 +1,9 @@
 """The input contract over EVERY registered command (issue 24; docs/core/contract.md).
 
-The commands are enumerated from the typer app after plug-in discovery, in a subprocess, so a new method's commands
-are covered without editing this file. Each command is run through ``siftkit.cli.main()`` in its own (forked)
-subprocess with
+One driver subprocess (:data:`DRIVER`) enumerates the commands from the typer app after plug-in discovery, so a new
+method's commands are covered without editing this file, and runs every case IN ITS OWN PROCESS, one after the
+other, through ``siftkit.cli.main(argv)`` (fds 1/2 redirected to files per case, the working folder changed to the
+case's, warnings shown afresh, 120 s at most each). The cases are
 
 * a bad file (non-UTF-8 bytes; truncated JSON) for each input path option, one at a time, the other
   inputs valid where a sample is known (:func:`write_samples`);
@@ -11,16 +12,19 @@ subprocess with
 * an unwritable output (a path under a regular file) and an output of the wrong kind (a folder where a file goes,
   a file where a folder goes) for each output path option, with valid inputs;
 
-and must answer with exactly one ``siftkit:`` line on stderr, exit code 2, no traceback, nothing created or changed
-in its working folder (no run directory, no stray ``.tmp``, the pre-existing output byte for byte), and no model
-loaded nor run directory created: the subprocess driver (:data:`DRIVER`) replaces the model loaders and
-``RunDir.create`` by a stop (exit 97) as their modules are imported.
+and each must answer with exactly one ``siftkit:`` line on stderr, exit code 2, no traceback, nothing created or
+changed in its working folder (no run directory, no stray ``.tmp``, the pre-existing output byte for byte), and no
+model loaded nor run directory created: the driver replaces the model loaders and ``RunDir.create`` by a stop (an
+exception that ``except Exception`` cannot catch; reported as exit 97) as their modules are imported.
 
-A throw-away command that raises ``ValueError`` proves the checker fails such a command.
+Throw-away commands registered in the driver prove the checker fails a command that raises ``ValueError``, makes a
+run directory first or loads a model first. Two cases are rerun as real ``siftkit`` processes (no driver, no stops)
+and must give the same exit code and stderr as in the driver.
 
-Time: the driver imports the plug-ins and heavy libraries once and forks a child per invocation, 4 at a time: 199
-invocations over 36 commands took 233 s at load average 19 on 2 cores (178 over 23 commands: 85 s at load 8).
+Time: 211 invocations over 39 commands (36 real) in 25 s at load average ~1 on 2 cores, 39 s for the file with the
+driver's start and the two real processes (the forked driver before: 83 s for the invocations, 97 s in all).
 """
+
 
 from __future__ import annotations
 
@@ -41,9 +45,16 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO = Path(str(files("siftkit.data") / "demo"))
 FIXTURE_SESSIONS = REPO / "siftkit" / "usefulness" / "fixtures" / "sessions.jsonl"
 STOP = 97  # the driver's exit code when a model load or a run directory came before the input check
+LIMIT_S = 120  # an invocation still running after this is stopped and reported
+THROWAWAY = "contract-throwaway"  # the driver's commands that break the contract on purpose
 
 DRIVER = r'''
 import importlib.abc, json, os, sys
+
+
+class ContractStop(BaseException):  # not an Exception: a command's `except Exception` cannot swallow it
+    pass
+
 
 STOPS = {  # module -> (class, attribute): replaced by a stop once the module is imported
     "siftkit.llm.local": ("LocalChatModel", "from_pretrained"),
@@ -55,9 +66,7 @@ STOPS = {  # module -> (class, attribute): replaced by a stop once the module is
 
 def _stop(what):
     def f(*a, **k):
-        sys.stderr.write(f"CONTRACT: {what} was called before the input was checked\n")
-        sys.stderr.flush()
-        os._exit(97)
+        raise ContractStop(f"CONTRACT: {what} was called before the input was checked")
     return f
 
 
@@ -91,7 +100,7 @@ class Guard(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Guard())
 
-if os.environ.get("SIFTKIT_CONTRACT_THROWAWAY"):
+if os.environ.get("SIFTKIT_CONTRACT_THROWAWAY"):  # commands that break the contract on purpose
     from pathlib import Path
     import typer
     from siftkit.cli import app
@@ -100,10 +109,23 @@ if os.environ.get("SIFTKIT_CONTRACT_THROWAWAY"):
     def throwaway(input: Path = typer.Option(..., "--input", help="A file."),
                   output: Path = typer.Option(..., "--output", help="A file."),
                   n: int = typer.Option(1, "--n")):
-        """A command that breaks the contract on purpose: bad input raises ValueError."""
+        # bad input raises ValueError
         raise ValueError(f"cannot parse {input}")
 
-if sys.argv[1:2] == ["--contract-list"]:
+    @app.command("contract-throwaway-rundir")
+    def throwaway_rundir(input: Path = typer.Option(..., "--input", help="A file.")):
+        # a run directory before the input is read
+        from siftkit.core.rundir import RunDir
+        RunDir.create("contract", "runs")
+
+    @app.command("contract-throwaway-model")
+    def throwaway_model(input: Path = typer.Option(..., "--input", help="A file.")):
+        # a model load before the input is read
+        from siftkit.llm.local import LocalChatModel
+        LocalChatModel.from_pretrained("smollm2")
+
+
+def list_commands():
     import typing
     import click
     import typer
@@ -140,59 +162,73 @@ if sys.argv[1:2] == ["--contract-list"]:
                            "required": bool(p.required), "kind": kind(hints.get(p.name, str)),
                            "flag": bool(getattr(p, "is_flag", False)), "help": getattr(p, "help", "") or ""})
         out.append({"path": path, "params": params})
-    print(json.dumps(out))
-    sys.exit(0)
+    return out
 
-if sys.argv[1:2] == ["--contract-batch"]:  # run many invocations: one forked child per case, imports warm
-    import time
+
+def invoke(args, cwd, log, limit):
+    # one `siftkit ARGS` through main() in this process: fds 1 and 2 go to LOG.out / LOG.err (C-level writes too),
+    # warnings are shown afresh (as in a new process), a stop or a run over LIMIT seconds is reported
+    import signal
     import traceback
+    import warnings
+    from siftkit.cli import main
 
-    cases = json.loads(open(sys.argv[2]).read())
-    width = int(sys.argv[3])
-    import siftkit.cli  # noqa: F401  the plug-ins' modules and torch load once, in the parent
-    import siftkit.core.rundir  # noqa: F401  (patched by the guard as it loads)
-    for heavy in ("torch", "pandas", "scipy.stats", "matplotlib.pyplot"):  # shared by the children, for speed
-        try:
-            __import__(heavy)
-        except ImportError:
-            pass
-    running, todo = {}, list(enumerate(cases))
-    results = [None] * len(cases)
-    while todo or running:
-        while todo and len(running) < width:
-            i, case = todo.pop(0)
-            pid = os.fork()
-            if pid == 0:  # the child: one `siftkit ...` invocation through main()
-                os.chdir(case["cwd"])
-                for fd, name in ((1, case["log"] + ".out"), (2, case["log"] + ".err")):
-                    f = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-                    os.dup2(f, fd)
-                sys.stdout = open(1, "w", closefd=False)
-                sys.stderr = open(2, "w", closefd=False)
-                sys.argv = ["siftkit", *case["args"]]
-                code = 1
-                try:
-                    from siftkit.cli import main
-                    main()
-                    code = 0
-                except SystemExit as e:
-                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-                except BaseException:
-                    traceback.print_exc()
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-            running[pid] = (i, time.monotonic())
-        pid, status = os.waitpid(-1, os.WNOHANG)
-        if pid == 0:
-            for p, (i, t) in list(running.items()):
-                if time.monotonic() - t > 180:
-                    os.kill(p, 9)
-            time.sleep(0.02)
-            continue
-        i, t = running.pop(pid)
-        results[i] = [os.waitstatus_to_exitcode(status), round(time.monotonic() - t, 2)]
-    print(json.dumps(results))
+    class Overtime(BaseException):
+        pass
+
+    def alarm(signum, frame):
+        raise Overtime()
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    old = sys.stdout, sys.stderr, os.getcwd()
+    code = 1
+    os.chdir(cwd)
+    for fd, name in ((1, log + ".out"), (2, log + ".err")):
+        f = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(f, fd)
+        os.close(f)
+    sys.stdout = open(1, "w", closefd=False)
+    sys.stderr = open(2, "w", closefd=False)
+    signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(limit)
+    try:
+        with warnings.catch_warnings():
+            main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except ContractStop as e:
+        print(e, file=sys.stderr)
+        code = 97
+    except Overtime:
+        code = -9
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        signal.alarm(0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        sys.stdout, sys.stderr = old[0], old[1]
+        os.chdir(old[2])
+    return code
+
+
+if sys.argv[1:2] == ["--contract-run"]:  # list the commands, build the cases, run them all in this process
+    import importlib.util
+    import time
+
+    root, test_file = sys.argv[2], sys.argv[3]
+    spec = importlib.util.spec_from_file_location("contract_cases", test_file)
+    cases_mod = importlib.util.module_from_spec(spec)
+    sys.modules["contract_cases"] = cases_mod
+    spec.loader.exec_module(cases_mod)
+    print(json.dumps(cases_mod.run_cases(list_commands(), root, invoke)))
     sys.exit(0)
 
 from siftkit.cli import main
@@ -351,6 +387,29 @@ def snapshot(d: Path) -> dict[str, str]:
             for p in sorted(d.rglob("*"))}
 
 
+def run_cases(commands: list[dict], root: str, invoke) -> dict:
+    """In the driver: the cases of every command, each run by ``invoke`` (one process, one after the other).
+
+    Returns the command names, what was not applicable, and per case its argv, exit code, stderr, seconds and the
+    contract violations found (:func:`violations`)."""
+    t0 = time.perf_counter()
+    root = Path(root)
+    logs = root / "logs"
+    logs.mkdir(parents=True)
+    cases, skipped = build_cases(commands, root / "cases", write_samples(root / "samples"))
+    out = []
+    for i, case in enumerate(cases):
+        before = snapshot(case.workdir)
+        t = time.perf_counter()
+        code = invoke(case.args, str(case.workdir), str(logs / str(i)), LIMIT_S)
+        secs = time.perf_counter() - t
+        stderr = (logs / f"{i}.err").read_text(errors="replace")
+        out.append({"cmd": case.cmd, "what": case.what, "args": case.args, "cwd": str(case.workdir), "code": code,
+                    "stderr": stderr, "seconds": round(secs, 3), "violations": violations(case, code, stderr, before)})
+    return {"commands": [" ".join(c["path"]) for c in commands], "skipped": skipped, "cases": out,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def env(home: Path, throwaway: bool = False) -> dict[str, str]:
     e = dict(os.environ, SIFTKIT_HOME=str(home), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
              OPENAI_API_KEY="")
@@ -358,33 +417,6 @@ def env(home: Path, throwaway: bool = False) -> dict[str, str]:
     if throwaway:
         e["SIFTKIT_CONTRACT_THROWAWAY"] = "1"
     return e
-
-
-def list_commands(home: Path, throwaway: bool = False) -> list[dict]:
-    res = subprocess.run([sys.executable, "-c", DRIVER, "--contract-list"], capture_output=True, text=True,
-                         env=env(home, throwaway), timeout=120)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
-
-
-def run_all(cases: list[Case], home: Path, throwaway: bool = False, width: int = 4) -> list[str]:
-    """Run every case (forked children of one driver, ``width`` at a time) and list the contract violations."""
-    logs = home.parent / "logs"
-    logs.mkdir(exist_ok=True)
-    spec = [{"args": c.args, "cwd": str(c.workdir), "log": str(logs / str(i))} for i, c in enumerate(cases)]
-    (logs / "cases.json").write_text(json.dumps(spec))
-    before = [snapshot(c.workdir) for c in cases]
-    res = subprocess.run([sys.executable, "-c", DRIVER, "--contract-batch", str(logs / "cases.json"), str(width)],
-                         capture_output=True, text=True, env=env(home, throwaway), timeout=900)
-    assert res.returncode == 0, res.stderr[-3000:]
-    codes = json.loads(res.stdout.strip().splitlines()[-1])
-    slow = sorted(((t, c.cmd, c.what) for c, (_, t) in zip(cases, codes)), reverse=True)[:5]
-    print(f"\nslowest invocations (s): {slow}")
-    out = []
-    for i, (case, (code, _)) in enumerate(zip(cases, codes)):
-        stderr = (logs / f"{i}.err").read_text(errors="replace")
-        out += violations(case, code, stderr, before[i])
-    return out
 
 
 def violations(case: Case, code: int, stderr: str, before: dict[str, str]) -> list[str]:
@@ -395,7 +427,7 @@ def violations(case: Case, code: int, stderr: str, before: dict[str, str]) -> li
     if code == STOP:
         out.append(f"{where}: {lines[-1] if lines else 'stopped'}")
     elif code == -9:
-        out.append(f"{where}: still running after 180 s")
+        out.append(f"{where}: still running after {LIMIT_S} s")
     elif code != 2:
         out.append(f"{where}: exit {code}, want 2; stderr tail: {stderr[-600:]!r}")
     if "Traceback" in stderr:
@@ -413,44 +445,67 @@ def violations(case: Case, code: int, stderr: str, before: dict[str, str]) -> li
     return out
 
 
-def test_every_registered_command_holds_the_input_contract(tmp_path):
-    t0 = time.perf_counter()
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def contract(tmp_path_factory) -> dict:
+    """One driver process: every registered command's cases, the throw-away commands' among them."""
+    root = tmp_path_factory.mktemp("contract")
+    home = root / "home"
     home.mkdir()
-    commands = list_commands(home)
-    names = {" ".join(c["path"]) for c in commands}
+    res = subprocess.run([sys.executable, "-c", DRIVER, "--contract-run", str(root / "run"), __file__],
+                         capture_output=True, text=True, env=env(home, throwaway=True), timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out["home"] = home
+    slow = sorted(((c["seconds"], c["cmd"], c["what"]) for c in out["cases"]), reverse=True)[:5]
+    print(f"\n{len(out['cases'])} invocations over {len(out['commands'])} commands in {out['seconds']} s; "
+          f"slowest (s): {slow}")
+    return out
+
+
+def test_every_registered_command_holds_the_input_contract(contract):
+    names = {n for n in contract["commands"] if not n.startswith(THROWAWAY)}
     # the registry is what is enumerated: the core's commands and each plug-in's are all there
     assert {"check", "eval", "quickstart", "report", "doctor", "serve retrieval", "cascade run",
             "relevance dpo", "search-agent eval", "usefulness label"} <= names
-    cases, skipped = build_cases(commands, tmp_path / "cases", write_samples(tmp_path / "samples"))
-    assert len({c.cmd for c in cases}) == len(commands)  # every command got at least one case
-    bad = run_all(cases, home)
-    seconds = time.perf_counter() - t0
-    print(f"\n{len(cases)} invocations over {len(commands)} commands in {seconds:.0f} s; n/a: {skipped}")
+    cases = [c for c in contract["cases"] if not c["cmd"].startswith(THROWAWAY)]
+    assert {c["cmd"] for c in cases} == names  # every command got at least one case
+    bad_option = {c["cmd"] for c in cases if c["what"].startswith(("bad value for", "unknown option"))}
+    assert bad_option == names  # a bad option value (or an unknown option) for each command
+    print(f"n/a: {contract['skipped']}")
+    bad = [v for c in cases for v in c["violations"]]
     assert not bad, "\n".join(bad)
 
 
-def test_the_contract_check_fails_a_command_that_raises_valueerror(tmp_path):
-    """A throw-away command raising ValueError on bad input: the same checker must report it."""
-    home = tmp_path / "home"
-    home.mkdir()
-    commands = [c for c in list_commands(home, throwaway=True) if c["path"] == ["contract-throwaway"]]
-    assert len(commands) == 1  # registered next to the real ones, so enumerated the same way
-    cases, _ = build_cases(commands, tmp_path / "cases", write_samples(tmp_path / "samples"))
-    bad_file = [c for c in cases if c.what.startswith("bad file") and "bad.jsonl" in c.what]
-    assert len(bad_file) == 1
-    found = run_all(bad_file, home, throwaway=True)
-    assert any("exit 1, want 2" in v for v in found) and any("traceback" in v for v in found), found
+def test_the_contract_check_fails_a_command_that_raises_valueerror(contract):
+    """A throw-away command raising ValueError on bad input: the same checker reports it."""
+    found = [c for c in contract["cases"] if c["cmd"] == THROWAWAY and c["what"] == "bad file for --input (bad.jsonl)"]
+    assert len(found) == 1  # registered next to the real ones, so enumerated and run the same way
+    v = found[0]["violations"]
+    assert found[0]["code"] == 1 and "ValueError: cannot parse" in found[0]["stderr"]
+    assert any("exit 1, want 2" in x for x in v) and any("traceback" in x for x in v), v
 
 
-@pytest.mark.parametrize("stop", ["siftkit.core.rundir", "siftkit.llm.local"])
-def test_the_driver_stops_work_done_before_the_check(tmp_path, stop):
-    """The stops are real: a command that makes a run directory / loads a model first is caught (exit 97)."""
-    snippet = {"siftkit.core.rundir": "from siftkit.core.rundir import RunDir; RunDir.create('x', 'runs')",
-               "siftkit.llm.local": "from siftkit.llm.local import LocalChatModel; "
-                                    "LocalChatModel.from_pretrained('smollm2')"}[stop]
-    code = DRIVER.split("if os.environ.get")[0] + snippet
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env=env(tmp_path), timeout=120)
-    assert res.returncode == STOP and "before the input was checked" in res.stderr, res.stderr
-    assert not (tmp_path / "runs").exists()
+@pytest.mark.parametrize("cmd,stop", [("contract-throwaway-rundir", "RunDir.create"),
+                                      ("contract-throwaway-model", "LocalChatModel.from_pretrained")])
+def test_the_driver_stops_work_done_before_the_check(contract, cmd, stop):
+    """The stops are real: a command that makes a run directory / loads a model first is caught."""
+    found = [c for c in contract["cases"] if c["cmd"] == cmd and c["what"].startswith("bad file")]
+    assert len(found) == 2  # non-UTF-8 and truncated
+    for c in found:
+        assert c["code"] == STOP and f"{stop} was called before the input was checked" in c["stderr"], c
+        assert any("before the input was checked" in x for x in c["violations"])
+        assert not (Path(c["cwd"]) / "runs").exists()
+
+
+@pytest.mark.parametrize("cmd,what", [("usefulness eval", "bad file for --input (truncated.jsonl)"),
+                                      ("cascade run", "bad value for ")])
+def test_a_real_process_answers_as_the_driver_did(contract, cmd, what):
+    """The in-process run is what a user sees: one case, rerun as a real ``siftkit`` process (no driver, no stops),
+    gives the same exit code and the same stderr line, and leaves its folder as it was."""
+    case = next(c for c in contract["cases"] if c["cmd"] == cmd and c["what"].startswith(what))
+    before = snapshot(Path(case["cwd"]))
+    res = subprocess.run([sys.executable, "-c", "from siftkit.cli import main; main()", *case["args"]],
+                         capture_output=True, text=True, cwd=case["cwd"], env=env(contract["home"]), timeout=300)
+    assert (res.returncode, res.stderr) == (case["code"], case["stderr"]) and res.returncode == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith("siftkit: ")
+    assert snapshot(Path(case["cwd"])) == before

@@ -202,3 +202,13 @@ def test_quickstart_passes_each_step_its_own_options(tmp_path):
     assert json.loads((run_dir / "alpha.json").read_text()) == {"n": 3}
     assert json.loads((run_dir / "beta.json").read_text()) == {"n": 7, "tag": "b"}
     assert not (run_dir / "metrics-demo").exists()
+
+
+def test_discover_registers_each_plugin_once_per_registry():
+    """``main()`` may run many times in one process (the contract test does): a second discover adds nothing."""
+    reg = discover(Registry(app=typer.Typer(), serve=typer.Typer()))
+    before = ([s.name for s in reg.steps], len(reg.app.registered_groups), len(reg.asset_checks), list(reg.loaded))
+    assert reg.discovered and before[0] and not reg.failed
+    assert discover(reg) is reg
+    assert ([s.name for s in reg.steps], len(reg.app.registered_groups), len(reg.asset_checks),
+            list(reg.loaded)) == before and not reg.failed
