@@ -181,14 +181,15 @@ def _git(*args: str) -> int:
 def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -> tuple[str, str]:
     """Whether a legacy cell's method code is unchanged since it ran: ``("adoptable" | "stale" | "unverified",
     reason)``. Adoptable iff its commit is a clean commit of this repository and
-    ``git diff --quiet <commit> <at> -- <files>`` holds."""
+    ``git diff --quiet <commit> <at> -- <files>`` holds; ``at="HEAD"`` compares with the working tree (the code that
+    would stamp the cell), so uncommitted edits to those files count as changes."""
     if not commit:
         return "unverified", "no commit recorded (made on another machine or outside git)"
     if commit.endswith("+dirty"):
         return "unverified", f"made from uncommitted changes on {commit[:12]}"
     if _git("cat-file", "-e", f"{commit}^{{commit}}") != 0:
         return "unverified", f"commit {commit[:12]} is not in this repository"
-    rc = _git("diff", "--quiet", commit, at, "--", *files)
+    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files)
     if rc == 0:
         return "adoptable", f"{', '.join(files)} unchanged from {commit[:12]} to {at}"
     if rc == 1:
@@ -244,6 +245,11 @@ class Experiment:
     def partial_path(self, params: dict[str, Any]) -> Path:
         return Path(self.root) / self.name / "_partial" / f"{cell_key(params)}.json"
 
+    def folders(self) -> list[str]:
+        """The folders under ``root`` that hold this experiment's cells (one here; a subclass that spreads its grid
+        over several, e.g. one per table, lists them; :func:`adopt` and the page's "Cells" section use this)."""
+        return [self.name]
+
     @property
     def versioned(self) -> bool:
         return bool(self.sources)
@@ -262,12 +268,17 @@ class Experiment:
     # -- status ---------------------------------------------------------------------------------------------------
     def check(self, rec: dict[str, Any]) -> tuple[str, list[str]]:
         """A stored record's status: ``fresh`` (stamp matches), ``stale`` (made by other code/data/settings),
-        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet)."""
+        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet, or a cell whose
+        metrics list ``unverified_inputs``: it was computed from other cells that were unverified)."""
         if not self.versioned:
             return "fresh", []
         if "stamp" in rec:
             why = stamp_changes(rec["stamp"], self.stamp_for(rec["params"]))
-            return ("stale", why) if why else ("fresh", [])
+            if why:
+                return "stale", why
+            derived = (rec.get("metrics") or {}).get("unverified_inputs")
+            return ("unverified", [f"made from unverified cells: {', '.join(map(str, derived))}"]) if derived else (
+                "fresh", [])
         verdict, reason = self._legacy(rec.get("git_commit"))
         if verdict == "adoptable":
             return "unverified", [f"legacy cell, adoptable ({reason}): run `python -m benchmarks adopt`"]
@@ -304,7 +315,7 @@ class Experiment:
         out, stale = [], []
         for rec in load_cells(self.name, self.root):
             st, why = self.check(rec)
-            rec = {**rec, "status": st, "status_reasons": why}
+            rec = {"experiment": self.name, **rec, "status": st, "status_reasons": why}
             if st == "stale":
                 stale.append(rec)
             if st != "stale" or allow_stale:
@@ -362,7 +373,9 @@ class Partial:
 
     def save(self, key: str, value: Any) -> None:
         self.state[key] = value
-        rec = {"params": self.params, "state": self.state, "git_commit": git_commit(),
+        if not hasattr(self, "_commit"):
+            self._commit = git_commit()
+        rec = {"params": self.params, "state": self.state, "git_commit": self._commit,
                "updated": _dt.datetime.now().isoformat(timespec="seconds")}
         if self.stamp is not None:
             rec["stamp"] = self.stamp
@@ -481,12 +494,13 @@ def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
     returns ``(key, verdict, reason)`` per legacy cell. Adopted cells get ``stamp`` and an ``adopted`` note
     (from which commit, checked against what; their inputs were not recorded then and are stamped as they are now)."""
     out = []
-    for p in sorted((Path(exp.root) / exp.name).glob("*.json")):
+    for p in sorted(f for folder in exp.folders() for f in (Path(exp.root) / folder).glob("*.json")):
         rec = json.loads(p.read_text())
         if "stamp" in rec:
             continue
         verdict, reason = exp._legacy(rec.get("git_commit"))
-        out.append((cell_key(rec["params"]), verdict, reason))
+        out.append((cell_key(rec["params"]) if len(exp.folders()) == 1 else f"{p.parent.name}/{cell_key(rec['params'])}",
+                    verdict, reason))
         if verdict == "adoptable" and not dry_run:
             rec["stamp"] = exp.stamp_for(rec["params"])
             rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,

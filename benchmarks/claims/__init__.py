@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from benchmarks.claims.spec import CLAIMS_DIR, Claim, claim_files, load_claims, paper, resolve_paper
 from benchmarks.claims.verdict import CONTRADICTED, HOLDS, MISSING, OPEN, Result, Verdict, _same, evaluate, verdicts
@@ -126,6 +126,46 @@ def claims_section(method: str, root: Path | None = None, heading: str = "##", c
             + render(vs, heading) + "\n")
 
 
+def runner_load(root: Path | None = None) -> Callable[[str], list[dict]]:
+    """``load(experiment)`` for the claims command: cells of a benchmark on the runner come through its
+    ``Experiment.load(allow_stale=True)`` (so stale cells are refused and legacy ones flagged), under the first of
+    its profiles that names that folder; other folders through ``load_cells``, unchecked (as their benchmark's own
+    page reads them). A benchmark whose experiment cannot be built here (e.g. its input data is absent) leaves
+    its cells marked ``unverified``."""
+    from benchmarks.cells import CELLS, load_cells
+    from benchmarks.runner import available, find
+    from siftkit.core.config import read_config_file
+
+    root = Path(root) if root is not None else CELLS
+    exps: dict[str, Any] = {}
+    unchecked: set[str] = set()
+    for name in available():
+        try:
+            bench = find(name)
+            profiles = list((read_config_file(bench.config_path()).get("profiles") or {}))
+        except Exception:  # noqa: BLE001 (a benchmark that cannot load here is not the claims' concern)
+            continue
+        for profile in profiles:
+            try:
+                exp = bench.experiment_for(bench.load_config(profile), root)
+            except Exception:  # noqa: BLE001
+                folder = bench.experiment if isinstance(bench.experiment, str) else ""
+                unchecked.add(folder or bench.name)
+                continue
+            for folder in exp.folders() if hasattr(exp, "folders") else [exp.name]:
+                exps.setdefault(folder, exp)
+
+    def load(name: str) -> list[dict]:
+        if name in exps:  # an experiment spread over folders (one per table) tags its records with theirs
+            exp = exps[name]
+            return [r for r in exp.load(allow_stale=True)
+                    if (r.get("table") or r.get("experiment") or exp.name) == name]
+        recs = load_cells(name, root)
+        return [{**r, "status": r.get("status", "unverified")} for r in recs] if name in unchecked else recs
+
+    return load
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
@@ -142,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.method is not None:
             check_choice(a.method, list(claim_files(a.claims_dir)), "--method")
-        vs = verdicts(a.method, a.cells, a.claims_dir)
+        vs = verdicts(a.method, a.cells, a.claims_dir, runner_load(a.cells))
         body = _page_body(vs)
     except InputError as e:
         print(e.format(), file=sys.stderr)

@@ -44,6 +44,15 @@ class Verdict:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _as_record(c: dict) -> dict:
+    """A partial cell (``{"params", "state": {step: {metric: value}}}``, the runner's resume file) reads as a record
+    whose metrics are the union of its finished steps; it is marked ``unverified`` unless it has a status."""
+    if "metrics" in c or not isinstance(c.get("state"), dict):
+        return c
+    metrics = {k: v for step in c["state"].values() if isinstance(step, dict) for k, v in step.items()}
+    return {**c, "metrics": metrics, "status": c.get("status", "unverified")}
+
+
 class _Store:
     """The cells of each experiment, read once: through ``load(name)`` (e.g. the runner's stale-checking
     ``Experiment.load(allow_stale=True)``) or ``benchmarks.cells.load_cells``. Records marked ``status: stale`` are
@@ -60,6 +69,7 @@ class _Store:
                 from benchmarks.cells import load_cells
 
                 self.cells[name] = load_cells(name, self.root) if self.root is not None else load_cells(name)
+            self.cells[name] = [_as_record(c) for c in self.cells[name]]
         return self.cells[name]
 
     def _match(self, arm: Arm) -> list[dict]:
@@ -72,9 +82,9 @@ class _Store:
     def stale(self, arm: Arm) -> int:
         return sum(c.get("status") == "stale" for c in self._match(arm))
 
-    def unverified(self, arm: Arm) -> int:
-        """Cells used that the runner could not vouch for (made before cells were stamped)."""
-        return sum(c.get("status") == "unverified" for c in self.select(arm))
+    def unverified(self, arm: Arm) -> list[dict]:
+        """Cells used that the runner could not vouch for (made before cells were stamped, or partial)."""
+        return [c for c in self.select(arm) if c.get("status") == "unverified"]
 
 
 def _get(metrics: dict, key: str) -> Any:
@@ -94,14 +104,15 @@ def _number(x: Any) -> float | None:
     return None
 
 
-def _by_key(cells: list[dict], pair_by: str, read) -> dict[Any, Any]:
-    """``{pair key: value}``; a single cell without the pair key is keyed ``None`` (paired with every key)."""
+def _by_key(cells: list[dict], pair_by: str, read, fixed: bool = False) -> dict[Any, Any]:
+    """``{pair key: value}``; a single cell without the pair key, or any cells of a ``fixed`` arm, are keyed
+    ``None`` (paired with every key; a fixed arm must match exactly one cell)."""
     out: dict[Any, list] = {}
     for c in cells:
         v = read(c["metrics"])
         if v is None:
             continue
-        out.setdefault(c["params"].get(pair_by), []).append(v)
+        out.setdefault(None if fixed else c["params"].get(pair_by), []).append(v)
     return {k: vs[0] if len(vs) == 1 else vs for k, vs in out.items()}
 
 
@@ -142,14 +153,15 @@ def _paired(claim: Claim, comp: Comparison, store: _Store, read, what: str) -> l
     miss = _missing(store, [comp.a, comp.b], [ca, cb])
     if miss:
         return miss
-    va = _by_key(ca, claim.pair_by, lambda m: read(m, comp.a))
-    vb = _by_key(cb, claim.pair_by, lambda m: read(m, comp.b))
+    va = _by_key(ca, claim.pair_by, lambda m: read(m, comp.a), comp.a.fixed)
+    vb = _by_key(cb, claim.pair_by, lambda m: read(m, comp.b), comp.b.fixed)
     if not va or not vb:
         arm = comp.a if not va else comp.b
         return Result("", MISSING, note=f"cells lack {what} {arm.metric or arm.per_item}")
     dup = [k for k, v in {**va, **vb}.items() if isinstance(v, list)]
     if dup:
-        return Result("", MISSING, note=f"several cells for {claim.pair_by}={dup[0]}: selectors too loose")
+        where = "a fixed or seedless arm" if dup[0] is None else f"{claim.pair_by}={dup[0]}"
+        return Result("", MISSING, note=f"several cells for {where}: selectors too loose")
     pairs = _pair(va, vb)
     return pairs or Result("", MISSING, note=f"no {claim.pair_by} in common")
 
@@ -278,7 +290,7 @@ def evaluate(claim: Claim, root: Path | None = None, load: Callable[[str], list[
         else:
             r = _known(claim, comp, claim.conditions[i], store)
         r.label = comp.label
-        unverified = sum(store.unverified(x) for x in (comp.a, comp.b) if x is not None)
+        unverified = len({id(c) for x in (comp.a, comp.b) if x is not None for c in store.unverified(x)})
         if unverified and r.verdict != MISSING:
             r.note = "; ".join(filter(None, [r.note, f"⚠ {unverified} unverified cells"]))
         r.paper_effect = _paper_effect(comp) if claim.test != "known_answer" else None
