@@ -152,11 +152,14 @@ def runner_load(root: Path | None = None) -> Callable[[str], list[dict]]:
                 folder = bench.experiment if isinstance(bench.experiment, str) else ""
                 unchecked.add(folder or bench.name)
                 continue
-            exps.setdefault(exp.name, exp)
+            for folder in exp.folders() if hasattr(exp, "folders") else [exp.name]:
+                exps.setdefault(folder, exp)
 
     def load(name: str) -> list[dict]:
-        if name in exps:
-            return exps[name].load(allow_stale=True)
+        if name in exps:  # an experiment spread over folders (one per table) tags its records with theirs
+            exp = exps[name]
+            return [r for r in exp.load(allow_stale=True)
+                    if (r.get("table") or r.get("experiment") or exp.name) == name]
         recs = load_cells(name, root)
         return [{**r, "status": r.get("status", "unverified")} for r in recs] if name in unchecked else recs
 
