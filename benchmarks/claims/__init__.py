@@ -152,11 +152,14 @@ def runner_load(root: Path | None = None) -> Callable[[str], list[dict]]:
                 folder = bench.experiment if isinstance(bench.experiment, str) else ""
                 unchecked.add(folder or bench.name)
                 continue
-            exps.setdefault(exp.name, exp)
+            for folder in exp.folders() if hasattr(exp, "folders") else [exp.name]:
+                exps.setdefault(folder, exp)
 
     def load(name: str) -> list[dict]:
-        if name in exps:
-            return exps[name].load(allow_stale=True)
+        if name in exps:  # an experiment spread over folders (one per table) tags its records with theirs
+            exp = exps[name]
+            return [r for r in exp.load(allow_stale=True)
+                    if (r.get("table") or r.get("experiment") or exp.name) == name]
         recs = load_cells(name, root)
         return [{**r, "status": r.get("status", "unverified")} for r in recs] if name in unchecked else recs
 
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.cells import RESULTS, write_markdown
 
     out = a.output or RESULTS / "claims.md"
-    cmd = "python -m benchmarks.claims" + (f" --method {a.method}" if a.method else "")
+    cmd = "python -m benchmarks claims" + (f" --method {a.method}" if a.method else "")
     print(write_markdown(out, "Paper claims: which hold at this size", body, cmd))
     return 0
 
@@ -202,7 +205,9 @@ def _page_body(vs: list[Verdict]) -> str:
              "numbers, the cells that test it and the test); every verdict below is computed from the stored cells "
              "under `benchmarks/results/cells/`. **holds**: the 95% interval of our effect lies on the paper's side "
              "of zero; **contradicted**: it lies on the other side; **not resolved**: it covers zero (too few seeds "
-             "or items at this small CPU size); **missing cells**: a named experiment has no matching cells.",
+             "or items at this small CPU size); **missing cells**: a named experiment has no matching cells. "
+             "\"⚠ n unverified cells\": the comparison used n cells the runner cannot vouch for (made before cells "
+             "were stamped, or unfinished partial cells); stale cells (made by other code or data) are refused.",
              "", "Totals: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + "."]
     for m in methods:
         parts += ["", f"## {m}", "", render([v for v in vs if v.claim.method == m], "##")]

@@ -65,6 +65,14 @@ def claims_dir(tmp_path):
     return d
 
 
+def claims_file(tmp_path, text):
+    """A claims folder holding one file, ``m.yaml``."""
+    d = tmp_path / "claims"
+    d.mkdir()
+    (d / "m.yaml").write_text(text)
+    return d
+
+
 def by_id(vs):
     return {v.claim.id: v for v in vs}
 
@@ -127,9 +135,7 @@ def test_an_experiment_with_no_cells_at_all(tmp_path, claims_dir):
 
 
 def test_seedless_arm_pairs_with_every_seed(tmp_path):
-    d = tmp_path / "claims"
-    d.mkdir()
-    (d / "m.yaml").write_text(textwrap.dedent("""\
+    d = claims_file(tmp_path, textwrap.dedent("""\
         claims:
           - id: sft-beats-zero-shot
             claim: SFT beats zero-shot.
@@ -146,10 +152,26 @@ def test_seedless_arm_pairs_with_every_seed(tmp_path):
     assert r.hi - r.effect == pytest.approx(T_975_DF2 * 0.1 / math.sqrt(3))
 
 
+def test_fixed_reference_arm_pairs_with_every_seed(tmp_path):
+    d = claims_file(tmp_path, textwrap.dedent("""\
+        claims:
+          - id: student-beats-teacher
+            claim: The student beats the teacher.
+            test: seeds
+            cells: {experiment: kd, metric: p1}
+            compare:
+              - a: {where: {condition: student}}
+                b: {where: {condition: teacher}, fixed: true}
+        """))
+    write_cells(tmp_path / "cells", "kd", [({"condition": "student", "seed": s}, {"p1": x})
+                                          for s, x in enumerate([0.5, 0.6, 0.7])]
+                + [({"condition": "teacher", "seed": 0}, {"p1": 0.1})])
+    r = verdicts("m", tmp_path / "cells", d)[0].results[0]
+    assert r.n == 3 and r.effect == pytest.approx(0.5)
+
+
 def test_cluster_bootstrap_over_items(tmp_path):
-    d = tmp_path / "claims"
-    d.mkdir()
-    (d / "m.yaml").write_text(textwrap.dedent("""\
+    d = claims_file(tmp_path, textwrap.dedent("""\
         claims:
           - id: policy-beats-rag
             claim: The policy beats RAG on two-hop questions.
@@ -182,9 +204,7 @@ def test_cluster_bootstrap_over_items(tmp_path):
 
 
 def test_known_answer_and_stored_interval(tmp_path):
-    d = tmp_path / "claims"
-    d.mkdir()
-    (d / "m.yaml").write_text(textwrap.dedent("""\
+    d = claims_file(tmp_path, textwrap.dedent("""\
         paper:
           t: {m1: {rho: 0.384, acc: 0.359}, m2: {rho: 0.481}}
         claims:
@@ -254,7 +274,7 @@ def test_page_is_written_with_the_command(tmp_path, claims_dir):
     out = tmp_path / "claims.md"
     assert main(["--claims-dir", str(claims_dir), "--cells", str(tmp_path / "cells"), "--output", str(out)]) == 0
     text = out.read_text()
-    assert "python -m benchmarks.claims" in text and "**a-beats-b**" in text
+    assert "python -m benchmarks claims" in text and "**a-beats-b**" in text
     assert "Totals: 2 holds, 0 not resolved, 0 contradicted, 1 missing cells." in text
 
 
@@ -305,9 +325,7 @@ def test_stale_cells_are_refused(tmp_path, claims_dir):
 def test_partial_cells_read_as_their_finished_steps(tmp_path):
     import json
 
-    d = tmp_path / "claims"
-    d.mkdir()
-    (d / "m.yaml").write_text(textwrap.dedent("""\
+    d = claims_file(tmp_path, textwrap.dedent("""\
         claims:
           - id: dpo
             claim: DPO lowers over-rating.
