@@ -167,19 +167,29 @@ def runner_load(root: Path | None = None) -> Callable[[str], list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks claims [--method M] [--output PATH|-] [--cells DIR] [--claims-dir DIR]``; bad input is
+    one ``siftkit:`` line and exit 2, checked before any cell is read."""
     import argparse
     import sys
 
-    from siftkit.core.validate import check_choice
+    from siftkit.core.validate import check_choice, check_output_file
 
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.claims",
-                                 description="Render every paper claim's verdict from the stored cells.")
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str):  # one line, as every siftkit command
+            raise InputError(message, field="python -m benchmarks claims")
+
+    ap = Parser(prog="python -m benchmarks claims", description="Render every paper claim's verdict from the cells.")
     ap.add_argument("--method", help="one method's claims (default: all)")
     ap.add_argument("--output", type=Path, help="markdown page (default benchmarks/results/claims.md; '-' = stdout)")
     ap.add_argument("--cells", type=Path, help="cells folder (default benchmarks/results/cells)")
     ap.add_argument("--claims-dir", type=Path, default=CLAIMS_DIR)
-    a = ap.parse_args(argv)
     try:
+        a = ap.parse_args(argv)
+        for folder, name in ((a.cells, "--cells"), (a.claims_dir, "--claims-dir")):
+            if folder is not None and not folder.is_dir():
+                raise InputError("not a folder", folder, field=name)
+        if a.output is not None and str(a.output) != "-":
+            check_output_file(a.output)
         if a.method is not None:
             check_choice(a.method, list(claim_files(a.claims_dir)), "--method")
         vs = verdicts(a.method, a.cells, a.claims_dir, runner_load(a.cells))
