@@ -259,7 +259,8 @@ def test_malformed_claims_file_gives_one_line_and_exit_2(tmp_path, capsys, text,
     path = d / "bad.yaml"
     path.write_text(text)
     (tmp_path / "cells").mkdir()
-    assert benchmarks_main(["claims", "--claims-dir", str(d), "--cells", str(tmp_path / "cells"), "--output", "-"]) == 2
+    args = ["claims", "--claims-dir", str(d), "--cells", str(tmp_path / "cells"), "--output", "-"]
+    assert benchmarks_main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith(f"siftkit: {path}:{line}: ")
