@@ -25,7 +25,7 @@ the paper's side of zero, **contradicted** when it lies on the other side, **not
 there is no interval), **missing cells** when an arm has no cells. A claim with several comparisons is contradicted
 if any is, missing if any is missing, holds if all hold, else not resolved.
 
-    python -m benchmarks.claims [--method lcron] [--output benchmarks/results/claims.md]
+    python -m benchmarks claims [--method lcron] [--output benchmarks/results/claims.md]
 
     from benchmarks.claims import claims_section, paper
     claims_section("lcron")                      # markdown for the method's results page
