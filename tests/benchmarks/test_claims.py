@@ -252,11 +252,15 @@ def test_known_answer_and_stored_interval(tmp_path):
     ("claims:\n  - id: x\n    claim: [unclosed\n", 4, None),
 ])
 def test_malformed_claims_file_gives_one_line_and_exit_2(tmp_path, capsys, text, line, field):
+    from benchmarks.__main__ import main as benchmarks_main
+
     d = tmp_path / "claims"
     d.mkdir()
     path = d / "bad.yaml"
     path.write_text(text)
-    assert main(["--claims-dir", str(d), "--cells", str(tmp_path / "cells"), "--output", "-"]) == 2
+    (tmp_path / "cells").mkdir()
+    args = ["claims", "--claims-dir", str(d), "--cells", str(tmp_path / "cells"), "--output", "-"]
+    assert benchmarks_main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith(f"siftkit: {path}:{line}: ")
@@ -264,9 +268,17 @@ def test_malformed_claims_file_gives_one_line_and_exit_2(tmp_path, capsys, text,
         assert field in err[0]
 
 
-def test_unknown_method_is_an_input_error(tmp_path, capsys, claims_dir):
-    assert main(["--claims-dir", str(claims_dir), "--method", "nope", "--output", "-"]) == 2
-    assert capsys.readouterr().err.startswith("siftkit: --method: ")
+@pytest.mark.parametrize("args, start", [
+    (["--method", "nope"], "siftkit: --method: "),
+    (["--bogus"], "siftkit: python -m benchmarks claims: unrecognized arguments"),
+    (["--cells", "/nonexistent/cells"], "siftkit: /nonexistent/cells: not a folder"),
+    (["--output", "{tmp}"], "siftkit: {tmp}: --output is a directory"),
+])
+def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, claims_dir, args, start):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(["--claims-dir", str(claims_dir), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(start.replace("{tmp}", str(tmp_path)))
 
 
 def test_page_is_written_with_the_command(tmp_path, claims_dir):
@@ -274,7 +286,7 @@ def test_page_is_written_with_the_command(tmp_path, claims_dir):
     out = tmp_path / "claims.md"
     assert main(["--claims-dir", str(claims_dir), "--cells", str(tmp_path / "cells"), "--output", str(out)]) == 0
     text = out.read_text()
-    assert "python -m benchmarks.claims" in text and "**a-beats-b**" in text
+    assert "python -m benchmarks claims" in text and "**a-beats-b**" in text
     assert "Totals: 2 holds, 0 not resolved, 0 contradicted, 1 missing cells." in text
 
 
