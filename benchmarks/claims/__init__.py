@@ -94,7 +94,8 @@ def render(vs: list[Verdict], heading: str = "##") -> str:
             out.append(f"Cells {exps}" + (f" [{sel}]" if sel else "") + f", {what}; the paper's direction: "
                        + ("a − b " if paired else "") + ("> 0" if c.direction == "greater" else "< 0")
                        + (f"; paired by {c.pair_by}" if c.test in ("seeds", "clusters") else "") + ".")
-            out += ["", "| comparison | paper effect | ours a − b [95% CI] | n | verdict |", "|---|---|---|---|---|"]
+            ours = "ours a − b [95% CI]" if paired else "ours [95% CI]"
+            out += ["", f"| comparison | paper effect | {ours} | n | verdict |", "|---|---|---|---|---|"]
         out += _detail_rows(v)
         if c.note:
             out += ["", c.note]
