@@ -357,6 +357,10 @@ def _numbers(cfg: LcronBench, cells: list[dict]) -> dict[str, str]:
         ba_v, ba_f = _before_after(cells, "lcron_ablation_mid", variant=v), _before_after(cells, "lcron_ablation_mid",
                                                                                          variant="full")
         out[f"old_abl_{v}_gap"] = _fmt(None if not (ba_v and ba_f) else ba_v[0] - ba_f[0], True)
+    q = {"q10": _mean(abl, variant="full"), "serving_q": _mean(t["lcron_investigate_q_mid"], variant="serving_q")}
+    out |= {"q10": _fmt(q["q10"]), "q_serving": _fmt(q["serving_q"]),
+            "q_gap": _fmt(None if None in q.values() else q["serving_q"] - q["q10"], True),
+            "paper_q_gap": _fmt(pp["training_q"]["serving_q"] - pp["training_q"]["q10"], True)}
     taus = {x: _mean(t["lcron_tau_mid"], tau=x) for x in cfg.taus}
     out["taus"] = ", ".join(f"τ = {x}: {_fmt(v)}" for x, v in taus.items())
     out["tau_best"] = str(max((x for x in taus if taus[x] is not None), key=taus.get, default="–"))
