@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,16 +63,17 @@ def _main(a: argparse.Namespace) -> int:
         return 0
     bench = find(a.name)
     cfg = bench.load_config(a.profile, a.overrides)
-    exp = bench.experiment_for(cfg, a.cells_root)
+    exps = bench.experiments_for(cfg, a.cells_root)
     if a.cmd == "status":
-        sel = only_filter(exp, a.only)
-        for params in exp.cells():
-            if sel is None or sel(params):
-                st, why = exp.status(params)
-                print(f"{st:10s} {cell_key(params)}" + (f"  ({'; '.join(why)})" if why else ""))
+        sel = only_filter(exps, a.only)
+        for exp in exps:
+            for params in exp.cells():
+                if sel is None or sel(params):
+                    st, why = exp.status(params)
+                    print(f"{st:10s} {exp.name}/{cell_key(params)}" + (f"  ({'; '.join(why)})" if why else ""))
         return 0
     if a.cmd == "adopt":
-        rows = adopt(exp, dry_run=a.dry_run)
+        rows = [(f"{e.name}/{k}", v, r) for e in exps for k, v, r in adopt(e, dry_run=a.dry_run)]
         for key, verdict, reason in rows:
             print(f"{verdict:10s} {key}: {reason}")
         n = sum(v == "adoptable" for _, v, _ in rows)
@@ -81,8 +83,12 @@ def _main(a: argparse.Namespace) -> int:
         print(render_page(bench, cfg, a.profile, a.cells_root, a.out, a.allow_stale))
         return 0
     workers = cfg.workers if a.workers is None else a.workers
-    counts = run_experiment(exp, progress=not a.no_progress, only=only_filter(exp, a.only), workers=workers,
-                            rerun=a.rerun)
+    sel = only_filter(exps, a.only)
+    counts = {"ran": 0, "skipped": 0, "total": 0}
+    for exp in exps:  # in order: a part may read the main grid's cells
+        if sel is None or any(sel(c) for c in exp.cells()):
+            got = run_experiment(exp, progress=not a.no_progress, only=sel, workers=workers, rerun=a.rerun)
+            counts = {k: counts[k] + got[k] for k in counts}
     print(json.dumps(counts))
     if a.page:
         print(render_page(bench, cfg, a.profile, a.cells_root, a.out))
@@ -90,6 +96,11 @@ def _main(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # as under the siftkit CLI: nothing downloads, and no nested library bars under the runner's one (the spawned
+    # workers inherit these)
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(key, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["claims"]:  # every paper claim's verdict (benchmarks/claims)
         from benchmarks.claims import main as claims_main

@@ -181,14 +181,15 @@ def _git(*args: str) -> int:
 def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -> tuple[str, str]:
     """Whether a legacy cell's method code is unchanged since it ran: ``("adoptable" | "stale" | "unverified",
     reason)``. Adoptable iff its commit is a clean commit of this repository and
-    ``git diff --quiet <commit> <at> -- <files>`` holds."""
+    ``git diff --quiet <commit> <at> -- <files>`` holds; ``at="HEAD"`` compares with the working tree (the code that
+    would stamp the cell), so uncommitted edits to those files count as changes."""
     if not commit:
         return "unverified", "no commit recorded (made on another machine or outside git)"
     if commit.endswith("+dirty"):
         return "unverified", f"made from uncommitted changes on {commit[:12]}"
     if _git("cat-file", "-e", f"{commit}^{{commit}}") != 0:
         return "unverified", f"commit {commit[:12]} is not in this repository"
-    rc = _git("diff", "--quiet", commit, at, "--", *files)
+    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files)
     if rc == 0:
         return "adoptable", f"{', '.join(files)} unchanged from {commit[:12]} to {at}"
     if rc == 1:
@@ -244,6 +245,11 @@ class Experiment:
     def partial_path(self, params: dict[str, Any]) -> Path:
         return Path(self.root) / self.name / "_partial" / f"{cell_key(params)}.json"
 
+    def folders(self) -> list[str]:
+        """The folders under ``root`` that hold this experiment's cells (one here; a subclass that spreads its grid
+        over several, e.g. one per table, lists them; :func:`adopt` and the page's "Cells" section use this)."""
+        return [self.name]
+
     @property
     def versioned(self) -> bool:
         return bool(self.sources)
@@ -262,12 +268,17 @@ class Experiment:
     # -- status ---------------------------------------------------------------------------------------------------
     def check(self, rec: dict[str, Any]) -> tuple[str, list[str]]:
         """A stored record's status: ``fresh`` (stamp matches), ``stale`` (made by other code/data/settings),
-        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet)."""
+        or ``unverified`` (a legacy cell that git cannot vouch for, or has not been adopted yet, or a cell whose
+        metrics list ``unverified_inputs``: it was computed from other cells that were unverified)."""
         if not self.versioned:
             return "fresh", []
         if "stamp" in rec:
             why = stamp_changes(rec["stamp"], self.stamp_for(rec["params"]))
-            return ("stale", why) if why else ("fresh", [])
+            if why:
+                return "stale", why
+            derived = (rec.get("metrics") or {}).get("unverified_inputs")
+            return ("unverified", [f"made from unverified cells: {', '.join(map(str, derived))}"]) if derived else (
+                "fresh", [])
         verdict, reason = self._legacy(rec.get("git_commit"))
         if verdict == "adoptable":
             return "unverified", [f"legacy cell, adoptable ({reason}): run `python -m benchmarks adopt`"]
@@ -304,7 +315,7 @@ class Experiment:
         out, stale = [], []
         for rec in load_cells(self.name, self.root):
             st, why = self.check(rec)
-            rec = {**rec, "status": st, "status_reasons": why}
+            rec = {"experiment": self.name, **rec, "status": st, "status_reasons": why}
             if st == "stale":
                 stale.append(rec)
             if st != "stale" or allow_stale:
@@ -362,7 +373,9 @@ class Partial:
 
     def save(self, key: str, value: Any) -> None:
         self.state[key] = value
-        rec = {"params": self.params, "state": self.state, "git_commit": git_commit(),
+        if not hasattr(self, "_commit"):
+            self._commit = git_commit()
+        rec = {"params": self.params, "state": self.state, "git_commit": self._commit,
                "updated": _dt.datetime.now().isoformat(timespec="seconds")}
         if self.stamp is not None:
             rec["stamp"] = self.stamp
@@ -388,15 +401,28 @@ def _takes_partial(fn: Callable) -> bool:
 
 def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any], path: Path, partial_path: Path,
              stamp: dict[str, Any] | None) -> dict[str, Any]:
-    """Compute one cell and write its record (in the calling process: the parent or a worker)."""
+    """Compute one cell and write its record (in the calling process: the parent or a worker).
+
+    What the cell prints, and Python warnings, go to ``<experiment>/_tmp_logs/<key>.log`` (ignored by git), not to
+    the console, which shows only the runner's progress bar."""
+    import contextlib
+    import warnings
+
     import siftkit
 
     t0 = time.perf_counter()
-    if _takes_partial(fn):
-        partial = Partial(partial_path, params, stamp)
-        metrics = fn(dict(params), partial)
-    else:
-        partial, metrics = None, fn(dict(params))
+    log = log_path(path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), \
+            warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda msg, cat, fname, lineno, file=None, line=None: out.write(
+            warnings.formatwarning(msg, cat, fname, lineno, line))
+        if _takes_partial(fn):
+            partial = Partial(partial_path, params, stamp)
+            metrics = fn(dict(params), partial)
+        else:
+            partial, metrics = None, fn(dict(params))
     record = {"experiment": name, "params": params, "metrics": metrics,
               "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(), "siftkit": siftkit.__version__,
               "threads": thread_info(), "finished": _dt.datetime.now().isoformat(timespec="seconds")}
@@ -406,6 +432,11 @@ def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any
     if partial is not None:
         partial.path.unlink(missing_ok=True)
     return record
+
+
+def log_path(cell_path: Path) -> Path:
+    """Where a cell's console output goes (``<experiment>/_tmp_logs/<key>.log``)."""
+    return cell_path.parent / "_tmp_logs" / f"{cell_path.stem}.log"
 
 
 def _job(exp: Experiment, params: dict[str, Any]) -> tuple:
@@ -435,9 +466,12 @@ def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict]
     failed: list[tuple[str, str]] = []
     bar = None
     if progress and todo:
+        import sys
+
+        from rich.console import Console
         from rich.progress import Progress
 
-        bar = Progress()
+        bar = Progress(console=Console(file=sys.stderr))  # this stderr, not a cell's redirected one
         bar.start()
         task = bar.add_task(f"{exp.name}", total=len(todo))
     try:
@@ -465,6 +499,7 @@ def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict]
             bar.stop()
     if failed:
         head = "; ".join(f"{k}: {tb.strip().splitlines()[-1]}" for k, tb in failed[:5])
+        head += f"; logs in {Path(exp.root) / exp.name / '_tmp_logs'}"
         raise CellsFailed(f"{len(failed)} of {len(todo)} cells of {exp.name} failed ({head}); the others were kept."
                           f"\nFirst traceback:\n{failed[0][1]}")
     return {"ran": len(todo), "skipped": len(cells) - len(todo), "total": len(cells)}
@@ -481,12 +516,13 @@ def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
     returns ``(key, verdict, reason)`` per legacy cell. Adopted cells get ``stamp`` and an ``adopted`` note
     (from which commit, checked against what; their inputs were not recorded then and are stamped as they are now)."""
     out = []
-    for p in sorted((Path(exp.root) / exp.name).glob("*.json")):
+    for p in sorted(f for folder in exp.folders() for f in (Path(exp.root) / folder).glob("*.json")):
         rec = json.loads(p.read_text())
         if "stamp" in rec:
             continue
         verdict, reason = exp._legacy(rec.get("git_commit"))
-        out.append((cell_key(rec["params"]), verdict, reason))
+        out.append((cell_key(rec["params"]) if len(exp.folders()) == 1 else f"{p.parent.name}/{cell_key(rec['params'])}",
+                    verdict, reason))
         if verdict == "adoptable" and not dry_run:
             rec["stamp"] = exp.stamp_for(rec["params"])
             rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,

@@ -5,11 +5,11 @@
     python -m benchmarks run lref --profile gpu                  # on a lent GPU (benchmarks/device/lref_gpu.sh)
     python -m benchmarks page lref --profile cpu --allow-stale   # benchmarks/results/lref.md from stored cells
 
-Sizes and steps: ``benchmarks/config/lref.yaml``; page text: ``benchmarks/templates/lref*.md``. Parts (the ``part``
-axis): ``zero-shot``; ``chain`` per seed: Stage 1 (IM, CI, MS from the base model, keep rule), SFT on all of the
-pool, SFT on the kept set, Multi-CoT from SFT-selected, DPO from Multi-CoT; ``steps`` (a longer label-only SFT);
-``stage1`` (the selected-data chain with longer IM/CI/MS); ``dpolr``/``dpolr_long`` (DPO learning rates from one
-label-only SFT model); ``dpodiag`` (what label-only DPO changes, by :mod:`siftkit.relevance.diagnostics`).
+Sizes and steps: ``benchmarks/config/lref.yaml``; page: ``benchmarks/lref_page.py``. Parts (axis ``part``):
+``zero-shot``; ``chain`` per seed: Stage 1 (IM, CI, MS from the base model, keep rule), SFT on the whole pool, SFT
+on the kept set, Multi-CoT from it, DPO from Multi-CoT; ``steps`` (a longer label-only SFT); ``stage1`` (the
+selected-data chain with longer IM/CI/MS); ``dpolr``, ``dpolr_long`` (DPO rates from one label-only SFT model);
+``dpodiag`` (what label-only DPO changes, by :mod:`siftkit.relevance.diagnostics`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import copy
 import json
 import math
 import time
+from pathlib import Path
 from typing import ClassVar
 
 from benchmarks.runner import BenchConfig, Benchmark
@@ -37,8 +38,7 @@ class LrefBench(BenchConfig):
     seeds: list[int]
     """training seeds of the main grid (each trains its own Stage 1 and chain)."""
     sizes: dict
-    """data: ``n_pairs, n_queries, noise_rate, heldout`` of the synthetic set, ``pool`` (training pool),
-    ``syn_sample``/``wands_sample`` (test samples), ``data_seed``."""
+    """data: the synthetic set (``n_pairs, n_queries, noise_rate, heldout``), ``pool``, test samples, ``data_seed``."""
     lref: dict
     """:class:`~siftkit.relevance.config.LrefConfig` fields (steps, samples, rates)."""
     dpo_lr_extra: list[float] = []
@@ -67,8 +67,8 @@ def grid(cfg: LrefBench) -> list[dict]:
 
 
 def cell_settings(cfg: LrefBench, params: dict) -> dict:
-    return {"dpo_lr_extra": cfg.dpo_lr_extra} if params["part"] == "chain" else {
-        params["part"]: getattr(cfg, params["part"], None)}
+    p = params["part"]
+    return {"dpo_lr_extra": cfg.dpo_lr_extra} if p == "chain" else {p: getattr(cfg, p)} if p in PARTS else {}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -80,18 +80,25 @@ def data(sizes: dict):
     """(pool, train, synthetic held-out sample, WANDS sample or []) of the profile's ``sizes``."""
     import random
 
-    from siftkit.core.assets import shared_data_dir
     from siftkit.relevance.data import load_wands_binary, stratified_sample, synthetic_pairs
 
     d = synthetic_pairs(sizes["n_pairs"], sizes["n_queries"], sizes["noise_rate"], sizes["heldout"],
                         seed=sizes["data_seed"])
     pool = random.Random(sizes["data_seed"]).sample(d["train"], sizes["pool"])
     syn = sorted(random.Random(sizes["data_seed"]).sample(d["test"], sizes["syn_sample"]), key=lambda x: x["pid"])
-    wands, shared = [], shared_data_dir()
-    if shared is not None and (shared / "lref" / "wands_chatgpt_goes_shopping").is_dir():
-        rows = load_wands_binary(shared / "lref" / "wands_chatgpt_goes_shopping", "test", dedup=True)
+    wands, folder = [], wands_dir()
+    if folder is not None:
+        rows = load_wands_binary(folder, "test", dedup=True)
         wands = stratified_sample(rows, sizes["wands_sample"], seed=sizes["data_seed"])
     return pool, d["train"], syn, wands
+
+
+def wands_dir():
+    """The WANDS pairs under ../shared (read in place: no licence to copy them), or None without ../shared."""
+    from siftkit.core.assets import shared_data_dir
+
+    folder = (shared_data_dir() or Path("/nonexistent")) / "lref" / "wands_chatgpt_goes_shopping"
+    return folder if folder.is_dir() else None
 
 
 def _lref_cfg(cfg: LrefBench, seed: int, **over):
@@ -115,12 +122,6 @@ def _eval(llm, syn, wands, cot: bool, lcfg, prefix: str = "") -> dict:
     return out
 
 
-def _device() -> str:
-    import torch
-
-    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-
-
 def _settings(lcfg) -> dict:
     return json.loads(json.dumps(lcfg.to_dict()))  # as stored (tuples become lists)
 
@@ -137,21 +138,25 @@ def _merged(partial) -> dict:
 def cell(cfg: LrefBench, params: dict, partial) -> dict:
     """One cell of any part. Every finished step is kept in ``partial``; models are not saved, so a resumed cell
     retrains (deterministically, same seed) up to its first missing step."""
+    import torch
+
     from siftkit.relevance.pipeline import load_base, train_label_model
 
     part, seed = params["part"], params.get("seed", 0)
     pool, train, syn, wands = data(cfg.sizes)
     if part == "zero-shot":
         lcfg = _lref_cfg(cfg, 0)
-        return {"cfg": _settings(lcfg), "device": _device(), **_eval(load_base(lcfg), syn, wands, False, lcfg)}
-    if part in ("chain", "stage1"):
-        return _chain(cfg, params, partial, pool, train, syn, wands)
-    if part == "steps":
+        out = {"cfg": _settings(lcfg), **_eval(load_base(lcfg), syn, wands, False, lcfg)}
+    elif part in ("chain", "stage1"):
+        out = _chain(cfg, params, partial, pool, train, syn, wands)
+    elif part == "steps":
         lcfg, t0 = _lref_cfg(cfg, seed), time.perf_counter()
         llm, log = train_label_model(lcfg, pool, params["steps"], seed)
-        return {"train_s": time.perf_counter() - t0, "train_loss": log[-1].get("train_loss", float("nan")),
-                "judge_autocast": lcfg.judge_autocast, **_eval(llm, syn, wands, False, lcfg)}
-    return (_dpolr if part.startswith("dpolr") else _dpodiag)(cfg, params, partial, pool, syn, wands)
+        out = {"train_s": time.perf_counter() - t0, "train_loss": log[-1].get("train_loss", float("nan")),
+               "judge_autocast": lcfg.judge_autocast, **_eval(llm, syn, wands, False, lcfg)}
+    else:
+        out = (_dpolr if part.startswith("dpolr") else _dpodiag)(cfg, params, partial, pool, syn, wands)
+    return out | {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
 
 
 def _chain(cfg, params, partial, pool, train, syn, wands) -> dict:
@@ -175,12 +180,12 @@ def _chain(cfg, params, partial, pool, train, syn, wands) -> dict:
         step(key, lambda: {f"{key}/{k}": v for k, v in {**more, **_eval(llm, syn, wands, cot, lcfg)}.items()})
 
     step("stage1", lambda: {"stage1/pool_pids": [x["pid"] for x in pool], "stage1/cfg": _settings(lcfg)})
-    preds = {n: step(f"stage1/{n}", lambda n=n: {f"stage1/{n}": stage1_model(lcfg, n, train, pool, seed)})[
-        f"stage1/{n}"] for n in AUX}
-    flags, stats = stage1_keep(lcfg, pool, preds)
+    for n in AUX:  # each auxiliary model's grades on the pool, kept once trained
+        step(f"stage1/{n}", lambda n=n: {f"stage1/{n}": stage1_model(lcfg, n, train, pool, seed)})
+    flags, stats = stage1_keep(lcfg, pool, {n: partial.get(f"stage1/{n}")[f"stage1/{n}"] for n in AUX})
     kept = [x for x, k in zip(pool, flags) if k]
-    step("selection", lambda: {f"selection/{k}": v for k, v in (stats | ({} if kept else {"empty": True,
-                                                                                          "seed": seed})).items()})
+    stats |= {} if kept else {"empty": True, "seed": seed}  # no selected-data rows for this seed
+    step("selection", lambda: {f"selection/{k}": v for k, v in stats.items()})
     if params["part"] == "chain" and "sft-all" not in partial:
         ev("sft-all", train_label_model(lcfg, pool, lcfg.sft_steps, seed)[0], False)
     extra = [f"+dpo@lr={lr:g}" for lr in cfg.dpo_lr_extra] if params["part"] == "chain" else []
@@ -194,10 +199,10 @@ def _chain(cfg, params, partial, pool, train, syn, wands) -> dict:
             dpo_llm, n_pairs = stage3_dpo(lcfg, llm, pool, seed)
             ev("+dpo", dpo_llm, True, pairs=n_pairs)
         for key, lr in zip(extra, cfg.dpo_lr_extra):  # same Multi-CoT model and (deterministic) pairs, another rate
-            other = wrap(copy.deepcopy(cot_model), llm.tokenizer, "lref-cot", batch_size=llm.batch_size)
             if key not in partial:
+                other = wrap(copy.deepcopy(cot_model), llm.tokenizer, "lref-cot", batch_size=llm.batch_size)
                 ev(key, stage3_dpo(dataclasses.replace(lcfg, dpo_lr=lr), other, pool, seed)[0], True)
-    return _merged(partial) | {"device": _device()}
+    return _merged(partial)
 
 
 def _dpolr(cfg, params, partial, pool, syn, wands) -> dict:
@@ -286,6 +291,7 @@ def page(cfg: LrefBench, cells: list[dict]) -> str:
 BENCHMARK = Benchmark(
     name="lref", title="LREF on SmolLM2-135M", config=LrefBench, grid=grid, cell=cell, page=page,
     cell_settings=cell_settings, experiment=lambda cfg: cfg.experiment,
+    inputs=lambda cfg: {"wands": wands_dir()} if wands_dir() else {},
     sources=[*(f"siftkit/relevance/{f}.py" for f in ("config", "data", "diagnostics", "lref", "metrics", "pipeline",
                                                      "train")),
              "siftkit/llm/finetune.py", "siftkit/llm/local.py", "siftkit/llm/fastscore.py", "siftkit/llm/untrusted.py",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.cells import CELLS, load_cells
 from benchmarks.claims import claims_section
-from benchmarks.lref import AUX, EXTRA, METRICS, data
+from benchmarks.lref import AUX, EXTRA, METRICS, data, wands_dir
 from benchmarks.runner import flag
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -50,19 +50,20 @@ def _col(runs: list[dict], key: str) -> str:
 
 
 def _conditions(runs: list[dict], zero: dict | None, name: str, conds: list[str]) -> str:
+    """One test set's table: a row per condition (mean ± std over the seeds that have it), n = its test pairs."""
     from siftkit.relevance.diagnostics import grades_used
 
-    cols, rows = METRICS + EXTRA[name], []
+    cols, rows, n = METRICS + EXTRA[name], [], None
     for cond in conds:
-        have = ([zero] if zero else []) if cond == "zero-shot" else [r for r in runs if f"{cond}/{name}/macro_f1" in r]
         pre = f"{name}/" if cond == "zero-shot" else f"{cond}/{name}/"
-        if have and any(f"{pre}n" in r for r in have):
+        have = [r for r in (([zero] if zero else []) if cond == "zero-shot" else runs) if f"{pre}n" in r]
+        if have:
+            n = n or have[0][f"{pre}n"]
             rows.append([cond, f"{len(have)}{''.join(sorted({r['_flag'] for r in have}))}"]
                         + [_col(have, pre + m) for m in cols] + [[grades_used(r[pre + "confusion"]) for r in have]])
-    n = next((r[f"{name}/n"] for r in [zero or {}] + runs if f"{name}/n" in r), None) or next(
-        (r[k] for r in runs for k in r if k.endswith(f"/{name}/n")), None)
-    return (_table(["condition", "seeds", *cols, "grades predicted"], rows) + f"\n\nn = {n} pairs." if rows
-            else "_(no cells)_")
+    if not rows:
+        return "_(no cells)_"
+    return _table(["condition", "seeds", *cols, "grades predicted"], rows) + f"\n\nn = {n} pairs."
 
 
 def _stage1(runs: list[dict], pool: list[dict]) -> dict:
@@ -92,13 +93,12 @@ def _conds(runs: list[dict]) -> list[str]:
 
 def _totals(sizes: dict) -> tuple[int, int | str]:
     """(held-out synthetic pairs, deduplicated WANDS test pairs or "–" without ../shared) the samples come from."""
-    from siftkit.core.assets import shared_data_dir
     from siftkit.relevance.data import load_wands_binary, synthetic_pairs
 
     held = len(synthetic_pairs(sizes["n_pairs"], sizes["n_queries"], sizes["noise_rate"], sizes["heldout"],
                                seed=sizes["data_seed"])["test"])
-    folder = (shared_data_dir() or CELLS / "-") / "lref" / "wands_chatgpt_goes_shopping"
-    return held, f"{len(load_wands_binary(folder, 'test', dedup=True)):,}" if folder.is_dir() else "–"
+    folder = wands_dir()
+    return held, f"{len(load_wands_binary(folder, 'test', dedup=True)):,}" if folder else "–"
 
 
 def _profile(cfg, cells: list[dict]) -> str:
@@ -181,6 +181,7 @@ def _diag(cfg, runs: list[dict]) -> dict:
 
 def _steps(cfg, cells: list[dict]) -> dict:
     from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.diagnostics import grades_used
 
     rows, fp32 = [], []
     for c in (c for c in cells if c["params"]["part"] == "steps" and "metrics" in c):
@@ -189,7 +190,7 @@ def _steps(cfg, cells: list[dict]) -> dict:
         epochs = p["steps"] * LrefConfig(**cfg.lref).batch_size / cfg.sizes["pool"]
         rows.append([p["steps"], f"{p['seed']}{flag(c)}", f"{epochs:.1f}",
                      f"{m['train_loss']:.3f}", f"{m['syn/macro_f1']:.3f}", f"{m['syn/accuracy']:.3f}",
-                     sum(1 for col in zip(*m["syn/confusion"]) if sum(col)), _fmt([m.get("wands/macro_f1")]),
+                     grades_used(m["syn/confusion"]), _fmt([m.get("wands/macro_f1")]),
                      _fmt([m.get("wands/accuracy")]), f"{m['train_s']:.0f}"])
     return {"steps": _table(["steps", "seed", "epochs", "train loss", "syn macro_f1", "syn accuracy",
                              "syn grades predicted", "wands macro_f1", "wands accuracy", "train s"], rows),

@@ -60,6 +60,19 @@ RESOURCES = frozenset(BenchConfig.model_fields)
 
 
 @dataclass
+class Part:
+    """A further cell experiment of a benchmark: its own folder, grid, cell function, sources and inputs; run by
+    the same ``run`` command with the same config, and handed to the same page (records carry ``experiment``)."""
+
+    experiment: str
+    grid: Callable[[Any], dict[str, Sequence[Any]] | list[dict[str, Any]]]
+    cell: Callable[..., dict[str, Any]]
+    sources: Sequence[str]
+    inputs: Callable[[Any], dict[str, str | Path]] = field(default=lambda cfg: {})
+    cell_settings: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclass
 class Benchmark:
     """A benchmark: what ``python -m benchmarks`` needs to run its cells and render its page.
 
@@ -80,6 +93,8 @@ class Benchmark:
         legacy_at: the commit legacy cells' code is compared with (see :class:`Experiment`).
         legacy_files: the files diffed for legacy cells (default: the file part of ``sources``).
         config_file: the config file, when not ``benchmarks/config/<name>.yaml`` (tests keep theirs beside them).
+        parts: further cell experiments (:class:`Part`) run and paged with this one, e.g. estimates computed from
+            published outputs next to a model grid.
     """
 
     name: str
@@ -95,6 +110,7 @@ class Benchmark:
     legacy_at: str = "HEAD"
     legacy_files: Sequence[str] = ()
     config_file: Path | None = None
+    parts: Sequence[Part] = ()
 
     def config_path(self) -> Path:
         if self.config_file is not None:
@@ -108,13 +124,22 @@ class Benchmark:
         return load_profile(self.config, self.config_path(), profile, overrides)
 
     def experiment_for(self, cfg: BenchConfig, root: Path = CELLS) -> Experiment:
-        skip = RESOURCES | set(cfg.page_fields) | set(cfg.cell_fields)
-        settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in skip}
-        per_cell = functools.partial(self.cell_settings, cfg) if self.cell_settings else None
+        """The main grid's :class:`Experiment` under this config (see :meth:`experiments_for` for all of them)."""
         folder = self.experiment(cfg) if callable(self.experiment) else self.experiment
-        return Experiment(folder or self.name, self.grid(cfg), functools.partial(self.cell, cfg), root=root,
-                          sources=list(self.sources), inputs=dict(self.inputs(cfg)), settings=settings,
-                          cell_settings=per_cell, legacy_files=list(self.legacy_files), legacy_at=self.legacy_at)
+        return _experiment(cfg, folder or self.name, self, root, legacy_files=list(self.legacy_files),
+                           legacy_at=self.legacy_at)
+
+    def experiments_for(self, cfg: BenchConfig, root: Path = CELLS) -> list[Experiment]:
+        """The main grid, then each part's."""
+        return [self.experiment_for(cfg, root)] + [_experiment(cfg, p.experiment, p, root) for p in self.parts]
+
+
+def _experiment(cfg: BenchConfig, folder: str, spec: Benchmark | Part, root: Path, **legacy: Any) -> Experiment:
+    skip = RESOURCES | set(cfg.page_fields) | set(cfg.cell_fields)
+    settings = {k: v for k, v in cfg.model_dump(mode="json").items() if k not in skip}
+    per_cell = functools.partial(spec.cell_settings, cfg) if spec.cell_settings else None
+    return Experiment(folder, spec.grid(cfg), functools.partial(spec.cell, cfg), root=root, sources=list(spec.sources),
+                      inputs=dict(spec.inputs(cfg)), settings=settings, cell_settings=per_cell, **legacy)
 
 
 def find(name: str) -> Benchmark:
@@ -137,18 +162,21 @@ def available() -> list[str]:
     return sorted(p.stem for p in here.glob("*.py") if re.search(r"^BENCHMARK = Benchmark\(", p.read_text(), re.M))
 
 
-def only_filter(exp: Experiment, only: Sequence[str]) -> Callable[[dict], bool] | None:
-    """``key=value`` selectors (all must hold; values compared as text) checked against the grid's axes."""
+def only_filter(exps: Experiment | Sequence[Experiment], only: Sequence[str]) -> Callable[[dict], bool] | None:
+    """``key=value`` selectors (all must hold; values compared as text) checked against the grids' axes; a cell
+    without one of the keys does not match."""
     if not only:
         return None
-    axes = {k for c in exp.cells() for k in c}
+    exps = [exps] if isinstance(exps, Experiment) else list(exps)
+    axes = {k for e in exps for c in e.cells() for k in c}
     wanted = []
     for ov in only:
         key, value = parse_override(ov)
         if key not in axes:
-            raise InputError(f'"{key}" is not an axis of {exp.name} (axes: {", ".join(sorted(axes))})', field="--only")
+            raise InputError(f'"{key}" is not an axis of {", ".join(e.name for e in exps)} '
+                             f'(axes: {", ".join(sorted(axes))})', field="--only")
         wanted.append((key, str(value)))
-    return lambda params: all(str(params.get(k)) == v for k, v in wanted)
+    return lambda params: all(k in params and str(params[k]) == v for k, v in wanted)
 
 
 def flag(cell: dict[str, Any]) -> str:
@@ -156,20 +184,25 @@ def flag(cell: dict[str, Any]) -> str:
     return {"fresh": "", "unverified": " ⚠"}.get(cell.get("status", "fresh"), " ✗stale")
 
 
-def provenance(exp: Experiment, cells: list[dict[str, Any]]) -> str:
-    """The page's closing section: how many cells are current, and every flagged cell with its reason."""
-    counts: dict[str, int] = {}
-    for c in cells:
-        counts[c["status"]] = counts.get(c["status"], 0) + 1
-    stamp = exp.stamp or {}
-    lines = ["## Cells", "",
-             f"`benchmarks/results/cells/{exp.name}/`: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-             + f". Current code hash `{stamp.get('code')}` over {', '.join(f'`{s}`' for s in exp.sources)}; "
-             f"inputs {', '.join(f'{k} `{v}`' for k, v in stamp.get('inputs', {}).items()) or 'none'}."]
+def provenance(exps: Experiment | Sequence[Experiment], cells: list[dict[str, Any]]) -> str:
+    """The page's closing section: per experiment, how many cells are current; every flagged cell with its reason."""
+    lines = ["## Cells"]
+    for exp in [exps] if isinstance(exps, Experiment) else exps:
+        folders = exp.folders()
+        counts: dict[str, int] = {}
+        for c in cells:
+            if c.get("experiment", exp.name) in folders or c.get("experiment") == exp.name:
+                counts[c["status"]] = counts.get(c["status"], 0) + 1
+        stamp = exp.stamp or {}
+        lines += ["", ", ".join(f"`benchmarks/results/cells/{f}/`" for f in folders) + ": "
+                  + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cells")
+                  + f". Current code hash `{stamp.get('code')}` over {', '.join(f'`{s}`' for s in exp.sources)}; "
+                  f"inputs {', '.join(f'{k} `{v}`' for k, v in stamp.get('inputs', {}).items()) or 'none'}."]
     unverified = [c for c in cells if c["status"] == "unverified"]
     if unverified:
         lines += ["", "Rows marked ⚠ come from cells this code cannot vouch for (made before cells were stamped, "
-                  "by code git cannot check); they are shown, not silently mixed in:", ""]
+                  "by code git cannot check, or computed from such cells); they are shown, not silently mixed in:",
+                  ""]
         lines += [f"- ⚠ `{cell_name(c)}`: {'; '.join(c['status_reasons'])}" for c in unverified]
     stale = [c for c in cells if c["status"] == "stale"]
     if stale:
@@ -188,9 +221,9 @@ def cell_name(cell: dict[str, Any]) -> str:
 def render_page(bench: Benchmark, cfg: BenchConfig, profile: str, root: Path = CELLS, out: Path | None = None,
                 allow_stale: bool = False) -> Path:
     """Write ``results/<name>.md`` from the stored cells (nothing runs); stale cells refused unless allowed."""
-    exp = bench.experiment_for(cfg, root)
-    cells = exp.load(allow_stale=allow_stale)
-    body = bench.page(cfg, cells) + "\n\n" + provenance(exp, cells)
+    exps = bench.experiments_for(cfg, root)
+    cells = [c for e in exps for c in e.load(allow_stale=allow_stale)]
+    body = bench.page(cfg, cells) + "\n\n" + provenance(exps, cells)
     extra = " --allow-stale" if allow_stale else ""
     command = (f"python -m benchmarks run {bench.name} --profile {profile}   # cells\n"
                f"python -m benchmarks page {bench.name} --profile {profile}{extra}  # this page")

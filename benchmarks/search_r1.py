@@ -140,6 +140,8 @@ def page(cfg: SearchR1Bench, cells: list[dict]) -> str:
 BENCHMARK = Benchmark(
     name="search_r1", title="Search-R1 (siftkit.search_agent)", config=SearchR1Bench, grid=grid, cell=cell,
     page=page, cell_settings=cell_settings,
+    # no declared inputs [ours]: only part direct reads ../shared/data/search_r1, and an input is stamped into every
+    # cell, so the synthetic parts would turn stale wherever ../shared is absent
     sources=["siftkit/search_agent", "siftkit/retrieval/bm25.py", "siftkit/llm/local.py",
              "benchmarks/search_r1.py::CACHE,cell,rl_cell,throughput_cell,direct_cell",
              "benchmarks/search_r1_smollm2.py"],

@@ -37,6 +37,8 @@ class Arm:
     """Multiplier for hex-digit per-item strings (e.g. 0.1 for counts out of 10)."""
     paper: float | None = None
     paper_ref: str | None = None
+    fixed: bool = False
+    """A reference arm of one cell (e.g. a deterministic teacher) paired with every pair key of the other arm."""
 
     def describe(self) -> str:
         sel = ", ".join(f"{k}={v}" for k, v in self.where.items())
@@ -176,7 +178,7 @@ def _paper_value(v: Any, paper_table: dict, path: Path, m: _Map, key: str,
     raise InputError(f"{name}: expected a number or a `paper:` reference", path, _line(m, key), field=name)
 
 
-_ARM_KEYS = {"experiment", "where", "metric", "per_item", "items", "scale", "paper"}
+_ARM_KEYS = {"experiment", "where", "metric", "per_item", "items", "scale", "paper", "fixed"}
 
 
 def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_paper: str | None, path: Path,
@@ -218,8 +220,11 @@ def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_pa
     if not isinstance(scale, (int, float)) or isinstance(scale, bool):
         raise InputError(f"{name}.scale: expected a number", path, _line(spec, "scale"), field=f"{name}.scale")
     p, ref = _paper_value(spec.get("paper"), paper_table, path, spec, "paper", f"{name}.paper")
+    fixed = merged.get("fixed", False)
+    if not isinstance(fixed, bool):
+        raise InputError(f"{name}.fixed: expected true or false", path, _line(spec, "fixed"), field=f"{name}.fixed")
     return Arm(merged["experiment"], where, merged.get("metric"), merged.get("per_item"), merged.get("items"),
-               float(scale), p, ref)
+               float(scale), p, ref, fixed)
 
 
 def _label(a: Arm, b: Arm | None) -> str:
@@ -316,7 +321,9 @@ def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_li
             a = _arm(p["a"], defaults, axis, paper_table, axis_paper, path, f"{where}compare[{j}].a", _line(p, "a"))
             b = None if p.get("b") is None else _arm(p["b"], defaults, axis, paper_table, axis_paper, path,
                                                      f"{where}compare[{j}].b", _line(p, "b"))
-            comps.append(Comparison(a, b, str(p.get("label") or _label(a, b))))
+            own = {k: v for k, v in a.where.items() if k not in (defaults.get("where") or {})}
+            label = ", ".join(f"{k}={v}" for k, v in own.items()) if b is None and own else _label(a, b)
+            comps.append(Comparison(a, b, str(p.get("label") or label)))
     else:
         if "a" not in c:
             raise InputError(f"{where}a: missing (or give `compare:`)", path, _line(c), field=where + "a")

@@ -104,14 +104,15 @@ def _number(x: Any) -> float | None:
     return None
 
 
-def _by_key(cells: list[dict], pair_by: str, read) -> dict[Any, Any]:
-    """``{pair key: value}``; a single cell without the pair key is keyed ``None`` (paired with every key)."""
+def _by_key(cells: list[dict], pair_by: str, read, fixed: bool = False) -> dict[Any, Any]:
+    """``{pair key: value}``; a single cell without the pair key, or any cells of a ``fixed`` arm, are keyed
+    ``None`` (paired with every key; a fixed arm must match exactly one cell)."""
     out: dict[Any, list] = {}
     for c in cells:
         v = read(c["metrics"])
         if v is None:
             continue
-        out.setdefault(c["params"].get(pair_by), []).append(v)
+        out.setdefault(None if fixed else c["params"].get(pair_by), []).append(v)
     return {k: vs[0] if len(vs) == 1 else vs for k, vs in out.items()}
 
 
@@ -152,14 +153,15 @@ def _paired(claim: Claim, comp: Comparison, store: _Store, read, what: str) -> l
     miss = _missing(store, [comp.a, comp.b], [ca, cb])
     if miss:
         return miss
-    va = _by_key(ca, claim.pair_by, lambda m: read(m, comp.a))
-    vb = _by_key(cb, claim.pair_by, lambda m: read(m, comp.b))
+    va = _by_key(ca, claim.pair_by, lambda m: read(m, comp.a), comp.a.fixed)
+    vb = _by_key(cb, claim.pair_by, lambda m: read(m, comp.b), comp.b.fixed)
     if not va or not vb:
         arm = comp.a if not va else comp.b
         return Result("", MISSING, note=f"cells lack {what} {arm.metric or arm.per_item}")
     dup = [k for k, v in {**va, **vb}.items() if isinstance(v, list)]
     if dup:
-        return Result("", MISSING, note=f"several cells for {claim.pair_by}={dup[0]}: selectors too loose")
+        where = "a fixed or seedless arm" if dup[0] is None else f"{claim.pair_by}={dup[0]}"
+        return Result("", MISSING, note=f"several cells for {where}: selectors too loose")
     pairs = _pair(va, vb)
     return pairs or Result("", MISSING, note=f"no {claim.pair_by} in common")
 

@@ -151,16 +151,18 @@ class BuildResult:
 def build_parallel_set(rows: Iterable[dict], langs: Sequence[str], seed: int = 42) -> BuildResult:
     """The spec's parallel-set builder from translated rows.
 
-    Each row is ``{"qry": ..., "pos": [...] or str, "image": path or None, "translations": {lang: packed text}}``
-    (English ``qry``/``pos`` may start with the image tag). Per language, a row gives the pairs (qry_en, qry_x) and
-    (pos_en, pos_x), each with the row's image. A row is dropped, and counted, when its translation is missing
+    Each row is ``{"qry": ..., "pos": [...] or str, "neg": str (optional), "image": path or None,
+    "translations": {lang: packed text}}`` (English ``qry``/``pos`` may start with the image tag); the packed text
+    holds the question, the positives and the negative, in that order. Per language, a row gives the pairs
+    (qry_en, qry_x) and (pos_en, pos_x), each with the row's image (the negative is translated, never paired). A row is dropped, and counted, when its translation is missing
     (``missing``), its marker split count mismatches (``split_count``), or the English side has an image tag that
     the translation lost (``image_tag``). Trailing punctuation/newlines follow the English side; the result is
     shuffled with ``seed``.
     """
     pairs, drops, seen = [], Counter(), Counter()
     for row in rows:
-        answers = [row["pos"]] if isinstance(row["pos"], str) else list(row["pos"])
+        positives = [row["pos"]] if isinstance(row["pos"], str) else list(row["pos"])
+        answers = positives + ([row["neg"]] if row.get("neg") else [])
         english = [row["qry"], *answers]
         for lang in langs:
             seen[lang] += 1
@@ -177,7 +179,7 @@ def build_parallel_set(rows: Iterable[dict], langs: Sequence[str], seed: int = 4
             if any(IMAGE_TAG in e for e in english) and not has_tag:  # the tag is re-attached before the markers
                 drops[(lang, "image_tag")] += 1
                 continue
-            for e, x in zip(english, parsed):
+            for e, x in zip(english[:1 + len(positives)], parsed):
                 tag = IMAGE_TAG if e.startswith(IMAGE_TAG) else ""
                 pairs.append(Pair(e, tag + match_ending(e.replace(IMAGE_TAG, ""), x), lang, row.get("image")))
     random.Random(seed).shuffle(pairs)

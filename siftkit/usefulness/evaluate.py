@@ -217,16 +217,25 @@ def published_table(shared: str | Path, n_resamples: int = 1000, cluster: str = 
     for cond in load_reproduction():
         pred = load_labels_json(shared / RESULTS_DIR / cond["file"])
         m = evaluate_labels(clicks, pred, cond.get("policy", "exclude"), cluster, n_resamples)
-        expected = cond.get("expected") or {}
-        diffs = {k: round(m[k], 3) - v for k, v in expected.items()}
-        status = "n/a" if cond.get("known_answer") is False else (
-            "OK" if all(abs(d) < 1e-9 for d in diffs.values()) else "FAIL")
-        rows.append({"model": cond["model"], "prompt": cond["prompt"], "policy": cond.get("policy", "exclude"),
-                     **{k: m.get(k) for k in ("n", "n_invalid", "spearman", "spearman_lo", "spearman_hi", "accuracy",
-                                              "accuracy_lo", "accuracy_hi", "kappa", "kappa_lo", "kappa_hi", "qwk",
-                                              "qwk_lo", "qwk_hi", "kendall", *(f"acc_{g}" for g in GROUPS))},
-                     "expected": expected, "status": status, "note": cond.get("note", "")})
+        rows.append(known_answer_row(cond, m))
     return pd.DataFrame(rows)
+
+
+PUBLISHED_KEYS = ("n", "n_invalid", "spearman", "spearman_lo", "spearman_hi", "accuracy", "accuracy_lo", "accuracy_hi",
+                  "kappa", "kappa_lo", "kappa_hi", "qwk", "qwk_lo", "qwk_hi", "kendall", *(f"acc_{g}" for g in GROUPS))
+"""The measures of :func:`evaluate_labels` that the published table shows (and a benchmark cell stores)."""
+
+
+def known_answer_row(cond: dict[str, Any], m: dict[str, Any]) -> dict[str, Any]:
+    """One row of the published table: the condition, its measures ``m`` and the known-answer ``status``
+    (``OK`` when every expected value equals ours rounded to 3 decimals, ``FAIL`` otherwise, ``n/a`` if excluded)."""
+    expected = cond.get("expected") or {}
+    diffs = {k: round(m[k], 3) - v for k, v in expected.items()}
+    status = "n/a" if cond.get("known_answer") is False else (
+        "OK" if all(abs(d) < 1e-9 for d in diffs.values()) else "FAIL")
+    return {"model": cond["model"], "prompt": cond["prompt"], "policy": cond.get("policy", "exclude"),
+            **{k: m.get(k) for k in PUBLISHED_KEYS}, "expected": expected, "status": status,
+            "note": cond.get("note", "")}
 
 
 def _fmt(x: Any, d: int = 3) -> str:

@@ -203,3 +203,15 @@ def test_grid_and_cell_settings_follow_the_profile(make_cfg):
                      {"part": "stage1", "seed": 1, "stage1_steps": 5}, {"part": "dpodiag", "seed": 1}]
     assert bench.cell_settings(cfg, cells[4]) == {"dpodiag": cfg.dpodiag}
     assert bench.cell_settings(cfg, cells[1]) == {"dpo_lr_extra": []}
+
+
+def test_a_cell_runs_through_the_runner_once(make_cfg, tmp_path):
+    from benchmarks.cells import run_experiment
+
+    exp = bench.BENCHMARK.experiment_for(make_cfg(), tmp_path)
+    assert exp.name == "t"  # the profile's folder
+    zero = lambda p: p["part"] == "zero-shot"  # noqa: E731
+    assert run_experiment(exp, progress=False, only=zero) == {"ran": 1, "skipped": 0, "total": 1}
+    (rec,) = exp.load()
+    assert rec["status"] == "fresh" and "syn/macro_f1" in rec["metrics"] and rec["metrics"]["device"] == "cpu"
+    assert run_experiment(exp, progress=False, only=zero)["ran"] == 0  # finished: not run again

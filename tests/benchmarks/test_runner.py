@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, legacy_verdict, run_experiment,
+from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, legacy_verdict, run_experiment,
                               stamp_changes)
 from siftkit.core.config import load_profile
 from siftkit.core.errors import ConfigError
@@ -50,7 +50,9 @@ def test_killed_grid_resumes_only_missing_cells(tmp_path):
                         json.loads((root / "toy" / n).read_text())["params"]["seed"]) for n in done}
     assert len(rerun) == 8 - len(done) and not finished_before & set(rerun)
     assert len(list((root / "toy").glob("*.json"))) == 8 and len(first) >= len(done)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"ran": 8 - len(done), "skipped": len(done), "total": 8}
+    assert len(list((root / "toy_squares").glob("*.json"))) == 2
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert counts["total"] == 8 + 2 and counts["ran"] + counts["skipped"] == 10 and counts["ran"] >= 8 - len(done)
 
 
 def test_stale_cell_is_refused_and_rerun_on_request(tmp_path):
@@ -145,6 +147,10 @@ def test_legacy_cells_are_judged_by_git():
 def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
     root, out = tmp_path / "cells", tmp_path / "toy.md"
     assert main(["run", TOY, "--profile", "cpu", "--cells-root", str(root), "--no-progress"]) == 0
+    console = capsys.readouterr()
+    assert "says hello" not in console.out + console.err and "a library warning" not in console.err
+    log = (root / "toy" / "_tmp_logs" / "method=a__seed=0.log").read_text()
+    assert "toy cell {'method': 'a', 'seed': 0} says hello" in log and "UserWarning: a library warning" in log
     legacy = {"experiment": "toy", "params": {"method": "a", "seed": 7}, "metrics": {"score": 99.0},
               "git_commit": None}
     (root / "toy" / "method=a__seed=7.json").write_text(json.dumps(legacy))
@@ -155,6 +161,7 @@ def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
                 "| a ⚠ | 7 | 99.00 |"]:
         assert row in text
     assert "4 fresh, 1 unverified" in text and "`method=a__seed=7`: legacy cell: no commit recorded" in text
+    assert "squares: 2²=4, 3²=9" in text  # the part's cells were run by the same command and reach the page
     # a setting changed in the config: the page refuses the cells made with the old one
     assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out),
                  "--set", "offset=1.5"]) == 1
@@ -189,3 +196,29 @@ def test_load_profile_merges_settings_profile_and_overrides(tmp_path):
     f.write_text("settings: {}\nprofiles: {cpu: {}}\nseeds: [1]\n")
     with pytest.raises(ConfigError, match='field "seeds"'):
         load_profile(C, f, "cpu")
+
+
+def test_cell_computed_from_unverified_cells_is_unverified(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    exp = Experiment("d", [{"k": 1}], lambda p: {"v": 1, "unverified_inputs": ["other/k=1"]}, root=tmp_path,
+                     sources=[str(src)])
+    run_experiment(exp, progress=False)
+    (cell,) = exp.load()
+    assert cell["status"] == "unverified" and cell["status_reasons"] == ["made from unverified cells: other/k=1"]
+
+
+def test_adopt_stamps_only_cells_git_vouches_for(tmp_path):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    exp = Experiment("legacy", {"seed": [0, 1, 2]}, _score, root=tmp_path, sources=["siftkit/metrics/ir.py"])
+    (tmp_path / "legacy").mkdir()
+    for seed, commit in [(0, head), (1, head + "+dirty"), (2, None)]:
+        rec = {"experiment": "legacy", "params": {"seed": seed}, "metrics": {"score": seed}, "git_commit": commit}
+        exp.path({"seed": seed}).write_text(json.dumps(rec))
+    assert [c["status"] for c in exp.load()] == ["unverified"] * 3  # nothing is accepted before adoption
+    rows = adopt(exp)
+    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"), ("seed=2", "unverified")]
+    adopted = json.loads(exp.path({"seed": 0}).read_text())
+    assert adopted["stamp"] == exp.stamp and adopted["adopted"]["from_commit"] == head
+    assert [c["status"] for c in exp.load()] == ["fresh", "unverified", "unverified"]
+    assert "stamp" not in json.loads(exp.path({"seed": 1}).read_text())

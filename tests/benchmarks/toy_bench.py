@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
-from benchmarks.runner import BenchConfig, Benchmark, flag
+from benchmarks.runner import BenchConfig, Benchmark, Part, flag
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,6 +27,8 @@ class ToyConfig(BenchConfig):
 
 
 def cell(cfg: ToyConfig, params: dict) -> dict:
+    print(f"toy cell {params} says hello")  # console noise: must land in the cell's log, not the console
+    warnings.warn("a library warning", UserWarning, stacklevel=1)
     time.sleep(cfg.sleep)
     if cfg.log:
         with open(cfg.log, "a") as f:
@@ -34,10 +37,17 @@ def cell(cfg: ToyConfig, params: dict) -> dict:
     return {"score": {"a": 1.0, "b": 2.0}[params["method"]] * 10 + params["seed"] + cfg.offset + base}
 
 
+def square_cell(cfg: ToyConfig, params: dict) -> dict:
+    return {"square": params["x"] ** 2}
+
+
 def page(cfg: ToyConfig, cells: list[dict]) -> str:
-    rows = sorted((c["params"]["method"], c["params"]["seed"], c["metrics"]["score"], flag(c)) for c in cells)
+    rows = sorted((c["params"]["method"], c["params"]["seed"], c["metrics"]["score"], flag(c)) for c in cells
+                  if c["experiment"] == "toy")
+    squares = sorted((c["params"]["x"], c["metrics"]["square"]) for c in cells if c["experiment"] == "toy_squares")
     return "\n".join(["| method | seed | score |", "|---|---|---|"]
-                     + [f"| {m}{f} | {s} | {v:.2f} |" for m, s, v, f in rows])
+                     + [f"| {m}{f} | {s} | {v:.2f} |" for m, s, v, f in rows]
+                     + ["", "squares: " + ", ".join(f"{x}²={y}" for x, y in squares)])
 
 
 BENCHMARK = Benchmark(
@@ -46,4 +56,6 @@ BENCHMARK = Benchmark(
     sources=["tests/benchmarks/toy_bench.py::cell"],
     inputs=lambda cfg: {"data": cfg.data} if cfg.data else {},
     config_file=HERE / "toy_bench.yaml",
+    parts=[Part("toy_squares", grid=lambda cfg: {"x": [2, 3]}, cell=square_cell,
+                sources=["tests/benchmarks/toy_bench.py::square_cell"])],
 )
