@@ -403,17 +403,19 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return m, sd
 
 
-def collect(name: str, by: Sequence[str], metrics: Sequence[str] | None = None, root: Path = CELLS,
+def collect(name: str | Experiment, by: Sequence[str], metrics: Sequence[str] | None = None, root: Path = CELLS,
             ci: bool = True, n_resamples: int = 2000, records: list[dict[str, Any]] | None = None):
     """One row per group of ``by`` values, aggregating over the other axes (usually seeds).
 
     Columns per metric: ``<m>`` (mean), ``<m>_std`` (sample std), ``<m>_lo``/``<m>_hi`` (95% percentile bootstrap
-    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group). ``records`` (e.g. from
-    :meth:`Experiment.load`) replaces reading the folder unchecked.
+    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group). Given an :class:`Experiment`, its
+    cells are read through :meth:`Experiment.load` (stale ones refused); ``records`` replaces reading the folder.
     """
     import numpy as np
     import pandas as pd
 
+    if isinstance(name, Experiment):
+        records, name = (name.load() if records is None else records), name.name
     recs = records if records is not None else load_cells(name, root)
     if not recs:
         raise FileNotFoundError(f"no cells for experiment {name!r} under {root}")
@@ -484,6 +486,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--metric", nargs="*")
     c.add_argument("--out")
     a = ap.parse_args(argv)
+    if any("stamp" in r for r in load_cells(a.experiment)):  # versioned: only the runner can say which are current
+        raise SystemExit(f"siftkit: {a.experiment} has versioned cells; read them through its benchmark "
+                         "(`python -m benchmarks status|page NAME --profile P`), which refuses stale ones")
     df = collect(a.experiment, a.by, a.metric)
     md = markdown_table(df, a.metric)
     if a.out:

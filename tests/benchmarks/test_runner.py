@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, legacy_verdict, run_experiment,
-                              stamp_changes)
+from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, collect, legacy_verdict,
+                              run_experiment, stamp_changes)
 from siftkit.core.config import load_profile
 from siftkit.core.errors import ConfigError
 
@@ -76,9 +76,12 @@ def test_stale_cell_is_refused_and_rerun_on_request(tmp_path):
     assert [c["status"] for c in exp().load(allow_stale=True)] == ["stale", "stale"]
     assert run_experiment(exp(), progress=False, rerun=["stale"])["ran"] == 2
     assert [c["status"] for c in exp().load()] == ["fresh", "fresh"]
+    assert collect(exp(), by=["seed"])["score"].tolist() == [0, 2]
     data.write_text("2")  # the input changed
     with pytest.raises(StaleCellError, match="input d changed"):
         exp().load()
+    with pytest.raises(StaleCellError):  # collecting refuses too
+        collect(exp(), by=["seed"])
 
 
 def _score(params):
