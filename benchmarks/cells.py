@@ -401,15 +401,28 @@ def _takes_partial(fn: Callable) -> bool:
 
 def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any], path: Path, partial_path: Path,
              stamp: dict[str, Any] | None) -> dict[str, Any]:
-    """Compute one cell and write its record (in the calling process: the parent or a worker)."""
+    """Compute one cell and write its record (in the calling process: the parent or a worker).
+
+    What the cell prints, and Python warnings, go to ``<experiment>/_tmp_logs/<key>.log`` (ignored by git), not to
+    the console, which shows only the runner's progress bar."""
+    import contextlib
+    import warnings
+
     import siftkit
 
     t0 = time.perf_counter()
-    if _takes_partial(fn):
-        partial = Partial(partial_path, params, stamp)
-        metrics = fn(dict(params), partial)
-    else:
-        partial, metrics = None, fn(dict(params))
+    log = log_path(path)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), \
+            warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda msg, cat, fname, lineno, file=None, line=None: out.write(
+            warnings.formatwarning(msg, cat, fname, lineno, line))
+        if _takes_partial(fn):
+            partial = Partial(partial_path, params, stamp)
+            metrics = fn(dict(params), partial)
+        else:
+            partial, metrics = None, fn(dict(params))
     record = {"experiment": name, "params": params, "metrics": metrics,
               "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(), "siftkit": siftkit.__version__,
               "threads": thread_info(), "finished": _dt.datetime.now().isoformat(timespec="seconds")}
@@ -419,6 +432,11 @@ def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any
     if partial is not None:
         partial.path.unlink(missing_ok=True)
     return record
+
+
+def log_path(cell_path: Path) -> Path:
+    """Where a cell's console output goes (``<experiment>/_tmp_logs/<key>.log``)."""
+    return cell_path.parent / "_tmp_logs" / f"{cell_path.stem}.log"
 
 
 def _job(exp: Experiment, params: dict[str, Any]) -> tuple:
@@ -448,9 +466,12 @@ def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict]
     failed: list[tuple[str, str]] = []
     bar = None
     if progress and todo:
+        import sys
+
+        from rich.console import Console
         from rich.progress import Progress
 
-        bar = Progress()
+        bar = Progress(console=Console(file=sys.stderr))  # this stderr, not a cell's redirected one
         bar.start()
         task = bar.add_task(f"{exp.name}", total=len(todo))
     try:
@@ -478,6 +499,7 @@ def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict]
             bar.stop()
     if failed:
         head = "; ".join(f"{k}: {tb.strip().splitlines()[-1]}" for k, tb in failed[:5])
+        head += f"; logs in {Path(exp.root) / exp.name / '_tmp_logs'}"
         raise CellsFailed(f"{len(failed)} of {len(todo)} cells of {exp.name} failed ({head}); the others were kept."
                           f"\nFirst traceback:\n{failed[0][1]}")
     return {"ran": len(todo), "skipped": len(cells) - len(todo), "total": len(cells)}

@@ -321,7 +321,9 @@ def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_li
             a = _arm(p["a"], defaults, axis, paper_table, axis_paper, path, f"{where}compare[{j}].a", _line(p, "a"))
             b = None if p.get("b") is None else _arm(p["b"], defaults, axis, paper_table, axis_paper, path,
                                                      f"{where}compare[{j}].b", _line(p, "b"))
-            comps.append(Comparison(a, b, str(p.get("label") or _label(a, b))))
+            own = {k: v for k, v in a.where.items() if k not in (defaults.get("where") or {})}
+            label = ", ".join(f"{k}={v}" for k, v in own.items()) if b is None and own else _label(a, b)
+            comps.append(Comparison(a, b, str(p.get("label") or label)))
     else:
         if "a" not in c:
             raise InputError(f"{where}a: missing (or give `compare:`)", path, _line(c), field=where + "a")

@@ -147,6 +147,10 @@ def test_legacy_cells_are_judged_by_git():
 def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
     root, out = tmp_path / "cells", tmp_path / "toy.md"
     assert main(["run", TOY, "--profile", "cpu", "--cells-root", str(root), "--no-progress"]) == 0
+    console = capsys.readouterr()
+    assert "says hello" not in console.out + console.err and "a library warning" not in console.err
+    log = (root / "toy" / "_tmp_logs" / "method=a__seed=0.log").read_text()
+    assert "toy cell {'method': 'a', 'seed': 0} says hello" in log and "UserWarning: a library warning" in log
     legacy = {"experiment": "toy", "params": {"method": "a", "seed": 7}, "metrics": {"score": 99.0},
               "git_commit": None}
     (root / "toy" / "method=a__seed=7.json").write_text(json.dumps(legacy))

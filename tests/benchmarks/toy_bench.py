@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 from benchmarks.runner import BenchConfig, Benchmark, Part, flag
@@ -26,6 +27,8 @@ class ToyConfig(BenchConfig):
 
 
 def cell(cfg: ToyConfig, params: dict) -> dict:
+    print(f"toy cell {params} says hello")  # console noise: must land in the cell's log, not the console
+    warnings.warn("a library warning", UserWarning, stacklevel=1)
     time.sleep(cfg.sleep)
     if cfg.log:
         with open(cfg.log, "a") as f:
