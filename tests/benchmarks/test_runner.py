@@ -222,3 +222,26 @@ def test_adopt_stamps_only_cells_git_vouches_for(tmp_path):
     assert adopted["stamp"] == exp.stamp and adopted["adopted"]["from_commit"] == head
     assert [c["status"] for c in exp.load()] == ["fresh", "unverified", "unverified"]
     assert "stamp" not in json.loads(exp.path({"seed": 1}).read_text())
+
+
+def test_per_cell_settings_stale_only_their_cell(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    variants = {"a": {"lr": 1}, "b": {"lr": 2}}
+
+    def exp():
+        return Experiment("v", {"variant": list(variants)}, _score_variant, root=tmp_path, sources=[str(src)],
+                          cell_settings=lambda p: variants[p["variant"]])
+
+    run_experiment(exp(), progress=False)
+    variants["b"] = {"lr": 3}  # b's definition changed, a's did not
+    variants["c"] = {"lr": 4}  # a variant added: not run yet, the others stay current
+    assert [exp().status({"variant": v})[0] for v in "abc"] == ["fresh", "stale", "missing"]
+    assert exp().status({"variant": "b"})[1] == ["cell settings: {'lr': 2} -> {'lr': 3}"]
+    del variants["a"]  # a variant removed from the config: its cell is refused, not kept silently
+    with pytest.raises(StaleCellError, match="no longer in the grid"):
+        exp().load()
+
+
+def _score_variant(params):
+    return {"score": 1.0}
