@@ -1,12 +1,13 @@
 """Part (b) of the Search-R1 benchmark: SmolLM2-135M-Instruct + LoRA on the synthetic 1-hop task (CPU-sized).
 
 Recipe (search_r1 spec §8B): zero-shot check → LoRA SFT format warm start on ``n_sft`` noisy-policy trajectories
-(labelled "warm start"), merged → fresh LoRA, GRPO (group 4, ``prompts`` questions per step, one search turn, ≤ 24 new
-tokens per turn, reference = adapters off, β = 0.001) → EM before/after on held-out questions. The RL-only variant
-(``warm=False``) runs the same GRPO from the raw model. The full Search-R1 template with SmolLM2's chat template is
-used.
+(labelled "warm start"), merged → fresh LoRA, GRPO (group 4, ``prompts`` questions per step, one search turn,
+``max_new_tokens`` per turn, reference = adapters off, β = 0.001) → EM before/after on held-out questions. The
+RL-only variant (``warm=False``) runs the same GRPO from the raw model. The full Search-R1 template with SmolLM2's
+chat template is used.
 
-    python -m benchmarks.search_r1 smollm2 | smollm2-rl-only | smollm2-sft-only
+    python -m benchmarks run search_r1 --profile cpu --only part=smollm2     # or smollm2-rl-only, smollm2-sft-only
+    python -m benchmarks run search_r1 --profile gpu                         # the GPU variants (benchmarks/device/)
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def _eval(model, tok, retriever, rows, rcfg):
             "answered": sum(r["answer"] is not None for r in recs) / n}
 
 
+DEFAULTS = {"warm": True, "n_sft": 16, "sft_epochs": 2, "p_search": 0.9, "p_entity": 0.9, "p_copy": 0.8,
+            "reward": "em", "prompts": 1, "n_entities": 60, "n_eval": 10, "max_new_tokens": 24, "threads": 1,
+            "model_path": "smollm2", "device": "cpu"}
+"""A cell's parameters when it does not set them (the page reads them too)."""
+
+
 def smollm2_cell(params: dict) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
@@ -35,19 +42,20 @@ def smollm2_cell(params: dict) -> dict:
     from siftkit.search_agent.synthetic import SyntheticTask, noisy_trajectories
     from siftkit.search_agent.trainer import SearchR1Trainer, sft
 
-    torch.set_num_threads(params.get("threads", 1))
-    seed, steps, warm = params["seed"], params["steps"], params.get("warm", True)
-    llm = LocalChatModel.from_pretrained(params.get("model_path", "smollm2"), device=params.get("device", "cpu"))
+    params = DEFAULTS | params
+    torch.set_num_threads(params["threads"])
+    seed, steps, warm = params["seed"], params["steps"], params["warm"]
+    llm = LocalChatModel.from_pretrained(params["model_path"], device=params["device"])
     model, tok = llm.model, llm.tokenizer
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    task = SyntheticTask.generate(seed, n_entities=params.get("n_entities", 60), n_values=20, two_hop=False)
+    task = SyntheticTask.generate(seed, n_entities=params["n_entities"], n_values=20, two_hop=False)
     bm25 = BM25Retriever(task.corpus(), stemmer=None)
-    n_eval = params.get("n_eval", 10)
+    n_eval = params["n_eval"]
     held = task.heldout[:n_eval]
     if len(held) < n_eval:
         raise ValueError(f"n_eval={n_eval} but the task holds out only {len(held)} questions")
-    T = params.get("max_new_tokens", 24)
+    T = params["max_new_tokens"]
     rcfg = RolloutConfig(max_turns=1, max_new_tokens=T, batch_size=32)
     out: dict = {"n_eval": len(held)}
     t0 = time.perf_counter()
@@ -58,12 +66,12 @@ def smollm2_cell(params: dict) -> dict:
     if warm:
         t0 = time.perf_counter()
         rng = random.Random(seed)
-        picked = [rng.choice(task.train) for _ in range(params.get("n_sft", 16))]
-        trajs = noisy_trajectories(task, picked, tok, bm25, rng, p_search=params.get("p_search", 0.9),
-                                   p_entity=params.get("p_entity", 0.9), p_copy=params.get("p_copy", 0.8),
+        picked = [rng.choice(task.train) for _ in range(params["n_sft"])]
+        trajs = noisy_trajectories(task, picked, tok, bm25, rng, p_search=params["p_search"],
+                                   p_entity=params["p_entity"], p_copy=params["p_copy"],
                                    template=_template())
         pm = get_peft_model(model, lora)
-        out["sft_loss"] = sft(pm, trajs, tok.pad_token_id, epochs=params.get("sft_epochs", 2), lr=1e-3, batch_size=8,
+        out["sft_loss"] = sft(pm, trajs, tok.pad_token_id, epochs=params["sft_epochs"], lr=1e-3, batch_size=8,
                               seed=seed)
         model = pm.merge_and_unload()
         out["sft_s"] = time.perf_counter() - t0
@@ -73,8 +81,8 @@ def smollm2_cell(params: dict) -> dict:
         return out
     pm = get_peft_model(model, lora)
     cfg = SearchR1Config(max_turns=1, max_new_tokens=T, group_size=4, steps=steps, lr=2e-4,
-                         prompts_per_step=params.get("prompts", 1),
-                         beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed, reward=params.get("reward", "em"))
+                         prompts_per_step=params["prompts"],
+                         beta=0.001, entropy_coeff=0.0, mini_batches=2, seed=seed, reward=params["reward"])
     tr = SearchR1Trainer(pm, tok, bm25, cfg, log=lambda m: print({k: round(v, 3) for k, v in m.items()}, flush=True))
     t0 = time.perf_counter()
     hist = tr.train(task.train)
@@ -90,39 +98,3 @@ def _template():
     from siftkit.search_agent.rollout import TEMPLATE
 
     return TEMPLATE
-
-
-def markdown(recs: list[dict]) -> str:
-    lines = ["| variant | steps | stage | held-out EM | searches / q | answered | seconds |",
-             "|---|---|---|---|---|---|---|"]
-    for r in recs:
-        p, m = r["params"], r["metrics"]
-        noisy = f"search {p.get('p_search', 0.9)} / entity {p.get('p_entity', 0.9)} / copy {p.get('p_copy', 0.8)}"
-        rl = " + GRPO" if p["steps"] else ", no RL"
-        name = ((f"warm start ({p.get('n_sft', 16)} traj. × {p.get('sft_epochs', 2)} ep., {noisy}){rl}"
-                 if p.get("warm", True) else "GRPO only (no warm start)")
-                + f", {p.get('reward', 'em')} reward, {p.get('prompts', 1)}×4 rollouts/step, n = {m['n_eval']}")
-        lines.append(f"| {name} | {p['steps']} | zero-shot | {m['zero_shot']['em']:.3f} | "
-                     f"{m['zero_shot']['searches']:.2f} | {m['zero_shot']['answered']:.2f} | "
-                     f"{m['zero_shot_s']:.0f} |")
-        if "warm_start" in m:
-            lines.append(f"| {name} | {p['steps']} | after LoRA SFT warm start | {m['warm_start']['em']:.3f} | "
-                         f"{m['warm_start']['searches']:.2f} | {m['warm_start']['answered']:.2f} | "
-                         f"{m['sft_s']:.0f} |")
-        if "after_rl" not in m:
-            continue
-        lines.append(f"| {name} | {p['steps']} | after GRPO | {m['after_rl']['em']:.3f} | "
-                     f"{m['after_rl']['searches']:.2f} | {m['after_rl']['answered']:.2f} | {m['rl_s']:.0f} |")
-    out = "\n".join(lines) + "\n"
-    for r in recs:
-        if "history" not in r["metrics"]:
-            continue
-        h = r["metrics"]["history"]
-        out += (f"\nReward per step ({'warm' if r['params'].get('warm', True) else 'RL only'}, "
-                f"{r['params'].get('reward', 'em')} reward): "
-                + " ".join(f"{x['reward']:.2f}" for x in h)
-                + "\n\nSearches per rollout per step: " + " ".join(f"{x['searches']:.2f}" for x in h)
-                + f"\n\nValid-action ratio per step: " + " ".join(f"{x['valid_action']:.2f}" for x in h)
-                + f"\n\nKL per step: " + " ".join(f"{x['kl']:.4f}" for x in h)
-                + f"\n\nSeconds per step: mean {sum(x['step_s'] for x in h) / len(h):.1f}\n")
-    return out

@@ -1,108 +1,225 @@
 """LLM usefulness labelling: the published-output check and the SmolLM2 ablation, into one results page.
 
-    python -m benchmarks.usefulness all            # cells (resumable) + benchmarks/results/usefulness.md
-    python -m benchmarks.usefulness cells --device cuda --batch-size 64
-    python -m benchmarks.usefulness report
+    python -m benchmarks run usefulness --profile gpu       # the cells (resumable)
+    python -m benchmarks page usefulness --profile gpu      # benchmarks/results/usefulness.md from stored cells
+
+Three cell experiments: ``usefulness_ablation`` (the SmolLM2 grid), ``usefulness_published`` (the authors'
+published outputs scored by siftkit.metrics, one cell per condition of the known-answer matrix in
+benchmarks/claims/usefulness.yaml) and ``usefulness_session_delta`` (session − baseline prompt, paired cluster
+bootstrap, on the published outputs and on the SmolLM2 session sample). The gold labels are not copied into cells;
+the cells hold estimates.
 
 Needs ../shared/data/usefulness (read in place, never copied). The ablation labels a fixed sample with the embedded
-SmolLM2-135M-Instruct, reading each label from label log-probabilities (``readout=logprob``):
-
-* rows: 100 clicks, 25 per divergence group (seed 0), baseline prompt, per feature preset and with each feature
-  group switched off;
-* sessions: the clicks of 20 random task sessions (seed 0), baseline vs session prompt, all features; sessions
-  longer than ``max_prompt_tokens`` are split by query.
-
-Each cell stores its predictions; metrics are computed by ``report`` from them (so a cell computed on another
-machine is scored here).
+SmolLM2-135M-Instruct, reading each label from label log-probabilities (``readout=logprob``); the variants (sample,
+prompt, features, groups switched off, read-out) are listed in benchmarks/config/usefulness.yaml. Each cell stores
+its predictions; the page computes the metrics from them (so a cell computed on another machine is scored here).
+The page's prose is benchmarks/templates/usefulness.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import functools
 from pathlib import Path
+from typing import Any, ClassVar, Literal
 
-from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment
+from pydantic import BaseModel, ConfigDict
 
-EXPERIMENT = "usefulness_ablation"
+from benchmarks.runner import BenchConfig, Benchmark, Part, flag
+
 ALL_GROUPS = ("task", "query", "document", "behaviour")
-VARIANTS = {  # name -> (sample, mode, features, groups)
-    "rows|baseline|all": ("rows", "baseline", "all", ALL_GROUPS),
-    "rows|baseline|relevance": ("rows", "baseline", "relevance", ALL_GROUPS),
-    "rows|baseline|satisfaction": ("rows", "baseline", "satisfaction", ALL_GROUPS),
-    "rows|baseline|behaviour": ("rows", "baseline", "behaviour", ALL_GROUPS),
-    "rows|baseline|relevance+satisfaction": ("rows", "baseline", "relevance+satisfaction", ALL_GROUPS),
-    "rows|baseline|content": ("rows", "baseline", "content", ALL_GROUPS),
-    **{f"rows|baseline|all-minus-{g}": ("rows", "baseline", "all", tuple(x for x in ALL_GROUPS if x != g))
-       for g in ALL_GROUPS},
-    "sessions|baseline|all": ("sessions", "baseline", "all", ALL_GROUPS),
-    "sessions|session|all": ("sessions", "session", "all", ALL_GROUPS),
-    # greedy JSON generation instead of log-probabilities: how often a 135M model writes a usable answer
-    # (no retries on truncation: they would triple the CPU time, and a 135M model rarely finishes the object anyway)
-    "rows|baseline|all|generate": ("rows", "baseline", "all", ALL_GROUPS, {"readout": "generate", "max_retries": 0}),
-}
-PER_GROUP, N_SESSIONS, SEED = 25, 20, 0
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "usefulness.md"
 
 
-def _samples(clicks):
+class Variant(BaseModel):
+    """One ablation cell: which sample, prompt and features, and how the label is read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample: Literal["rows", "sessions"]
+    """``rows``: per_group clicks per divergence group; ``sessions``: all clicks of n_sessions task sessions."""
+    mode: Literal["baseline", "session"]
+    """baseline (one click per call) or session prompt (one session per call, spec §3)."""
+    features: str
+    """feature preset of siftkit.usefulness (``all``, ``relevance``, ``content``, ...)."""
+    groups_off: list[str] = []
+    """feature groups switched off (of task, query, document, behaviour)."""
+    options: dict[str, Any] = {}
+    """further UsefulnessConfig fields (e.g. ``readout: generate``); the default read-out is ``logprob``."""
+
+
+class UsefulnessBench(BenchConfig):
+    """Settings of the SmolLM2 ablation (defaults: the page's run)."""
+
+    page_fields: ClassVar[tuple[str, ...]] = ("n_resamples",)
+    cell_fields: ClassVar[tuple[str, ...]] = ("variants",)
+
+    model: str = "smollm2"
+    """embedded model (siftkit.llm.factory name)."""
+    per_group: int = 25
+    """row sample: clicks per relevance/usefulness divergence group."""
+    n_sessions: int = 20
+    """session sample: task sessions drawn."""
+    seed: int = 0
+    """seed of both samples."""
+    n_resamples: int = 1000
+    """bootstrap resamples of the ablation table's CIs (page only)."""
+    cell_resamples: int = 1000
+    """bootstrap resamples of the CIs stored in the published and session-delta cells."""
+    delta_models: list[str] = ["Llama-3.3-70B", "Llama-3.1-8B", "Llama-3.2-3B"]
+    """published models whose session − baseline difference is estimated (the GPT session files do not align)."""
+    variants: dict[str, Variant]
+    """the cells: name → variant."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cells
+# ---------------------------------------------------------------------------------------------------------------
+
+@functools.cache
+def _samples(per_group: int, n_sessions: int, seed: int) -> dict[str, list]:
     from siftkit.usefulness.run import sample_sessions, stratified_rows
 
-    return {"rows": stratified_rows(clicks, PER_GROUP, SEED), "sessions": sample_sessions(clicks, N_SESSIONS, SEED)}
+    clicks = _clicks()
+    return {"rows": stratified_rows(clicks, per_group, seed), "sessions": sample_sessions(clicks, n_sessions, seed)}
 
 
-def run_cells(device: str, batch_size: int, root: Path, threads: int) -> dict:
+@functools.cache
+def _model(name: str, device: str, threads: int, batch_size: int):
+    from siftkit.usefulness.run import make_model
+
+    return make_model(name, device=device, threads=threads, batch_size=batch_size)
+
+
+def cell(cfg: UsefulnessBench, params: dict) -> dict:
+    """Label one variant's sample; returns the label summary and the predictions (``{id: score}``)."""
     import platform
     import time
 
-    import torch
-
-    from siftkit.core.assets import shared_data_dir
     from siftkit.usefulness.config import UsefulnessConfig
+    from siftkit.usefulness.run import label_clicks
+
+    v = cfg.variants[params["variant"]]
+    samples = _samples(cfg.per_group, cfg.n_sessions, cfg.seed)
+    model = _model(cfg.model, cfg.device, cfg.threads, cfg.batch_size)
+    ucfg = UsefulnessConfig(mode=v.mode, features=v.features, groups=tuple(g for g in ALL_GROUPS if g not in v.groups_off),
+                            **{"readout": "logprob", **v.options})
+    t0 = time.perf_counter()
+    res = label_clicks(model, samples[v.sample], ucfg)
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        device_name = torch.cuda.get_device_name()
+    else:
+        device_name = platform.processor()
+    return {**res.summary(), "label_seconds": round(time.perf_counter() - t0, 2), "device": cfg.device,
+            "device_name": device_name, "model": model.model_id, "predictions": res.scores}
+
+
+def _conditions() -> dict[tuple[str, str, str], dict]:
+    """The known-answer matrix's conditions by (model, prompt, policy)."""
+    from siftkit.usefulness.evaluate import load_reproduction
+
+    return {(c["model"], c["prompt"], c.get("policy", "exclude")): c for c in load_reproduction()}
+
+
+def _published_labels(file: str) -> dict:
+    from siftkit.usefulness.data import load_labels_json
+
+    return load_labels_json(_published_dir() / file)
+
+
+@functools.cache
+def _clicks() -> list:
     from siftkit.usefulness.data import load_thuir
-    from siftkit.usefulness.run import label_clicks, make_model
 
-    shared = shared_data_dir()
-    if shared is None:
-        raise SystemExit("needs ../shared/data (or $SIFTKIT_SHARED)")
-    samples = _samples(load_thuir(shared))
-    model = make_model("smollm2", device=device, threads=threads, batch_size=batch_size)
-
-    def cell(params):
-        sample, mode, features, groups, *extra = VARIANTS[params["variant"]]
-        options = {"readout": "logprob", **(extra or [{}])[0]}
-        cfg = UsefulnessConfig(mode=mode, features=features, groups=groups, **options)
-        t0 = time.perf_counter()
-        res = label_clicks(model, samples[sample], cfg)
-        return {**res.summary(), "label_seconds": round(time.perf_counter() - t0, 2), "device": device,
-                "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor(),
-                "model": model.model_id, "predictions": res.scores}
-
-    return run_experiment(Experiment(EXPERIMENT, {"variant": list(VARIANTS)}, cell, root=root))
+    return load_thuir(_thuir_csv())
 
 
-def ablation_markdown(root: Path = CELLS, n_resamples: int = 1000) -> str:
-    from siftkit.core.assets import shared_data_dir
-    from siftkit.usefulness.data import GROUPS, load_thuir
+def published_cell(cfg: UsefulnessBench, params: dict) -> dict:
+    """The measures of one published output file against the users' labels (CIs over whole queries)."""
+    from siftkit.usefulness.evaluate import PUBLISHED_KEYS, evaluate_labels
+
+    cond = _conditions()[(params["model"], params["prompt"], params["policy"])]
+    m = evaluate_labels(_clicks(), _published_labels(cond["file"]), params["policy"], "query", cfg.cell_resamples)
+    return {k: m.get(k) for k in PUBLISHED_KEYS}
+
+
+def _delta_grid(cfg: UsefulnessBench) -> list[dict]:
+    return [{"source": "published", "model": m} for m in cfg.delta_models] + [
+        {"source": "smollm2", "model": "SmolLM2-135M-Instruct"}]
+
+
+def _ablation_cells() -> dict[str, Path]:
+    from benchmarks.cells import CELLS, cell_key
+
+    return {v: CELLS / "usefulness_ablation" / f"{cell_key({'variant': v})}.json"
+            for v in ("sessions|session|all", "sessions|baseline|all")}
+
+
+def _delta_settings(cfg: UsefulnessBench, params: dict) -> dict:
+    """Per cell: the published files compared, or the hashes of the two SmolLM2 ablation cells read."""
+    from benchmarks.cells import input_hash
+
+    if params["source"] == "published":
+        c = _conditions()
+        return {"session": c[(params["model"], "session", "exclude")]["file"],
+                "baseline": c[(params["model"], "baseline", "exclude")]["file"]}
+    return {"ablation_cells": {v: input_hash(p) if p.exists() else None for v, p in _ablation_cells().items()}}
+
+
+def delta_cell(cfg: UsefulnessBench, params: dict) -> dict:
+    """ρ and κ of the session prompt minus the baseline prompt on the same clicks, paired cluster bootstrap (whole
+    queries for the published outputs, whole sessions for the SmolLM2 sample)."""
+    from siftkit.usefulness.evaluate import paired_difference
+
+    unverified: list[str] = []
+    if params["source"] == "published":
+        c = _conditions()
+        clicks, cluster = _clicks(), "query"
+        pred_a = _published_labels(c[(params["model"], "session", "exclude")]["file"])
+        pred_b = _published_labels(c[(params["model"], "baseline", "exclude")]["file"])
+    else:
+        cells = {r["params"]["variant"]: r for r in BENCHMARK.experiment_for(cfg).load()}
+        a, b = cells["sessions|session|all"], cells["sessions|baseline|all"]
+        unverified = [f"usefulness_ablation/{r['params']['variant']}" for r in (a, b) if r["status"] != "fresh"]
+        clicks, cluster = _samples(cfg.per_group, cfg.n_sessions, cfg.seed)["sessions"], "session"
+        pred_a, pred_b = a["metrics"]["predictions"], b["metrics"]["predictions"]
+    out: dict[str, Any] = {}
+    for measure in ("spearman", "kappa"):
+        d = paired_difference(clicks, pred_a, pred_b, measure, "exclude", cluster, cfg.cell_resamples, seed=0)
+        out.update({f"delta_{measure}": d["delta"], f"delta_{measure}_lo": d["lo"], f"delta_{measure}_hi": d["hi"]})
+        out["n"], out["clusters"] = d["n"], d["clusters"]
+    if unverified:
+        out["unverified_inputs"] = unverified
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# page
+# ---------------------------------------------------------------------------------------------------------------
+
+def ablation_markdown(cfg: UsefulnessBench, cells: list[dict]) -> str:
+    from siftkit.usefulness.data import GROUPS
     from siftkit.usefulness.evaluate import _fmt, evaluate_labels
 
-    clicks = load_thuir(shared_data_dir())
-    samples = _samples(clicks)
-    cells = {c["params"]["variant"]: c for c in load_cells(EXPERIMENT, root)}
+    samples = _samples(cfg.per_group, cfg.n_sessions, cfg.seed)
+    by_name = {c["params"]["variant"]: c for c in cells}
     head = ["sample", "prompt", "features", "groups off", "read-out", "valid/invalid/missing", "Spearman ρ [CI]",
             "accuracy [CI]", "κ", "QWK", *GROUPS, "labels 0/1/2/3", "device, s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for name, (sample, mode, features, groups, *extra) in VARIANTS.items():
-        readout = (extra or [{}])[0].get("readout", "logprob")
-        if name not in cells:
-            lines.append("| " + " | ".join([sample, mode, features, "", readout, "not run"] + [""] * 10) + " |")
+    for name, v in cfg.variants.items():
+        readout = v.options.get("readout", "logprob")
+        if name not in by_name:
+            lines.append("| " + " | ".join([v.sample, v.mode, v.features, "", readout, "not run"] + [""] * 10) + " |")
             continue
-        m = cells[name]["metrics"]
-        r = evaluate_labels(samples[sample], m["predictions"], cluster="query" if sample == "rows" else "session",
-                            n_resamples=n_resamples, ci=("spearman", "accuracy"))
-        off = ",".join(g for g in ALL_GROUPS if g not in groups) or "—"
+        c = by_name[name]
+        m = c["metrics"]
+        r = evaluate_labels(samples[v.sample], m["predictions"], cluster="query" if v.sample == "rows" else "session",
+                            n_resamples=cfg.n_resamples, ci=("spearman", "accuracy"))
+        off = ",".join(g for g in ALL_GROUPS if g in v.groups_off) or "—"
         dist = "/".join(str(m["label_distribution"][str(k)]) for k in range(4))
         lines.append("| " + " | ".join([
-            sample, mode, features, off, readout, f"{m['valid']}/{m['invalid']}/{m['missing']}",
+            v.sample + flag(c), v.mode, v.features, off, readout, f"{m['valid']}/{m['invalid']}/{m['missing']}",
             f"{_fmt(r.get('spearman'))} [{_fmt(r.get('spearman_lo'))}, {_fmt(r.get('spearman_hi'))}]",
             f"{_fmt(r.get('accuracy'))} [{_fmt(r.get('accuracy_lo'))}, {_fmt(r.get('accuracy_hi'))}]",
             _fmt(r.get("kappa")), _fmt(r.get("qwk")), *(_fmt(r.get(f"acc_{g}")) for g in GROUPS), dist,
@@ -110,8 +227,7 @@ def ablation_markdown(root: Path = CELLS, n_resamples: int = 1000) -> str:
     return "\n".join(lines)
 
 
-def _provenance(root: Path) -> str:
-    cells = load_cells(EXPERIMENT, root)
+def _provenance(cfg: UsefulnessBench, cells: list[dict]) -> str:
     if not cells:
         return ""
     by_device: dict[str, list[float]] = {}
@@ -120,77 +236,87 @@ def _provenance(root: Path) -> str:
             c["metrics"]["label_seconds"])
     where = "; ".join(f"{len(v)} on {d} ({sum(v):.0f} s of labelling)" for d, v in sorted(by_device.items()))
     sess = [c["metrics"] for c in cells if c["params"]["variant"] == "sessions|session|all"]
-    split = (f" The {N_SESSIONS} sessions hold {sess[0]['ids']} clicks and took {sess[0]['calls']} session calls "
-             f"(longer sessions split by query)." if sess else "")
-    return (f"They were computed by `python -m benchmarks.usefulness cells --device DEVICE` (the GPU cells on an "
-            f"NVIDIA H100 lent to the project, `--batch-size 64`): {where}.{split}")
+    split = (f" The {cfg.n_sessions} sessions hold {sess[0]['ids']} clicks and took {sess[0]['calls']} session "
+             f"calls (longer sessions split by query)." if sess else "")
+    return f"Where they ran: {where}.{split}"
 
 
-def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
+def published_frame(cells: list[dict]):
+    """The published table (:func:`siftkit.usefulness.evaluate.published_table`'s rows) from the stored cells."""
+    import pandas as pd
+
+    from siftkit.usefulness.evaluate import known_answer_row
+
+    by = {(c["params"]["model"], c["params"]["prompt"], c["params"]["policy"]): c for c in cells}
+    rows = []
+    for key, cond in _conditions().items():
+        if key in by:
+            row = known_answer_row(cond, by[key]["metrics"])
+            row["model"] += flag(by[key])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def page(cfg: UsefulnessBench, cells: list[dict]) -> str:
+    from benchmarks.claims import claims_section
+    from siftkit.usefulness.evaluate import groups_markdown, published_markdown
+
+    def of(experiment: str) -> list[dict]:
+        return [c for c in cells if c["experiment"] == experiment]
+
+    pub = published_frame(of("usefulness_published"))
+    l32 = pub[(pub["model"].str.startswith("Llama-3.2-3B")) & (pub["prompt"] == "baseline")].set_index("policy")
+    return TEMPLATE.read_text().format(
+        n_resamples=cfg.cell_resamples, n_ok=int((pub["status"] == "OK").sum()), n_known=int((pub["status"] != "n/a").sum()),
+        l32_rho=f"{l32.loc['exclude', 'expected']['spearman']:.3f}", l32_invalid=int(l32.loc["keep", "n_invalid"]),
+        l32_acc=f"{l32.loc['keep', 'expected']['accuracy']:.3f}",
+        published=published_markdown(pub), groups=groups_markdown(pub), n_rows=4 * cfg.per_group,
+        per_group=cfg.per_group, seed=cfg.seed, n_sessions=cfg.n_sessions,
+        ablation=ablation_markdown(cfg, of("usefulness_ablation")), provenance=_provenance(cfg, of("usefulness_ablation")),
+        ablation_resamples=cfg.n_resamples, claims=claims_section("usefulness", load=of)).rstrip()
+
+
+_PUBLISHED_SOURCES = ["siftkit/usefulness/evaluate.py", "siftkit/usefulness/data.py", "siftkit/metrics/agreement.py",
+                      "siftkit/metrics/stats.py", "benchmarks/usefulness.py::published_cell,_conditions,_published_labels"]
+
+BENCHMARK = Benchmark(
+    name="usefulness", title="LLM usefulness labelling (Dewan, Liu, Shah, SIGIR 2025)", config=UsefulnessBench,
+    grid=lambda cfg: {"variant": list(cfg.variants)}, cell=cell, page=page,
+    cell_settings=lambda cfg, params: cfg.variants[params["variant"]].model_dump(),
+    sources=["siftkit/usefulness/config.py", "siftkit/usefulness/data.py", "siftkit/usefulness/labeler.py",
+             "siftkit/usefulness/run.py", "siftkit/llm/base.py", "siftkit/llm/local.py", "siftkit/llm/factory.py",
+             "siftkit/llm/untrusted.py", "benchmarks/usefulness.py::cell,_samples,_model,ALL_GROUPS"],
+    inputs=lambda cfg: {"thuir": _thuir_csv()},
+    experiment="usefulness_ablation",
+    parts=[Part("usefulness_published", grid=lambda cfg: [dict(zip(("model", "prompt", "policy"), k)) for k in _conditions()],
+                cell=published_cell, cell_settings=lambda cfg, params: {"file": _conditions()[
+                    (params["model"], params["prompt"], params["policy"])]["file"]},
+                sources=_PUBLISHED_SOURCES, inputs=lambda cfg: {"thuir": _thuir_csv(), "published": _published_dir()}),
+           Part("usefulness_session_delta", grid=_delta_grid, cell=delta_cell, cell_settings=_delta_settings,
+                sources=_PUBLISHED_SOURCES + ["benchmarks/usefulness.py::delta_cell,_samples"],
+                inputs=lambda cfg: {"thuir": _thuir_csv(), "published": _published_dir()})],
+    # before the port onto the runner: the old module and the method code the legacy cells must match
+    legacy_at="ca004797bee203c35ed7bcadad483973876d5d57",
+    legacy_files=["siftkit/usefulness", "siftkit/llm", "benchmarks/usefulness.py"],
+)
+
+
+def _thuir_csv() -> Path:
+    from siftkit.usefulness.data import THUIR_CSV
+
+    return _shared() / THUIR_CSV
+
+
+def _published_dir() -> Path:
+    from siftkit.usefulness.data import RESULTS_DIR
+
+    return _shared() / RESULTS_DIR
+
+
+def _shared() -> Path:
     from siftkit.core.assets import shared_data_dir
-    from siftkit.core.io import atomic_write_text
-    from siftkit.usefulness.evaluate import groups_markdown, published_markdown, published_table
 
-    pub = published_table(shared_data_dir(), n_resamples=n_resamples)
-    n_ok = int((pub["status"] == "OK").sum())
-    n_known = int((pub["status"] != "n/a").sum())
-    text = f"""# LLM usefulness labelling (Dewan, Liu, Shah, SIGIR 2025)
-
-Produced by `python -m benchmarks.usefulness all` (the published table also by `siftkit usefulness published`).
-Data: `../shared/data/usefulness` (THUIR KDD'19, 3,046 clicks; read in place). Gold = the users' own usefulness
-0–3. CIs: 95% percentile bootstrap, {n_resamples} resamples of whole queries (published table, row sample) or whole
-task sessions (session sample).
-
-## Published outputs scored with siftkit.metrics
-
-Known-answer check against the spec's table (`siftkit/usefulness/reproduction.yaml`): **{n_ok} of {n_known} OK**
-(ours rounded to 3 decimals equals every value the spec gives). "invalid" is the policy for out-of-range scores
-and, in brackets, how many there were. The two GPT session files do not align with the CSV ids (spec §5.4) and are
-shown for completeness only. For Llama-3.2-3B baseline the spec's ρ 0.198 excludes the 89 out-of-range scores while
-its accuracy 0.298 keeps them (they count as misses); both policies are listed.
-
-{published_markdown(pub)}
-
-Accuracy per relevance/usefulness divergence group (HR ⇔ query relevance ≥ 2, HU ⇔ usefulness ≥ 2):
-
-{groups_markdown(pub)}
-
-## Ablation with SmolLM2-135M-Instruct (labels from label log-probabilities)
-
-Rows: a fixed sample of {4 * PER_GROUP} clicks, {PER_GROUP} per divergence group (seed {SEED}), baseline prompt.
-Sessions: all clicks of {N_SESSIONS} random task sessions (seed {SEED}); baseline (one click per call) vs session
-prompt (one session per call, split by query above 6,000 tokens). Each label is
-`argmax_l log p('{{"<id>": ' + l | prompt)` over l in 0–3, built left to right in session prompts; so every id gets a
-valid label and the numbers measure preference, not format-following. This is a wiring check (spec §7.3: expect ρ
-near 0 for a 135M model); real numbers need an endpoint (`siftkit usefulness label --endpoint ...`). The
-`generate` row instead parses the model's greedy JSON answer (no retries); ids it left out or scored
-outside 0–3 are counted in "valid/invalid/missing" and left out of the metrics.
-
-{ablation_markdown(root, n_resamples)}
-
-Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per row above, holding the predictions; metrics are
-recomputed from them here). {_provenance(root)} On two CPU cores the same cells take hours (one forward pass of a
-≈1.2k-token prompt costs seconds and every label needs four); the command is the same with `--device cpu`.
-"""
-    out = RESULTS / "usefulness.md"
-    atomic_write_text(out, text)
-    return out
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["cells", "report", "all"])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--cells-root", type=Path, default=CELLS)
-    ap.add_argument("--resamples", type=int, default=1000)
-    a = ap.parse_args(argv)
-    if a.what in ("cells", "all"):
-        print(json.dumps(run_cells(a.device, a.batch_size, a.cells_root, a.threads)))
-    if a.what in ("report", "all"):
-        print(write_report(a.cells_root, a.resamples))
-
-
-if __name__ == "__main__":
-    main()
+    shared = shared_data_dir()
+    if shared is None:
+        raise FileNotFoundError("needs ../shared/data (or $SIFTKIT_SHARED)")
+    return shared

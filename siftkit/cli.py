@@ -359,3 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         print("siftkit: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":  # `python -m siftkit.cli ...`, e.g. under `accelerate launch -m siftkit.cli`
+    main()

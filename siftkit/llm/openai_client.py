@@ -9,6 +9,9 @@
   ``/v1/completions`` (``max_tokens: 1, logprobs: k``) for raw strings and ``/v1/chat/completions``
   (``max_tokens: 1, logprobs: true, top_logprobs: k``) for messages, so the server applies its chat template.
   OpenAI's own API caps ``k`` at 5 (completions) and 20 (chat); ``siftkit serve llm`` allows 20 for both.
+* A chat prompt ending in an assistant message (a reply prefix, :func:`~siftkit.llm.base.continues_reply`) is sent
+  with vLLM's ``continue_final_message: true, add_generation_prompt: false``; servers without these fields open a
+  new assistant turn instead.
 * Timeouts, connection errors, 429 and 5xx are retried by the core :class:`~siftkit.core.retry.RetryPolicy`
   (exponential backoff plus jitter, ``Retry-After`` honoured); a malformed body (bad JSON, missing ``choices``) is
   retried too. Other 4xx fail fast with :class:`OpenAIError`. A prompt still without a
@@ -35,7 +38,8 @@ from typing import Any, Callable, Sequence
 import httpx
 
 from siftkit.core.retry import GaveUp, Retry, RetryPolicy
-from siftkit.llm.base import Generation, GenerationParams, Prompt, Score, TokenDistribution, sha256_text
+from siftkit.llm.base import (Generation, GenerationParams, Prompt, Score, TokenDistribution, continues_reply,
+                              sha256_text)
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +240,7 @@ class OpenAIChatModel:
         chat = not isinstance(prompt, str)
         if chat:
             body["messages"] = prompt
+            body.update(_reply_prefix(prompt))
         else:
             body["prompt"] = prompt
 
@@ -258,7 +263,7 @@ class OpenAIChatModel:
         chat = not isinstance(prompt, str)
         body: dict[str, Any] = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0}
         if chat:
-            body.update(messages=prompt, logprobs=True, top_logprobs=top_k)
+            body.update(messages=prompt, logprobs=True, top_logprobs=top_k, **_reply_prefix(prompt))
         else:
             body.update(prompt=prompt, logprobs=top_k)
 
@@ -292,6 +297,11 @@ class OpenAIChatModel:
 
         score = await self._post(conn, "/v1/completions", body, check)
         return score if score is not None else Score(logprob=float("nan"))
+
+
+def _reply_prefix(prompt: Prompt) -> dict[str, Any]:
+    """vLLM's request fields that continue a final assistant message (a reply prefix) instead of opening a turn."""
+    return {"continue_final_message": True, "add_generation_prompt": False} if continues_reply(prompt) else {}
 
 
 def _error_detail(r: httpx.Response) -> str:

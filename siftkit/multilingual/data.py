@@ -85,6 +85,27 @@ def apply_style(text: str, style: str) -> str:
     return plain + end + ("\n" if style == "newline" else "")
 
 
+# The MMMEB instructions per language [ours: our translations of the two VLM2Vec instructions the spec quotes; the
+# paper's own per-language strings are not in ../shared]. Run each in the three STYLES.
+PROMPTS = {
+    "i2t": {"en": "Find an image caption describing the given everyday image",
+            "de": "Finde eine Bildunterschrift, die das gegebene Alltagsbild beschreibt",
+            "fr": "Trouve une légende décrivant l'image du quotidien donnée",
+            "it": "Trova una didascalia che descriva l'immagine quotidiana data",
+            "es": "Encuentra un pie de foto que describa la imagen cotidiana dada"},
+    "image": {"en": "Represent the given image", "de": "Repräsentiere das gegebene Bild",
+              "fr": "Représente l'image donnée", "it": "Rappresenta l'immagine data",
+              "es": "Representa la imagen dada"},
+}
+
+
+def prompt(kind: str, lang: str, style: str) -> str:
+    """The ``kind`` (``i2t`` query or ``image`` target) instruction in ``lang``, in ``style``."""
+    if kind not in PROMPTS or lang not in PROMPTS[kind]:
+        raise InputError(f'no "{kind}" prompt for language "{lang}"', field="lang")
+    return apply_style(PROMPTS[kind][lang], style)
+
+
 # Localised markers of the packed translation "Question: <qry>. Answer: <pos>. ..." (xVLM2Vec's parser).
 MARKERS = {"en": ("Question", "Answer"), "it": ("Domanda", "Risposta"), "es": ("Pregunta", "Respuesta"),
            "fr": ("Question", "Réponse"), "de": ("Frage", "Antwort")}
@@ -130,16 +151,18 @@ class BuildResult:
 def build_parallel_set(rows: Iterable[dict], langs: Sequence[str], seed: int = 42) -> BuildResult:
     """The spec's parallel-set builder from translated rows.
 
-    Each row is ``{"qry": ..., "pos": [...] or str, "image": path or None, "translations": {lang: packed text}}``
-    (English ``qry``/``pos`` may start with the image tag). Per language, a row gives the pairs (qry_en, qry_x) and
-    (pos_en, pos_x), each with the row's image. A row is dropped, and counted, when its translation is missing
+    Each row is ``{"qry": ..., "pos": [...] or str, "neg": str (optional), "image": path or None,
+    "translations": {lang: packed text}}`` (English ``qry``/``pos`` may start with the image tag); the packed text
+    holds the question, the positives and the negative, in that order. Per language, a row gives the pairs
+    (qry_en, qry_x) and (pos_en, pos_x), each with the row's image (the negative is translated, never paired). A row is dropped, and counted, when its translation is missing
     (``missing``), its marker split count mismatches (``split_count``), or the English side has an image tag that
     the translation lost (``image_tag``). Trailing punctuation/newlines follow the English side; the result is
     shuffled with ``seed``.
     """
     pairs, drops, seen = [], Counter(), Counter()
     for row in rows:
-        answers = [row["pos"]] if isinstance(row["pos"], str) else list(row["pos"])
+        positives = [row["pos"]] if isinstance(row["pos"], str) else list(row["pos"])
+        answers = positives + ([row["neg"]] if row.get("neg") else [])
         english = [row["qry"], *answers]
         for lang in langs:
             seen[lang] += 1
@@ -156,7 +179,7 @@ def build_parallel_set(rows: Iterable[dict], langs: Sequence[str], seed: int = 4
             if any(IMAGE_TAG in e for e in english) and not has_tag:  # the tag is re-attached before the markers
                 drops[(lang, "image_tag")] += 1
                 continue
-            for e, x in zip(english, parsed):
+            for e, x in zip(english[:1 + len(positives)], parsed):
                 tag = IMAGE_TAG if e.startswith(IMAGE_TAG) else ""
                 pairs.append(Pair(e, tag + match_ending(e.replace(IMAGE_TAG, ""), x), lang, row.get("image")))
     random.Random(seed).shuffle(pairs)

@@ -55,6 +55,21 @@ def _encoder_fn(model: str, threads: int):
     return lambda texts, images=None: enc.encode(list(texts), images)
 
 
+def _accelerator():
+    """An ``accelerate.Accelerator`` when this process was started by ``accelerate launch`` (or ``torchrun``),
+    else ``None``; its mixed precision is checked (bf16 or none) before any model loads."""
+    import os
+
+    if "ACCELERATE_MIXED_PRECISION" not in os.environ and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    if os.environ.get("ACCELERATE_MIXED_PRECISION", "no") not in ("no", "bf16"):
+        raise InputError(f"mixed precision {os.environ['ACCELERATE_MIXED_PRECISION']!r}: use bf16 (the spec's) or "
+                         "no", field="--mixed_precision")
+    from accelerate import Accelerator
+
+    return Accelerator()
+
+
 @app.command()
 def distill(
     output: Annotated[Path, typer.Option("--output", help="Folder for model/, train.json and metrics.json.")],
@@ -93,6 +108,7 @@ def distill(
         raise InputError(f'--target must be one of {", ".join(TARGETS)}, got {target!r}', field="--target")
     cfg = DistillConfig(lr=lr, epochs=epochs, batch_size=batch_size, max_grad_norm=max_grad_norm,
                         image_loss=image_loss, lora=lora, lora_r=lora_r, seed=seed).check()
+    accelerator = _accelerator()
     check_output_dir(output)
     train, test = _load_pairs(data, lang_list, test_fraction, seed, pairs_per_lang)
     import torch
@@ -106,13 +122,19 @@ def distill(
     student = kd_encoder(model, target=target)
     teacher = student.frozen_copy()
     pairs = [p for ps in train.values() for p in ps]
-    before = evaluate_pairs(teacher.encode, test, teacher.encode) if test else []
-    res = run_distill(student, pairs, cfg, teacher=teacher, checkpoint_dir=output / "checkpoints")
+    main = accelerator is None or accelerator.is_main_process
+    before = evaluate_pairs(teacher.encode, test, teacher.encode) if test and main else []
+    res = run_distill(student, pairs, cfg, teacher=teacher, checkpoint_dir=output / "checkpoints",
+                      accelerator=accelerator)
+    if not main:  # the other processes of `accelerate launch` only train
+        return
     after = evaluate_pairs(student.encode, test, teacher.encode) if test else []
     student.save(output / "model")
+    processes = accelerator.num_processes if accelerator is not None else 1
     atomic_write_text(output / "train.json", json.dumps({"config": res.config, "model": model, "data": data,
                                                          "pairs": len(pairs), "steps": res.steps,
-                                                         "pairs_per_s": res.pairs_per_s, "losses": res.losses}))
+                                                         "processes": processes, "pairs_per_s": res.pairs_per_s,
+                                                         "losses": res.losses}))
     atomic_write_text(output / "metrics.json", json.dumps({"teacher": before, "student": after}, indent=1))
     for name, rows in (("teacher", before), ("student", after)):
         for r in rows:
@@ -175,6 +197,56 @@ def evaluate(
 
         atomic_write_text(output, text)
     print(text)
+
+
+@app.command()
+def translate(
+    rows: Annotated[Path, typer.Option("--rows", help="English rows (.jsonl: qry, pos, optional neg and image).")],
+    output: Annotated[Path, typer.Option("--output", help="The parallel pairs (.jsonl: en, x, lang, image), "
+                                                          "usable as `distill --data`; drop counts go to "
+                                                          "<output>.drops.json.")],
+    langs: Annotated[str, typer.Option("--langs")] = "de,fr,it,es",
+    model: Annotated[str, typer.Option("--model", help="Translator: a local model (smollm2, a folder, a .gguf) or, "
+                                                       "with --endpoint, the served model name (e.g. "
+                                                       "google/madlad400-3b-mt).")] = "smollm2",
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
+    prompt_style: Annotated[str, typer.Option("--prompt-style", help="madlad (raw '<2de> ...', the spec's) | chat "
+                                                                     "(an instruction model)")] = "madlad",
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 2048,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit's).")] = None,
+    threads: Annotated[int, typer.Option("--threads")] = 2,
+):
+    """Machine-translate English rows (the spec's packed "Question: ... Answer: ..." form) and build the parallel
+    set, dropping and counting rows whose marker split or image tag does not survive.
+
+    Example: ``siftkit multilingual translate --rows rows.jsonl --endpoint http://localhost:8000/v1 --model
+    google/madlad400-3b-mt --output pairs.jsonl``
+    """
+    from siftkit.core.validate import check_input_file
+    from siftkit.multilingual.translate import PROMPT_STYLES, read_rows
+
+    lang_list = _langs(langs)
+    if prompt_style not in PROMPT_STYLES:
+        raise InputError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}",
+                         field="--prompt-style")
+    check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    check_range(threads, "--threads", lo=1)
+    english = read_rows(check_input_file(rows, "--rows"))
+    check_output_file(output)
+    if cache is not None:
+        check_output_file(cache, "--cache")
+    from siftkit.core.io import atomic_write_text, write_jsonl
+    from siftkit.llm.factory import make_chat_model
+    from siftkit.multilingual.translate import translate_rows
+
+    llm = make_chat_model(model, endpoint=endpoint, cache=cache, threads=threads)
+    res = translate_rows(english, lang_list, llm, style=prompt_style, max_new_tokens=max_new_tokens)
+    write_jsonl(output, [{"en": p.en, "x": p.x, "lang": p.lang, **({"image": p.image} if p.image else {})}
+                         for p in res.pairs])
+    drops = {lang: {"rows": res.rows[lang], **{why: n for (lg, why), n in sorted(res.drops.items()) if lg == lang}}
+             for lang in lang_list}
+    atomic_write_text(output.with_name(output.name + ".drops.json"), json.dumps(drops, indent=1))
+    print(json.dumps({"pairs": len(res.pairs), "drops": drops}))
 
 
 def results_figure(table):

@@ -13,10 +13,19 @@ Training follows the spec: full fine-tuning by default (LoRA optional), AdamW wi
 schedule without warm-up, gradient-norm clipping at 0.3; pairs are shuffled with the seed each epoch (the spec's
 ``group_by_length`` is not used [ours]). Efficiency [ours]: the frozen teacher's English targets are computed once
 before training, and the student embeds the English and the translated side of a batch in one forward pass.
+
+Multi-GPU: pass an ``accelerate.Accelerator`` (the CLI makes one when started by ``accelerate launch``). Every
+process draws the same shuffled order; a step takes ``batch_size × num_processes`` pairs and process ``r`` embeds
+the ``r``-th slice of ``batch_size``; the gradients are averaged over the processes (one all-reduce of the
+flattened gradients) before clipping, which is what DDP does for a loss that is a mean over equal slices. Departures
+[ours]: data parallelism, not the spec's FSDP FULL_SHARD (a MiniLM- or 4B-sized student fits one GPU's memory for
+this loss); bf16 autocast or none (fp16 needs a loss scaler and is refused); every process computes all teacher
+targets; only the main process writes checkpoints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -88,9 +97,33 @@ def _batches(pairs: Sequence[Pair], size: int, seed: int) -> list[list[Pair]]:
     return [order[i:i + size] for i in range(0, len(order), size)]
 
 
+def check_accelerator(accelerator) -> None:
+    """Refuse an ``Accelerator`` whose mixed precision this trainer does not handle (fp16 needs a loss scaler)."""
+    if accelerator is not None and str(accelerator.mixed_precision) not in ("no", "bf16"):
+        raise InputError(f"mixed precision {accelerator.mixed_precision!r}: use bf16 (the spec's) or no",
+                         field="--mixed_precision")
+
+
+def _shard(batch: list, world: int, rank: int) -> list:
+    """Process ``rank``'s contiguous slice of a global batch; slice sizes differ by at most one."""
+    k, r = divmod(len(batch), world)
+    start = rank * k + min(rank, r)
+    return batch[start:start + k + (rank < r)]
+
+
+def _average_gradients(params: list[torch.nn.Parameter], accelerator) -> None:
+    """Mean of every gradient over the processes, in one all-reduce of the flattened gradients (DDP's average)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = accelerator.reduce(torch.cat([g.reshape(-1) for g in grads]), reduction="mean")  # (n_params,)
+    i = 0
+    for p, g in zip(params, grads):
+        p.grad = flat[i:i + g.numel()].view_as(g)
+        i += g.numel()
+
+
 def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None = None,
             teacher: KDEncoder | None = None, checkpoint_dir: str | Path | None = None,
-            progress: bool = True) -> DistillResult:
+            progress: bool = True, accelerator=None) -> DistillResult:
     """Train ``student`` in place towards a frozen copy of itself (or ``teacher``) on parallel ``pairs``.
 
     Args:
@@ -99,7 +132,9 @@ def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None
         cfg: settings (:class:`DistillConfig`).
         teacher: defaults to ``student.frozen_copy()`` taken before any update (or LoRA).
         checkpoint_dir: when given, the student is saved to ``<dir>/epoch-<n>`` after each epoch.
-        progress: one progress bar over the steps.
+        progress: one progress bar over the steps (main process only).
+        accelerator: an ``accelerate.Accelerator`` for data-parallel training (see the module docstring); the
+            models are moved to its device.
 
     Returns:
         :class:`DistillResult` with the teacher, the per-step losses and the throughput (pairs/s).
@@ -108,13 +143,20 @@ def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None
     pairs = list(pairs)
     if not pairs:
         raise InputError("no training pairs", field="--data")
+    check_accelerator(accelerator)
+    world, rank = (accelerator.num_processes, accelerator.process_index) if accelerator is not None else (1, 0)
+    main = rank == 0
     torch.manual_seed(cfg.seed)
     teacher = teacher or student.frozen_copy()
+    if accelerator is not None:
+        student.module.to(accelerator.device)
+        teacher.module.to(accelerator.device)
     if cfg.lora:
         student.add_lora(cfg.lora_r, cfg.lora_alpha)
     params = [p for p in student.module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    per_epoch = [_batches(pairs, cfg.batch_size, cfg.seed + e) for e in range(cfg.epochs)]
+    per_epoch = [[b for b in _batches(pairs, cfg.batch_size * world, cfg.seed + e) if len(b) >= world]
+                 for e in range(cfg.epochs)]  # a last batch too small to give every process a pair is dropped [ours]
     total = sum(len(b) for b in per_epoch)
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
@@ -129,7 +171,7 @@ def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None
     use_images = any(p.image is not None for p in pairs) or cfg.image_loss
     result = DistillResult(teacher=teacher, config=asdict(cfg))
     bar = None
-    if progress:
+    if progress and main:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc="self-distillation", unit="step")
@@ -140,34 +182,44 @@ def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None
     student.module.train()
     try:
         for epoch, batches in enumerate(per_epoch, 1):
-            for batch in batches:
+            for global_batch in batches:
                 if step >= total:
                     break
+                batch = _shard(global_batch, world, rank)
                 en, x = [p.en for p in batch], [p.x for p in batch]
                 images = [p.image for p in batch] if use_images else None
-                if cfg.image_loss:
-                    with torch.no_grad():
-                        t_en, o_t = teacher.image_segment(en, images)
-                    s_en, o_s_en = student.image_segment(en, images)
-                    s_x, o_s_x = student.image_segment(x, images)
-                    loss = image_kd_loss(s_en, s_x, t_en, o_s_en, o_s_x, o_t)
-                else:
-                    t_en = targets[[index[id(p)] for p in batch]]  # (b, d)
-                    both = student.train_embed(en + x, images + images if images else None)  # (2b, d), one pass
-                    loss = self_kd_loss(both[:len(batch)], both[len(batch):], t_en)
+                with accelerator.autocast() if accelerator is not None else contextlib.nullcontext():
+                    if cfg.image_loss:
+                        with torch.no_grad():
+                            t_en, o_t = teacher.image_segment(en, images)
+                        s_en, o_s_en = student.image_segment(en, images)
+                        s_x, o_s_x = student.image_segment(x, images)
+                        loss = image_kd_loss(s_en, s_x, t_en, o_s_en, o_s_x, o_t)
+                    else:
+                        t_en = targets[[index[id(p)] for p in batch]]  # (b, d)
+                        both = student.train_embed(en + x, images + images if images else None)  # (2b, d), one pass
+                        loss = self_kd_loss(both[:len(batch)], both[len(batch):], t_en.to(both.dtype))
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if accelerator is not None:
+                    accelerator.backward(loss)
+                    if world > 1:
+                        _average_gradients(params, accelerator)
+                        loss = accelerator.reduce(loss.detach(), reduction="mean")
+                else:
+                    loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 opt.step()
                 sched.step()
                 result.losses.append(float(loss.detach()))
-                seen += len(batch)
+                seen += len(global_batch)
                 step += 1
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{result.losses[-1]:.4g}")
-            if checkpoint_dir is not None:
+            if checkpoint_dir is not None and main:
                 save_checkpoint(student, Path(checkpoint_dir) / f"epoch-{epoch}")
+            if accelerator is not None:
+                accelerator.wait_for_everyone()
     finally:
         if bar is not None:
             bar.close()

@@ -344,7 +344,7 @@ def quickstart_step(ctx):
     return Section("LREF relevance judge (synthetic five-grade set)", text=(
         f"SmolLM2-135M judging {len(test)} held-out synthetic query–product pairs on five grades, read by scoring "
         "each grade's label words. A few LoRA steps only: the full three-stage run and its table are in "
-        "benchmarks/results/lref.md (python -m benchmarks.lref all)."),
+        "benchmarks/results/lref.md (python -m benchmarks run lref --profile cpu)."),
         tables=[("macro-F1, accuracy and over-recall (share of errors graded above gold)", df)],
         metrics={r["model"]: {k: v for k, v in r.items() if k != "model"} for r in rows})
 

@@ -126,16 +126,85 @@ def evaluate_labels(clicks: Sequence[Click], pred: dict[str, Any], policy: str =
     return out
 
 
+MATRIX = Path(__file__).resolve().parents[2] / "benchmarks" / "claims" / "usefulness.yaml"
+"""The known-answer matrix is the claim ``published-outputs`` of the usefulness claims file [ours: the paper's
+numbers are typed once, in the repository's claims data; outside a checkout pass ``path``]."""
+
+
 def load_reproduction(path: str | Path | None = None) -> list[dict[str, Any]]:
-    """The known-answer matrix (``reproduction.yaml``): one entry per published file and policy."""
+    """The known-answer matrix: one entry per published file and policy (``model, prompt, file, policy, expected,
+    known_answer, note``).
+
+    Read from the ``known_answer`` claim of ``benchmarks/claims/usefulness.yaml`` (its ``expected`` values are
+    references into the file's ``paper:`` table, resolved here), or from a bare ``conditions:`` file.
+    """
     import yaml
 
-    path = Path(path) if path else Path(__file__).with_name("reproduction.yaml")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["conditions"]
+    path = Path(path) if path else MATRIX
+    if not path.is_file():
+        raise InputError("known-answer matrix not found (it is benchmarks/claims/usefulness.yaml of a checkout)", path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if "conditions" in data:
+        return data["conditions"]
+    claim = next((c for c in data.get("claims") or [] if c.get("test") == "known_answer"), None)
+    if claim is None:
+        raise InputError("no claim with test: known_answer", path, field="claims")
+    out = []
+    for cond in claim["conditions"]:
+        c = {**(claim.get("defaults") or {}), **cond}
+        if isinstance(c.get("expected"), str):
+            node: Any = data.get("paper") or {}
+            for part in c["expected"].split("/"):
+                if not isinstance(node, dict) or part not in node:
+                    raise InputError(f"{c['expected']!r} is not in the `paper:` table", path, field="expected")
+                node = node[part]
+            c["expected"] = dict(node)
+        out.append(c)
+    return out
+
+
+def paired_difference(clicks: Sequence[Click], pred_a: dict[str, Any], pred_b: dict[str, Any],
+                      measure: str = "spearman", policy: str = "exclude", cluster: str = "query",
+                      n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """``θ(a) - θ(b)`` of one measure on the clicks both label, with a paired cluster-bootstrap CI.
+
+    Each resample draws whole clusters (queries or sessions) and computes both measures on the same rows, so the
+    interval is of the difference, not of two independent estimates.
+
+    Args:
+        clicks: rows with gold ``usefulness``.
+        pred_a: labels of system A by id (e.g. the session prompt).
+        pred_b: labels of system B by id (e.g. the baseline prompt).
+        measure: a key of :data:`MEASURES`.
+        policy: out-of-range policy for both.
+        cluster: bootstrap unit: ``query``, ``session`` or ``none``.
+        n_resamples: bootstrap resamples.
+        seed: bootstrap seed.
+
+    Returns:
+        ``{"delta", "lo", "hi", "n", "clusters"}`` (95% percentile interval).
+    """
+    if measure not in MEASURES:
+        raise InputError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}", field="measure")
+    a = align(clicks, pred_a, policy, cluster).set_index("id")
+    b = align(clicks, pred_b, policy, cluster).set_index("id")
+    ids = a.index.intersection(b.index)
+    df = pd.DataFrame({"y": a.loc[ids, "y"], "a": a.loc[ids, "y_hat"], "b": b.loc[ids, "y_hat"],
+                       "cluster": a.loc[ids, "cluster"]}).reset_index(drop=True)
+    fn = MEASURES[measure]
+    if df.empty:
+        return {"delta": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0, "clusters": 0}
+
+    def theta(frame: pd.DataFrame) -> float:
+        return float(fn(frame["y"], frame["a"]) - fn(frame["y"], frame["b"]))
+
+    ci = bootstrap_ci(df, theta, clusters="cluster", n_resamples=n_resamples, seed=seed)
+    return {"delta": ci.estimate, "lo": ci.low, "hi": ci.high, "n": len(df), "clusters": int(df["cluster"].nunique())}
 
 
 def published_table(shared: str | Path, n_resamples: int = 1000, cluster: str = "query") -> pd.DataFrame:
-    """Score every condition of ``reproduction.yaml`` on the copied THUIR outputs and compare with the spec.
+    """Score every condition of the known-answer matrix (:func:`load_reproduction`) on the copied THUIR outputs
+    and compare with the spec.
 
     ``status`` is ``OK`` when every expected value equals ours rounded to three decimals, ``FAIL`` otherwise, and
     ``n/a`` for files excluded from known-answer checks (the GPT session files, spec §5.4).
@@ -148,16 +217,25 @@ def published_table(shared: str | Path, n_resamples: int = 1000, cluster: str = 
     for cond in load_reproduction():
         pred = load_labels_json(shared / RESULTS_DIR / cond["file"])
         m = evaluate_labels(clicks, pred, cond.get("policy", "exclude"), cluster, n_resamples)
-        expected = cond.get("expected") or {}
-        diffs = {k: round(m[k], 3) - v for k, v in expected.items()}
-        status = "n/a" if cond.get("known_answer") is False else (
-            "OK" if all(abs(d) < 1e-9 for d in diffs.values()) else "FAIL")
-        rows.append({"model": cond["model"], "prompt": cond["prompt"], "policy": cond.get("policy", "exclude"),
-                     **{k: m.get(k) for k in ("n", "n_invalid", "spearman", "spearman_lo", "spearman_hi", "accuracy",
-                                              "accuracy_lo", "accuracy_hi", "kappa", "kappa_lo", "kappa_hi", "qwk",
-                                              "qwk_lo", "qwk_hi", "kendall", *(f"acc_{g}" for g in GROUPS))},
-                     "expected": expected, "status": status, "note": cond.get("note", "")})
+        rows.append(known_answer_row(cond, m))
     return pd.DataFrame(rows)
+
+
+PUBLISHED_KEYS = ("n", "n_invalid", "spearman", "spearman_lo", "spearman_hi", "accuracy", "accuracy_lo", "accuracy_hi",
+                  "kappa", "kappa_lo", "kappa_hi", "qwk", "qwk_lo", "qwk_hi", "kendall", *(f"acc_{g}" for g in GROUPS))
+"""The measures of :func:`evaluate_labels` that the published table shows (and a benchmark cell stores)."""
+
+
+def known_answer_row(cond: dict[str, Any], m: dict[str, Any]) -> dict[str, Any]:
+    """One row of the published table: the condition, its measures ``m`` and the known-answer ``status``
+    (``OK`` when every expected value equals ours rounded to 3 decimals, ``FAIL`` otherwise, ``n/a`` if excluded)."""
+    expected = cond.get("expected") or {}
+    diffs = {k: round(m[k], 3) - v for k, v in expected.items()}
+    status = "n/a" if cond.get("known_answer") is False else (
+        "OK" if all(abs(d) < 1e-9 for d in diffs.values()) else "FAIL")
+    return {"model": cond["model"], "prompt": cond["prompt"], "policy": cond.get("policy", "exclude"),
+            **{k: m.get(k) for k in PUBLISHED_KEYS}, "expected": expected, "status": status,
+            "note": cond.get("note", "")}
 
 
 def _fmt(x: Any, d: int = 3) -> str:

@@ -93,3 +93,34 @@ def test_quickstart_step_baselines_only(tmp_path):
     assert {k for k in sec.metrics if "/" in k} == {f"{s}/{k}/rouge1" for s in ("echo", "copy")
                                                    for k in ("column", "table")}
     assert (tmp_path / "catalog" / "schema.yml").exists()
+
+
+def test_describe_bad_dense_and_sft_options(tmp_path):
+    for args, field in ((["--systems", "dense-0"], "--systems"), (["--systems", "sft-1", "--sft-folds", "1"],
+                                                                   "--sft-folds"),
+                        (["--systems", "sft-1", "--sft-steps", "0"], "--sft-steps"),
+                        (["--systems", "sft-1", "--endpoint", "http://localhost:1/v1"], "--systems")):
+        res = cli("catalog", "describe", "--catalog", "bird", "--output", str(tmp_path / "o"), *args)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and field in res.stderr, res.stderr
+        assert not (tmp_path / "o").exists()
+
+
+def test_eval_with_an_llm_judge(tmp_path):
+    from siftkit.catalog.demo import build_demo
+    from siftkit.llm.testing import make_tiny_llama
+
+    tiny = make_tiny_llama(tmp_path / "tiny")
+    build_demo(tmp_path / "demo")
+    shop = tmp_path / "demo" / "shop.duckdb"
+    run("describe", "--catalog", shop, "--targets", "described", "--kind", "column", "--systems", "echo", "--output",
+        tmp_path / "d")
+    run("eval", "--catalog", shop, "--descriptions", tmp_path / "d" / "descriptions.jsonl", "--output",
+        tmp_path / "e", "--resamples", "50", "--judge", tiny, "--judge-engine", "torch", "--cache",
+        tmp_path / "c.sqlite")
+    scored = [json.loads(x) for x in (tmp_path / "e" / "scored.jsonl").read_text().splitlines()]
+    assert len(scored) == 10 and all("judge_grounding" in r and "judge_toxic" in r for r in scored)
+    header = (tmp_path / "e" / "summary.csv").read_text().splitlines()[0]
+    assert "judge_supported" in header and "judge_unparsed" in header
+    res = cli("catalog", "eval", "--catalog", str(shop), "--descriptions", str(tmp_path / "d" / "descriptions.jsonl"),
+              "--output", str(tmp_path / "e2"), "--judge-endpoint", "http://localhost:1/v1")
+    assert res.returncode == 2 and "--judge-endpoint" in res.stderr and not (tmp_path / "e2").exists()

@@ -129,3 +129,52 @@ def test_bird_no_leak_and_ai_description_first_line(shared_data):
         assert all(by_id[e].db != r["db"] for e in r["exemplars"])
     df = describe(tgt[:20], cat.assets(), ["ai_description"], progress=False)
     assert not df.text.str.contains("Stats:").any() and not df.text.str.contains("\n").any()
+
+
+class _KeywordEmbedder:
+    """Text → counts of a few keywords (an exact, hand-checkable cosine)."""
+
+    dim, model_id, normalize = 3, "keywords", False
+    words = ("date", "amount", "identifier")
+
+    def encode_passages(self, texts, batch_size=32):
+        return np.array([[t.lower().count(w) for w in self.words] for t in texts], dtype=np.float32)
+
+    encode_queries = encode_passages
+
+
+def test_dense_cosine_order_and_fold_mask(demo):
+    assets = demo.assets()
+    pool = ExemplarPool(assets, "column", embedder=_KeywordEmbedder())
+    t = next(a for a in assets if a.id == "shop.orders.order_dt")  # key has "date" only → (1, 0, 0) direction
+    ex = pool.dense(t, 3)
+    assert [e.db for e in ex] and all(e.db != "shop" for e in ex)
+    key_vecs = _KeywordEmbedder().encode_passages([retrieval_key(e) for e in ex])
+    cos = key_vecs[:, 0] / np.linalg.norm(key_vecs, axis=1)
+    assert (cos == 1.0).all()  # the best cosine, 1: keys that mention dates and neither amounts nor identifiers
+    assert pool.dense(t, 0) == [] and len(pool.dense(t, 100)) == len(pool.candidates("shop"))
+    with pytest.raises(ValueError):
+        ExemplarPool(assets, "column").dense(t, 1)
+
+
+def test_dense_minilm_leave_one_database_out_no_leak(demo):
+    from siftkit.embed import load_embedder
+
+    emb = load_embedder("minilm")
+    assets = demo.assets()
+    tgt = targets(demo)
+    by_id = {a.id: a for a in assets}
+    pools = {k: ExemplarPool(assets, k, embedder=emb) for k in ("column", "table")}
+    rows = plan(tgt, pools, ["dense-3", "dense-copy"])
+    assert len(rows) == 2 * len(tgt)
+    for r in rows:
+        t = by_id[r["id"]]
+        assert r["exemplars"] and all(by_id[e].db != t.db for e in r["exemplars"])
+        text = prompt_text(r["prompt"]) if r["prompt"] else r["text"]
+        assert t.description.strip() not in text
+    # the fold mask is what keeps a target's own description out: without it, its own key (cosine 1) wins
+    open_pools = {k: ExemplarPool(assets, k, lodo=False, embedder=emb) for k in ("column", "table")}
+    own = plan(tgt, open_pools, ["dense-copy"])
+    assert sum(r["text"] == by_id[r["id"]].description.strip() for r in own) >= 0.9 * len(tgt)
+    with pytest.raises(InputError):
+        describe(tgt[:2], assets, ["dense-1"], progress=False)  # no embedder

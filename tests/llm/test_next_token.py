@@ -180,3 +180,26 @@ def test_next_token_reading_equals_scoring_each_grade_char_model():
     for a, b in zip(by_dist, grade_by_score(m, prompts, GRADES_0_4)):
         _assert_same_reading(a, b)
     assert len({a.argmax for a in by_dist}) > 1  # the prompts really differ
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# a reply prefix (a chat ending in an assistant message) is continued, not closed
+# ---------------------------------------------------------------------------------------------------------------------
+
+def test_reply_prefix_is_continued_not_a_new_turn(tiny_chat_model):
+    from siftkit.llm.base import continues_reply
+    from siftkit.llm.ct2 import CT2ChatModel
+    from siftkit.llm.openai_client import _reply_prefix
+
+    turn = [{"role": "system", "content": "Rate 0-9."}, {"role": "user", "content": "oak desk / walnut desk"}]
+    prefixed = turn + [{"role": "assistant", "content": "Score: "}]
+    opened, _ = tiny_chat_model._prompt_text(turn)  # the template with the assistant turn opened
+    text, special = tiny_chat_model._prompt_text(prefixed)
+    assert text == opened + "Score: " and special is False  # the prefix goes on exactly where the reply starts
+    assert continues_reply(prefixed) and not continues_reply(turn) and not continues_reply("Score: ")
+    assert CT2ChatModel._prompt_text is type(tiny_chat_model)._prompt_text  # the ct2 engine renders it the same way
+    # the first-token distribution is read after the prefix: it differs from the one after the opened turn
+    after, before = tiny_chat_model.next_token_logprobs([prefixed, turn], top_k=5)
+    assert after.top != before.top
+    assert _reply_prefix(prefixed) == {"continue_final_message": True, "add_generation_prompt": False}
+    assert _reply_prefix(turn) == {}

@@ -128,3 +128,28 @@ def test_mmmeb(tmp_path):
     path.write_text(json.dumps({"qry_text": "q", "tgt_text": []}) + "\n")
     with pytest.raises(InputError):
         read_mmmeb(path)
+
+
+def test_memoized_encoder_embeds_each_text_once():
+    from siftkit.multilingual.evaluate import memoized
+
+    calls = []
+
+    def enc(texts):
+        calls.append(list(texts))
+        return np.array([[float(len(t)), 1.0] for t in texts])
+
+    m = memoized(enc)
+    np.testing.assert_array_equal(m(["ab", "c", "ab"]), [[2, 1], [1, 1], [2, 1]])
+    np.testing.assert_array_equal(m(["c", "dddd"]), [[1, 1], [4, 1]])
+    assert calls == [["ab", "c"], ["dddd"]]
+
+
+def test_prompts_per_language_and_style():
+    from siftkit.multilingual.data import PROMPTS, prompt
+
+    assert set(PROMPTS["i2t"]) == set(PROMPTS["image"]) == {"en", "de", "fr", "it", "es"}
+    assert prompt("image", "de", "newline") == "Repräsentiere das gegebene Bild.\n"
+    assert prompt("i2t", "en", "plain") == "Find an image caption describing the given everyday image"
+    with pytest.raises(InputError):
+        prompt("image", "pt", "plain")

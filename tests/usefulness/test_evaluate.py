@@ -84,3 +84,19 @@ def test_published_outputs_reproduce_the_spec_table(shared_data):
     assert (df["status"] == "OK").sum() == 9
     row = df[(df["model"] == "Llama-3.3-70B") & (df["prompt"] == "session")].iloc[0]
     assert (round(row["spearman"], 3), round(row["kappa"], 3), round(row["qwk"], 3)) == (0.481, 0.240, 0.482)
+
+
+def test_paired_difference_hand_case():
+    from siftkit.usefulness.evaluate import paired_difference
+
+    clicks, pred = hand_case()
+    perfect = {"c0": 0, "c1": 1, "c2": 2, "c3": 3}
+    d = paired_difference(clicks, perfect, pred, "spearman", n_resamples=200)
+    # rho(perfect) = 1, rho(hand) = 4.5 / sqrt(5 * 4.5)
+    assert d["delta"] == pytest.approx(1 - 4.5 / math.sqrt(5 * 4.5))
+    assert (d["n"], d["clusters"]) == (4, 4)
+    back = paired_difference(clicks, pred, perfect, "accuracy", n_resamples=200)
+    assert back["delta"] == pytest.approx(3 / 4 - 1)
+    # a click only one system labels is left out of both
+    assert paired_difference(clicks, perfect, {k: v for k, v in pred.items() if k != "c2"}, "accuracy",
+                             n_resamples=1)["n"] == 3

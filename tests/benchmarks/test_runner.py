@@ -1,0 +1,250 @@
+"""The benchmark runner and versioned cells: resume of a killed grid, stale cells refused, partial cells resumed,
+legacy cells judged by git, pages rendered from cells."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, collect, legacy_verdict,
+                              run_experiment, stamp_changes)
+from siftkit.core.config import load_profile
+from siftkit.core.errors import ConfigError
+
+TOY = "tests.benchmarks.toy_bench"
+
+
+def _ran(log: Path) -> list[tuple[str, int]]:
+    return [(p["method"], p["seed"]) for p in map(json.loads, log.read_text().splitlines())] if log.exists() else []
+
+
+def test_killed_grid_resumes_only_missing_cells(tmp_path):
+    """A grid run in 2 worker processes is killed (whole process group) half-way; the rerun runs only the rest."""
+    log, root = tmp_path / "calls.jsonl", tmp_path / "cells"
+    args = [sys.executable, "-m", "benchmarks", "run", TOY, "--profile", "gpu", "--cells-root", str(root),
+            "--set", f"log={log}", "--set", "sleep=1.5", "--set", "seeds=[0,1,2,3]", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while len(list((root / "toy").glob("*.json"))) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = sorted(p.name for p in (root / "toy").glob("*.json"))
+    assert 2 <= len(done) < 8
+    first = _ran(log)
+    log.unlink()
+    out = subprocess.run(args[:-1], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rerun = _ran(log)
+    finished_before = {(json.loads((root / "toy" / n).read_text())["params"]["method"],
+                        json.loads((root / "toy" / n).read_text())["params"]["seed"]) for n in done}
+    assert len(rerun) == 8 - len(done) and not finished_before & set(rerun)
+    assert len(list((root / "toy").glob("*.json"))) == 8 and len(first) >= len(done)
+    assert len(list((root / "toy_squares").glob("*.json"))) == 2
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert counts["total"] == 8 + 2 and counts["ran"] + counts["skipped"] == 10 and counts["ran"] >= 8 - len(done)
+
+
+def test_stale_cell_is_refused_and_rerun_on_request(tmp_path):
+    src = tmp_path / "method.py"
+    src.write_text("def f(x):\n    return x + 1\n")
+    data = tmp_path / "data.txt"
+    data.write_text("1")
+
+    def exp():
+        return Experiment("s", {"seed": [0, 1]}, _score, root=tmp_path, sources=[str(src)], inputs={"d": data},
+                          settings={"n": 3})
+
+    assert run_experiment(exp(), progress=False) == {"ran": 2, "skipped": 0, "total": 2}
+    assert [c["status"] for c in exp().load()] == ["fresh", "fresh"]
+    src.write_text("def f(x):\n    return x + 2\n")  # the method changed after the cells ran
+    with pytest.raises(StaleCellError) as e:
+        exp().load()
+    assert "s/seed=0" in str(e.value) and f"source {src} changed" in str(e.value)
+    with pytest.raises(StaleCellError):
+        run_experiment(exp(), progress=False)
+    assert [c["status"] for c in exp().load(allow_stale=True)] == ["stale", "stale"]
+    assert run_experiment(exp(), progress=False, rerun=["stale"])["ran"] == 2
+    assert [c["status"] for c in exp().load()] == ["fresh", "fresh"]
+    assert collect(exp(), by=["seed"])["score"].tolist() == [0, 2]
+    data.write_text("2")  # the input changed
+    with pytest.raises(StaleCellError, match="input d changed"):
+        exp().load()
+    with pytest.raises(StaleCellError):  # collecting refuses too
+        collect(exp(), by=["seed"])
+
+
+def _score(params):
+    return {"score": params["seed"] * 2}
+
+
+def test_stamp_changes_names_settings_and_files():
+    old = {"code": "a", "files": {"x.py": "1", "y.py": "2"}, "inputs": {"d": "1"}, "settings": {"n": 3}}
+    new = {"code": "b", "files": {"x.py": "9", "z.py": "3"}, "inputs": {"d": "1"}, "settings": {"n": 4}}
+    assert stamp_changes(old, new) == ["source x.py changed", "source z.py added", "source y.py removed",
+                                       "setting n: 3 -> 4"]
+    assert stamp_changes(old, old) == []
+
+
+def _stepper(params, partial):
+    """Five steps; each adds its index to a running total; step 2 fails on the first attempt."""
+    calls = Path(params["log"])
+    for step in range(5):
+        key = f"step={step}"
+        if key in partial:
+            continue
+        with open(calls, "a") as f:
+            f.write(f"{step}\n")
+        if step == 2 and not Path(str(calls) + ".failed").exists():
+            Path(str(calls) + ".failed").touch()
+            raise RuntimeError("killed at step 2")
+        partial.save(key, partial.get(f"step={step - 1}", 0) + step)
+    return {"total": partial.get("step=4")}
+
+
+def test_partial_cell_resumes_from_its_state(tmp_path):
+    log = tmp_path / "steps.log"
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    exp = Experiment("p", [{"log": str(log)}], _stepper, root=tmp_path, sources=[str(src)])
+    with pytest.raises(RuntimeError, match="killed at step 2"):
+        run_experiment(exp, progress=False)
+    params = exp.cells()[0]
+    assert exp.status(params)[0] == "partial"
+    assert json.loads(exp.partial_path(params).read_text())["state"] == {"step=0": 0, "step=1": 1}
+    assert run_experiment(exp, progress=False) == {"ran": 1, "skipped": 0, "total": 1}
+    assert log.read_text().split() == ["0", "1", "2", "2", "3", "4"]  # steps 0 and 1 were not redone
+    assert exp.load()[0]["metrics"] == {"total": 0 + 1 + 2 + 3 + 4}
+    assert not exp.partial_path(params).exists()
+    # a partial cell made by other code is refused, not resumed
+    exp.path(params).unlink()
+    Partial(exp.partial_path(params), params, exp.stamp).save("step=0", 0)
+    src.write_text("x = 2\n")
+    exp2 = Experiment("p", [{"log": str(log)}], _stepper, root=tmp_path, sources=[str(src)])
+    assert exp2.status(params)[0] == "stale"
+    with pytest.raises(StaleCellError, match="partial cell"):
+        run_experiment(exp2, progress=False, rerun=["unverified"])
+
+
+def test_legacy_cells_are_judged_by_git():
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO, capture_output=True,
+                           text=True).stdout.split()[0]
+    assert legacy_verdict(head, ["siftkit/core/io.py"])[0] == "adoptable"
+    assert legacy_verdict(first, ["siftkit/core/io.py"])[0] == "stale"
+    assert legacy_verdict(head + "+dirty", ["siftkit/core/io.py"])[0] == "unverified"
+    assert legacy_verdict(None, ["siftkit/core/io.py"])[0] == "unverified"
+    assert legacy_verdict("0" * 40, ["siftkit/core/io.py"])[0] == "unverified"
+
+
+def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
+    root, out = tmp_path / "cells", tmp_path / "toy.md"
+    assert main(["run", TOY, "--profile", "cpu", "--cells-root", str(root), "--no-progress"]) == 0
+    console = capsys.readouterr()
+    assert "says hello" not in console.out + console.err and "a library warning" not in console.err
+    log = (root / "toy" / "_tmp_logs" / "method=a__seed=0.log").read_text()
+    assert "toy cell {'method': 'a', 'seed': 0} says hello" in log and "UserWarning: a library warning" in log
+    legacy = {"experiment": "toy", "params": {"method": "a", "seed": 7}, "metrics": {"score": 99.0},
+              "git_commit": None}
+    (root / "toy" / "method=a__seed=7.json").write_text(json.dumps(legacy))
+    assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out)]) == 0
+    text = out.read_text()
+    # scores: 10·{1,2} + seed + offset 0.5 (shared setting)
+    for row in ["| a | 0 | 10.50 |", "| a | 1 | 11.50 |", "| b | 0 | 20.50 |", "| b | 1 | 21.50 |",
+                "| a ⚠ | 7 | 99.00 |"]:
+        assert row in text
+    assert "4 fresh, 1 unverified" in text and "`method=a__seed=7`: legacy cell: no commit recorded" in text
+    assert "squares: 2²=4, 3²=9" in text  # the part's cells were run by the same command and reach the page
+    # a setting changed in the config: the page refuses the cells made with the old one
+    assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out),
+                 "--set", "offset=1.5"]) == 1
+    assert "setting offset: 0.5 -> 1.5" in capsys.readouterr().err
+    assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out),
+                 "--set", "offset=1.5", "--allow-stale"]) == 0
+    text = out.read_text()
+    assert "| a ✗stale | 0 | 10.50 |" in text and "--allow-stale  # this page" in text
+    assert "- ✗ `method=a__seed=0`: setting offset: 0.5 -> 1.5" in text
+
+
+def test_bad_profile_and_only_key_are_one_line_errors(tmp_path, capsys):
+    assert main(["run", TOY, "--profile", "tpu", "--cells-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("siftkit: ") and "toy_bench.yaml" in err and "profiles.tpu" in err and "\n" not in err
+    assert main(["run", TOY, "--profile", "cpu", "--cells-root", str(tmp_path), "--only", "lr=1"]) == 2
+    assert '"lr" is not an axis of toy' in capsys.readouterr().err
+    assert not (tmp_path / "toy").exists()
+
+
+def test_load_profile_merges_settings_profile_and_overrides(tmp_path):
+    from pydantic import BaseModel
+
+    class C(BaseModel):
+        a: int = 0
+        b: dict = {}
+
+    f = tmp_path / "c.yaml"
+    f.write_text("settings: {a: 1, b: {x: 1, y: 2}}\nprofiles:\n  cpu: {b: {y: 3}}\n  gpu: {a: 5}\n")
+    assert load_profile(C, f, "cpu").model_dump() == {"a": 1, "b": {"x": 1, "y": 3}}
+    assert load_profile(C, f, "gpu", ["b.x=7"]).model_dump() == {"a": 5, "b": {"x": 7, "y": 2}}
+    f.write_text("settings: {}\nprofiles: {cpu: {}}\nseeds: [1]\n")
+    with pytest.raises(ConfigError, match='field "seeds"'):
+        load_profile(C, f, "cpu")
+
+
+def test_cell_computed_from_unverified_cells_is_unverified(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    exp = Experiment("d", [{"k": 1}], lambda p: {"v": 1, "unverified_inputs": ["other/k=1"]}, root=tmp_path,
+                     sources=[str(src)])
+    run_experiment(exp, progress=False)
+    (cell,) = exp.load()
+    assert cell["status"] == "unverified" and cell["status_reasons"] == ["made from unverified cells: other/k=1"]
+
+
+def test_adopt_stamps_only_cells_git_vouches_for(tmp_path):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    exp = Experiment("legacy", {"seed": [0, 1, 2]}, _score, root=tmp_path, sources=["siftkit/metrics/ir.py"])
+    (tmp_path / "legacy").mkdir()
+    for seed, commit in [(0, head), (1, head + "+dirty"), (2, None)]:
+        rec = {"experiment": "legacy", "params": {"seed": seed}, "metrics": {"score": seed}, "git_commit": commit}
+        exp.path({"seed": seed}).write_text(json.dumps(rec))
+    assert [c["status"] for c in exp.load()] == ["unverified"] * 3  # nothing is accepted before adoption
+    rows = adopt(exp)
+    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"), ("seed=2", "unverified")]
+    adopted = json.loads(exp.path({"seed": 0}).read_text())
+    assert adopted["stamp"] == exp.stamp and adopted["adopted"]["from_commit"] == head
+    assert [c["status"] for c in exp.load()] == ["fresh", "unverified", "unverified"]
+    assert "stamp" not in json.loads(exp.path({"seed": 1}).read_text())
+
+
+def test_per_cell_settings_stale_only_their_cell(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("x = 1\n")
+    variants = {"a": {"lr": 1}, "b": {"lr": 2}}
+
+    def exp():
+        return Experiment("v", {"variant": list(variants)}, _score_variant, root=tmp_path, sources=[str(src)],
+                          cell_settings=lambda p: variants[p["variant"]])
+
+    run_experiment(exp(), progress=False)
+    variants["b"] = {"lr": 3}  # b's definition changed, a's did not
+    variants["c"] = {"lr": 4}  # a variant added: not run yet, the others stay current
+    assert [exp().status({"variant": v})[0] for v in "abc"] == ["fresh", "stale", "missing"]
+    assert exp().status({"variant": "b"})[1] == ["cell settings: {'lr': 2} -> {'lr': 3}"]
+    del variants["a"]  # a variant removed from the config: its cell is refused, not kept silently
+    with pytest.raises(StaleCellError, match="no longer in the grid"):
+        exp().load()
+
+
+def _score_variant(params):
+    return {"score": 1.0}
