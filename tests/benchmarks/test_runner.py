@@ -55,6 +55,21 @@ def test_killed_grid_resumes_only_missing_cells(tmp_path):
     assert counts["total"] == 8 + 2 and counts["ran"] + counts["skipped"] == 10 and counts["ran"] >= 8 - len(done)
 
 
+def test_worker_killed_mid_cell_is_reported_and_the_rerun_completes_the_grid(tmp_path, capsys):
+    """A worker process dies (SIGKILL) inside a cell: the run ends with exit 1 naming the failed cells, the cells
+    that finished are kept, and the rerun runs only the missing ones."""
+    log, root, flag = tmp_path / "calls.jsonl", tmp_path / "cells", tmp_path / "died"
+    args = ["run", TOY, "--profile", "gpu", "--workers", "1", "--cells-root", str(root), "--set", f"log={log}",
+            "--set", f"die_once={flag}", "--no-progress", "--only", "method=a"]
+    assert main(args) == 1
+    assert "BrokenProcessPool" in capsys.readouterr().err and flag.exists()
+    kept = {json.loads(p.read_text())["params"]["seed"] for p in (root / "toy").glob("*.json")}
+    assert kept == {0}  # seed 0 finished before the worker died in seed 1; seed 2 never started
+    log.unlink()
+    assert main(args) == 0
+    assert sorted(_ran(log)) == [("a", 1), ("a", 2)]
+
+
 def test_stale_cell_is_refused_and_rerun_on_request(tmp_path):
     src = tmp_path / "method.py"
     src.write_text("def f(x):\n    return x + 1\n")
