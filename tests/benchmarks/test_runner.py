@@ -178,7 +178,7 @@ def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
     for row in ["| a | 0 | 10.50 |", "| a | 1 | 11.50 |", "| b | 0 | 20.50 |", "| b | 1 | 21.50 |",
                 "| a ⚠ | 7 | 99.00 |"]:
         assert row in text
-    assert "4 fresh, 1 unverified" in text and "`method=a__seed=7`: legacy cell: no commit recorded" in text
+    assert "4 fresh, 1 unverified" in text and "`toy/method=a__seed=7`: legacy cell: no commit recorded" in text
     assert "squares: 2²=4, 3²=9" in text  # the part's cells were run by the same command and reach the page
     # a setting changed in the config: the page refuses the cells made with the old one
     assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out),
@@ -188,7 +188,7 @@ def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
                  "--set", "offset=1.5", "--allow-stale"]) == 0
     text = out.read_text()
     assert "| a ✗stale | 0 | 10.50 |" in text and "--allow-stale  # this page" in text
-    assert "- ✗ `method=a__seed=0`: setting offset: 0.5 -> 1.5" in text
+    assert "- ✗ `toy/method=a__seed=0`: setting offset: 0.5 -> 1.5" in text
 
 
 def test_bad_profile_and_only_key_are_one_line_errors(tmp_path, capsys):
