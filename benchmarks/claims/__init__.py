@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(a.output)
         if a.method is not None:
             check_choice(a.method, list(claim_files(a.claims_dir)), "--method")
+        load_claims(a.method, a.claims_dir)  # a malformed file stops here, before the runner hashes anything
         vs = verdicts(a.method, a.cells, a.claims_dir, runner_load(a.cells))
         body = _page_body(vs)
     except InputError as e:
