@@ -162,6 +162,15 @@ def available() -> list[str]:
     return sorted(p.stem for p in here.glob("*.py") if re.search(r"^BENCHMARK = Benchmark\(", p.read_text(), re.M))
 
 
+def not_ported() -> list[str]:
+    """Benchmark modules with their own command line, not yet on the runner (helpers such as ``*_page`` excluded:
+    a module counts when it has a ``__main__`` block)."""
+    here = Path(__file__).resolve().parent
+    skip = {"__init__", "__main__", "cells", "runner", "stamp"} | set(available())
+    return sorted(p.stem for p in here.glob("*.py")
+                  if p.stem not in skip and re.search(r'^if __name__ == "__main__":', p.read_text(), re.M))
+
+
 def only_filter(exps: Experiment | Sequence[Experiment], only: Sequence[str]) -> Callable[[dict], bool] | None:
     """``key=value`` selectors (all must hold; values compared as text) checked against the grids' axes; a cell
     without one of the keys does not match."""

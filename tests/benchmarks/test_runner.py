@@ -263,3 +263,10 @@ def test_per_cell_settings_stale_only_their_cell(tmp_path):
 
 def _score_variant(params):
     return {"score": 1.0}
+
+
+def test_list_names_benchmarks_on_the_runner(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("usefulness ") and "[profiles: cpu, gpu]" in line for line in out)
+    assert not any(line.split()[0] in ("cells", "runner", "stamp") for line in out)
