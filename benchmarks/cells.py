@@ -195,8 +195,8 @@ def stale_message(name: str, recs: list[dict[str, Any]], limit: int = 8) -> str:
         lines.append(f"  {name}/{cell_key(r['params'])}: {'; '.join(r['status_reasons'][:4])}")
     if len(recs) > limit:
         lines.append(f"  ... and {len(recs) - limit} more")
-    lines.append("Rerun them (`python -m benchmarks run NAME --rerun stale`), restore the code they ran on, or delete "
-                 "cells no longer in the grid.")
+    lines.append("Rerun them (`python -m benchmarks run NAME --rerun stale`), restore the code they ran on, delete "
+                 "cells no longer in the grid, or run other cells with --only.")
     return "\n".join(lines)
 
 
