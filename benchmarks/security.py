@@ -212,9 +212,9 @@ def resume_cell(params: dict) -> dict:
 
 def _smol_server_model():
     """SmolLM2-135M-Instruct on the ct2 engine (int8), no response cache: every request runs the model."""
-    from siftkit.llm.factory import make_chat_model
+    from siftkit.llm.factory import make_local_model
 
-    return make_chat_model("smollm2", engine="ct2", threads=2, no_cache=True)
+    return make_local_model("smollm2", engine="ct2", threads=2)
 
 
 def _chat_render(model) -> Callable:
