@@ -59,7 +59,7 @@ RATE = 0.3  # share of requests that get a fault
 N_PAIRS = 10  # relevance pairs (2 per grade)
 N_CLICKS_FAULTS = 9  # usefulness clicks in the fault runs
 N_CLICKS_INJECTION = 9  # usefulness clicks in the injection figures (all the fixture's)
-N_PAIRS_SMOL, KILL_AFTER_SMOL = N_PAIRS, 25  # fault injection on SmolLM2: relevance pairs; answered requests before the kill
+N_PAIRS_SMOL, KILL_AFTER_SMOL = N_PAIRS, 25  # SmolLM2 fault part: relevance pairs; answers before the kill
 SMOL_TIMEOUT, SMOL_HANG_S = 20.0, 21.0  # client timeout / held "timeout" fault for SmolLM2 on a loaded 2-CPU machine
 KILL_AFTER = 40  # answered requests before the worker is killed
 CLIENT_TIMEOUT, HANG_S = 5.0, 6.0  # client timeout; an injected timeout holds the request longer
@@ -186,7 +186,8 @@ def resume_cell(params: dict) -> dict:
         app = faulty_app(m, RATE, seed=2)
         with BackgroundServer(app) as srv:
             env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-            proc = subprocess.Popen([sys.executable, "-m", "benchmarks.security", "worker", srv.url, str(cache)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen([sys.executable, "-m", "benchmarks.security", "worker", srv.url, str(cache)],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while app.stats()["passed"] < KILL_AFTER and proc.poll() is None:
                 time.sleep(0.02)
             killed = proc.poll() is None
@@ -526,7 +527,8 @@ def write_page() -> Path:
              "Models: the fault-injection table serves `siftkit.llm.testing.HashChatModel` (the transport is under "
              "test) and the next one the real SmolLM2-135M-Instruct (ct2 int8); the relevance injection figures run "
              "the embedded SmolLM2 on the torch engine (its shared-prefix path scores all labels of a prompt in one "
-             "pass); the usefulness figures run it on the ct2 engine (int8, the default of `siftkit usefulness label`). "
+             "pass); the usefulness figures run it on the ct2 engine (int8, the default of "
+             "`siftkit usefulness label`). "
              "No trained judge is measured: a 40-step label-only LREF SFT of SmolLM2 plus the relevance injection "
              "set on it (100 scored prompts) did not finish within 30 minutes on this 2-CPU machine at a load "
              "average of about 20 (other jobs), so the row was left out rather than shrunk to a few steps."]

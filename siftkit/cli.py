@@ -351,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     registry.report_failures()
     usage_errors = (click.exceptions.UsageError, tce.UsageError)
     try:
-        rc = _click_command().main(args=argv, prog_name="siftkit", standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
+        # click returns the code of typer.Exit here instead of exiting
+        rc = _click_command().main(args=argv, prog_name="siftkit", standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except (InputError, RequestsFailed) as e:
         print(e.format(), file=sys.stderr)
