@@ -485,6 +485,8 @@ MISSING_NOTE = (
     "- The other MMMEB sets (XM3600, ImageNet-1k, Flickr30k Entities, MaXM) and a real VLM2Vec/Phi-3.5-V model: "
     "not offline. The image+text path is exercised on a tiny random VLM only.\n"
     "- The multilingual CLIP/SigLIP baselines: not offline; multilingual-e5-small (text) is the reference.\n"
+    "- XTD10 for the GPU-sized students (every training pair, 3 epochs): those models were not saved and no GPU was "
+    "lent for a rerun, so XTD10 rows exist for the CPU-sized students only.\n"
     "- Machine-translated training data (see Data).")
 
 
