@@ -69,23 +69,43 @@ def source_hashes(sources: Sequence[str], repo: Path = REPO) -> dict[str, str]:
 _INPUT_MEMO: dict[tuple, str] = {}
 
 
-def input_hash(path: str | Path) -> str:
-    """Content hash of an input file or folder (all files below it, by relative name); memoised per process on
-    (path, size, mtime) so a large input is read once."""
+HASH_CACHE = REPO / ".siftkit-cache" / "input-hashes.json"
+"""Input hashes by (files, sizes, mtimes), so a large input is read once per change, not once per page (git-ignored)."""
+
+
+def input_hash(path: str | Path, cache: Path | None = HASH_CACHE) -> str:
+    """Content hash of an input file or folder (all files below it, by relative name), memoised in this process and
+    in ``cache`` on every file's (path, size, mtime)."""
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     if not files or not all(p.exists() for p in files):
         raise FileNotFoundError(f"declared input {path} does not exist")
     sig = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    if sig not in _INPUT_MEMO:
+    if sig in _INPUT_MEMO:
+        return _INPUT_MEMO[sig]
+    key = _sha(json.dumps(sig).encode())
+    stored = _read_cache(cache)
+    if key not in stored:
         h = hashlib.sha256()
         for p in files:
             h.update((p.relative_to(path).as_posix() if path.is_dir() else p.name).encode() + b"\0")
             with open(p, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-        _INPUT_MEMO[sig] = h.hexdigest()[:16]
-    return _INPUT_MEMO[sig]
+        stored[key] = h.hexdigest()[:16]
+        if cache is not None:
+            from siftkit.core.io import atomic_write_text
+
+            atomic_write_text(cache, json.dumps({**_read_cache(cache), key: stored[key]}))
+    _INPUT_MEMO[sig] = stored[key]
+    return stored[key]
+
+
+def _read_cache(cache: Path | None) -> dict[str, str]:
+    try:
+        return json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    except (OSError, ValueError):  # a damaged cache only costs a re-read of the inputs
+        return {}
 
 
 def make_stamp(sources: Sequence[str], inputs: dict[str, str | Path] | None = None,

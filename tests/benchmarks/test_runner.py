@@ -270,3 +270,21 @@ def test_list_names_benchmarks_on_the_runner(capsys):
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith("usefulness ") and "[profiles: cpu, gpu]" in line for line in out)
     assert not any(line.split()[0] in ("cells", "runner", "stamp") for line in out)
+
+
+def test_input_hash_is_content_based_and_cached(tmp_path):
+    from benchmarks import stamp
+
+    cache = tmp_path / "hashes.json"
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "a.txt").write_text("one")
+    h1 = stamp.input_hash(d, cache)
+    assert list(json.loads(cache.read_text()).values()) == [h1]
+    stamp._INPUT_MEMO.clear()
+    assert stamp.input_hash(d, cache) == h1  # from the cache file
+    (d / "a.txt").write_text("two")
+    h2 = stamp.input_hash(d, cache)
+    assert h2 != h1 and sorted(json.loads(cache.read_text()).values()) == sorted([h1, h2])
+    (d / "a.txt").write_text("one")  # same content again, new mtime: same hash
+    assert stamp.input_hash(d, cache) == h1
