@@ -70,7 +70,7 @@ _INPUT_MEMO: dict[tuple, str] = {}
 
 
 HASH_CACHE = REPO / ".siftkit-cache" / "input-hashes.json"
-"""Input hashes by (files, sizes, mtimes), so a large input is read once per change, not once per page (git-ignored)."""
+"""Input hashes by (files, sizes, mtimes): a large input is read once per change, not once per page (git-ignored)."""
 
 
 def input_hash(path: str | Path, cache: Path | None = HASH_CACHE) -> str:

@@ -235,7 +235,8 @@ def test_adopt_stamps_only_cells_git_vouches_for(tmp_path):
         exp.path({"seed": seed}).write_text(json.dumps(rec))
     assert [c["status"] for c in exp.load()] == ["unverified"] * 3  # nothing is accepted before adoption
     rows = adopt(exp)
-    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"), ("seed=2", "unverified")]
+    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"),
+                                            ("seed=2", "unverified")]
     adopted = json.loads(exp.path({"seed": 0}).read_text())
     assert adopted["stamp"] == exp.stamp and adopted["adopted"]["from_commit"] == head
     assert [c["status"] for c in exp.load()] == ["fresh", "unverified", "unverified"]
