@@ -10,8 +10,13 @@ scores and texts so the page recomputes every number:
   column (BIRD: the 476 with a non-trivial human description; Spider2: the de-duplicated non-trivial ones) and
   Spider2 table (DDL.csv descriptions);
 * SmolLM2-135M-Instruct (CTranslate2 int8 engine, 2 CPU threads, greedy, at most 60 new tokens, first line kept)
-  zero-shot, RAG few-shot with k = 1, 3, 5 (BM25, leave-one-database-out) and random 3-shot, on an evenly spaced
-  subset of the columns (``N_LLM`` per dataset: 2 shared CPU cores); the baselines are also reported on that subset.
+  zero-shot, RAG few-shot with k = 1, 3, 5 (BM25, leave-one-database-out), dense 3-shot (MiniLM, cosine) and random
+  3-shot, on an evenly spaced subset of the columns (``N_LLM`` per dataset: 2 shared CPU cores); the baselines
+  (name echo, BM25 and dense nearest-exemplar copy, ai_description) are also reported on that subset;
+* BIRD only: the fine-tuned variant (``sft-0``, ``sft-3``): LoRA SFT of SmolLM2 per fold of databases
+  (:class:`siftkit.catalog.finetune.CatalogSFTConfig` defaults: 2 folds, 20 steps of 4 rows), zero-shot and BM25
+  3-shot at inference;
+* LLM judges (``judge:SYSTEM`` cells): SmolLM2 as grounding and toxicity judge of the zero-shot and rag-3 outputs.
 
 LLM calls go through the response cache (``$SIFTKIT_HOME/cache/metadata_rag.sqlite``), so a killed run resumes.
 """
@@ -22,15 +27,23 @@ import argparse
 import functools
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment
+from siftkit.catalog.judge import GROUNDING_LABELS
+from siftkit.catalog.judge import MAX_NEW_TOKENS as JUDGE_TOKENS
 
 EXPERIMENT = "metadata_rag"
 N_LLM = {"bird": 40, "spider2": 24}
-LLM_SYSTEMS = ("zero-shot", "rag-1", "rag-3", "rag-5", "random-3")
-BASELINES = ("echo", "copy", "ai_description")
+LLM_SYSTEMS = ("zero-shot", "rag-1", "rag-3", "rag-5", "dense-3", "random-3")
+SFT_SYSTEMS = ("sft-0", "sft-3")  # BIRD only (training time)
+BASELINES = ("echo", "copy", "dense-copy", "ai_description")
+JUDGED = ("zero-shot", "rag-3")  # systems whose outputs the LLM judges read
+EMBEDDER = "minilm"
 MAX_NEW_TOKENS = 60
 CONDITIONS = [f"{d}|{s}" for d in ("bird", "spider2") for s in BASELINES if (d, s) != ("spider2", "ai_description")] \
-    + [f"{d}|{s}" for d in ("bird", "spider2") for s in LLM_SYSTEMS]  # the cheap cells first
+    + [f"{d}|{s}" for d in ("bird", "spider2") for s in LLM_SYSTEMS] \
+    + [f"bird|{s}" for s in SFT_SYSTEMS] + [f"{d}|judge:{s}" for d in ("bird", "spider2") for s in JUDGED]
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,7 +63,7 @@ def llm_subset(dataset: str):
 
 def run_cells(root: Path, threads: int, only: str | None = None) -> dict:
     from siftkit.catalog.evaluate import score, targets
-    from siftkit.catalog.generate import describe
+    from siftkit.catalog.generate import describe, uses
     from siftkit.core.paths import cache_dir
 
     cache = cache_dir("cache") / "metadata_rag.sqlite"
@@ -63,17 +76,40 @@ def run_cells(root: Path, threads: int, only: str | None = None) -> dict:
             loaded["m"] = make_local_model("smollm2", "ct2", "cpu", threads, None)
         return loaded["m"]
 
+    def embedder():
+        if "e" not in loaded:
+            from siftkit.embed import load_embedder
+
+            loaded["e"] = load_embedder(EMBEDDER)
+        return loaded["e"]
+
     def cell(params):
         dataset, system = params["condition"].split("|")
         cat = catalog(dataset)
+        judged = system.startswith("judge:")
+        system = system.removeprefix("judge:")
         llm = system not in BASELINES
         tgt = llm_subset(dataset) if llm else targets(cat)
+        sft = None
+        if uses([system], "sft"):
+            from siftkit.catalog.finetune import CatalogSFTConfig, FoldModels
+
+            sft = FoldModels(cat.assets(), CatalogSFTConfig(), cache_dir("models") / "catalog-sft", threads=threads)
         df = describe(tgt, cat.assets(), [system], factory if llm else None, "smollm2", cache, MAX_NEW_TOKENS,
-                      seed=params["seed"], progress=False)
+                      seed=params["seed"], progress=False,
+                      embedder=embedder() if uses([system], "dense", "dense-copy") else None, sft=sft)
         s = score(df, cat)
-        rows = s[["id", "db", "kind", "rouge1", "rougeL", "grounding", "grounded", "toxic", "text",
-                  "unsupported"]].to_dict("records")
-        return {"rows": rows, "n": len(rows), "rouge1": float(s.rouge1.mean())}
+        cols = ["id", "db", "kind", "rouge1", "rougeL", "grounding", "grounded", "toxic", "text", "unsupported"]
+        if judged:
+            from siftkit.catalog.judge import add_judgements
+
+            s = add_judgements(s, cat, factory, "smollm2", cache)
+            cols += ["judge_grounding", "judge_toxic"]
+        rows = s[cols].to_dict("records")
+        out = {"rows": rows, "n": len(rows), "rouge1": float(s.rouge1.mean())}
+        if sft is not None:  # what each fold model was trained on, and its loss log
+            out["sft"] = {g: {k: v for k, v in sft.log(g).items()} for g in sorted({sft.name(d) for d in df.db})}
+        return out
 
     exp = Experiment(EXPERIMENT, {"condition": CONDITIONS, "seed": [0]}, cell, root=root)
     return run_experiment(exp, only=(lambda c: c["condition"].startswith(only)) if only else None)
@@ -91,30 +127,70 @@ def _table(rows, cols) -> str:
     return "\n".join(out)
 
 
+def _paired(frame, a, b, dataset, text, two_sided=False):
+    """A claims row: the paired ROUGE-1 difference a − b over the assets both systems describe, CI by database."""
+    from siftkit.metrics.stats import bootstrap_ci
+
+    x = frame[frame.system == a].set_index("id")
+    y = frame[frame.system == b].set_index("id")
+    common = x.index.intersection(y.index)
+    if len(common) == 0:
+        return None
+    diff = (x.loc[common, "rouge1"] - y.loc[common, "rouge1"]).to_numpy()
+    ci = bootstrap_ci(diff, clusters=x.loc[common, "db"].to_numpy(), n_resamples=2000)
+    if two_sided:
+        verdict = f"{a} better" if ci.low > 0 else f"{b} better" if ci.high < 0 else "no difference shown (CI includes 0)"
+    else:
+        verdict = "holds" if ci.low > 0 else "not shown (CI includes 0)" if ci.high >= 0 else "reversed"
+    return {"dataset": dataset, "claim": text, "Δ ROUGE-1 [95% CI]": _fmt(ci.estimate, ci.low, ci.high),
+            "n": len(common), "result": verdict}
+
+
+def _judge_rows(judged) -> list[dict]:
+    """Per judged system: the LLM judges' verdict shares and their agreement with the offline grounding proxy."""
+    rows = []
+    for system, g in judged.groupby("system", sort=False):
+        jg, jt = g.judge_grounding, g.judge_toxic
+        parsed = jg.notna()
+        agree = ((jg[parsed] == "supported") == g.grounded[parsed].astype(bool)).mean() if parsed.any() else np.nan
+        rows.append({"system": system, "n": len(g),
+                     **{f"judge: {lab}": _fmt(float((jg == lab).mean())) for lab in GROUNDING_LABELS},
+                     "no label": _fmt(float((~parsed).mean())), "agrees with offline grounded": _fmt(float(agree)),
+                     "judge: toxic": int(jt.fillna(False).astype(bool).sum()),
+                     "toxicity: no label": int(jt.isna().sum())})
+    return rows
+
+
 def report(root: Path = CELLS) -> Path:
-    import numpy as np
     import pandas as pd
 
     from siftkit.catalog.evaluate import ACCEPT_AT, toxic_words
     from siftkit.metrics.stats import bootstrap_ci
 
     recs = load_cells(EXPERIMENT, root)
-    frames = []
+    frames, judged, sft_logs = [], [], {}
     for r in recs:
         dataset, system = r["params"]["condition"].split("|")
         f = pd.DataFrame(r["metrics"]["rows"])
-        f["dataset"], f["system"], f["seconds"] = dataset, system, r["seconds"]
+        f["dataset"], f["system"], f["seconds"] = dataset, system.removeprefix("judge:"), r["seconds"]
+        if system.startswith("judge:"):
+            judged.append(f)
+            continue
         f["toxic"] = [bool(toxic_words(t)) for t in f.text]  # the current word list decides
         frames.append(f)
+        if "sft" in r["metrics"]:
+            sft_logs[system] = r["metrics"]["sft"]
     df = pd.concat(frames, ignore_index=True)
     df = df[df.rouge1.notna()]
-    order = {s: i for i, s in enumerate(BASELINES + LLM_SYSTEMS)}
+    judged = pd.concat(judged, ignore_index=True) if judged else pd.DataFrame(columns=["dataset"])
+    gen = LLM_SYSTEMS + SFT_SYSTEMS
+    order = {s: i for i, s in enumerate(BASELINES + gen)}
     sections, claims = [], []
     for dataset in ("bird", "spider2"):
         d = df[df.dataset == dataset]
         if d.empty:
             continue
-        sub_ids = set(d[d.system.isin(LLM_SYSTEMS)].id)
+        sub_ids = set(d[d.system.isin(gen)].id)
         rows = []
         for scope, part in (("all scored", d[d.system.isin(BASELINES)]), ("LLM subset", d[d.id.isin(sub_ids)])):
             for (system, kind), g in sorted(part.groupby(["system", "kind"]), key=lambda x: (x[0][1], order[x[0][0]])):
@@ -125,33 +201,41 @@ def report(root: Path = CELLS) -> Path:
                              "ROUGE-L [95% CI]": _fmt(rl.estimate, rl.low, rl.high),
                              "grounded": _fmt(float(g.grounded.mean())), "toxic": int(g.toxic.sum()),
                              f"accept@{ACCEPT_AT}": _fmt(float((g.rouge1 >= ACCEPT_AT).mean()))})
-        llm = d[d.system.isin(LLM_SYSTEMS)]
+        llm = d[d.system.isin(gen)]
         secs = llm.drop_duplicates("system").seconds.sum()
         ex = d[d.id.isin(sorted(sub_ids)[:3])].sort_values(["id", "system"])
         ref = {a.id: a.description for a in catalog(dataset).assets()}
+        shown = [s for s in ("copy", "zero-shot", "rag-3", "dense-3", "sft-3") if (d.system == s).any()]
         ex_rows = [{"id": i, "human": ref[i], **{s: g[g.system == s].text.iloc[0] if (g.system == s).any() else ""
-                                                  for s in ("copy", "zero-shot", "rag-3")}}
+                                                  for s in shown}}
                    for i, g in ex.groupby("id")]
+        j = judged[judged.dataset == dataset] if len(judged) else judged
+        judge_part = (f"\n\nLLM judges (SmolLM2-135M-Instruct, the same engine, greedy, at most "
+                      f"{JUDGE_TOKENS} tokens, label = first label word of the reply) on the LLM subset:\n\n"
+                      f"{_table(_judge_rows(j), list(_judge_rows(j)[0]))}" if len(j) else "")
+        sft_part = ""
+        for system, folds in sorted(sft_logs.items()):
+            if system.startswith(dataset + "|"):
+                sft_part += f"\n\n`{system.split('|')[1]}` fold models: " + "; ".join(
+                    f"{name}: trained without {', '.join(v['held_out'])} on {v['rows']} rows, loss "
+                    f"{v['log'][0]['loss']:.2f} → {v['log'][-2]['loss']:.2f}" for name, v in sorted(folds.items()))
         sections.append(f"## {'BIRD mini-dev' if dataset == 'bird' else 'Spider2-lite BigQuery (de-duplicated)'}\n\n"
-                        f"{_table(rows, list(rows[0]))}\n\nSmolLM2 cells: {secs / 60:.0f} min on 2 shared CPU cores."
+                        f"{_table(rows, list(rows[0]))}\n\nSmolLM2 cells (fine-tuning included): {secs / 60:.0f} min "
+                        f"on 2 shared CPU cores.{sft_part}{judge_part}"
                         f"\n\nExamples (first three of the LLM subset):\n\n"
-                        f"{_table(ex_rows, ['id', 'human', 'copy', 'zero-shot', 'rag-3'])}\n")
-
-        def paired(a, b, text):
-            x = llm[llm.system == a].set_index("id")
-            y = llm[llm.system == b].set_index("id")
-            common = x.index.intersection(y.index)
-            if len(common) == 0:
-                return
-            diff = (x.loc[common, "rouge1"] - y.loc[common, "rouge1"]).to_numpy()
-            ci = bootstrap_ci(diff, clusters=x.loc[common, "db"].to_numpy(), n_resamples=2000)
-            verdict = "holds" if ci.low > 0 else "not shown (CI includes 0)" if ci.high >= 0 else "reversed"
-            claims.append({"dataset": dataset, "claim": text, "Δ ROUGE-1 [95% CI]": _fmt(ci.estimate, ci.low, ci.high),
-                           "n": len(common), "result": verdict})
-
-        paired("rag-3", "random-3", "retrieved 3-shot > random 3-shot (the paper's central claim)")
-        paired("rag-3", "zero-shot", "retrieved 3-shot > zero-shot")
-        paired("rag-5", "rag-1", "k = 5 > k = 1 (a larger k helps up to 3-5)")
+                        f"{_table(ex_rows, ['id', 'human'] + shown)}\n")
+        for row in (_paired(llm, "rag-3", "random-3", dataset, "retrieved 3-shot > random 3-shot (the paper's "
+                                                                "central claim)"),
+                    _paired(llm, "rag-3", "zero-shot", dataset, "retrieved 3-shot > zero-shot"),
+                    _paired(llm, "rag-5", "rag-1", dataset, "k = 5 > k = 1 (a larger k helps up to 3-5)"),
+                    _paired(llm, "dense-3", "rag-3", dataset, "dense (MiniLM) vs BM25 3-shot (spec ablation, "
+                                                              "no direction claimed)", two_sided=True),
+                    _paired(d[d.system.isin(BASELINES)], "dense-copy", "copy", dataset,
+                            "dense vs BM25 nearest-exemplar copy, all scored (retrieval alone)", two_sided=True),
+                    _paired(llm, "sft-3", "rag-3", dataset, "fine-tuned 3-shot > pretrained 3-shot"),
+                    _paired(llm, "sft-0", "zero-shot", dataset, "fine-tuned zero-shot > pretrained zero-shot")):
+            if row:
+                claims.append(row)
         best = llm.groupby("system").rouge1.mean()
         if len(best):
             s = best.idxmax()
@@ -165,21 +249,23 @@ asset's text and scores; the tables below are recomputed from them).
 lower-cased, non-alphanumerics stripped, not equal to the name, the expanded name or BIRD's original name) and, for
 Spider2, not a duplicate (yearly copies with the same columns collapsed, repeated (column, description) pairs
 scored once). Every system is leave-one-database-out: exemplars come only from the other databases (BIRD: 11
-databases; Spider2: 22 dataset groups). ROUGE: rouge-score F1 with the Porter stemmer. CIs: 95% percentile bootstrap
-resampling databases (2000 resamples). Grounded: the share of outputs whose numbers, quoted values and identifiers
-all occur in the asset's schema, samples or statistics. Toxic: outputs with a word of the project's word list.
-SmolLM2-135M-Instruct, ct2 int8 engine, greedy, at most {MAX_NEW_TOKENS} new tokens, stop at the first newline;
-{N_LLM['bird']} BIRD and {N_LLM['spider2']} Spider2 columns (evenly spaced) for the LLM systems, the baselines on
-all and on that subset.
+databases; Spider2: 22 dataset groups); dense retrieval ({EMBEDDER}, cosine) masks the target's database out of one
+embedding matrix. The fine-tuned systems (`sft-K`, BIRD) use one LoRA SmolLM2 per fold of databases (2 folds), each
+trained only on the other fold's described columns. ROUGE: rouge-score F1 with the Porter stemmer. CIs: 95%
+percentile bootstrap resampling databases (2000 resamples). Grounded: the share of outputs whose numbers, quoted
+values and identifiers all occur in the asset's schema, samples or statistics. Toxic: outputs with a word of the
+project's word list. SmolLM2-135M-Instruct, ct2 int8 engine, greedy, at most {MAX_NEW_TOKENS} new tokens, stop at
+the first newline; {N_LLM['bird']} BIRD and {N_LLM['spider2']} Spider2 columns (evenly spaced) for the LLM systems,
+the baselines on all and on that subset.
 
 {chr(10).join(sections)}
 ## Claims
 
 {_table(claims, ['dataset', 'claim', 'Δ ROUGE-1 [95% CI]', 'n', 'result']) if claims else 'no LLM cells yet'}
 
-**Not measured here:** the fine-tuned (SFT, LoRA) variant, dense retrieval, an LLM judge for grounding and
-toxicity, a model larger than 135M parameters and the full scored sets for the LLM systems (a CPU budget of
-minutes); see docs/metadata_rag.md for running them at scale.
+**Not measured here:** a model larger than 135M parameters, the fine-tuned variant on Spider2, and the full scored
+sets for the LLM systems (a CPU budget of minutes on 2 shared cores); see docs/metadata_rag.md for running them at
+scale.
 """
     out = RESULTS / "metadata_rag.md"
     from benchmarks.cells import write_markdown
