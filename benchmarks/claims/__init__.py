@@ -25,7 +25,7 @@ the paper's side of zero, **contradicted** when it lies on the other side, **not
 there is no interval), **missing cells** when an arm has no cells. A claim with several comparisons is contradicted
 if any is, missing if any is missing, holds if all hold, else not resolved.
 
-    python -m benchmarks.claims [--method lcron] [--output benchmarks/results/claims.md]
+    python -m benchmarks claims [--method lcron] [--output benchmarks/results/claims.md]
 
     from benchmarks.claims import claims_section, paper
     claims_section("lcron")                      # markdown for the method's results page
@@ -94,7 +94,8 @@ def render(vs: list[Verdict], heading: str = "##") -> str:
             out.append(f"Cells {exps}" + (f" [{sel}]" if sel else "") + f", {what}; the paper's direction: "
                        + ("a − b " if paired else "") + ("> 0" if c.direction == "greater" else "< 0")
                        + (f"; paired by {c.pair_by}" if c.test in ("seeds", "clusters") else "") + ".")
-            out += ["", "| comparison | paper effect | ours a − b [95% CI] | n | verdict |", "|---|---|---|---|---|"]
+            ours = "ours a − b [95% CI]" if paired else "ours [95% CI]"
+            out += ["", f"| comparison | paper effect | {ours} | n | verdict |", "|---|---|---|---|---|"]
         out += _detail_rows(v)
         if c.note:
             out += ["", c.note]
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(a.output)
         if a.method is not None:
             check_choice(a.method, list(claim_files(a.claims_dir)), "--method")
+        load_claims(a.method, a.claims_dir)  # a malformed file stops here, before the runner hashes anything
         vs = verdicts(a.method, a.cells, a.claims_dir, runner_load(a.cells))
         body = _page_body(vs)
     except InputError as e:
@@ -218,7 +220,11 @@ def _page_body(vs: list[Verdict]) -> str:
              "or items at this small CPU size); **missing cells**: a named experiment has no matching cells. "
              "\"⚠ n unverified cells\": the comparison used n cells the runner cannot vouch for (made before cells "
              "were stamped, or unfinished partial cells); stale cells (made by other code or data) are refused.",
-             "", "Totals: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + "."]
+             "", "Totals: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".", "",
+             "| method | " + " | ".join(counts) + " |", "|---|" + "---|" * len(counts)]
+    for m in methods:
+        mine = [v for v in vs if v.claim.method == m]
+        parts.append(f"| [{m}](#{m}) | " + " | ".join(str(sum(v.verdict == k for v in mine)) for k in counts) + " |")
     for m in methods:
         parts += ["", f"## {m}", "", render([v for v in vs if v.claim.method == m], "##")]
     return "\n".join(parts)

@@ -24,9 +24,6 @@ VARIANTS = {"full": lambda n_stages: {}, "no_e2e": lambda n_stages: {"use_e2e": 
             "serving_q": lambda n_stages: {"q_per_stage": tuple(QUOTAS[n_stages])}}
 """LCRON variants, each a function of the number of stages giving ``LcronConfig`` fields: the paper's ablations
 (Table 4) and training with the serving quotas ``train.QUOTAS`` (paper E.1)."""
-PAPER_2STAGE = {"bce": 0.8539, "icc": 0.8132, "rankflow": 0.8647, "fs_ranknet": 0.7881, "fs_lambdaloss": 0.8666,
-                "arf": 0.8608, "arf_v2": 0.8678, "lcron": 0.8732}
-PAPER_3STAGE = {"lcron": 0.7390, "arf_v2": 0.7332, "fs_lambdaloss": 0.7319, "bce": 0.7191}
 
 
 def lcron_config(params: dict) -> LcronConfig:

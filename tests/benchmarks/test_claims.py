@@ -250,6 +250,8 @@ def test_known_answer_and_stored_interval(tmp_path):
     ("claims:\n  - id: x\n    claim: c\n    test: seeds\n    direction: up\n", 5, "claims[x].direction"),
     ("claims:\n  - id: x\n    claim: c\n    tset: seeds\n", 4, "claims[0].tset"),
     ("claims:\n  - id: x\n    claim: [unclosed\n", 4, None),
+    ("claims:\n  - id: x\n    claim: c\n    test: seeds\n    cells: {experiment: e, metric: m}\n    compare:\n"
+     "      - {a: {}, b: {}, lable: y}\n", 7, "claims[x].compare[0].lable"),
 ])
 def test_malformed_claims_file_gives_one_line_and_exit_2(tmp_path, capsys, text, line, field):
     from benchmarks.__main__ import main as benchmarks_main
@@ -358,3 +360,21 @@ def test_partial_cells_read_as_their_finished_steps(tmp_path):
     # d = (-0.2, -0.25, -0.25): mean -0.7/3
     assert r.n == 3 and r.effect == pytest.approx(-0.7 / 3)
     assert v.verdict == HOLDS and "⚠ 3 unverified cells" in r.note
+
+
+def test_a_repository_claim_flips_with_its_cells(tmp_path):
+    """LCRON's ablation claim as written in benchmarks/claims/lcron.yaml, on synthetic cells in its experiment."""
+    from benchmarks.claims import evaluate
+
+    claim = next(c for c in load_claims("lcron") if c.id == "ablation-no-single")
+    arms = claim.comparisons[0]
+
+    def cells(root, full, ablated):
+        rows = [({**arm.where, "seed": s}, {arm.metric: x}) for arm, xs in ((arms.a, full), (arms.b, ablated))
+                for s, x in enumerate(xs)]
+        write_cells(root, arms.a.experiment, rows)
+
+    cells(tmp_path / "paper", [0.71, 0.72, 0.715], [0.70, 0.70, 0.70])
+    cells(tmp_path / "flipped", [0.70, 0.70, 0.70], [0.71, 0.72, 0.715])
+    assert evaluate(claim, tmp_path / "paper").verdict == HOLDS
+    assert evaluate(claim, tmp_path / "flipped").verdict == CONTRADICTED
