@@ -1,116 +1,195 @@
-"""AVVA curation on the synthetic audio-visual world, and the end-to-end smoke run on the real clips.
+"""AVVA curation on the synthetic audio-visual world, the SmolLM2 judge, and the end-to-end smoke run on real clips.
 
-    nice python -m benchmarks.avva all          # cells (resumable) + benchmarks/results/avva.md
-    python -m benchmarks.avva report            # the page from the stored cells
+    nice python -m benchmarks run avva --profile cpu        # the cells (resumable, one per condition and seed)
+    python -m benchmarks page avva --profile cpu            # benchmarks/results/avva.md from the stored cells
 
-Cells (``benchmarks/results/cells/avva/``), one per condition and seed:
+Three cell experiments (settings: benchmarks/config/avva.yaml; prose: benchmarks/templates/avva.md):
 
-* ``main``: training pool of 600 synthetic clips with a share rho of misaligned pairs (0.3, 0.5), clean test set of
-  200 clips, K = 20 draws x N = 100; subsets all / curated (proxy judge on the describers' captions, keep 70%) /
-  random 70% / embedding-similarity filter 70% (rho 0.3 only); seeds 0-2.
-* ``sweep``: curated at kept fractions 0.4, 0.55, 0.85 (rho 0.3, seed 0).
-* ``llm``: SmolLM2-135M-Instruct (CTranslate2 int8) as the expected-grade judge on 60 synthetic clips (ROC-AUC),
-  its agreement with the generated-JSON judge on 20 of them, and the real-clip smoke run (8 audio clips x a matching
-  and a mismatched image from ``../shared/data/avva``, read in place).
-
-CPU scale [ours]: heads hidden 64, dim 32, 4 heads (the paper: 1024/768/8), 6 epochs, batch 64, lr 1e-3; the
-machine had 2 cores shared with several other jobs (load average above 12), hence the small scale.
+* ``avva_synth``, one cell per (rho, subset, retained fraction, seed): a training pool of ``n_train`` synthetic clips
+  with a share rho of misaligned pairs, captioned by the describers run on the signals and scored by the model-free
+  proxy judge; the subset (curated by the judge / random / all / embedding-similarity filter) trains the dual encoder,
+  evaluated on a clean test set with the K x N protocol. The threshold sweep is the curated and random subsets at
+  every retained fraction of ``fractions`` (rho 0.3).
+* ``avva_judge``: SmolLM2-135M-Instruct as the judge of the first ``n_llm`` clips of the rho 0.3 pool: the
+  next-token reading (reply prefix ``Score: ``, grades 0-9), the earlier reading (no prefix, grades 0-10, the first
+  token only), and the generated JSON (reply prefix) on ``n_agree`` of them; ROC-AUC with bootstrap intervals over
+  clips, and the agreement of the two kinds of judge.
+* ``avva_real``: the real-clip smoke run: 8 audio clips of ../shared/data/avva (read in place), each with its
+  matching and one mismatched image, captioned by Whisper tiny.en + the signal describers, judged by SmolLM2.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
+from benchmarks.runner import BenchConfig, Benchmark, Part, flag
 
-EXPERIMENT = "avva"
-N_TRAIN, N_TEST, K, N = 600, 200, 20, 100
-FRACTION = 0.7
-SWEEP = (0.4, 0.55, 0.85)
-N_LLM, N_AGREE = 60, 20
-COMMAND = "nice python -m benchmarks.avva all"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "avva.md"
+METRICS = tuple(f"{d}@{k}" for d in ("a2v", "v2a") for k in (1, 3, 10))
 
 
-def config():
+class AvvaBench(BenchConfig):
+    """Settings of the AVVA benchmark (defaults: the page's run)."""
+
+    n_train: int = 1000
+    """synthetic training pool per (rho, seed)."""
+    n_test: int = 300
+    """clean synthetic test clips (seed 10000)."""
+    k: int = 100
+    """K: retrieval draws per evaluation [paper: 100]."""
+    n: int = 100
+    """N: clips per draw [paper: 100]."""
+    fraction: float = 0.7
+    """the retained fraction of the main comparison [spec §7: keep about 70%]."""
+    fractions: list[float] = [0.4, 0.55, 0.7, 0.85]
+    """retained fractions of the threshold sweep (rho 0.3; 1.0 is the ``all`` subset)."""
+    rhos: list[float] = [0.3, 0.5]
+    """shares of misaligned pairs in the pool."""
+    seeds: list[int] = [0, 1, 2]
+    """seeds: the pool, the subset draw, the training and the K draws."""
+    epochs: int = 6
+    train_batch: int = 64
+    lr: float = 1e-3
+    hidden: int = 64
+    """aligner MLP hidden size [paper: 1024]."""
+    dim: int = 32
+    """embedding size [paper: 768]."""
+    heads: int = 4
+    """cross-attention heads [paper: 8]."""
+    judge: str = "smollm2"
+    """the LLM judge (a siftkit.llm.factory model name)."""
+    engine: str = "ct2"
+    """its local engine (ct2 or torch)."""
+    n_llm: int = 200
+    """clips the LLM judges (the first of the rho 0.3, seed 0 pool)."""
+    n_agree: int = 40
+    """of them, clips also judged by the generated JSON."""
+    n_resamples: int = 2000
+    """bootstrap resamples of the judge cell's intervals (over clips)."""
+
+
+def train_config(cfg: AvvaBench):
     from siftkit.curation.pipeline import TrainConfig
 
-    return TrainConfig(epochs=6, batch_size=64, lr=1e-3, hidden=64, dim=32, heads=4)
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.train_batch, lr=cfg.lr, hidden=cfg.hidden, dim=cfg.dim,
+                       heads=cfg.heads)
 
 
 @functools.lru_cache(maxsize=4)
-def _train_set(rho: float, seed: int):
+def _train_set(n: int, rho: float, seed: int):
     from siftkit.curation.synthetic import generate
 
-    return generate(N_TRAIN, rho, seed)
+    return generate(n, rho, seed)
 
 
 @functools.lru_cache(maxsize=1)
-def _test_set():
+def _test_set(n: int):
     from siftkit.curation.synthetic import generate
 
-    return generate(N_TEST, 0.0, 10_000)
+    return generate(n, 0.0, 10_000)
 
 
-def main_cell(params: dict) -> dict:
+def grid(cfg: AvvaBench) -> list[dict]:
+    """(rho, subset, fraction, seed) cells: all / curated / random at every rho; at rho 0.3 the sweep over
+    ``fractions`` for curated and random and the similarity filter at ``fraction``."""
+    cells = []
+    for rho in cfg.rhos:
+        for seed in cfg.seeds:
+            cells.append({"rho": rho, "subset": "all", "fraction": 1.0, "seed": seed})
+            fracs = cfg.fractions if rho == 0.3 else [cfg.fraction]
+            cells += [{"rho": rho, "subset": s, "fraction": f, "seed": seed} for f in fracs
+                      for s in ("curated", "random")]
+            if rho == 0.3:
+                cells.append({"rho": rho, "subset": "similarity", "fraction": cfg.fraction, "seed": seed})
+    return cells
+
+
+def cell(cfg: AvvaBench, params: dict) -> dict:
+    """Keep the subset, train the heads, evaluate K x N on the clean test set."""
     import torch
 
     from siftkit.curation.pipeline import proxy_scores, run
     from siftkit.metrics import roc_auc
 
-    torch.set_num_threads(2)
-    s = _train_set(params["rho"], params["seed"])
+    torch.set_num_threads(cfg.threads)
+    s = _train_set(cfg.n_train, params["rho"], params["seed"])
     scores = proxy_scores(s)
-    out = run(s, _test_set(), params["subset"], params["fraction"], params["seed"], config(), k=K, n=N,
-              scores=scores)
+    out = run(s, _test_set(cfg.n_test), params["subset"], params["fraction"], params["seed"], train_config(cfg),
+              k=cfg.k, n=cfg.n, scores=scores)
     out.update(s.describer_error())
     out["judge_auc"] = roc_auc(s.aligned.astype(int), scores)
     return out
 
 
-def _llm_factory(cache):
+@functools.cache
+def _llm(judge: str, engine: str, threads: int, batch_size: int, cache: str):
     from siftkit.llm.factory import make_chat_model
 
-    model = make_chat_model("smollm2", engine="ct2", cache=cache, threads=2)
-    return lambda: model
+    return make_chat_model(judge, engine=engine, cache=cache, threads=threads, batch_size=batch_size)
 
 
-def llm_cell(params: dict) -> dict:
+def _cache() -> Path:
     from siftkit.core.paths import cache_dir
+
+    return cache_dir("cache") / "avva.sqlite"
+
+
+def _auc_ci(y: np.ndarray, f: np.ndarray, n_resamples: int) -> dict:
+    """ROC-AUC minus chance (0.5) with a percentile bootstrap interval over clips."""
+    from siftkit.metrics import roc_auc
+    from siftkit.metrics.stats import bootstrap_ci
+
+    ci = bootstrap_ci((y, f), lambda a, b: roc_auc(a, b) - 0.5, n_resamples=n_resamples)
+    return {"": ci.estimate, "_lo": ci.low, "_hi": ci.high}
+
+
+def judge_cell(cfg: AvvaBench, params: dict) -> dict:
+    """SmolLM2's readings of the first ``n_llm`` clips of the rho 0.3 pool (seed 0): next-token (new and earlier)
+    and generated JSON; ROC-AUC at telling misaligned from aligned pairs, with intervals; per-clip finals stored."""
+    import json
+
     from siftkit.curation.judge import score_expected, score_generated
     from siftkit.metrics import roc_auc, spearman_rho
+    from siftkit.metrics.stats import bootstrap_ci
 
-    cache = cache_dir("cache") / "avva.sqlite"
-    factory = _llm_factory(cache)
-    s = _train_set(0.3, 0).subset(np.arange(N_LLM))
+    cache = _cache()
+    model = _llm(cfg.judge, cfg.engine, cfg.threads, cfg.batch_size, str(cache))
+    s = _train_set(cfg.n_train, 0.3, 0).subset(np.arange(cfg.n_llm))
     pairs = list(zip(s.audio_caption, s.video_caption))
-    exp = score_expected(factory, pairs, cache)
-    gen = score_generated(factory, pairs[:N_AGREE], cache)
-    f_exp = np.array([e.final for e in exp])
+    y = s.aligned.astype(int)
+    new = score_expected(lambda: model, pairs, cache, progress=False)
+    old = score_expected(lambda: model, pairs, cache, scale=10, reply_prefix=False)
+    gen = score_generated(lambda: model, pairs[:cfg.n_agree], cache)
+    f_new, f_old = (np.nan_to_num([x.final for x in r], nan=0.0) for r in (new, old))
     f_gen = np.array([g.final for g in gen])
     ok = ~np.isnan(f_gen)
-    out = {"clips": N_LLM, "llm_expected_auc": roc_auc(s.aligned.astype(int), np.nan_to_num(f_exp, nan=0.0)),
-           "llm_expected_mean": float(np.nanmean(f_exp)), "llm_expected_std": float(np.nanstd(f_exp)),
-           "generated_parsed_share": float(ok.mean()),
-           "generated_all_keys_share": float(np.mean([not g.missing for g in gen])),
-           "agreement_spearman": spearman_rho(f_exp[:N_AGREE][ok], f_gen[ok]) if ok.sum() > 2 else float("nan")}
-    out.update(_real_smoke(factory, cache))
+    mass = {name: float(np.mean([np.mean(list(json.loads(x.raw).values())) for x in r]))
+            for name, r in (("new", new), ("old", old))}
+    out = {"clips": cfg.n_llm, "misaligned": int((1 - y).sum()), "n": cfg.n_llm}
+    for name, f in (("new", f_new), ("old", f_old)):
+        for suf, v in _auc_ci(y, f, cfg.n_resamples).items():
+            out[f"auc_over_chance_{name}{suf}"] = v
+        out[f"auc_{name}"] = roc_auc(y, f)
+        out[f"mean_{name}"], out[f"std_{name}"] = float(np.mean(f)), float(np.std(f))
+        out[f"grade_mass_{name}"] = mass[name]
+    d = bootstrap_ci((y, f_new, f_old), lambda a, b, c: roc_auc(a, b) - roc_auc(a, c), n_resamples=cfg.n_resamples)
+    out.update({"auc_gain": d.estimate, "auc_gain_lo": d.low, "auc_gain_hi": d.high})
+    out.update({"generated_clips": cfg.n_agree, "generated_parsed_share": float(ok.mean()),
+                "generated_all_keys_share": float(np.mean([not g.missing for g in gen])),
+                "generated_auc": roc_auc(y[:cfg.n_agree][ok], f_gen[ok]) if 0 < y[:cfg.n_agree][ok].sum() < ok.sum()
+                else float("nan"),
+                "agreement_spearman": spearman_rho(f_new[:cfg.n_agree][ok], f_gen[ok]) if ok.sum() > 2
+                else float("nan"),
+                "final_new": [round(float(x), 4) for x in f_new], "final_old": [round(float(x), 4) for x in f_old],
+                "final_generated": [None if np.isnan(x) else round(float(x), 4) for x in f_gen],
+                "aligned": y.tolist(), "example_raw": gen[0].raw[:300] if gen else ""})
     return out
 
 
-def _real_smoke(factory, cache) -> dict:
-    from siftkit.core.assets import shared_data_dir
-    from siftkit.core.media import SAMPLE_RATE, load_audio, load_image
-    from siftkit.curation.describe import SignalImageDescriber, WhisperSpeechDescriber
-    from siftkit.curation.judge import score_expected
-    from siftkit.metrics import roc_auc
-
-    root = shared_data_dir()
-    if root is None:
-        return {"real_pairs": 0}
+def _real_pairs(root: Path) -> list[tuple[Path, Path]]:
     d = root / "avva"
     pairs = [(d / "imagebind_assets" / f"{c}_audio.wav", d / "imagebind_assets" / f"{c}_image.jpg")
              for c in ("dog", "car", "bird")]
@@ -119,134 +198,183 @@ def _real_smoke(factory, cache) -> dict:
     for wav in sorted((d / "audioclip_demo" / "audio").glob("*.wav")):
         key = next(k for k in img if wav.name.startswith(k))
         pairs.append((wav, d / "audioclip_demo" / "images" / f"{img[key]}.jpg"))
+    return pairs
+
+
+def real_cell(cfg: AvvaBench, params: dict) -> dict:
+    """Each real audio clip (first 3 s) with its matching image and the image of the clip three places on (a
+    different class): Whisper tiny.en + signal captions, SmolLM2's next-token judge, ROC-AUC over the pairs."""
+    from siftkit.core.media import SAMPLE_RATE, load_audio, load_image
+    from siftkit.curation.describe import SignalImageDescriber, WhisperSpeechDescriber
+    from siftkit.curation.judge import score_expected
+    from siftkit.metrics import roc_auc
+
+    pairs = _real_pairs(_shared())
     images = [p[1] for p in pairs]
     rows = [(a, im, 1) for a, im in pairs] + [(a, images[(i + 3) % len(images)], 0) for i, (a, _) in enumerate(pairs)]
-    ad, vd = WhisperSpeechDescriber("tiny.en"), SignalImageDescriber()
+    ad, vd = WhisperSpeechDescriber("tiny.en", threads=cfg.threads), SignalImageDescriber()
     acap = {a: ad.describe(load_audio(a)[: 3 * SAMPLE_RATE], SAMPLE_RATE).caption for a, _ in pairs}
     vcap = {im: vd.describe(np.asarray(load_image(im).resize((64, 64)))).caption for im in images}
-    scores = score_expected(factory, [(acap[a], vcap[im]) for a, im, _ in rows], cache)
+    cache = _cache()
+    model = _llm(cfg.judge, cfg.engine, cfg.threads, cfg.batch_size, str(cache))
+    scores = score_expected(lambda: model, [(acap[a], vcap[im]) for a, im, _ in rows], cache)
     f = [0.0 if np.isnan(x.final) else x.final for x in scores]
     return {"real_pairs": len(rows), "real_auc": roc_auc([y for *_, y in rows], f),
+            "speech_captions": sum("speech:" in c for c in acap.values()),
             "real_examples": [[a.name, im.name, y, acap[a], vcap[im], round(x, 2)]
                               for (a, im, y), x in list(zip(rows, f))[:4]]}
 
 
-def experiments(root: Path) -> list[Experiment]:
-    exps = []
-    for rho, subs in ((0.3, ["curated", "random", "all"]), (0.5, ["curated", "random", "all"]),
-                      (0.3, ["similarity"])):
-        exps.append(Experiment(EXPERIMENT, {"part": ["main"], "rho": [rho], "subset": subs, "fraction": [FRACTION],
-                                            "seed": [0, 1, 2]}, main_cell, root=root))
-    exps.append(Experiment(EXPERIMENT, {"part": ["sweep"], "rho": [0.3], "subset": ["curated"],
-                                        "fraction": list(SWEEP), "seed": [0]}, main_cell, root=root))
-    exps.append(Experiment(EXPERIMENT, {"part": ["llm"], "seed": [0]}, llm_cell, root=root))
-    return exps
+# ---------------------------------------------------------------------------------------------------------------- page
+def _ci(xs) -> str:
+    """mean ± half-width of the 95% t interval over seeds (± 0 for one seed)."""
+    from scipy import stats
 
-
-def _fmt(xs) -> str:
-    xs = [x for x in xs if x is not None and not (isinstance(x, float) and np.isnan(x))]
+    xs = [float(x) for x in xs]
     if not xs:
         return "–"
-    return f"{np.mean(xs):.2f} ± {np.std(xs, ddof=1) if len(xs) > 1 else 0.0:.2f}"
+    if len(xs) < 2:
+        return f"{xs[0]:.2f}"
+    half = stats.t.ppf(0.975, len(xs) - 1) * np.std(xs, ddof=1) / np.sqrt(len(xs))
+    return f"{np.mean(xs):.2f} ± {half:.2f}"
 
 
-def report(root: Path) -> str:
-    recs = load_cells(EXPERIMENT, root)
-    main = [r for r in recs if r["params"]["part"] in ("main", "sweep")]
-    lines = []
-    metrics = [f"{d}@{k}" for d in ("a2v", "v2a") for k in (1, 3, 10)]
-    lines += ["## Curated vs random vs all (synthetic, clean test set)", "",
-              f"Training pool {N_TRAIN} clips, test {N_TEST} clean clips, K = {K} draws x N = {N}; top-k accuracy (%), "
-              "mean ± std over seeds (each seed's value is itself a mean over the K draws). Chance: 1 / 3 / 10.", "",
-              "| rho | subset | kept | misaligned in kept | seeds | " + " | ".join(metrics) + " |",
-              "|" + "---|" * (5 + len(metrics))]
+def _paired(a: dict, b: dict) -> str:
+    """Paired difference over the seeds both have: mean ± 95% t half-width, and the paired t-test p."""
+    from siftkit.metrics.stats import paired_t_test
+
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return "–"
+    d = [a[s] - b[s] for s in seeds]
+    t = paired_t_test([a[s] for s in seeds], [b[s] for s in seeds])
+    return f"{_ci(d)} (p {t.p_value:.2f})"
+
+
+def main_markdown(cfg: AvvaBench, cells: list[dict]) -> str:
     groups: dict = {}
-    for r in main:
-        p = r["params"]
-        groups.setdefault((p["part"], p["rho"], p["subset"], p["fraction"]), []).append(r["metrics"])
-    order = {"curated": 0, "random": 1, "similarity": 2, "all": 3, "oracle": 4}
-    for (part, rho, sub, frac), ms in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]],
-                                                                             kv[0][3])):
+    for c in cells:
+        p = c["params"]
+        groups.setdefault((p["rho"], p["subset"], p["fraction"]), []).append(c)
+    order = {"curated": 0, "random": 1, "similarity": 2, "all": 3}
+    lines = ["| rho | subset | kept | misaligned in kept | seeds | " + " | ".join(METRICS) + " |",
+             "|" + "---|" * (5 + len(METRICS))]
+    for (rho, sub, frac), cs in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][2], order[kv[0][1]])):
+        ms = [c["metrics"] for c in cs]
         name = f"{sub} {frac:.0%}" if sub != "all" else "all"
-        lines.append(f"| {rho} | {name}{' (sweep)' if part == 'sweep' else ''} | {_fmt([m['kept'] for m in ms])} | "
-                     f"{_fmt([m['kept_misaligned_share'] for m in ms])} | {len(ms)} | "
-                     + " | ".join(_fmt([m[k] for m in ms]) for k in metrics) + " |")
-    for rho in sorted({k[1] for k in groups if k[0] == "main"}):
-        mean = {k[2]: {m: np.mean([x[m] for x in v]) for m in metrics} for k, v in groups.items()
-                if k[0] == "main" and k[1] == rho}
-        if "curated" in mean and "random" in mean:
-            wins = sum(mean["curated"][m] > mean["random"][m] for m in metrics)
-            sd = np.mean([np.std([x[m] for x in groups[("main", rho, "curated", FRACTION)]], ddof=1)
-                          for m in metrics]) if len(groups[("main", rho, "curated", FRACTION)]) > 1 else float("nan")
-            line = (f"rho {rho}: curated beats random 70% on {wins} of {len(metrics)} metrics (seed means)")
-            if "all" in mean:
-                line += f", and all data on {sum(mean['curated'][m] > mean['all'][m] for m in metrics)} of {len(metrics)}"
-            lines += ["", line + f"; the mean seed std of curated is {sd:.2f} points, so differences of that size are "
-                      "within seed noise at this scale."]
-    curated = [r["metrics"] for r in main if r["params"]["subset"] == "curated"]
-    if curated:
-        by_rho: dict = {}
-        for r in main:
-            if r["params"]["part"] == "main" and r["params"]["subset"] == "curated":
-                by_rho.setdefault(r["params"]["rho"], []).append(r["metrics"])
-        lines += ["", "## Describers and judge", "", "| rho | audio describer error | video describer error | "
-                  "proxy judge ROC-AUC (misaligned vs aligned) |", "|---|---|---|---|"]
-        for rho, ms in sorted(by_rho.items()):
-            lines.append(f"| {rho} | {_fmt([m['audio_describer_error'] for m in ms])} | "
-                         f"{_fmt([m['video_describer_error'] for m in ms])} | {_fmt([m['judge_auc'] for m in ms])} |")
-    llm = [r["metrics"] for r in recs if r["params"]["part"] == "llm"]
-    lines += ["", "## SmolLM2 as judge, and the real-clip smoke run", ""]
-    if llm:
-        m = llm[0]
-        lines += [f"- Expected-grade judge (one next-token pass per criterion) on {m['clips']} synthetic clips "
-                  f"(rho 0.3): ROC-AUC {m['llm_expected_auc']:.3f}; final score mean {m['llm_expected_mean']:.2f} "
-                  f"(std {m['llm_expected_std']:.2f}).",
-                  f"- Generated-JSON judge on {N_AGREE} of them: parsed {m['generated_parsed_share']:.0%}, all five "
-                  f"keys {m['generated_all_keys_share']:.0%}; Spearman with the expected-grade judge "
-                  f"{m['agreement_spearman']:.3f}.",
-                  f"- Real clips (8 audio clips, each with its matching and one mismatched image, read from "
-                  f"../shared/data/avva): {m['real_pairs']} pairs, ROC-AUC {m.get('real_auc', float('nan')):.3f}. "
-                  "A wiring check: the offline image describer only sees colours and shapes, so no alignment signal "
-                  "is expected. Examples (audio, image, matched, audio caption, image caption, score):", ""]
-        lines += [f"  - `{e}`" for e in m.get("real_examples", [])]
-    else:
-        lines.append("Not run (the `llm` cell is missing).")
-    missing = [c for e in experiments(root) for c in e.cells() if not e.path(c).exists()]
-    lines += ["", "## Cells not run", ""]
-    lines += [f"- `{c}`" for c in missing] or ["None: every cell of the grid is in the table."]
+        lines.append(f"| {rho} | {name}{''.join(sorted({flag(c) for c in cs}))} | {np.mean([m['kept'] for m in ms]):.0f} | "
+                     f"{_ci([m['kept_misaligned_share'] for m in ms])} | {len(ms)} | "
+                     + " | ".join(_ci([m[k] for m in ms]) for k in METRICS) + " |")
     return "\n".join(lines)
 
 
-NOTES = """## Not done / caveats
-
-- Scale: heads hidden 64 / dim 32 / 4 heads instead of 1024 / 768 / 8, 6 epochs, 600 training clips, 200 test
-  clips, K = 20 draws (the paper: K = 100); the stand-in frozen features are log band energies and raw 8x8 patches, not Whisper and
-  DINOv2 states.
-- The curation cells use the model-free proxy judge (Jaccard of the captions' content words); SmolLM2 judged only the
-  60-clip sample above, where it is near chance and its generated replies did not parse as the five-key JSON.
-- The grid's cells listed under "Cells not run" were not reached in the time available (2 shared cores); rerunning
-  the command completes them (finished cells are kept). The paper's claims (Table I, Table II) are on real data and are not reproduced here.
-- Paper claims for reference [spec]: AVVA (192 h) top-1 A->V 6.57 / 6.69 / 6.71 % on AudioCaps / VALOR / VGGSound
-  (N = 100); curation (192 h of 275 h) beats all data by +18.0 / +22.67 / +23.25 (relative %, A->V top-1).
-"""
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["all", "cells", "report"])
-    ap.add_argument("--root", type=Path, default=CELLS)
-    ap.add_argument("--skip-llm", action="store_true")
-    a = ap.parse_args(argv)
-    if a.what in ("all", "cells"):
-        for exp in experiments(a.root):
-            if a.skip_llm and exp.grid.get("part") == ["llm"]:
-                continue
-            run_experiment(exp)
-    if a.what in ("all", "report"):
-        path = write_markdown(RESULTS / "avva.md", "AVVA: LLM-scored audio-video curation (synthetic + smoke)",
-                              report(a.root), COMMAND, NOTES)
-        print(path.read_text())
+def paired_markdown(cfg: AvvaBench, cells: list[dict]) -> str:
+    """Curated minus random (and minus all) per retained fraction, paired by seed."""
+    by: dict = {}
+    for c in cells:
+        p = c["params"]
+        by.setdefault((p["rho"], p["subset"], p["fraction"]), {})[p["seed"]] = c["metrics"]
+    lines = ["| rho | fraction | curated − | " + " | ".join(METRICS) + " |", "|" + "---|" * (3 + len(METRICS))]
+    for (rho, sub, frac) in sorted(k for k in by if k[1] == "curated"):
+        cur = by[(rho, sub, frac)]
+        for other_key, label in (((rho, "random", frac), "random"), ((rho, "all", 1.0), "all"),
+                                 ((rho, "similarity", frac), "similarity")):
+            other = by.get(other_key)
+            if other:
+                lines.append(f"| {rho} | {frac:.0%} | {label} | " + " | ".join(
+                    _paired({s: m[k] for s, m in cur.items()}, {s: m[k] for s, m in other.items()})
+                    for k in METRICS) + " |")
+    return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    main()
+def describer_markdown(cells: list[dict]) -> str:
+    by: dict = {}
+    for c in cells:
+        if c["params"]["subset"] == "all":
+            by.setdefault(c["params"]["rho"], []).append(c["metrics"])
+    lines = ["| rho | seeds | audio describer error | video describer error | proxy judge ROC-AUC |", "|---|---|---|---|---|"]
+    for rho, ms in sorted(by.items()):
+        lines.append(f"| {rho} | {len(ms)} | {_ci([m['audio_describer_error'] for m in ms])} | "
+                     f"{_ci([m['video_describer_error'] for m in ms])} | {_ci([m['judge_auc'] for m in ms])} |")
+    return "\n".join(lines)
+
+
+def judge_markdown(cells: list[dict]) -> str:
+    if not cells:
+        return "Not run (the `avva_judge` cell is missing)."
+    m = cells[0]["metrics"]
+    f = flag(cells[0])
+
+    def auc(name):
+        return (f"{m[f'auc_{name}']:.3f} (95% CI {0.5 + m[f'auc_over_chance_{name}_lo']:.3f}–"
+                f"{0.5 + m[f'auc_over_chance_{name}_hi']:.3f})")
+
+    return "\n".join([
+        f"| reading{f} | clips | ROC-AUC (misaligned vs aligned) | grade mass | final mean (std) |", "|---|---|---|---|---|",
+        f"| next token, reply prefix `Score: `, grades 0–9 (now) | {m['clips']} | {auc('new')} | "
+        f"{m['grade_mass_new']:.3f} | {m['mean_new']:.2f} ({m['std_new']:.2f}) |",
+        f"| next token, no prefix, grades 0–10 (before) | {m['clips']} | {auc('old')} | {m['grade_mass_old']:.3f} | "
+        f"{m['mean_old']:.2f} ({m['std_old']:.2f}) |",
+        "",
+        f"AUC gain of the new reading on the same clips: {m['auc_gain']:+.3f} (95% bootstrap CI over clips "
+        f"{m['auc_gain_lo']:+.3f} to {m['auc_gain_hi']:+.3f}); {m['misaligned']} of the {m['clips']} clips are "
+        "misaligned.",
+        "",
+        f"Generated JSON (reply prefix `{{\"temporal_alignment\": `) on the first {m['generated_clips']} clips: parsed "
+        f"{m['generated_parsed_share']:.0%}, all five keys {m['generated_all_keys_share']:.0%}; its ROC-AUC "
+        f"{m['generated_auc']:.3f}; Spearman with the next-token judge {m['agreement_spearman']:.3f}. First reply: "
+        f"`{m['example_raw'][:200]}`"])
+
+
+def real_markdown(cells: list[dict]) -> str:
+    if not cells:
+        return "Not run (the `avva_real` cell is missing: it needs ../shared/data/avva)."
+    m = cells[0]["metrics"]
+    lines = [f"{m['real_pairs']} pairs{flag(cells[0])}, ROC-AUC {m['real_auc']:.3f}; Whisper heard speech in "
+             f"{m['speech_captions']} of the 8 clips. Examples (audio, image, matched, audio caption, image caption, "
+             "final score):", ""]
+    return "\n".join(lines + [f"- `{e}`" for e in m["real_examples"]])
+
+
+def page(cfg: AvvaBench, cells: list[dict]) -> str:
+    from benchmarks.claims import claims_section
+
+    def of(experiment: str) -> list[dict]:
+        return [c for c in cells if c["experiment"] == experiment]
+
+    synth = of("avva_synth")
+    return TEMPLATE.read_text().format(
+        n_train=cfg.n_train, n_test=cfg.n_test, k=cfg.k, n=cfg.n, seeds=len(cfg.seeds), epochs=cfg.epochs,
+        hidden=cfg.hidden, dim=cfg.dim, heads=cfg.heads, lr=cfg.lr, train_batch=cfg.train_batch,
+        n_llm=cfg.n_llm, main=main_markdown(cfg, synth), paired=paired_markdown(cfg, synth),
+        describers=describer_markdown(synth), judge=judge_markdown(of("avva_judge")),
+        real=real_markdown(of("avva_real")), claims=claims_section("avva", load=of)).rstrip()
+
+
+def _shared() -> Path:
+    from siftkit.core.assets import shared_data_dir
+
+    shared = shared_data_dir()
+    if shared is None:
+        raise FileNotFoundError("needs ../shared/data (or $SIFTKIT_SHARED)")
+    return shared
+
+
+_CURATION = ["siftkit/curation/synthetic.py", "siftkit/curation/describe.py", "siftkit/curation/judge.py"]
+_LLM = ["siftkit/llm/base.py", "siftkit/llm/local.py", "siftkit/llm/ct2.py", "siftkit/llm/grading.py",
+        "siftkit/llm/untrusted.py", "siftkit/llm/batch.py", "siftkit/llm/factory.py", "siftkit/metrics/agreement.py",
+        "siftkit/metrics/stats.py"]
+
+BENCHMARK = Benchmark(
+    name="avva", title="AVVA: LLM-scored audio-video curation (synthetic world, SmolLM2 judge, real-clip smoke run)",
+    config=AvvaBench, grid=grid, cell=cell, page=page,
+    sources=_CURATION + ["siftkit/curation/pipeline.py", "siftkit/curation/model.py", "siftkit/curation/evaluate.py",
+                         "siftkit/metrics/similarity.py", "benchmarks/avva.py::cell,_train_set,_test_set,train_config"],
+    experiment="avva_synth",
+    parts=[Part("avva_judge", grid=lambda cfg: [{"judge": cfg.judge, "seed": 0}], cell=judge_cell,
+                sources=_CURATION + _LLM + ["benchmarks/avva.py::judge_cell,_auc_ci,_train_set,_llm,_cache"]),
+           Part("avva_real", grid=lambda cfg: [{"judge": cfg.judge}], cell=real_cell,
+                sources=_CURATION + _LLM + ["siftkit/core/whisper.py", "siftkit/core/media.py",
+                                            "benchmarks/avva.py::real_cell,_real_pairs,_llm,_cache"],
+                inputs=lambda cfg: {"avva": _shared() / "avva"})],
+)

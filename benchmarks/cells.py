@@ -4,9 +4,10 @@ An experiment is a grid of cells (e.g. method × seed × setting). Each finished
 ``benchmarks/results/cells/<experiment>/`` and is skipped when that file is present, so a long experiment can be
 killed and finished in pieces. A cell records what it ran on (its *stamp*): the siftkit version, a hash of the
 source files the experiment declares (``sources``), hashes of its input files (``inputs``) and the settings that
-shape its result (``settings``). Loading compares each stamp with the current one and refuses a cell made by other
-code or data (:class:`StaleCellError`, naming the cell and what changed). A cell that is half done keeps its state
-in ``<experiment>/_partial/<key>.json`` (:class:`Partial`), stamped the same way, and resumes from it.
+shape its result (``settings``; see benchmarks/stamp.py). Loading compares each stamp with the current one and
+refuses a cell made by other code or data (:class:`StaleCellError`, naming the cell and what changed). A cell that
+is half done keeps its state in ``<experiment>/_partial/<key>.json`` (:class:`Partial`), stamped the same way, and
+resumes from it.
 
     exp = Experiment("demo", {"method": ["a", "b"], "seed": [0, 1, 2]}, fn=train_and_eval,
                      sources=["siftkit/cascade", "benchmarks/demo.py::cell"], inputs={"data": path})
@@ -23,15 +24,12 @@ Command line: ``python -m benchmarks.cells collect EXPERIMENT --by method --metr
 
 from __future__ import annotations
 
-import ast
 import datetime as _dt
-import hashlib
 import inspect
 import itertools
 import json
 import math
 import re
-import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -39,162 +37,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from benchmarks.stamp import (REPO, StaleCellError, input_hash, legacy_verdict, make_stamp,  # noqa: F401 (re-exported)
+                              source_hashes, stamp_changes)
 from siftkit.core.io import atomic_write_text
 from siftkit.core.rundir import git_commit, thread_info
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 CELLS = RESULTS / "cells"
-_SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".toml", ".json", ".txt", ".jinja", ".j2")
 
 
 def cell_key(params: dict[str, Any]) -> str:
     """A file-name-safe, order-independent key such as ``method=bm25__seed=0``."""
     parts = [f"{k}={params[k]}" for k in sorted(params)]
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", "__".join(parts))
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# versioning: what a cell ran on
-# ---------------------------------------------------------------------------------------------------------------
-
-class StaleCellError(RuntimeError):
-    """A stored cell (or partial cell) was made by other code, data or settings than the experiment declares now."""
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-def _definitions(text: str, names: Sequence[str], where: str) -> str:
-    """The source of the named top-level definitions (functions, classes, assignments) of a Python file."""
-    tree = ast.parse(text)
-    found: dict[str, str] = {}
-    for node in tree.body:
-        targets = [node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else [
-            t.id for t in getattr(node, "targets", [getattr(node, "target", None)]) if isinstance(t, ast.Name)]
-        for name in targets:
-            if name in names:
-                found[name] = ast.get_source_segment(text, node) or ""
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise ValueError(f"{where}: no top-level definition named {', '.join(missing)}")
-    return "\n".join(found[n] for n in names)
-
-
-def source_hashes(sources: Sequence[str], repo: Path = REPO) -> dict[str, str]:
-    """Hash of each declared source, by repository-relative name.
-
-    A source is a file, a folder (every ``.py``/``.yaml``/... file below it, ``__pycache__`` excluded) or
-    ``file.py::name1,name2`` (only those top-level definitions, so that editing a benchmark's page code does not
-    make its cells stale).
-    """
-    out: dict[str, str] = {}
-    for src in sources:
-        rel, _, names = src.partition("::")
-        path = repo / rel
-        if names:
-            out[src] = _sha(_definitions(path.read_text(), [n.strip() for n in names.split(",")], src).encode())
-        elif path.is_dir():
-            for p in sorted(path.rglob("*")):
-                if p.is_file() and p.suffix in _SOURCE_SUFFIXES and "__pycache__" not in p.parts:
-                    out[p.relative_to(repo).as_posix() if p.is_relative_to(repo) else str(p)] = _sha(p.read_bytes())
-        elif path.is_file():
-            out[rel] = _sha(path.read_bytes())
-        else:
-            raise FileNotFoundError(f"declared source {src!r} does not exist under {repo}")
-    return out
-
-
-_INPUT_MEMO: dict[tuple, str] = {}
-
-
-def input_hash(path: str | Path) -> str:
-    """Content hash of an input file or folder (all files below it, by relative name); memoised per process on
-    (path, size, mtime) so a large input is read once."""
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    if not files or not all(p.exists() for p in files):
-        raise FileNotFoundError(f"declared input {path} does not exist")
-    sig = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    if sig not in _INPUT_MEMO:
-        h = hashlib.sha256()
-        for p in files:
-            h.update((p.relative_to(path).as_posix() if path.is_dir() else p.name).encode() + b"\0")
-            with open(p, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-        _INPUT_MEMO[sig] = h.hexdigest()[:16]
-    return _INPUT_MEMO[sig]
-
-
-def make_stamp(sources: Sequence[str], inputs: dict[str, str | Path] | None = None,
-               settings: dict[str, Any] | None = None, repo: Path = REPO) -> dict[str, Any]:
-    """What a cell runs on: ``{"siftkit", "code", "files", "inputs", "settings"}``.
-
-    ``code`` is one hash over ``files`` (each declared source's hash); ``inputs`` maps a name to its content hash;
-    ``settings`` is kept as given (JSON values). The siftkit version is recorded but not compared [ours]: the
-    source hashes say whether the code changed, a version bump alone does not change a result.
-    """
-    import siftkit
-
-    files = source_hashes(sources, repo)
-    settings = json.loads(json.dumps(settings or {}, sort_keys=True, default=str))
-    return {"siftkit": siftkit.__version__, "code": _sha(json.dumps(files, sort_keys=True).encode()),
-            "files": files, "inputs": {k: input_hash(v) for k, v in sorted((inputs or {}).items())},
-            "settings": settings}
-
-
-def stamp_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """What differs between a stored stamp and the current one, in words (empty when the cell is current)."""
-    out = []
-    of, nf = old.get("files", {}), new.get("files", {})
-    if old.get("code") != new.get("code"):
-        changed = sorted(k for k in of.keys() & nf.keys() if of[k] != nf[k])
-        added, removed = sorted(nf.keys() - of.keys()), sorted(of.keys() - nf.keys())
-        out += [f"source {k} changed" for k in changed] + [f"source {k} added" for k in added]
-        out += [f"source {k} removed" for k in removed]
-        if not (changed or added or removed):
-            out.append("declared sources differ")
-    oi, ni = old.get("inputs", {}), new.get("inputs", {})
-    out += [f"input {k} changed" if k in oi and k in ni else f"input {k} {'added' if k in ni else 'removed'}"
-            for k in sorted(oi.keys() | ni.keys()) if oi.get(k) != ni.get(k)]
-    if old.get("cell") != new.get("cell"):
-        out.append(f"cell settings: {old.get('cell')!r} -> {new.get('cell')!r}")
-    os_, ns = old.get("settings", {}), new.get("settings", {})
-    out += [f"setting {k}: {os_.get(k, '(unset)')!r} -> {ns.get(k, '(unset)')!r}"
-            for k in sorted(os_.keys() | ns.keys()) if os_.get(k) != ns.get(k)]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# legacy cells (written before stamps): verified against git history
-# ---------------------------------------------------------------------------------------------------------------
-
-def _git(*args: str) -> int:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, timeout=60).returncode
-    except (OSError, subprocess.SubprocessError):
-        return -1
-
-
-def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -> tuple[str, str]:
-    """Whether a legacy cell's method code is unchanged since it ran: ``("adoptable" | "stale" | "unverified",
-    reason)``. Adoptable iff its commit is a clean commit of this repository and
-    ``git diff --quiet <commit> <at> -- <files>`` holds; ``at="HEAD"`` compares with the working tree (the code that
-    would stamp the cell), so uncommitted edits to those files count as changes."""
-    if not commit:
-        return "unverified", "no commit recorded (made on another machine or outside git)"
-    if commit.endswith("+dirty"):
-        return "unverified", f"made from uncommitted changes on {commit[:12]}"
-    if _git("cat-file", "-e", f"{commit}^{{commit}}") != 0:
-        return "unverified", f"commit {commit[:12]} is not in this repository"
-    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files)
-    if rc == 0:
-        return "adoptable", f"{', '.join(files)} unchanged from {commit[:12]} to {at}"
-    if rc == 1:
-        return "stale", f"{', '.join(files)} changed since {commit[:12]}"
-    return "unverified", f"git diff {commit[:12]} {at} failed"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -273,7 +128,11 @@ class Experiment:
         if not self.versioned:
             return "fresh", []
         if "stamp" in rec:
-            why = stamp_changes(rec["stamp"], self.stamp_for(rec["params"]))
+            try:
+                want = self.stamp_for(rec["params"])
+            except LookupError:  # e.g. its variant was removed from the config
+                return "stale", ["no longer in the grid: its own settings are gone from the config"]
+            why = stamp_changes(rec["stamp"], want)
             if why:
                 return "stale", why
             derived = (rec.get("metrics") or {}).get("unverified_inputs")
@@ -337,7 +196,8 @@ def stale_message(name: str, recs: list[dict[str, Any]], limit: int = 8) -> str:
         lines.append(f"  {name}/{cell_key(r['params'])}: {'; '.join(r['status_reasons'][:4])}")
     if len(recs) > limit:
         lines.append(f"  ... and {len(recs) - limit} more")
-    lines.append("Rerun them (`python -m benchmarks run NAME --rerun stale`), or restore the code they ran on.")
+    lines.append("Rerun them (`python -m benchmarks run NAME --rerun stale`), restore the code they ran on, delete "
+                 "cells no longer in the grid, or run other cells with --only.")
     return "\n".join(lines)
 
 
@@ -424,7 +284,8 @@ def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any
         else:
             partial, metrics = None, fn(dict(params))
     record = {"experiment": name, "params": params, "metrics": metrics,
-              "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(), "siftkit": siftkit.__version__,
+              "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(),
+              "siftkit": siftkit.__version__,
               "threads": thread_info(), "finished": _dt.datetime.now().isoformat(timespec="seconds")}
     if stamp is not None:
         record["stamp"] = stamp
@@ -521,8 +382,8 @@ def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
         if "stamp" in rec:
             continue
         verdict, reason = exp._legacy(rec.get("git_commit"))
-        out.append((cell_key(rec["params"]) if len(exp.folders()) == 1 else f"{p.parent.name}/{cell_key(rec['params'])}",
-                    verdict, reason))
+        key = cell_key(rec["params"])
+        out.append((key if len(exp.folders()) == 1 else f"{p.parent.name}/{key}", verdict, reason))
         if verdict == "adoptable" and not dry_run:
             rec["stamp"] = exp.stamp_for(rec["params"])
             rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,
@@ -544,17 +405,19 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return m, sd
 
 
-def collect(name: str, by: Sequence[str], metrics: Sequence[str] | None = None, root: Path = CELLS,
+def collect(name: str | Experiment, by: Sequence[str], metrics: Sequence[str] | None = None, root: Path = CELLS,
             ci: bool = True, n_resamples: int = 2000, records: list[dict[str, Any]] | None = None):
     """One row per group of ``by`` values, aggregating over the other axes (usually seeds).
 
     Columns per metric: ``<m>`` (mean), ``<m>_std`` (sample std), ``<m>_lo``/``<m>_hi`` (95% percentile bootstrap
-    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group). ``records`` (e.g. from
-    :meth:`Experiment.load`) replaces reading the folder unchecked.
+    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group). Given an :class:`Experiment`, its
+    cells are read through :meth:`Experiment.load` (stale ones refused); ``records`` replaces reading the folder.
     """
     import numpy as np
     import pandas as pd
 
+    if isinstance(name, Experiment):
+        records, name = (name.load() if records is None else records), name.name
     recs = records if records is not None else load_cells(name, root)
     if not recs:
         raise FileNotFoundError(f"no cells for experiment {name!r} under {root}")
@@ -625,6 +488,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--metric", nargs="*")
     c.add_argument("--out")
     a = ap.parse_args(argv)
+    if any("stamp" in r for r in load_cells(a.experiment)):  # versioned: only the runner can say which are current
+        raise SystemExit(f"siftkit: {a.experiment} has versioned cells; read them through its benchmark "
+                         "(`python -m benchmarks status|page NAME --profile P`), which refuses stale ones")
     df = collect(a.experiment, a.by, a.metric)
     md = markdown_table(df, a.metric)
     if a.out:
