@@ -4,9 +4,10 @@ An experiment is a grid of cells (e.g. method × seed × setting). Each finished
 ``benchmarks/results/cells/<experiment>/`` and is skipped when that file is present, so a long experiment can be
 killed and finished in pieces. A cell records what it ran on (its *stamp*): the siftkit version, a hash of the
 source files the experiment declares (``sources``), hashes of its input files (``inputs``) and the settings that
-shape its result (``settings``; see benchmarks/stamp.py). Loading compares each stamp with the current one and refuses a cell made by other
-code or data (:class:`StaleCellError`, naming the cell and what changed). A cell that is half done keeps its state
-in ``<experiment>/_partial/<key>.json`` (:class:`Partial`), stamped the same way, and resumes from it.
+shape its result (``settings``; see benchmarks/stamp.py). Loading compares each stamp with the current one and
+refuses a cell made by other code or data (:class:`StaleCellError`, naming the cell and what changed). A cell that
+is half done keeps its state in ``<experiment>/_partial/<key>.json`` (:class:`Partial`), stamped the same way, and
+resumes from it.
 
     exp = Experiment("demo", {"method": ["a", "b"], "seed": [0, 1, 2]}, fn=train_and_eval,
                      sources=["siftkit/cascade", "benchmarks/demo.py::cell"], inputs={"data": path})
@@ -283,7 +284,8 @@ def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any
         else:
             partial, metrics = None, fn(dict(params))
     record = {"experiment": name, "params": params, "metrics": metrics,
-              "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(), "siftkit": siftkit.__version__,
+              "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(),
+              "siftkit": siftkit.__version__,
               "threads": thread_info(), "finished": _dt.datetime.now().isoformat(timespec="seconds")}
     if stamp is not None:
         record["stamp"] = stamp
@@ -380,8 +382,8 @@ def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
         if "stamp" in rec:
             continue
         verdict, reason = exp._legacy(rec.get("git_commit"))
-        out.append((cell_key(rec["params"]) if len(exp.folders()) == 1 else f"{p.parent.name}/{cell_key(rec['params'])}",
-                    verdict, reason))
+        key = cell_key(rec["params"])
+        out.append((key if len(exp.folders()) == 1 else f"{p.parent.name}/{key}", verdict, reason))
         if verdict == "adoptable" and not dry_run:
             rec["stamp"] = exp.stamp_for(rec["params"])
             rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,

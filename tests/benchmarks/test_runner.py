@@ -151,15 +151,33 @@ def test_partial_cell_resumes_from_its_state(tmp_path):
         run_experiment(exp2, progress=False, rerun=["unverified"])
 
 
-def test_legacy_cells_are_judged_by_git():
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO, capture_output=True,
-                           text=True).stdout.split()[0]
-    assert legacy_verdict(head, ["siftkit/core/io.py"])[0] == "adoptable"
-    assert legacy_verdict(first, ["siftkit/core/io.py"])[0] == "stale"
-    assert legacy_verdict(head + "+dirty", ["siftkit/core/io.py"])[0] == "unverified"
-    assert legacy_verdict(None, ["siftkit/core/io.py"])[0] == "unverified"
-    assert legacy_verdict("0" * 40, ["siftkit/core/io.py"])[0] == "unverified"
+def _commit(repo, msg):
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", msg], cwd=repo, check=True,
+                   capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_legacy_cells_are_judged_by_git(tmp_path):
+    """On a throw-away repository, so the verdicts do not depend on this checkout's history or clone depth."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, capture_output=True)
+    (tmp_path / "m.py").write_text("x = 1\n")
+    (tmp_path / "other.py").write_text("y = 1\n")
+    first = _commit(tmp_path, "first")
+    (tmp_path / "m.py").write_text("x = 2\n")
+    second = _commit(tmp_path, "second")
+    (tmp_path / "other.py").write_text("y = 2\n")  # uncommitted, but not a declared file
+
+    def verdict(commit, files=("m.py",)):
+        return legacy_verdict(commit, list(files), repo=tmp_path)[0]
+
+    assert verdict(second) == "adoptable"
+    assert verdict(first) == "stale"
+    assert verdict(second, ["other.py"]) == "stale"  # uncommitted edits of a declared file count
+    assert verdict(second + "+dirty") == "unverified"
+    assert verdict(None) == "unverified"
+    assert verdict("0" * 40) == "unverified"
 
 
 def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
@@ -235,7 +253,8 @@ def test_adopt_stamps_only_cells_git_vouches_for(tmp_path):
         exp.path({"seed": seed}).write_text(json.dumps(rec))
     assert [c["status"] for c in exp.load()] == ["unverified"] * 3  # nothing is accepted before adoption
     rows = adopt(exp)
-    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"), ("seed=2", "unverified")]
+    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"),
+                                            ("seed=2", "unverified")]
     adopted = json.loads(exp.path({"seed": 0}).read_text())
     assert adopted["stamp"] == exp.stamp and adopted["adopted"]["from_commit"] == head
     assert [c["status"] for c in exp.load()] == ["fresh", "unverified", "unverified"]
@@ -270,3 +289,21 @@ def test_list_names_benchmarks_on_the_runner(capsys):
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith("usefulness ") and "[profiles: cpu, gpu]" in line for line in out)
     assert not any(line.split()[0] in ("cells", "runner", "stamp") for line in out)
+
+
+def test_input_hash_is_content_based_and_cached(tmp_path):
+    from benchmarks import stamp
+
+    cache = tmp_path / "hashes.json"
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "a.txt").write_text("one")
+    h1 = stamp.input_hash(d, cache)
+    assert list(json.loads(cache.read_text()).values()) == [h1]
+    stamp._INPUT_MEMO.clear()
+    assert stamp.input_hash(d, cache) == h1  # from the cache file
+    (d / "a.txt").write_text("two")
+    h2 = stamp.input_hash(d, cache)
+    assert h2 != h1 and sorted(json.loads(cache.read_text()).values()) == sorted([h1, h2])
+    (d / "a.txt").write_text("one")  # same content again, new mtime: same hash
+    assert stamp.input_hash(d, cache) == h1
