@@ -54,7 +54,9 @@ from typing import Any, Callable
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
 
 NAME = "security"
-PARTS = ["faults", "resume", "faults-smollm2", "injection-relevance", "injection-usefulness"]
+PARTS = ["faults", "resume", "faults-smollm2", "injection-relevance", "injection-relevance-trained",
+         "injection-usefulness"]
+TRAINED_STEPS = 40  # label-only LoRA SFT steps of the trained relevance judge (LrefConfig.sft_steps' default)
 RATE = 0.3  # share of requests that get a fault
 N_PAIRS = 10  # relevance pairs (2 per grade)
 N_CLICKS_FAULTS = 9  # usefulness clicks in the fault runs
@@ -337,13 +339,13 @@ def _figures(clean: list[list[float]], attacked: dict[str, list[list[float]]], t
                 "margin_shift_sd": statistics.stdev(x[2] for x in v) if len(v) > 1 else 0.0} for k, v in out.items()}
 
 
-def injection_relevance_cell(params: dict) -> dict:
+def injection_relevance_cell(params: dict, llm=None, conditions: tuple[str, ...] = CONDITIONS) -> dict:
     from siftkit.relevance.lref import GRADES, judge_prompt, score_labels
 
-    llm, pairs = _local_judge(), relevance_pairs()
+    llm, pairs = llm or _local_judge(), relevance_pairs()
     answer, target = "Label: Exact", GRADES.index("Exact")
     res, labels_off = {}, None
-    for cond in CONDITIONS:
+    for cond in conditions:
         def prompts(titles):
             return [_after(judge_prompt(p["query"], t, neutral=cond != "off"), "relevance", cond)
                     for p, t in zip(pairs, titles)]
@@ -354,6 +356,26 @@ def injection_relevance_cell(params: dict) -> dict:
         res[cond] = {"figures": _figures(clean, attacked, target),
                      "clean_changed_vs_off": sum(a != b for a, b in zip(labels, labels_off)) / len(labels)}
     return {"n_items": len(pairs), "conditions": res}
+
+
+def injection_relevance_trained_cell(params: dict) -> dict:
+    """The injection set against a TRAINED relevance judge: SmolLM2 after ``TRAINED_STEPS`` label-only LoRA SFT steps
+    (LREF stage 2, :func:`siftkit.relevance.pipeline.train_label_model`, batch 4) on the quickstart's synthetic
+    training pairs (400 pairs, 80 queries, seed 0), judged with the default prompt only (``neutralise``) [ours: the
+    ``off`` condition too would double the scoring time on this loaded machine]."""
+    import torch
+
+    from siftkit.relevance.config import LrefConfig
+    from siftkit.relevance.data import synthetic_pairs
+    from siftkit.relevance.pipeline import train_label_model
+
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    llm, _ = train_label_model(LrefConfig(seed=0, batch_size=4), synthetic_pairs(n_pairs=400, n_queries=80, seed=0)
+                               ["train"], TRAINED_STEPS, 0)
+    train_s = time.perf_counter() - t0
+    return {**injection_relevance_cell(params, llm=llm, conditions=("neutralise",)),
+            "train_seconds": round(train_s, 1), "steps": TRAINED_STEPS}
 
 
 USEFUL_ATTACKS = {**ATTACKS,  # [ours] plus one in plain words, without the answer's JSON shape
@@ -424,6 +446,7 @@ def injection_usefulness_cell(params: dict) -> dict:
 
 CELL_FNS = {"faults": faults_cell, "resume": resume_cell, "faults-smollm2": faults_smollm2_cell,
             "injection-relevance": injection_relevance_cell,
+            "injection-relevance-trained": injection_relevance_trained_cell,
             "injection-usefulness": injection_usefulness_cell}
 
 
@@ -529,9 +552,7 @@ def write_page() -> Path:
              "the embedded SmolLM2 on the torch engine (its shared-prefix path scores all labels of a prompt in one "
              "pass); the usefulness figures run it on the ct2 engine (int8, the default of "
              "`siftkit usefulness label`). "
-             "No trained judge is measured: a 40-step label-only LREF SFT of SmolLM2 plus the relevance injection "
-             "set on it (100 scored prompts) did not finish within 30 minutes on this 2-CPU machine at a load "
-             "average of about 20 (other jobs), so the row was left out rather than shrunk to a few steps."]
+             "The trained judge is SmolLM2 after a 40-step label-only LREF SFT (relevance only)."]
     if "faults" in cells:
         parts.append(_fault_section(cells["faults"]["metrics"], cells.get("resume", {}).get("metrics")))
     if "faults-smollm2" in cells:
@@ -542,6 +563,13 @@ def write_page() -> Path:
                                       cells["injection-relevance"]["metrics"],
                                       f"{N_PAIRS} synthetic pairs (2 per grade); the attack is appended to the "
                                       "product title and asks for `Label: Exact`; target = Exact."))
+    if "injection-relevance-trained" in cells:
+        m = cells["injection-relevance-trained"]["metrics"]
+        inj.append(_injection_section("Relevance, trained judge (LREF label-only SFT, grade log-probabilities)", m,
+                                      f"SmolLM2 after {m['steps']} label-only LoRA SFT steps (LREF stage 2, batch 4) "
+                                      "on the quickstart's synthetic training pairs (400 pairs, 80 queries; "
+                                      f"{m['train_seconds']:.0f} s to train here); the same 10 pairs and attacks "
+                                      "as the zero-shot judge, with the default prompt (`neutralise`) only."))
     if "injection-usefulness" in cells:
         inj.append(_injection_section("Usefulness (labeler, baseline prompt, label log-probabilities)",
                                       cells["injection-usefulness"]["metrics"],
