@@ -31,7 +31,6 @@ import numpy as np
 
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment
 from siftkit.catalog.judge import GROUNDING_LABELS
-from siftkit.catalog.judge import MAX_NEW_TOKENS as JUDGE_TOKENS
 
 EXPERIMENT = "metadata_rag"
 N_LLM = {"bird": 40, "spider2": 24}
@@ -211,8 +210,8 @@ def report(root: Path = CELLS) -> Path:
                                                   for s in shown}}
                    for i, g in ex.groupby("id")]
         j = judged[judged.dataset == dataset] if len(judged) else judged
-        judge_part = (f"\n\nLLM judges (SmolLM2-135M-Instruct, the same engine, greedy, at most "
-                      f"{JUDGE_TOKENS} tokens, label = first label word of the reply) on the LLM subset:\n\n"
+        judge_part = ("\n\nLLM judges (SmolLM2-135M-Instruct, the same engine; verdict = the most probable label "
+                      "word, each scored as the judge's reply) on the LLM subset:\n\n"
                       f"{_table(_judge_rows(j), list(_judge_rows(j)[0]))}" if len(j) else "")
         sft_part = ""
         for (ds, system), folds in sorted(sft_logs.items()):
