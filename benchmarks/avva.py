@@ -368,8 +368,13 @@ _LLM = ["siftkit/llm/base.py", "siftkit/llm/local.py", "siftkit/llm/ct2.py", "si
 BENCHMARK = Benchmark(
     name="avva", title="AVVA: LLM-scored audio-video curation (synthetic world, SmolLM2 judge, real-clip smoke run)",
     config=AvvaBench, grid=grid, cell=cell, page=page,
-    sources=_CURATION + ["siftkit/curation/pipeline.py", "siftkit/curation/model.py", "siftkit/curation/evaluate.py",
-                         "siftkit/metrics/similarity.py", "benchmarks/avva.py::cell,_train_set,_test_set,train_config"],
+    # the synthetic cells use only the proxy judge and the selection of judge.py, so its prompts may change
+    # without making them stale
+    sources=["siftkit/curation/synthetic.py", "siftkit/curation/describe.py",
+             "siftkit/curation/judge.py::CRITERIA,JudgeScores,final_score,select_fraction,_STOP,content_words,"
+             "caption_overlap_scores", "siftkit/curation/pipeline.py", "siftkit/curation/model.py",
+             "siftkit/curation/evaluate.py", "siftkit/metrics/similarity.py",
+             "benchmarks/avva.py::cell,_train_set,_test_set,train_config"],
     experiment="avva_synth",
     parts=[Part("avva_judge", grid=lambda cfg: [{"judge": cfg.judge, "seed": 0}], cell=judge_cell,
                 sources=_CURATION + _LLM + ["benchmarks/avva.py::judge_cell,_auc_ci,_train_set,_llm,_cache"]),
