@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.cells import CELLS, RESULTS, CellsFailed, StaleCellError, adopt, cell_key, run_experiment
-from benchmarks.runner import available, find, only_filter, render_page
+from benchmarks.runner import available, find, not_ported, only_filter, render_page
 from siftkit.core.errors import InputError
 
 
@@ -60,6 +60,8 @@ def _main(a: argparse.Namespace) -> int:
             profiles = ", ".join((yaml.safe_load(cfg_text) or {}).get("profiles", {})) if b.config_path().suffix != \
                 ".toml" else "(toml)"
             print(f"{name:16s} {b.title}  [profiles: {profiles}]")
+        for name in not_ported():
+            print(f"{name:16s} (not on the runner yet: python -m benchmarks.{name} --help)")
         return 0
     bench = find(a.name)
     cfg = bench.load_config(a.profile, a.overrides)

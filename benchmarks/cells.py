@@ -4,9 +4,10 @@ An experiment is a grid of cells (e.g. method × seed × setting). Each finished
 ``benchmarks/results/cells/<experiment>/`` and is skipped when that file is present, so a long experiment can be
 killed and finished in pieces. A cell records what it ran on (its *stamp*): the siftkit version, a hash of the
 source files the experiment declares (``sources``), hashes of its input files (``inputs``) and the settings that
-shape its result (``settings``; see benchmarks/stamp.py). Loading compares each stamp with the current one and refuses a cell made by other
-code or data (:class:`StaleCellError`, naming the cell and what changed). A cell that is half done keeps its state
-in ``<experiment>/_partial/<key>.json`` (:class:`Partial`), stamped the same way, and resumes from it.
+shape its result (``settings``; see benchmarks/stamp.py). Loading compares each stamp with the current one and
+refuses a cell made by other code or data (:class:`StaleCellError`, naming the cell and what changed). A cell that
+is half done keeps its state in ``<experiment>/_partial/<key>.json`` (:class:`Partial`), stamped the same way, and
+resumes from it.
 
     exp = Experiment("demo", {"method": ["a", "b"], "seed": [0, 1, 2]}, fn=train_and_eval,
                      sources=["siftkit/cascade", "benchmarks/demo.py::cell"], inputs={"data": path})
@@ -195,8 +196,8 @@ def stale_message(name: str, recs: list[dict[str, Any]], limit: int = 8) -> str:
         lines.append(f"  {name}/{cell_key(r['params'])}: {'; '.join(r['status_reasons'][:4])}")
     if len(recs) > limit:
         lines.append(f"  ... and {len(recs) - limit} more")
-    lines.append("Rerun them (`python -m benchmarks run NAME --rerun stale`), restore the code they ran on, or delete "
-                 "cells no longer in the grid.")
+    lines.append("Rerun them (`python -m benchmarks run NAME --rerun stale`), restore the code they ran on, delete "
+                 "cells no longer in the grid, or run other cells with --only.")
     return "\n".join(lines)
 
 
@@ -283,7 +284,8 @@ def run_cell(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any
         else:
             partial, metrics = None, fn(dict(params))
     record = {"experiment": name, "params": params, "metrics": metrics,
-              "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(), "siftkit": siftkit.__version__,
+              "seconds": round(time.perf_counter() - t0, 3), "git_commit": git_commit(),
+              "siftkit": siftkit.__version__,
               "threads": thread_info(), "finished": _dt.datetime.now().isoformat(timespec="seconds")}
     if stamp is not None:
         record["stamp"] = stamp
@@ -380,8 +382,8 @@ def adopt(exp: Experiment, dry_run: bool = False) -> list[tuple[str, str, str]]:
         if "stamp" in rec:
             continue
         verdict, reason = exp._legacy(rec.get("git_commit"))
-        out.append((cell_key(rec["params"]) if len(exp.folders()) == 1 else f"{p.parent.name}/{cell_key(rec['params'])}",
-                    verdict, reason))
+        key = cell_key(rec["params"])
+        out.append((key if len(exp.folders()) == 1 else f"{p.parent.name}/{key}", verdict, reason))
         if verdict == "adoptable" and not dry_run:
             rec["stamp"] = exp.stamp_for(rec["params"])
             rec["adopted"] = {"from_commit": rec.get("git_commit"), "checked_against": exp.legacy_at,
@@ -403,17 +405,19 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return m, sd
 
 
-def collect(name: str, by: Sequence[str], metrics: Sequence[str] | None = None, root: Path = CELLS,
+def collect(name: str | Experiment, by: Sequence[str], metrics: Sequence[str] | None = None, root: Path = CELLS,
             ci: bool = True, n_resamples: int = 2000, records: list[dict[str, Any]] | None = None):
     """One row per group of ``by`` values, aggregating over the other axes (usually seeds).
 
     Columns per metric: ``<m>`` (mean), ``<m>_std`` (sample std), ``<m>_lo``/``<m>_hi`` (95% percentile bootstrap
-    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group). ``records`` (e.g. from
-    :meth:`Experiment.load`) replaces reading the folder unchecked.
+    CI of the mean over cells, when ``ci``), and ``n`` (cells in the group). Given an :class:`Experiment`, its
+    cells are read through :meth:`Experiment.load` (stale ones refused); ``records`` replaces reading the folder.
     """
     import numpy as np
     import pandas as pd
 
+    if isinstance(name, Experiment):
+        records, name = (name.load() if records is None else records), name.name
     recs = records if records is not None else load_cells(name, root)
     if not recs:
         raise FileNotFoundError(f"no cells for experiment {name!r} under {root}")
@@ -484,6 +488,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--metric", nargs="*")
     c.add_argument("--out")
     a = ap.parse_args(argv)
+    if any("stamp" in r for r in load_cells(a.experiment)):  # versioned: only the runner can say which are current
+        raise SystemExit(f"siftkit: {a.experiment} has versioned cells; read them through its benchmark "
+                         "(`python -m benchmarks status|page NAME --profile P`), which refuses stale ones")
     df = collect(a.experiment, a.by, a.metric)
     md = markdown_table(df, a.metric)
     if a.out:

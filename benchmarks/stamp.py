@@ -69,23 +69,43 @@ def source_hashes(sources: Sequence[str], repo: Path = REPO) -> dict[str, str]:
 _INPUT_MEMO: dict[tuple, str] = {}
 
 
-def input_hash(path: str | Path) -> str:
-    """Content hash of an input file or folder (all files below it, by relative name); memoised per process on
-    (path, size, mtime) so a large input is read once."""
+HASH_CACHE = REPO / ".siftkit-cache" / "input-hashes.json"
+"""Input hashes by (files, sizes, mtimes): a large input is read once per change, not once per page (git-ignored)."""
+
+
+def input_hash(path: str | Path, cache: Path | None = HASH_CACHE) -> str:
+    """Content hash of an input file or folder (all files below it, by relative name), memoised in this process and
+    in ``cache`` on every file's (path, size, mtime)."""
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     if not files or not all(p.exists() for p in files):
         raise FileNotFoundError(f"declared input {path} does not exist")
     sig = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    if sig not in _INPUT_MEMO:
+    if sig in _INPUT_MEMO:
+        return _INPUT_MEMO[sig]
+    key = _sha(json.dumps(sig).encode())
+    stored = _read_cache(cache)
+    if key not in stored:
         h = hashlib.sha256()
         for p in files:
             h.update((p.relative_to(path).as_posix() if path.is_dir() else p.name).encode() + b"\0")
             with open(p, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-        _INPUT_MEMO[sig] = h.hexdigest()[:16]
-    return _INPUT_MEMO[sig]
+        stored[key] = h.hexdigest()[:16]
+        if cache is not None:
+            from siftkit.core.io import atomic_write_text
+
+            atomic_write_text(cache, json.dumps({**_read_cache(cache), key: stored[key]}))
+    _INPUT_MEMO[sig] = stored[key]
+    return stored[key]
+
+
+def _read_cache(cache: Path | None) -> dict[str, str]:
+    try:
+        return json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    except (OSError, ValueError):  # a damaged cache only costs a re-read of the inputs
+        return {}
 
 
 def make_stamp(sources: Sequence[str], inputs: dict[str, str | Path] | None = None,
@@ -131,14 +151,15 @@ def stamp_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # legacy cells (written before stamps): verified against git history
 # ---------------------------------------------------------------------------------------------------------------
 
-def _git(*args: str) -> int:
+def _git(*args: str, repo: Path = REPO) -> int:
     try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, timeout=60).returncode
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, timeout=60).returncode
     except (OSError, subprocess.SubprocessError):
         return -1
 
 
-def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -> tuple[str, str]:
+def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD",
+                   repo: Path = REPO) -> tuple[str, str]:
     """Whether a legacy cell's method code is unchanged since it ran: ``("adoptable" | "stale" | "unverified",
     reason)``. Adoptable iff its commit is a clean commit of this repository and
     ``git diff --quiet <commit> <at> -- <files>`` holds; ``at="HEAD"`` compares with the working tree (the code that
@@ -147,9 +168,9 @@ def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -
         return "unverified", "no commit recorded (made on another machine or outside git)"
     if commit.endswith("+dirty"):
         return "unverified", f"made from uncommitted changes on {commit[:12]}"
-    if _git("cat-file", "-e", f"{commit}^{{commit}}") != 0:
+    if _git("cat-file", "-e", f"{commit}^{{commit}}", repo=repo) != 0:
         return "unverified", f"commit {commit[:12]} is not in this repository"
-    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files)
+    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files, repo=repo)
     if rc == 0:
         return "adoptable", f"{', '.join(files)} unchanged from {commit[:12]} to {at}"
     if rc == 1:

@@ -101,8 +101,8 @@ def cell(cfg: UsefulnessBench, params: dict) -> dict:
     v = cfg.variants[params["variant"]]
     samples = _samples(cfg.per_group, cfg.n_sessions, cfg.seed)
     model = _model(cfg.model, cfg.device, cfg.threads, cfg.batch_size)
-    ucfg = UsefulnessConfig(mode=v.mode, features=v.features, groups=tuple(g for g in ALL_GROUPS if g not in v.groups_off),
-                            **{"readout": "logprob", **v.options})
+    groups = tuple(g for g in ALL_GROUPS if g not in v.groups_off)
+    ucfg = UsefulnessConfig(mode=v.mode, features=v.features, groups=groups, **{"readout": "logprob", **v.options})
     t0 = time.perf_counter()
     res = label_clicks(model, samples[v.sample], ucfg)
     if cfg.device.startswith("cuda"):
@@ -267,17 +267,20 @@ def page(cfg: UsefulnessBench, cells: list[dict]) -> str:
     pub = published_frame(of("usefulness_published"))
     l32 = pub[(pub["model"].str.startswith("Llama-3.2-3B")) & (pub["prompt"] == "baseline")].set_index("policy")
     return TEMPLATE.read_text().format(
-        n_resamples=cfg.cell_resamples, n_ok=int((pub["status"] == "OK").sum()), n_known=int((pub["status"] != "n/a").sum()),
+        n_resamples=cfg.cell_resamples, n_ok=int((pub["status"] == "OK").sum()),
+        n_known=int((pub["status"] != "n/a").sum()),
         l32_rho=f"{l32.loc['exclude', 'expected']['spearman']:.3f}", l32_invalid=int(l32.loc["keep", "n_invalid"]),
         l32_acc=f"{l32.loc['keep', 'expected']['accuracy']:.3f}",
         published=published_markdown(pub), groups=groups_markdown(pub), n_rows=4 * cfg.per_group,
         per_group=cfg.per_group, seed=cfg.seed, n_sessions=cfg.n_sessions,
-        ablation=ablation_markdown(cfg, of("usefulness_ablation")), provenance=_provenance(cfg, of("usefulness_ablation")),
+        ablation=ablation_markdown(cfg, of("usefulness_ablation")),
+        provenance=_provenance(cfg, of("usefulness_ablation")),
         ablation_resamples=cfg.n_resamples, claims=claims_section("usefulness", load=of)).rstrip()
 
 
 _PUBLISHED_SOURCES = ["siftkit/usefulness/evaluate.py", "siftkit/usefulness/data.py", "siftkit/metrics/agreement.py",
-                      "siftkit/metrics/stats.py", "benchmarks/usefulness.py::published_cell,_conditions,_published_labels"]
+                      "siftkit/metrics/stats.py",
+                      "benchmarks/usefulness.py::published_cell,_conditions,_published_labels"]
 
 BENCHMARK = Benchmark(
     name="usefulness", title="LLM usefulness labelling (Dewan, Liu, Shah, SIGIR 2025)", config=UsefulnessBench,
@@ -288,7 +291,8 @@ BENCHMARK = Benchmark(
              "siftkit/llm/untrusted.py", "benchmarks/usefulness.py::cell,_samples,_model,ALL_GROUPS"],
     inputs=lambda cfg: {"thuir": _thuir_csv()},
     experiment="usefulness_ablation",
-    parts=[Part("usefulness_published", grid=lambda cfg: [dict(zip(("model", "prompt", "policy"), k)) for k in _conditions()],
+    parts=[Part("usefulness_published", grid=lambda cfg: [dict(zip(("model", "prompt", "policy"), k))
+                                                          for k in _conditions()],
                 cell=published_cell, cell_settings=lambda cfg, params: {"file": _conditions()[
                     (params["model"], params["prompt"], params["policy"])]["file"]},
                 sources=_PUBLISHED_SOURCES, inputs=lambda cfg: {"thuir": _thuir_csv(), "published": _published_dir()}),
@@ -316,7 +320,10 @@ def _published_dir() -> Path:
 def _shared() -> Path:
     from siftkit.core.assets import shared_data_dir
 
+    from siftkit.core.errors import InputError
+
     shared = shared_data_dir()
-    if shared is None:
-        raise FileNotFoundError("needs ../shared/data (or $SIFTKIT_SHARED)")
+    if shared is None:  # before anything runs: one line, exit 2
+        raise InputError("not found: this benchmark reads ../shared/data/usefulness (or $SIFTKIT_SHARED/data)",
+                         field="shared data")
     return shared

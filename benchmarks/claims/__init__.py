@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             check_output_file(a.output)
         if a.method is not None:
             check_choice(a.method, list(claim_files(a.claims_dir)), "--method")
+        load_claims(a.method, a.claims_dir)  # a malformed file stops here, before the runner hashes anything
         vs = verdicts(a.method, a.cells, a.claims_dir, runner_load(a.cells))
         body = _page_body(vs)
     except InputError as e:
@@ -219,7 +220,11 @@ def _page_body(vs: list[Verdict]) -> str:
              "or items at this small CPU size); **missing cells**: a named experiment has no matching cells. "
              "\"⚠ n unverified cells\": the comparison used n cells the runner cannot vouch for (made before cells "
              "were stamped, or unfinished partial cells); stale cells (made by other code or data) are refused.",
-             "", "Totals: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + "."]
+             "", "Totals: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".", "",
+             "| method | " + " | ".join(counts) + " |", "|---|" + "---|" * len(counts)]
+    for m in methods:
+        mine = [v for v in vs if v.claim.method == m]
+        parts.append(f"| [{m}](#{m}) | " + " | ".join(str(sum(v.verdict == k for v in mine)) for k in counts) + " |")
     for m in methods:
         parts += ["", f"## {m}", "", render([v for v in vs if v.claim.method == m], "##")]
     return "\n".join(parts)

@@ -245,6 +245,81 @@ _CLAIM_KEYS = {"id", "claim", "source", "note", "test", "direction", "cells", "a
                "pair_by", "digits", "conditions", "match", "defaults", "paper"}
 
 
+def _known_answer(c: _Map, defaults: _Map, paper_table: dict, path: Path,
+                  where: str) -> tuple[list[Comparison], tuple[dict[str, Any], ...]]:
+    """One single-arm comparison per condition of a ``known_answer`` claim, and the conditions (expected resolved)."""
+    comps: list[Comparison] = []
+    conds = _need(c, "conditions", path, list, where)
+    match = c.get("match") or []
+    if not isinstance(match, list):
+        raise InputError(f"{where}match: expected a list of condition keys", path, _line(c, "match"),
+                         field=where + "match")
+    dflt = dict(c.get("defaults") or {})
+    arm0 = _arm(_Map({k: v for k, v in defaults.items()}) if defaults else _Map(), _Map(), None, paper_table,
+                None, path, where + "cells", _line(c, "cells"))
+    out = []
+    for j, cond in enumerate(conds):
+        if not isinstance(cond, _Map):
+            raise InputError(f"{where}conditions[{j}]: expected a mapping", path, _line(c, "conditions"),
+                             field=f"{where}conditions[{j}]")
+        full = {**dflt, **cond}
+        exp = full.get("expected")
+        if isinstance(exp, str):
+            try:
+                exp = resolve_paper(paper_table, exp)
+            except KeyError:
+                raise InputError(f"{where}conditions[{j}].expected: {exp!r} is not in `paper:`", path,
+                                 _line(cond, "expected"), field=f"{where}conditions[{j}].expected") from None
+        if full.get("known_answer", True) is not False and not isinstance(exp, dict):
+            raise InputError(f"{where}conditions[{j}].expected: missing (a mapping or a `paper:` reference)",
+                             path, _line(cond), field=f"{where}conditions[{j}].expected")
+        missing = [k for k in match if k not in full]
+        if missing:
+            raise InputError(f"{where}conditions[{j}].{missing[0]}: missing (named in `match:`)", path,
+                             _line(cond), field=f"{where}conditions[{j}].{missing[0]}")
+        full["expected"] = dict(exp or {})
+        sel = {**arm0.where, **{k: full[k] for k in match}}
+        arm = Arm(arm0.experiment, sel)
+        out.append(full)
+        comps.append(Comparison(arm, None, " ".join(str(full[k]) for k in match) or arm.describe()))
+    return comps, tuple(out)
+
+
+def _comparisons(c: _Map, test: str, defaults: _Map, axis: str | None, axis_paper: str | None, paper_table: dict,
+                 path: Path, where: str) -> list[Comparison]:
+    """The comparisons of a claim written as ``compare:`` pairs or as ``a:`` against one or more ``b:``."""
+    comps: list[Comparison] = []
+    if "compare" in c:
+        pairs = _need(c, "compare", path, list, where)
+        for j, p in enumerate(pairs):
+            extra = sorted(set(p) - {"a", "b", "label"}, key=str) if isinstance(p, _Map) else []
+            if extra:
+                raise InputError(f"{where}compare[{j}].{extra[0]}: unknown field (expected a, b, label)", path,
+                                 _line(p, extra[0]), field=f"{where}compare[{j}].{extra[0]}")
+            if not isinstance(p, _Map) or "a" not in p or (test != "interval" and "b" not in p):
+                raise InputError(f"{where}compare[{j}]: expected a mapping with `a:`"
+                                 + ("" if test == "interval" else " and `b:`"), path,
+                                 _line(p) or _line(c, "compare"), field=f"{where}compare[{j}]")
+            a = _arm(p["a"], defaults, axis, paper_table, axis_paper, path, f"{where}compare[{j}].a", _line(p, "a"))
+            b = None if p.get("b") is None else _arm(p["b"], defaults, axis, paper_table, axis_paper, path,
+                                                     f"{where}compare[{j}].b", _line(p, "b"))
+            own = {k: v for k, v in a.where.items() if k not in (defaults.get("where") or {})}
+            label = ", ".join(f"{k}={v}" for k, v in own.items()) if b is None and own else _label(a, b)
+            comps.append(Comparison(a, b, str(p.get("label") or label)))
+    else:
+        if "a" not in c:
+            raise InputError(f"{where}a: missing (or give `compare:`)", path, _line(c), field=where + "a")
+        a = _arm(c["a"], defaults, axis, paper_table, axis_paper, path, where + "a", _line(c, "a"))
+        bs = c.get("b")
+        if bs is None and test != "interval":
+            raise InputError(f"{where}b: missing", path, _line(c), field=where + "b")
+        for j, bspec in enumerate(bs if isinstance(bs, list) else [bs]):
+            b = None if bspec is None else _arm(bspec, defaults, axis, paper_table, axis_paper, path,
+                                                f"{where}b[{j}]", _line(c, "b"))
+            comps.append(Comparison(a, b, _label(a, b)))
+    return comps
+
+
 def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_line: int | None) -> Claim:
     where = f"claims[{i}]."
     if not isinstance(c, _Map):
@@ -274,67 +349,11 @@ def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_li
         except KeyError:
             raise InputError(f"{where}paper: {axis_paper!r} is not in the file's `paper:` table", path,
                              _line(c, "paper"), field=where + "paper") from None
-    comps: list[Comparison] = []
     conditions: tuple[dict[str, Any], ...] = ()
     if test == "known_answer":
-        conds = _need(c, "conditions", path, list, where)
-        match = c.get("match") or []
-        if not isinstance(match, list):
-            raise InputError(f"{where}match: expected a list of condition keys", path, _line(c, "match"),
-                             field=where + "match")
-        dflt = dict(c.get("defaults") or {})
-        arm0 = _arm(_Map({k: v for k, v in defaults.items()}) if defaults else _Map(), _Map(), None, paper_table,
-                    None, path, where + "cells", _line(c, "cells"))
-        out = []
-        for j, cond in enumerate(conds):
-            if not isinstance(cond, _Map):
-                raise InputError(f"{where}conditions[{j}]: expected a mapping", path, _line(c, "conditions"),
-                                 field=f"{where}conditions[{j}]")
-            full = {**dflt, **cond}
-            exp = full.get("expected")
-            if isinstance(exp, str):
-                try:
-                    exp = resolve_paper(paper_table, exp)
-                except KeyError:
-                    raise InputError(f"{where}conditions[{j}].expected: {exp!r} is not in `paper:`", path,
-                                     _line(cond, "expected"), field=f"{where}conditions[{j}].expected") from None
-            if full.get("known_answer", True) is not False and not isinstance(exp, dict):
-                raise InputError(f"{where}conditions[{j}].expected: missing (a mapping or a `paper:` reference)",
-                                 path, _line(cond), field=f"{where}conditions[{j}].expected")
-            missing = [k for k in match if k not in full]
-            if missing:
-                raise InputError(f"{where}conditions[{j}].{missing[0]}: missing (named in `match:`)", path,
-                                 _line(cond), field=f"{where}conditions[{j}].{missing[0]}")
-            full["expected"] = dict(exp or {})
-            sel = {**arm0.where, **{k: full[k] for k in match}}
-            arm = Arm(arm0.experiment, sel)
-            out.append(full)
-            comps.append(Comparison(arm, None, " ".join(str(full[k]) for k in match) or arm.describe()))
-        conditions = tuple(out)
-    elif "compare" in c:
-        pairs = _need(c, "compare", path, list, where)
-        for j, p in enumerate(pairs):
-            if not isinstance(p, _Map) or "a" not in p or (test != "interval" and "b" not in p):
-                raise InputError(f"{where}compare[{j}]: expected a mapping with `a:`"
-                                 + ("" if test == "interval" else " and `b:`"), path,
-                                 _line(p) or _line(c, "compare"), field=f"{where}compare[{j}]")
-            a = _arm(p["a"], defaults, axis, paper_table, axis_paper, path, f"{where}compare[{j}].a", _line(p, "a"))
-            b = None if p.get("b") is None else _arm(p["b"], defaults, axis, paper_table, axis_paper, path,
-                                                     f"{where}compare[{j}].b", _line(p, "b"))
-            own = {k: v for k, v in a.where.items() if k not in (defaults.get("where") or {})}
-            label = ", ".join(f"{k}={v}" for k, v in own.items()) if b is None and own else _label(a, b)
-            comps.append(Comparison(a, b, str(p.get("label") or label)))
+        comps, conditions = _known_answer(c, defaults, paper_table, path, where)
     else:
-        if "a" not in c:
-            raise InputError(f"{where}a: missing (or give `compare:`)", path, _line(c), field=where + "a")
-        a = _arm(c["a"], defaults, axis, paper_table, axis_paper, path, where + "a", _line(c, "a"))
-        bs = c.get("b")
-        if bs is None and test != "interval":
-            raise InputError(f"{where}b: missing", path, _line(c), field=where + "b")
-        for j, bspec in enumerate(bs if isinstance(bs, list) else [bs]):
-            b = None if bspec is None else _arm(bspec, defaults, axis, paper_table, axis_paper, path,
-                                                f"{where}b[{j}]", _line(c, "b"))
-            comps.append(Comparison(a, b, _label(a, b)))
+        comps = _comparisons(c, test, defaults, axis, axis_paper, paper_table, path, where)
     for comp in comps:
         for arm, side in ((comp.a, "a"), (comp.b, "b")):
             if arm is None:

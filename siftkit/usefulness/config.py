@@ -45,6 +45,13 @@ class UsefulnessConfig:
     neutralise: bool = True
     """Pass every string of the data through :func:`siftkit.llm.untrusted.neutralise` (role markers, tags and chat
     control tokens defused; clean text unchanged) [ours; measured in benchmarks/results/security.md]."""
+    sandwich: bool = False
+    """Restate the task after the data block, so the last words before the answer are ours, not the data's
+    ("sandwich defence") [ours; measured in benchmarks/results/security.md]."""
+    datamark: bool = False
+    """Spotlighting (Hines et al. 2024): every whitespace run in the data's strings becomes ``^`` and the data block's
+    tags carry a suffix hashed from the data (``<data-3f9a1c2e>``), both explained in the instructions
+    [paper: datamarking; the hashed delimiter is ours; measured in benchmarks/results/security.md]."""
 
     # > decoding
     readout: str = "generate"

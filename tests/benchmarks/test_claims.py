@@ -250,6 +250,8 @@ def test_known_answer_and_stored_interval(tmp_path):
     ("claims:\n  - id: x\n    claim: c\n    test: seeds\n    direction: up\n", 5, "claims[x].direction"),
     ("claims:\n  - id: x\n    claim: c\n    tset: seeds\n", 4, "claims[0].tset"),
     ("claims:\n  - id: x\n    claim: [unclosed\n", 4, None),
+    ("claims:\n  - id: x\n    claim: c\n    test: seeds\n    cells: {experiment: e, metric: m}\n    compare:\n"
+     "      - {a: {}, b: {}, lable: y}\n", 7, "claims[x].compare[0].lable"),
 ])
 def test_malformed_claims_file_gives_one_line_and_exit_2(tmp_path, capsys, text, line, field):
     from benchmarks.__main__ import main as benchmarks_main

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, legacy_verdict, run_experiment,
-                              stamp_changes)
+from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, collect, legacy_verdict,
+                              run_experiment, stamp_changes)
 from siftkit.core.config import load_profile
 from siftkit.core.errors import ConfigError
 
@@ -30,7 +30,7 @@ def test_killed_grid_resumes_only_missing_cells(tmp_path):
     """A grid run in 2 worker processes is killed (whole process group) half-way; the rerun runs only the rest."""
     log, root = tmp_path / "calls.jsonl", tmp_path / "cells"
     args = [sys.executable, "-m", "benchmarks", "run", TOY, "--profile", "gpu", "--cells-root", str(root),
-            "--set", f"log={log}", "--set", "sleep=1.5", "--set", "seeds=[0,1,2,3]", "--no-progress"]
+            "--set", f"log={log}", "--set", "sleep=1.0", "--set", "seeds=[0,1,2]", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -40,7 +40,7 @@ def test_killed_grid_resumes_only_missing_cells(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = sorted(p.name for p in (root / "toy").glob("*.json"))
-    assert 2 <= len(done) < 8
+    assert 2 <= len(done) < 6
     first = _ran(log)
     log.unlink()
     out = subprocess.run(args[:-1], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
@@ -48,11 +48,26 @@ def test_killed_grid_resumes_only_missing_cells(tmp_path):
     rerun = _ran(log)
     finished_before = {(json.loads((root / "toy" / n).read_text())["params"]["method"],
                         json.loads((root / "toy" / n).read_text())["params"]["seed"]) for n in done}
-    assert len(rerun) == 8 - len(done) and not finished_before & set(rerun)
-    assert len(list((root / "toy").glob("*.json"))) == 8 and len(first) >= len(done)
+    assert len(rerun) == 6 - len(done) and not finished_before & set(rerun)
+    assert len(list((root / "toy").glob("*.json"))) == 6 and len(first) >= len(done)
     assert len(list((root / "toy_squares").glob("*.json"))) == 2
     counts = json.loads(out.stdout.strip().splitlines()[-1])
-    assert counts["total"] == 8 + 2 and counts["ran"] + counts["skipped"] == 10 and counts["ran"] >= 8 - len(done)
+    assert counts["total"] == 6 + 2 and counts["ran"] + counts["skipped"] == 8 and counts["ran"] >= 6 - len(done)
+
+
+def test_worker_killed_mid_cell_is_reported_and_the_rerun_completes_the_grid(tmp_path, capsys):
+    """A worker process dies (SIGKILL) inside a cell: the run ends with exit 1 naming the failed cells, the cells
+    that finished are kept, and the rerun runs only the missing ones."""
+    log, root, flag = tmp_path / "calls.jsonl", tmp_path / "cells", tmp_path / "died"
+    args = ["run", TOY, "--profile", "gpu", "--workers", "1", "--cells-root", str(root), "--set", f"log={log}",
+            "--set", f"die_once={flag}", "--no-progress", "--only", "method=a"]
+    assert main(args) == 1
+    assert "BrokenProcessPool" in capsys.readouterr().err and flag.exists()
+    kept = {json.loads(p.read_text())["params"]["seed"] for p in (root / "toy").glob("*.json")}
+    assert kept == {0}  # seed 0 finished before the worker died in seed 1; seed 2 never started
+    log.unlink()
+    assert main(args) == 0
+    assert sorted(_ran(log)) == [("a", 1), ("a", 2)]
 
 
 def test_stale_cell_is_refused_and_rerun_on_request(tmp_path):
@@ -76,9 +91,12 @@ def test_stale_cell_is_refused_and_rerun_on_request(tmp_path):
     assert [c["status"] for c in exp().load(allow_stale=True)] == ["stale", "stale"]
     assert run_experiment(exp(), progress=False, rerun=["stale"])["ran"] == 2
     assert [c["status"] for c in exp().load()] == ["fresh", "fresh"]
+    assert collect(exp(), by=["seed"])["score"].tolist() == [0, 2]
     data.write_text("2")  # the input changed
     with pytest.raises(StaleCellError, match="input d changed"):
         exp().load()
+    with pytest.raises(StaleCellError):  # collecting refuses too
+        collect(exp(), by=["seed"])
 
 
 def _score(params):
@@ -133,15 +151,33 @@ def test_partial_cell_resumes_from_its_state(tmp_path):
         run_experiment(exp2, progress=False, rerun=["unverified"])
 
 
-def test_legacy_cells_are_judged_by_git():
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO, capture_output=True,
-                           text=True).stdout.split()[0]
-    assert legacy_verdict(head, ["siftkit/core/io.py"])[0] == "adoptable"
-    assert legacy_verdict(first, ["siftkit/core/io.py"])[0] == "stale"
-    assert legacy_verdict(head + "+dirty", ["siftkit/core/io.py"])[0] == "unverified"
-    assert legacy_verdict(None, ["siftkit/core/io.py"])[0] == "unverified"
-    assert legacy_verdict("0" * 40, ["siftkit/core/io.py"])[0] == "unverified"
+def _commit(repo, msg):
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", msg], cwd=repo, check=True,
+                   capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_legacy_cells_are_judged_by_git(tmp_path):
+    """On a throw-away repository, so the verdicts do not depend on this checkout's history or clone depth."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, capture_output=True)
+    (tmp_path / "m.py").write_text("x = 1\n")
+    (tmp_path / "other.py").write_text("y = 1\n")
+    first = _commit(tmp_path, "first")
+    (tmp_path / "m.py").write_text("x = 2\n")
+    second = _commit(tmp_path, "second")
+    (tmp_path / "other.py").write_text("y = 2\n")  # uncommitted, but not a declared file
+
+    def verdict(commit, files=("m.py",)):
+        return legacy_verdict(commit, list(files), repo=tmp_path)[0]
+
+    assert verdict(second) == "adoptable"
+    assert verdict(first) == "stale"
+    assert verdict(second, ["other.py"]) == "stale"  # uncommitted edits of a declared file count
+    assert verdict(second + "+dirty") == "unverified"
+    assert verdict(None) == "unverified"
+    assert verdict("0" * 40) == "unverified"
 
 
 def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
@@ -160,7 +196,7 @@ def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
     for row in ["| a | 0 | 10.50 |", "| a | 1 | 11.50 |", "| b | 0 | 20.50 |", "| b | 1 | 21.50 |",
                 "| a ⚠ | 7 | 99.00 |"]:
         assert row in text
-    assert "4 fresh, 1 unverified" in text and "`method=a__seed=7`: legacy cell: no commit recorded" in text
+    assert "4 fresh, 1 unverified" in text and "`toy/method=a__seed=7`: legacy cell: no commit recorded" in text
     assert "squares: 2²=4, 3²=9" in text  # the part's cells were run by the same command and reach the page
     # a setting changed in the config: the page refuses the cells made with the old one
     assert main(["page", TOY, "--profile", "cpu", "--cells-root", str(root), "--out", str(out),
@@ -170,7 +206,7 @@ def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
                  "--set", "offset=1.5", "--allow-stale"]) == 0
     text = out.read_text()
     assert "| a ✗stale | 0 | 10.50 |" in text and "--allow-stale  # this page" in text
-    assert "- ✗ `method=a__seed=0`: setting offset: 0.5 -> 1.5" in text
+    assert "- ✗ `toy/method=a__seed=0`: setting offset: 0.5 -> 1.5" in text
 
 
 def test_bad_profile_and_only_key_are_one_line_errors(tmp_path, capsys):
@@ -217,7 +253,8 @@ def test_adopt_stamps_only_cells_git_vouches_for(tmp_path):
         exp.path({"seed": seed}).write_text(json.dumps(rec))
     assert [c["status"] for c in exp.load()] == ["unverified"] * 3  # nothing is accepted before adoption
     rows = adopt(exp)
-    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"), ("seed=2", "unverified")]
+    assert [(k, v) for k, v, _ in rows] == [("seed=0", "adoptable"), ("seed=1", "unverified"),
+                                            ("seed=2", "unverified")]
     adopted = json.loads(exp.path({"seed": 0}).read_text())
     assert adopted["stamp"] == exp.stamp and adopted["adopted"]["from_commit"] == head
     assert [c["status"] for c in exp.load()] == ["fresh", "unverified", "unverified"]
@@ -245,3 +282,28 @@ def test_per_cell_settings_stale_only_their_cell(tmp_path):
 
 def _score_variant(params):
     return {"score": 1.0}
+
+
+def test_list_names_benchmarks_on_the_runner(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("usefulness ") and "[profiles: cpu, gpu]" in line for line in out)
+    assert not any(line.split()[0] in ("cells", "runner", "stamp") for line in out)
+
+
+def test_input_hash_is_content_based_and_cached(tmp_path):
+    from benchmarks import stamp
+
+    cache = tmp_path / "hashes.json"
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "a.txt").write_text("one")
+    h1 = stamp.input_hash(d, cache)
+    assert list(json.loads(cache.read_text()).values()) == [h1]
+    stamp._INPUT_MEMO.clear()
+    assert stamp.input_hash(d, cache) == h1  # from the cache file
+    (d / "a.txt").write_text("two")
+    h2 = stamp.input_hash(d, cache)
+    assert h2 != h1 and sorted(json.loads(cache.read_text()).values()) == sorted([h1, h2])
+    (d / "a.txt").write_text("one")  # same content again, new mtime: same hash
+    assert stamp.input_hash(d, cache) == h1

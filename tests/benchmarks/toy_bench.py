@@ -4,6 +4,8 @@ returns a number computed from its params and a declared input file."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -24,12 +26,17 @@ class ToyConfig(BenchConfig):
     """file each cell appends its key to (the test reads which cells ran)."""
     data: str = ""
     """an input file whose number is added to the score."""
+    die_once: str = ""
+    """a file: the first cell to find it missing creates it and kills its own process (a worker dying mid-cell)."""
 
 
 def cell(cfg: ToyConfig, params: dict) -> dict:
     print(f"toy cell {params} says hello")  # console noise: must land in the cell's log, not the console
     warnings.warn("a library warning", UserWarning, stacklevel=1)
     time.sleep(cfg.sleep)
+    if cfg.die_once and params["seed"] == 1 and not Path(cfg.die_once).exists():
+        Path(cfg.die_once).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
     if cfg.log:
         with open(cfg.log, "a") as f:
             f.write(json.dumps(params) + "\n")

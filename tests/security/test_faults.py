@@ -25,7 +25,9 @@ def test_judges_lose_nothing_under_30pc_faults():
     model = HashChatModel()
     clean, c0 = fault_run(model, render, work, rate=0.0, hang_s=2.5, timeout=2.0, retry_after="0.1")
     faulty, c1 = fault_run(model, render, work, rate=0.3, seed=3, hang_s=2.5, timeout=2.0, retry_after="0.1")
-    assert c0["server"]["requests"] == 4 * 5 + 3 * 4 and c0["client"]["retries"] == 0  # 5 grades, 4 labels
+    # 5 grades, 4 labels; a clean request may still time out on a loaded machine (2 s): then it is sent again
+    assert c0["server"]["requests"] == 4 * 5 + 3 * 4 + c0["client"]["retries"] and c0["client"]["failed"] == 0
+    assert c0["client"]["retries"] == c0["client"]["timeouts"]  # nothing else fails without faults
     s, cl = c1["server"], c1["client"]
     injected = s["timeout"] + s["429"] + s["5xx"] + s["garbage"]
     assert injected >= 5 and s["requests"] == s["passed"] + injected
