@@ -365,7 +365,7 @@ def _shared() -> Path:
 
 _CURATION = ["siftkit/curation/synthetic.py", "siftkit/curation/describe.py", "siftkit/curation/judge.py"]
 _LLM = ["siftkit/llm/base.py", "siftkit/llm/local.py", "siftkit/llm/ct2.py", "siftkit/llm/grading.py",
-        "siftkit/llm/untrusted.py", "siftkit/llm/batch.py", "siftkit/llm/factory.py", "siftkit/metrics/agreement.py",
+        "siftkit/llm/untrusted.py::neutralise,_SPECIAL,_TAG,_ROLE,_CTRL", "siftkit/llm/batch.py", "siftkit/llm/factory.py", "siftkit/metrics/agreement.py",
         "siftkit/metrics/stats.py"]
 
 BENCHMARK = Benchmark(
