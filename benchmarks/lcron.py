@@ -228,8 +228,11 @@ def _section(cfg: LcronBench, exp: TableCells, cells: list[dict], folder: str, b
     mine = [c for c in cells if c["table"] == folder]
     if not mine:
         return b["not_run"].format(folder=folder, n_grid=len(grid), superseded=SUPERSEDED)
-    shown, left_out = _complete(mine, len(cfg.seeds)) if by == "method" else (mine, [])
-    secs = [c["seconds"] for c in mine]
+    shown, _ = _complete(mine, len(cfg.seeds)) if by == "method" else (mine, [])
+    have = {c["params"].get("method") for c in shown}
+    left_out = sorted({p["method"] for p in grid if by == "method" and p["method"] not in have})
+    secs = [c["seconds"] for c in mine if not str(c["params"].get("method")).startswith(("oracle", "random"))] or [
+        c["seconds"] for c in mine]
     devices = ", ".join(sorted({str(c["metrics"].get("device", "cpu")) for c in mine}))
     trained = [c for c in shown if not str(c["params"].get("method")).startswith(("oracle", "random"))]
     text = b["table"].format(folder=folder, n_cells=len(mine), n_grid=len(grid), devices=devices,

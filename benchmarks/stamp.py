@@ -151,14 +151,15 @@ def stamp_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 # legacy cells (written before stamps): verified against git history
 # ---------------------------------------------------------------------------------------------------------------
 
-def _git(*args: str) -> int:
+def _git(*args: str, repo: Path = REPO) -> int:
     try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, timeout=60).returncode
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, timeout=60).returncode
     except (OSError, subprocess.SubprocessError):
         return -1
 
 
-def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -> tuple[str, str]:
+def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD",
+                   repo: Path = REPO) -> tuple[str, str]:
     """Whether a legacy cell's method code is unchanged since it ran: ``("adoptable" | "stale" | "unverified",
     reason)``. Adoptable iff its commit is a clean commit of this repository and
     ``git diff --quiet <commit> <at> -- <files>`` holds; ``at="HEAD"`` compares with the working tree (the code that
@@ -167,9 +168,9 @@ def legacy_verdict(commit: str | None, files: Sequence[str], at: str = "HEAD") -
         return "unverified", "no commit recorded (made on another machine or outside git)"
     if commit.endswith("+dirty"):
         return "unverified", f"made from uncommitted changes on {commit[:12]}"
-    if _git("cat-file", "-e", f"{commit}^{{commit}}") != 0:
+    if _git("cat-file", "-e", f"{commit}^{{commit}}", repo=repo) != 0:
         return "unverified", f"commit {commit[:12]} is not in this repository"
-    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files)
+    rc = _git("diff", "--quiet", commit, *([] if at == "HEAD" else [at]), "--", *files, repo=repo)
     if rc == 0:
         return "adoptable", f"{', '.join(files)} unchanged from {commit[:12]} to {at}"
     if rc == 1:

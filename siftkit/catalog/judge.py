@@ -93,13 +93,16 @@ def judge(texts: Sequence[str], contexts: Sequence[str], model_factory: Callable
 
 def add_judgements(scored: pd.DataFrame, catalog, model_factory: Callable, model_name: str,
                    cache: str | Path | None = None, progress: bool = False) -> pd.DataFrame:
-    """``scored`` (from :func:`siftkit.catalog.evaluate.score`) with ``judge_grounding`` and ``judge_toxic``; the
-    grounding judge sees the same context as the offline grounding check."""
-    from siftkit.catalog.evaluate import grounding_context
+    """``scored`` (from :func:`siftkit.catalog.evaluate.score`) with ``judge_grounding`` and ``judge_toxic``.
+
+    The grounding judge sees the target's context as the describing model saw it (:func:`~siftkit.catalog.exemplars.
+    context`: sample values cut to 40 characters) [ours: the offline check also reads the uncut values, which can
+    run to thousands of tokens (free-text columns) and would make each judge prompt that long]."""
+    from siftkit.catalog.exemplars import context
 
     by_id = {a.id: a for a in catalog.assets()}
-    verdicts = judge(list(scored.text), [grounding_context(by_id[i]) for i in scored.id], model_factory, model_name,
-                     cache, progress)
+    verdicts = judge(list(scored.text), [context(by_id[i]) for i in scored.id], model_factory, model_name, cache,
+                     progress)
     out = scored.reset_index(drop=True).copy()
     out[["judge_grounding", "judge_toxic"]] = verdicts
     return out

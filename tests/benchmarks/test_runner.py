@@ -151,15 +151,33 @@ def test_partial_cell_resumes_from_its_state(tmp_path):
         run_experiment(exp2, progress=False, rerun=["unverified"])
 
 
-def test_legacy_cells_are_judged_by_git():
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=REPO, capture_output=True,
-                           text=True).stdout.split()[0]
-    assert legacy_verdict(head, ["siftkit/core/io.py"])[0] == "adoptable"
-    assert legacy_verdict(first, ["siftkit/core/io.py"])[0] == "stale"
-    assert legacy_verdict(head + "+dirty", ["siftkit/core/io.py"])[0] == "unverified"
-    assert legacy_verdict(None, ["siftkit/core/io.py"])[0] == "unverified"
-    assert legacy_verdict("0" * 40, ["siftkit/core/io.py"])[0] == "unverified"
+def _commit(repo, msg):
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", msg], cwd=repo, check=True,
+                   capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_legacy_cells_are_judged_by_git(tmp_path):
+    """On a throw-away repository, so the verdicts do not depend on this checkout's history or clone depth."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, capture_output=True)
+    (tmp_path / "m.py").write_text("x = 1\n")
+    (tmp_path / "other.py").write_text("y = 1\n")
+    first = _commit(tmp_path, "first")
+    (tmp_path / "m.py").write_text("x = 2\n")
+    second = _commit(tmp_path, "second")
+    (tmp_path / "other.py").write_text("y = 2\n")  # uncommitted, but not a declared file
+
+    def verdict(commit, files=("m.py",)):
+        return legacy_verdict(commit, list(files), repo=tmp_path)[0]
+
+    assert verdict(second) == "adoptable"
+    assert verdict(first) == "stale"
+    assert verdict(second, ["other.py"]) == "stale"  # uncommitted edits of a declared file count
+    assert verdict(second + "+dirty") == "unverified"
+    assert verdict(None) == "unverified"
+    assert verdict("0" * 40) == "unverified"
 
 
 def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
