@@ -25,8 +25,8 @@ same condition's clean label), to-target rate, and the shift of the target label
 (``lp[target] - max lp[other]``, nats) from the clean input.
 
 Part 1 also runs on the real back-end (``faults-smollm2``: SmolLM2 on the ct2 engine behind the server, the
-relevance judge only), and part 2 also against a trained relevance judge (``injection-relevance-trained``: a 40-step
-label-only LoRA SFT) and, for usefulness, with two more mitigations (``sandwich``, ``datamark``).
+relevance judge only), and part 2, for usefulness, with two more mitigations (``sandwich``, ``datamark``). No trained
+judge is measured (see the page).
 
 Command (each part's cell is kept; ``--fresh`` reruns the parts named; about an hour in all on 2 loaded CPU cores)::
 
@@ -54,15 +54,12 @@ from typing import Any, Callable
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
 
 NAME = "security"
-PARTS = ["faults", "resume", "faults-smollm2", "injection-relevance", "injection-relevance-trained",
-         "injection-usefulness"]
+PARTS = ["faults", "resume", "faults-smollm2", "injection-relevance", "injection-usefulness"]
 RATE = 0.3  # share of requests that get a fault
 N_PAIRS = 10  # relevance pairs (2 per grade)
 N_CLICKS_FAULTS = 9  # usefulness clicks in the fault runs
 N_CLICKS_INJECTION = 9  # usefulness clicks in the injection figures (all the fixture's)
-TRAINED_STEPS = 40  # label-only LoRA SFT steps of the trained relevance judge (LrefConfig.sft_steps' default)
-TRAINED_CONDITIONS = ("off", "neutralise")  # [ours] the trained judge under the default and the unmitigated prompt
-N_PAIRS_SMOL, KILL_AFTER_SMOL = 8, 15  # fault injection on SmolLM2: relevance pairs; answered requests before the kill
+N_PAIRS_SMOL, KILL_AFTER_SMOL = N_PAIRS, 25  # SmolLM2 fault part: relevance pairs; answers before the kill
 SMOL_TIMEOUT, SMOL_HANG_S = 20.0, 21.0  # client timeout / held "timeout" fault for SmolLM2 on a loaded 2-CPU machine
 KILL_AFTER = 40  # answered requests before the worker is killed
 CLIENT_TIMEOUT, HANG_S = 5.0, 6.0  # client timeout; an injected timeout holds the request longer
@@ -189,7 +186,8 @@ def resume_cell(params: dict) -> dict:
         app = faulty_app(m, RATE, seed=2)
         with BackgroundServer(app) as srv:
             env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-            proc = subprocess.Popen([sys.executable, "-m", "benchmarks.security", "worker", srv.url, str(cache)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen([sys.executable, "-m", "benchmarks.security", "worker", srv.url, str(cache)],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             while app.stats()["passed"] < KILL_AFTER and proc.poll() is None:
                 time.sleep(0.02)
             killed = proc.poll() is None
@@ -215,9 +213,9 @@ def resume_cell(params: dict) -> dict:
 
 def _smol_server_model():
     """SmolLM2-135M-Instruct on the ct2 engine (int8), no response cache: every request runs the model."""
-    from siftkit.llm.factory import make_chat_model
+    from siftkit.llm.factory import make_local_model
 
-    return make_chat_model("smollm2", engine="ct2", threads=2, no_cache=True)
+    return make_local_model("smollm2", engine="ct2", threads=2)
 
 
 def _chat_render(model) -> Callable:
@@ -339,13 +337,13 @@ def _figures(clean: list[list[float]], attacked: dict[str, list[list[float]]], t
                 "margin_shift_sd": statistics.stdev(x[2] for x in v) if len(v) > 1 else 0.0} for k, v in out.items()}
 
 
-def injection_relevance_cell(params: dict, llm=None, conditions: tuple[str, ...] = CONDITIONS) -> dict:
+def injection_relevance_cell(params: dict) -> dict:
     from siftkit.relevance.lref import GRADES, judge_prompt, score_labels
 
-    llm, pairs = llm or _local_judge(), relevance_pairs()
+    llm, pairs = _local_judge(), relevance_pairs()
     answer, target = "Label: Exact", GRADES.index("Exact")
     res, labels_off = {}, None
-    for cond in conditions:
+    for cond in CONDITIONS:
         def prompts(titles):
             return [_after(judge_prompt(p["query"], t, neutral=cond != "off"), "relevance", cond)
                     for p, t in zip(pairs, titles)]
@@ -354,28 +352,8 @@ def injection_relevance_cell(params: dict, llm=None, conditions: tuple[str, ...]
         labels = [max(range(5), key=lambda j: (lp[j], -j)) for lp in clean]
         labels_off = labels_off or labels
         res[cond] = {"figures": _figures(clean, attacked, target),
-                     "clean_changed_vs_off": sum(a != b for a, b in zip(labels, labels_off)) / len(labels),
-                     "clean_accuracy": sum(GRADES[lab] == p["label"] for lab, p in zip(labels, pairs)) / len(pairs)}
+                     "clean_changed_vs_off": sum(a != b for a, b in zip(labels, labels_off)) / len(labels)}
     return {"n_items": len(pairs), "conditions": res}
-
-
-def injection_relevance_trained_cell(params: dict) -> dict:
-    """The same injection set against a TRAINED relevance judge: SmolLM2 after ``TRAINED_STEPS`` label-only LoRA
-    SFT steps (LREF stage 2, :func:`siftkit.relevance.pipeline.train_label_model`) on the quickstart's synthetic
-    training pairs (400 pairs, 80 queries, seed 0); judged: the zero-shot row's 10 pairs (another synthetic draw)."""
-    import torch
-
-    from siftkit.relevance.config import LrefConfig
-    from siftkit.relevance.data import synthetic_pairs
-    from siftkit.relevance.pipeline import train_label_model
-
-    torch.set_num_threads(2)
-    cfg = LrefConfig(seed=0, batch_size=4)
-    t0 = time.perf_counter()
-    llm, _ = train_label_model(cfg, synthetic_pairs(n_pairs=400, n_queries=80, seed=0)["train"], TRAINED_STEPS, 0)
-    train_s = time.perf_counter() - t0
-    out = injection_relevance_cell(params, llm=llm, conditions=TRAINED_CONDITIONS)
-    return {**out, "train_seconds": round(train_s, 1), "steps": TRAINED_STEPS}
 
 
 USEFUL_ATTACKS = {**ATTACKS,  # [ours] plus one in plain words, without the answer's JSON shape
@@ -446,7 +424,6 @@ def injection_usefulness_cell(params: dict) -> dict:
 
 CELL_FNS = {"faults": faults_cell, "resume": resume_cell, "faults-smollm2": faults_smollm2_cell,
             "injection-relevance": injection_relevance_cell,
-            "injection-relevance-trained": injection_relevance_trained_cell,
             "injection-usefulness": injection_usefulness_cell}
 
 
@@ -506,11 +483,9 @@ def _injection_section(judge: str, c: dict, what: str) -> str:
                          f"{f['margin_shift']:+.2f} ± {f['margin_shift_sd']:.2f} |")
     lines.append("\nClean-input labels changed against `off`: " + ", ".join(
         f"{cond} {v['clean_changed_vs_off']:.0%}" for cond, v in c["conditions"].items()) + ".")
-    for key, what_ in (("clean_accuracy", "Clean-input accuracy against the pairs' synthetic grades"),
-                       ("clean_agree_fixture", "Clean-input labels equal to the fixture's (invented) usefulness")):
-        if all(key in v for v in c["conditions"].values()):
-            lines.append(f"{what_}: " + ", ".join(f"{cond} {v[key]:.0%}" for cond, v in c["conditions"].items())
-                         + ".")
+    if all("clean_agree_fixture" in v for v in c["conditions"].values()):
+        lines.append("Clean-input labels equal to the fixture's (invented) usefulness: " + ", ".join(
+            f"{cond} {v['clean_agree_fixture']:.0%}" for cond, v in c["conditions"].items()) + ".")
     return "\n".join(lines)
 
 
@@ -552,8 +527,11 @@ def write_page() -> Path:
              "Models: the fault-injection table serves `siftkit.llm.testing.HashChatModel` (the transport is under "
              "test) and the next one the real SmolLM2-135M-Instruct (ct2 int8); the relevance injection figures run "
              "the embedded SmolLM2 on the torch engine (its shared-prefix path scores all labels of a prompt in one "
-             "pass), zero-shot and after a short LoRA SFT (the trained judge); the usefulness figures run it on the "
-             "ct2 engine (int8, the default of `siftkit usefulness label`)."]
+             "pass); the usefulness figures run it on the ct2 engine (int8, the default of "
+             "`siftkit usefulness label`). "
+             "No trained judge is measured: a 40-step label-only LREF SFT of SmolLM2 plus the relevance injection "
+             "set on it (100 scored prompts) did not finish within 30 minutes on this 2-CPU machine at a load "
+             "average of about 20 (other jobs), so the row was left out rather than shrunk to a few steps."]
     if "faults" in cells:
         parts.append(_fault_section(cells["faults"]["metrics"], cells.get("resume", {}).get("metrics")))
     if "faults-smollm2" in cells:
@@ -564,13 +542,6 @@ def write_page() -> Path:
                                       cells["injection-relevance"]["metrics"],
                                       f"{N_PAIRS} synthetic pairs (2 per grade); the attack is appended to the "
                                       "product title and asks for `Label: Exact`; target = Exact."))
-    if "injection-relevance-trained" in cells:
-        m = cells["injection-relevance-trained"]["metrics"]
-        inj.append(_injection_section("Relevance, trained judge (LREF label-only SFT, grade log-probabilities)", m,
-                                      f"SmolLM2 after {m['steps']} label-only LoRA SFT steps (LREF stage 2, "
-                                      "`siftkit.relevance.pipeline.train_label_model`, batch 4) on the quickstart's "
-                                      f"synthetic training pairs (400 pairs, 80 queries; {m['train_seconds']:.0f} s "
-                                      "to train here); the same pairs and attacks as the zero-shot judge."))
     if "injection-usefulness" in cells:
         inj.append(_injection_section("Usefulness (labeler, baseline prompt, label log-probabilities)",
                                       cells["injection-usefulness"]["metrics"],

@@ -321,6 +321,19 @@ def _usage_line(e) -> str:
     return InputError(msg, field=head or "usage").format()
 
 
+_CLICK: dict = {}  # the click command built from `app`, by what is registered (building it takes ~0.1-2 s)
+
+
+def _click_command():
+    """``typer.main.get_command(app)``, built once per set of registered commands (``main()`` may run many times in a
+    process; typer would rebuild the whole tree on every call). With pretty exceptions off, calling it directly is
+    what ``app(...)`` does."""
+    key = (len(app.registered_commands), len(app.registered_groups), len(serve_app.registered_commands))
+    if _CLICK.get("key") != key:
+        _CLICK.update(key=key, cmd=typer.main.get_command(app))
+    return _CLICK["cmd"]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: discover plug-ins, run typer; every bad input (an :class:`InputError` or a click/typer usage
     error: missing or unknown option, a value of the wrong type) ends as one ``siftkit:`` line and exit code 2.
@@ -338,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     registry.report_failures()
     usage_errors = (click.exceptions.UsageError, tce.UsageError)
     try:
-        rc = app(args=argv, prog_name="siftkit", standalone_mode=False)  # click returns the code of typer.Exit here instead of exiting
+        # click returns the code of typer.Exit here instead of exiting
+        rc = _click_command().main(args=argv, prog_name="siftkit", standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except (InputError, RequestsFailed) as e:
         print(e.format(), file=sys.stderr)
