@@ -147,8 +147,8 @@ def _auc_ci(y: np.ndarray, f: np.ndarray, n_resamples: int) -> dict:
 
 
 def judge_cell(cfg: AvvaBench, params: dict) -> dict:
-    """SmolLM2's readings of the first ``n_llm`` clips of the rho 0.3 pool (seed 0): next-token (new and earlier)
-    and generated JSON; ROC-AUC at telling misaligned from aligned pairs, with intervals; per-clip finals stored."""
+    """SmolLM2's readings of the first ``n_llm`` clips of the rho 0.3 pool (seed 0): next-token (the focused prompt
+    with the reply prefix; the same with all five criteria listed; the earlier reading) and generated JSON; ROC-AUC at telling misaligned from aligned pairs, with intervals; per-clip finals stored."""
     import json
 
     from siftkit.curation.judge import score_expected, score_generated
@@ -161,15 +161,16 @@ def judge_cell(cfg: AvvaBench, params: dict) -> dict:
     pairs = list(zip(s.audio_caption, s.video_caption))
     y = s.aligned.astype(int)
     new = score_expected(lambda: model, pairs, cache, progress=False)
-    old = score_expected(lambda: model, pairs, cache, scale=10, reply_prefix=False)
+    listed = score_expected(lambda: model, pairs, cache, focused=False)  # all five criteria in the system message
+    old = score_expected(lambda: model, pairs, cache, scale=10, reply_prefix=False, focused=False)
     gen = score_generated(lambda: model, pairs[:cfg.n_agree], cache)
-    f_new, f_old = (np.nan_to_num([x.final for x in r], nan=0.0) for r in (new, old))
+    f_new, f_listed, f_old = (np.nan_to_num([x.final for x in r], nan=0.0) for r in (new, listed, old))
     f_gen = np.array([g.final for g in gen])
     ok = ~np.isnan(f_gen)
     mass = {name: float(np.mean([np.mean(list(json.loads(x.raw).values())) for x in r]))
-            for name, r in (("new", new), ("old", old))}
+            for name, r in (("new", new), ("listed", listed), ("old", old))}
     out = {"clips": cfg.n_llm, "misaligned": int((1 - y).sum()), "n": cfg.n_llm}
-    for name, f in (("new", f_new), ("old", f_old)):
+    for name, f in (("new", f_new), ("listed", f_listed), ("old", f_old)):
         for suf, v in _auc_ci(y, f, cfg.n_resamples).items():
             out[f"auc_over_chance_{name}{suf}"] = v
         out[f"auc_{name}"] = roc_auc(y, f)
@@ -311,12 +312,14 @@ def judge_markdown(cells: list[dict]) -> str:
 
     return "\n".join([
         f"| reading{f} | clips | ROC-AUC (misaligned vs aligned) | grade mass | final mean (std) |", "|---|---|---|---|---|",
-        f"| next token, reply prefix `Score: `, grades 0–9 (now) | {m['clips']} | {auc('new')} | "
-        f"{m['grade_mass_new']:.3f} | {m['mean_new']:.2f} ({m['std_new']:.2f}) |",
-        f"| next token, no prefix, grades 0–10 (before) | {m['clips']} | {auc('old')} | {m['grade_mass_old']:.3f} | "
-        f"{m['mean_old']:.2f} ({m['std_old']:.2f}) |",
+        f"| focused prompt (this criterion only), reply prefix `Score: `, grades 0–9 (now) | {m['clips']} | "
+        f"{auc('new')} | {m['grade_mass_new']:.3f} | {m['mean_new']:.2f} ({m['std_new']:.2f}) |",
+        f"| all five criteria listed, reply prefix `Score: `, grades 0–9 | {m['clips']} | {auc('listed')} | "
+        f"{m['grade_mass_listed']:.3f} | {m['mean_listed']:.2f} ({m['std_listed']:.2f}) |",
+        f"| all five criteria listed, no prefix, grades 0–10 (before) | {m['clips']} | {auc('old')} | "
+        f"{m['grade_mass_old']:.3f} | {m['mean_old']:.2f} ({m['std_old']:.2f}) |",
         "",
-        f"AUC gain of the new reading on the same clips: {m['auc_gain']:+.3f} (95% bootstrap CI over clips "
+        f"AUC gain of the new reading over the earlier one on the same clips: {m['auc_gain']:+.3f} (95% bootstrap CI over clips "
         f"{m['auc_gain_lo']:+.3f} to {m['auc_gain_hi']:+.3f}); {m['misaligned']} of the {m['clips']} clips are "
         "misaligned.",
         "",
@@ -362,14 +365,19 @@ def _shared() -> Path:
 
 _CURATION = ["siftkit/curation/synthetic.py", "siftkit/curation/describe.py", "siftkit/curation/judge.py"]
 _LLM = ["siftkit/llm/base.py", "siftkit/llm/local.py", "siftkit/llm/ct2.py", "siftkit/llm/grading.py",
-        "siftkit/llm/untrusted.py", "siftkit/llm/batch.py", "siftkit/llm/factory.py", "siftkit/metrics/agreement.py",
+        "siftkit/llm/untrusted.py::neutralise,_SPECIAL,_TAG,_ROLE,_CTRL", "siftkit/llm/batch.py", "siftkit/llm/factory.py", "siftkit/metrics/agreement.py",
         "siftkit/metrics/stats.py"]
 
 BENCHMARK = Benchmark(
     name="avva", title="AVVA: LLM-scored audio-video curation (synthetic world, SmolLM2 judge, real-clip smoke run)",
     config=AvvaBench, grid=grid, cell=cell, page=page,
-    sources=_CURATION + ["siftkit/curation/pipeline.py", "siftkit/curation/model.py", "siftkit/curation/evaluate.py",
-                         "siftkit/metrics/similarity.py", "benchmarks/avva.py::cell,_train_set,_test_set,train_config"],
+    # the synthetic cells use only the proxy judge and the selection of judge.py, so its prompts may change
+    # without making them stale
+    sources=["siftkit/curation/synthetic.py", "siftkit/curation/describe.py",
+             "siftkit/curation/judge.py::CRITERIA,JudgeScores,final_score,select_fraction,_STOP,content_words,"
+             "caption_overlap_scores", "siftkit/curation/pipeline.py", "siftkit/curation/model.py",
+             "siftkit/curation/evaluate.py", "siftkit/metrics/similarity.py",
+             "benchmarks/avva.py::cell,_train_set,_test_set,train_config"],
     experiment="avva_synth",
     parts=[Part("avva_judge", grid=lambda cfg: [{"judge": cfg.judge, "seed": 0}], cell=judge_cell,
                 sources=_CURATION + _LLM + ["benchmarks/avva.py::judge_cell,_auc_ci,_train_set,_llm,_cache"]),

@@ -31,7 +31,6 @@ import numpy as np
 
 from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment
 from siftkit.catalog.judge import GROUNDING_LABELS
-from siftkit.catalog.judge import MAX_NEW_TOKENS as JUDGE_TOKENS
 
 EXPERIMENT = "metadata_rag"
 N_LLM = {"bird": 40, "spider2": 24}
@@ -180,7 +179,7 @@ def report(root: Path = CELLS) -> Path:
         f["toxic"] = [bool(toxic_words(t)) for t in f.text]  # the current word list decides
         frames.append(f)
         if "sft" in r["metrics"]:
-            sft_logs[system] = r["metrics"]["sft"]
+            sft_logs[(dataset, system)] = r["metrics"]["sft"]
     df = pd.concat(frames, ignore_index=True)
     df = df[df.rouge1.notna()]
     judged = pd.concat(judged, ignore_index=True) if judged else pd.DataFrame(columns=["dataset"])
@@ -211,17 +210,18 @@ def report(root: Path = CELLS) -> Path:
                                                   for s in shown}}
                    for i, g in ex.groupby("id")]
         j = judged[judged.dataset == dataset] if len(judged) else judged
-        judge_part = (f"\n\nLLM judges (SmolLM2-135M-Instruct, the same engine, greedy, at most "
-                      f"{JUDGE_TOKENS} tokens, label = first label word of the reply) on the LLM subset:\n\n"
+        judge_part = ("\n\nLLM judges (SmolLM2-135M-Instruct, the same engine; verdict = the most probable label "
+                      "word, each scored as the judge's reply) on the LLM subset:\n\n"
                       f"{_table(_judge_rows(j), list(_judge_rows(j)[0]))}" if len(j) else "")
         sft_part = ""
-        for system, folds in sorted(sft_logs.items()):
-            if system.startswith(dataset + "|"):
-                sft_part += f"\n\n`{system.split('|')[1]}` fold models: " + "; ".join(
-                    f"{name}: trained without {', '.join(v['held_out'])} on {v['rows']} rows, loss "
-                    f"{v['log'][0]['loss']:.2f} → {v['log'][-2]['loss']:.2f}" for name, v in sorted(folds.items()))
+        for (ds, system), folds in sorted(sft_logs.items()):
+            if ds == dataset:
+                sft_part += f"\n\n`{system}` fold models: " + "; ".join(
+                    f"{name}: trained without {', '.join(v['held_out'])} on {v['rows']} rows in "
+                    f"{v['log'][-1]['train_runtime'] / 60:.0f} min, batch loss {v['log'][0]['loss']:.2f} (step 1) → "
+                    f"{v['log'][-2]['loss']:.2f} (last step)" for name, v in sorted(folds.items()))
         sections.append(f"## {'BIRD mini-dev' if dataset == 'bird' else 'Spider2-lite BigQuery (de-duplicated)'}\n\n"
-                        f"{_table(rows, list(rows[0]))}\n\nSmolLM2 cells (fine-tuning included): {secs / 60:.0f} min "
+                        f"{_table(rows, list(rows[0]))}\n\nSmolLM2 cells (generation only): {secs / 60:.0f} min "
                         f"on 2 shared CPU cores.{sft_part}{judge_part}"
                         f"\n\nExamples (first three of the LLM subset):\n\n"
                         f"{_table(ex_rows, ['id', 'human'] + shown)}\n")

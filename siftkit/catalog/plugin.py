@@ -209,6 +209,10 @@ def evaluate(
     judge_endpoint: Annotated[Optional[str], typer.Option("--judge-endpoint", help="OpenAI-compatible base URL of "
                                                                                    "the judge.")] = None,
     judge_engine: Annotated[str, typer.Option("--judge-engine", help="Local judge engine: torch | ct2.")] = "ct2",
+    judge_readout: Annotated[str, typer.Option("--judge-readout", help="score (the most probable label word) or "
+                                                                       "generate (the first label word of a greedy "
+                                                                       "reply; for endpoints that cannot "
+                                                                       "score).")] = "score",
     threads: Annotated[int, typer.Option("--threads")] = 2,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
 ):
@@ -223,6 +227,9 @@ def evaluate(
     check_output_dir(output)
     if cache is not None:
         check_output_file(cache, "--cache")
+    from siftkit.catalog.judge import READOUTS
+
+    check_choice(judge_readout, READOUTS, "--judge-readout")
     if judge_endpoint and not judge:
         raise InputError("--judge-endpoint needs --judge (the served model name)", field="--judge-endpoint")
     factory = _model_factory(judge, judge_endpoint, judge_engine, threads) if judge else None
@@ -237,7 +244,7 @@ def evaluate(
         from siftkit.catalog.judge import add_judgements
 
         scored = add_judgements(scored, cat, factory, judge, cache or cache_dir("cache") / "responses.sqlite",
-                                progress=True)
+                                progress=True, readout=judge_readout)
     summary = summarise(scored, resamples, seed)
     output.mkdir(parents=True, exist_ok=True)
     from siftkit.catalog.generate import records

@@ -60,12 +60,12 @@ def test_judge_verdicts_rows_and_cache(tmp_path):
     texts = ["Total amount of the order.", "One of 17 codes.", "Name of the idiot customer", INJECTION, "Other."]
     ctxs = ["Column: orders.total_amt"] * len(texts)
     model = ScriptedJudge()
-    v = judge(texts, ctxs, lambda: model, "scripted", cache=tmp_path / "c.sqlite")
+    v = judge(texts, ctxs, lambda: model, "scripted", cache=tmp_path / "c.sqlite", readout="generate")
     assert list(v.judge_grounding) == ["supported", "unsupported", None, "supported", None]
     assert list(v.judge_toxic) == [False, False, True, False, False]
     assert len(model.calls) == 2 * len(texts)
     again = ScriptedJudge()
-    v2 = judge(texts, ctxs, lambda: again, "scripted", cache=tmp_path / "c.sqlite")
+    v2 = judge(texts, ctxs, lambda: again, "scripted", cache=tmp_path / "c.sqlite", readout="generate")
     assert v2.equals(v) and again.calls == []  # every verdict from the cache
 
 
@@ -76,7 +76,8 @@ def test_add_judgements_and_summary(tmp_path):
 
     demo = load_demo(tmp_path / "demo")
     df = describe(targets(demo, ["column"]), demo.assets(), ["echo"], progress=False)
-    scored = add_judgements(score(df, demo), demo, ScriptedJudge, "scripted", cache=tmp_path / "c.sqlite")
+    scored = add_judgements(score(df, demo), demo, ScriptedJudge, "scripted", cache=tmp_path / "c.sqlite",
+                            readout="generate")
     total = scored.set_index("id").loc["shop.orders.total_amt"]
     assert total.text == "Total amount" and total.judge_grounding == "supported" and total.judge_toxic is False
     s = summarise(scored, n_resamples=50).iloc[0]
@@ -84,3 +85,15 @@ def test_add_judgements_and_summary(tmp_path):
     assert s.judge_supported == pytest.approx((scored.judge_grounding[parsed] == "supported").mean())
     assert s.judge_unparsed == (~parsed).sum() > 0 and s.judge_toxic == 0
     assert isinstance(scored, pd.DataFrame) and len(scored) == len(df)
+
+
+def test_score_readout_takes_the_most_probable_label(tmp_path):
+    # FakeChatModel scores a continuation c as -len(c): "partial" (7 characters) beats "supported" (9) and
+    # "unsupported" (11); "clean" and "toxic" tie at -5 and the tie goes to the first label, "clean"
+    model = FakeChatModel()
+    v = judge(["Total amount.", INJECTION], ["Column: orders.total_amt"] * 2, lambda: model, "fake",
+              cache=tmp_path / "c.sqlite")
+    assert list(v.judge_grounding) == ["partial", "partial"] and list(v.judge_toxic) == [False, False]
+    assert len(model.calls) == 2 * (len(GROUNDING_LABELS) + len(TOXICITY_LABELS))
+    with pytest.raises(ValueError):
+        judge(["x"], ["y"], lambda: model, "fake", readout="vote")

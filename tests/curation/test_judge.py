@@ -76,9 +76,15 @@ def test_prompt_keeps_captions_out_of_instructions():
     clean = judge_prompt("a dog barking; speech: \"sit down\"", "a dog")[1]["content"]
     assert 'a dog barking; speech: "sit down"' in clean  # clean captions pass unchanged
     q = criterion_prompt("a dog barking", "a dog", "physical_causality")
-    assert "physical_causality" in q[0]["content"] and "dog" not in q[0]["content"]
-    assert "from 0 to 9" in q[0]["content"] and q[-1] == {"role": "assistant", "content": "Score: "}
-    assert "from 0 to 10" in criterion_prompt("a", "b", "spatial_coherence", scale=10)[0]["content"]
+    assert "Criterion physical causality:" in q[0]["content"] and "dog" not in q[0]["content"]
+    assert "spatial" not in q[0]["content"]  # the focused prompt names this criterion only
+    assert "to 9 (perfectly). Answer with one digit." in q[0]["content"]
+    assert q[-1] == {"role": "assistant", "content": "Score: "}
+    assert "to 10 (perfectly). Answer with one integer." in criterion_prompt("a", "b", "spatial_coherence",
+                                                                           scale=10)[0]["content"]
+    listed = criterion_prompt("a", "b", "spatial_coherence", scale=10, reply_prefix=False, focused=False)
+    assert all(c in listed[0]["content"] for c in CRITERIA) and "from 0 to 10" in listed[0]["content"]
+    assert listed[-1]["role"] == "user"  # no reply prefix
 
 
 class ScriptedJudge(FakeChatModel):
@@ -120,7 +126,7 @@ def test_llm_judges_cached_and_resumable(tmp_path):
     score_expected(lambda: m, pairs, tmp_path / "c.sqlite")
     score_generated(lambda: m, pairs, tmp_path / "c.sqlite")
     assert len(m.calls) == 3 + 3 * len(CRITERIA)  # all answered from the cache
-    old = score_expected(lambda: m, pairs, tmp_path / "c.sqlite", scale=10, reply_prefix=False)
+    old = score_expected(lambda: m, pairs, tmp_path / "c.sqlite", scale=10, reply_prefix=False, focused=False)
     assert [e.final for e in old] == pytest.approx([8.5, 2.0, 8.5])  # the 0-10 reading, not rescaled
     assert len(m.calls) == 3 + 6 * len(CRITERIA)  # other prompts: not answered from the cache
 
