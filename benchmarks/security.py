@@ -504,8 +504,9 @@ def _injection_section(judge: str, c: dict, what: str) -> str:
         for attack, f in v["figures"].items():
             lines.append(f"| {cond} | {attack} | {f['n']} | {f['flip_rate']:.2f} | {f['to_target']:.2f} | "
                          f"{f['margin_shift']:+.2f} ± {f['margin_shift_sd']:.2f} |")
-    lines.append("\nClean-input labels changed against `off`: " + ", ".join(
-        f"{cond} {v['clean_changed_vs_off']:.0%}" for cond, v in c["conditions"].items()) + ".")
+    if "off" in c["conditions"]:  # the trained judge has no `off` run to compare with
+        lines.append("\nClean-input labels changed against `off`: " + ", ".join(
+            f"{cond} {v['clean_changed_vs_off']:.0%}" for cond, v in c["conditions"].items()) + ".")
     if all("clean_agree_fixture" in v for v in c["conditions"].values()):
         lines.append("Clean-input labels equal to the fixture's (invented) usefulness: " + ", ".join(
             f"{cond} {v['clean_agree_fixture']:.0%}" for cond, v in c["conditions"].items()) + ".")
