@@ -233,6 +233,16 @@ if sys.argv[1:2] == ["--contract-run"]:  # list the commands, build the cases, r
     print(json.dumps(cases_mod.run_cases(list_commands(), root, invoke)))
     sys.exit(0)
 
+if sys.argv[1:2] == ["--contract-cases"]:  # run the given cases (a JSON list of args/cwd/log) in this process
+    import time
+
+    codes = []
+    for c in json.loads(open(sys.argv[2]).read()):
+        t = time.perf_counter()
+        codes.append([invoke(c["args"], c["cwd"], c["log"], int(sys.argv[3])), round(time.perf_counter() - t, 3)])
+    print(json.dumps(codes))
+    sys.exit(0)
+
 from siftkit.cli import main
 main()
 '''
@@ -410,6 +420,24 @@ def run_cases(commands: list[dict], root: str, invoke) -> dict:
                     "stderr": stderr, "seconds": round(secs, 3), "violations": violations(case, code, stderr, before)})
     return {"commands": [" ".join(c["path"]) for c in commands], "skipped": skipped, "cases": out,
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def run_all(cases: list[Case], home: Path, throwaway: bool = False) -> list[str]:
+    """Run hand-written ``cases`` through the driver (one process, one after the other); their contract violations."""
+    logs = home.parent / "logs"
+    logs.mkdir(exist_ok=True)
+    spec = [{"args": c.args, "cwd": str(c.workdir), "log": str(logs / str(i))} for i, c in enumerate(cases)]
+    (logs / "cases.json").write_text(json.dumps(spec))
+    before = [snapshot(c.workdir) for c in cases]
+    res = subprocess.run([sys.executable, "-c", DRIVER, "--contract-cases", str(logs / "cases.json"), str(LIMIT_S)],
+                         capture_output=True, text=True, env=env(home, throwaway), timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    codes = json.loads(res.stdout.strip().splitlines()[-1])
+    out = []
+    for i, (case, (code, _)) in enumerate(zip(cases, codes)):
+        stderr = (logs / f"{i}.err").read_text(errors="replace")
+        out += violations(case, code, stderr, before[i])
+    return out
 
 
 def env(home: Path, throwaway: bool = False) -> dict[str, str]:

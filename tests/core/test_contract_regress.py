@@ -1,8 +1,8 @@
 """Regression tests for each failure listed in issue 24 (the input contract end to end).
 
-The command-line cases run in one batch through the contract driver of ``test_contract`` (a forked ``main()`` per
-case, model loads and run directories stopped): each must exit 2 with one ``siftkit:`` line naming the problem and
-leave its working folder (pre-existing output included) as it was.
+The command-line cases run in one batch through the contract driver of ``test_contract`` (every case through
+``main()`` in one driver process, model loads and run directories stopped): each must exit 2 with one ``siftkit:``
+line naming the problem and leave its working folder (pre-existing output included) as it was.
 """
 
 from __future__ import annotations
