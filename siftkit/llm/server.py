@@ -64,11 +64,11 @@ import anyio
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from siftkit.core.errors import InputError
 from siftkit.core.serving import RequireKey, check_api_key, check_bind, is_loopback, run_server, start_background
-from siftkit.llm.base import ChatModel, Generation, GenerationParams
+from siftkit.llm.base import ChatModel, Generation, GenerationParams, continues_reply
 
 __all__ = ["check_bind", "create_app", "is_loopback", "serve", "start_background"]
 
@@ -130,6 +130,22 @@ class ChatCompletionRequest(_Sampling):
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)  # the newer name of max_tokens
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+    # vLLM's fields for a reply prefix. siftkit's engines always continue a final assistant message
+    # (:func:`~siftkit.llm.base.continues_reply`), so asking for a new turn after one is refused, not ignored.
+    continue_final_message: bool | None = None
+    add_generation_prompt: bool | None = None
+
+    @model_validator(mode="after")
+    def _reply_prefix(self):
+        ends_in_reply = self.messages[-1].role == "assistant"
+        if self.continue_final_message and not ends_in_reply:
+            raise ValueError("continue_final_message needs the last message to be an assistant message")
+        if self.continue_final_message and self.add_generation_prompt:
+            raise ValueError("continue_final_message and add_generation_prompt cannot both be true")
+        if ends_in_reply and (self.continue_final_message is False or self.add_generation_prompt):
+            raise ValueError("this server continues a final assistant message (continue_final_message); "
+                             "it cannot open a new assistant turn after one")
+        return self
 
 
 class CompletionRequest(_Sampling):
@@ -328,6 +344,13 @@ def create_app(models: dict[str, ChatModel], api_key: str | None = None, max_bod
 Entry = tuple[str, "float | None", int, list]
 
 
+def _chat_text(tok, prompt) -> str:
+    """The chat as the engines render it: a final assistant message is continued, otherwise a reply is opened."""
+    if continues_reply(prompt):
+        return tok.apply_chat_template(prompt, continue_final_message=True, tokenize=False)
+    return tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+
+
 def _prompt_tokens(model, prompt, cap: int) -> int:
     """Tokens of ``prompt`` as the model sees it, or an upper bound on them that is within ``cap`` (tokenising a
     long prompt is skipped when its UTF-8 bytes already fit); UTF-8 bytes for a model without a tokenizer."""
@@ -335,7 +358,7 @@ def _prompt_tokens(model, prompt, cap: int) -> int:
     if isinstance(prompt, str):
         text, special = prompt, True
     elif tok is not None and getattr(tok, "chat_template", None):
-        text, special = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False), False
+        text, special = _chat_text(tok, prompt), False
     else:
         text, special = "\n".join(m["content"] for m in prompt), True
     n_bytes = len(text.encode("utf-8"))
@@ -365,7 +388,7 @@ def _token_info_fn(model, chat: bool) -> Callable[..., list[Entry]] | None:
             if isinstance(prompt, str):
                 head, special = prompt, True
             else:
-                head, special = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False), False
+                head, special = _chat_text(tok, prompt), False
             return _hf_entries(lm, tok, head, text, special, top_k, eos, echo)
         return from_hf
     return None

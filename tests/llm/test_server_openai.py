@@ -228,3 +228,35 @@ def test_next_token_logprobs_over_http_equals_local(llm_server, tiny_chat_model)
     assert sum(math.exp(got[1].logprob(d, -math.inf)) for d in digits) == pytest.approx(
         sum(math.exp(want[1].logprob(d, -math.inf)) for d in digits), abs=1e-4)
     assert remote.stats()["failed"] == 0
+
+
+def test_tiny_llama_reply_prefix_is_continued_with_matching_logprobs(llm_server, tiny_chat_model):
+    """A chat ending in an assistant message is continued (vLLM's continue_final_message), and the chat log-probs
+    are read after that same rendering, not after a newly opened turn."""
+    llm = tiny_chat_model
+    client = _client(llm_server({"tiny": llm}))
+    messages = [{"role": "user", "content": "Grade the passage."}, {"role": "assistant", "content": "Score: "}]
+    r = client.chat.completions.create(model="tiny", messages=messages, temperature=0, max_tokens=4, logprobs=True,
+                                       top_logprobs=3,
+                                       extra_body={"continue_final_message": True, "add_generation_prompt": False})
+    text, content = r.choices[0].message.content, r.choices[0].logprobs.content
+    assert text == llm.generate([messages], GenerationParams(max_new_tokens=4))[0].text
+    (dist,) = llm.next_token_logprobs([messages], top_k=3)
+    assert [(t.token, t.logprob) for t in content[0].top_logprobs] == [(t, pytest.approx(v, abs=1e-4))
+                                                                       for t, v in dist.top]
+    direct = llm.score([messages], [text])[0]
+    assert [e.logprob for e in content][:len(direct.token_logprobs)] == pytest.approx(direct.token_logprobs,
+                                                                                       abs=1e-4)
+
+
+@pytest.mark.parametrize("messages, fields, needle", [
+    ([{"role": "user", "content": "hi"}], {"continue_final_message": True}, "last message"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "A"}], {"add_generation_prompt": True},
+     "new assistant turn"),
+    ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "A"}], {"continue_final_message": False},
+     "new assistant turn"),
+])
+def test_reply_prefix_fields_that_cannot_be_served_give_422(llm_server, messages, fields, needle):
+    url = llm_server({"fake": FakeChatModel()})
+    r = httpx.post(f"{url}/v1/chat/completions", json={"model": "fake", "messages": messages, **fields})
+    assert r.status_code == 422 and needle in r.json()["error"]["message"], r.text
