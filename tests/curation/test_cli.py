@@ -2,21 +2,12 @@
 exit 2 before any output; the quickstart step."""
 
 import json
-import subprocess
-import sys
 
-import typer
 from typer.testing import CliRunner
 
-from siftkit.core.plugins import Registry, discover
+from tests.cli_helpers import cli, plugin_registry
 
-registry = discover(Registry(app=typer.Typer(), serve=typer.Typer()))
-app = registry.app
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-c", "from siftkit.cli import main; main()", *args],
-                          capture_output=True, text=True)
+registry, app = plugin_registry()
 
 
 def test_registered():

@@ -2,20 +2,12 @@
 distillation run on the tiny VLM writes its model and metrics; eval on an MMMEB file."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-import typer
 
-from siftkit.core.plugins import Registry, discover
+from tests.cli_helpers import cli, plugin_registry
 
-registry = discover(Registry(app=typer.Typer(), serve=typer.Typer()))
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-c", "from siftkit.cli import main; main()", *args],
-                          capture_output=True, text=True)
+registry, _ = plugin_registry()
 
 
 def test_registered():

@@ -2,26 +2,17 @@
 output folder."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from siftkit.core.assets import movielens100k_dir
-from siftkit.core.plugins import Registry, discover
+from tests.cli_helpers import cli, plugin_registry
 
-registry = discover(Registry(app=typer.Typer(), serve=typer.Typer()))
-app = registry.app
+registry, app = plugin_registry()
 FIX = Path(__file__).parent / "fixtures"
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-c", "from siftkit.cli import main; main()", *args],
-                          capture_output=True, text=True)
 
 
 def test_registered():
