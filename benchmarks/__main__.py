@@ -85,6 +85,8 @@ def _main(a: argparse.Namespace) -> int:
         print(render_page(bench, cfg, a.profile, a.cells_root, a.out, a.allow_stale))
         return 0
     workers = cfg.workers if a.workers is None else a.workers
+    if workers < 0:
+        raise InputError(f"must be >= 0 (0 = this process), got {workers}", field="--workers")
     sel = only_filter(exps, a.only)
     counts = {"ran": 0, "skipped": 0, "total": 0}
     for exp in exps:  # in order: a part may read the main grid's cells

@@ -215,6 +215,8 @@ def test_bad_profile_and_only_key_are_one_line_errors(tmp_path, capsys):
     assert err.startswith("siftkit: ") and "toy_bench.yaml" in err and "profiles.tpu" in err and "\n" not in err
     assert main(["run", TOY, "--profile", "cpu", "--cells-root", str(tmp_path), "--only", "lr=1"]) == 2
     assert '"lr" is not an axis of toy' in capsys.readouterr().err
+    assert main(["run", TOY, "--profile", "cpu", "--cells-root", str(tmp_path), "--workers", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "siftkit: --workers: must be >= 0 (0 = this process), got -1"
     assert not (tmp_path / "toy").exists()
 
 
