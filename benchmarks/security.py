@@ -737,7 +737,8 @@ def page(cfg: SecurityBench, cells: list[dict]) -> str:
             sections.append(sec)
     return TEMPLATE.read_text().format(
         rate=cfg.rate, kill_after=cfg.kill_after, n_pairs=cfg.n_pairs, n_clicks=cfg.n_clicks,
-        n_clicks_smol=cfg.n_clicks_smol, smol_kill=cfg.smol_kill_after, faults=_faults_table(faults),
+        n_clicks_smol=cfg.n_clicks_smol,
+        smol_kill=" / ".join(f"{v} ({k})" for k, v in cfg.smol_kill_after.items()), faults=_faults_table(faults),
         injection="\n\n".join(sections), price=_price(of("security_price"))).rstrip()
 
 
