@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,6 +34,8 @@ METRICS = tuple(f"{d}@{k}" for d in ("a2v", "v2a") for k in (1, 3, 10))
 
 class AvvaBench(BenchConfig):
     """Settings of the AVVA benchmark (defaults: the page's run)."""
+
+    cell_fields: ClassVar[tuple[str, ...]] = ("llm_pool", "llm_fractions", "real_epochs")
 
     n_train: int = 1000
     """synthetic training pool per (rho, seed)."""
@@ -69,6 +72,13 @@ class AvvaBench(BenchConfig):
     """of them, clips also judged by the generated JSON."""
     n_resamples: int = 2000
     """bootstrap resamples of the judge cell's intervals (over clips)."""
+    llm_pool: int = 400
+    """``avva_llm``: the first clips of each (rho, seed) pool that the LLM judge scores for the end-to-end curation
+    (5 forward passes per clip: about 1 s per clip on one shared core, so not the whole ``n_train`` pool)."""
+    llm_fractions: list[float] = [0.4, 0.55, 0.85]
+    """``avva_llm``: retained fractions of the LLM-judged threshold sweep (rho 0.3), beside ``fraction``."""
+    real_epochs: int = 60
+    """``avva_real``: training epochs of the heads on the 16 real pairs (a few optimiser steps each)."""
 
 
 def train_config(cfg: AvvaBench):
@@ -190,6 +200,73 @@ def judge_cell(cfg: AvvaBench, params: dict) -> dict:
     return out
 
 
+LLM_SUBSETS = ("llm", "random", "all", "curated", "similarity")
+
+
+def llm_grid(cfg: AvvaBench) -> list[dict]:
+    """``avva_llm`` cells, in the order they run: per (rho, seed) the LLM-curated subset first (it pays for the
+    judge; the response cache serves the rest), then random, all, proxy-curated and the similarity filter on the
+    same pool; last, the LLM-judged threshold sweep at rho 0.3."""
+    cells = [{"rho": rho, "subset": sub, "fraction": 1.0 if sub == "all" else cfg.fraction, "seed": seed}
+             for rho in cfg.rhos for seed in cfg.seeds for sub in LLM_SUBSETS]
+    return cells + [{"rho": 0.3, "subset": "llm", "fraction": f, "seed": seed} for seed in cfg.seeds
+                    for f in cfg.llm_fractions]
+
+
+def _llm_pool(cfg: AvvaBench, rho: float, seed: int):
+    """The first ``llm_pool`` clips of the (rho, seed) training pool (the judge cell's 200 clips are the first of the
+    rho 0.3, seed 0 one)."""
+    return _train_set(cfg.n_train, rho, seed).subset(np.arange(cfg.llm_pool))
+
+
+def _llm_finals(cfg: AvvaBench, s) -> tuple[np.ndarray, float]:
+    """SmolLM2's next-token judge (focused prompt, reply prefix, grades 0-9) on every clip of ``s``: the final
+    scores (NaN where no criterion had a grade token) and the mean grade mass."""
+    import json
+
+    from siftkit.curation.judge import score_expected
+
+    cache = _cache()
+    model = _llm(cfg.judge, cfg.engine, cfg.threads, cfg.batch_size, str(cache))
+    res = score_expected(lambda: model, list(zip(s.audio_caption, s.video_caption)), cache)
+    mass = float(np.mean([np.mean(list(json.loads(x.raw).values())) for x in res]))
+    return np.array([x.final for x in res], dtype=float), mass
+
+
+def llm_cell(cfg: AvvaBench, params: dict) -> dict:
+    """One (rho, subset, fraction, seed) on the ``llm_pool`` pool: ``llm`` keeps the top fraction by SmolLM2's
+    scores of the describers' captions (end to end: no label is read), ``curated`` by the proxy judge's; random,
+    all and the similarity filter as in ``avva_synth``. The LLM cells also store the judge's ROC-AUC on the pool
+    (with a bootstrap interval over clips), the per-clip scores and the retention curve (clips and hours kept at
+    the thresholds of the retained fractions)."""
+    import torch
+
+    from siftkit.curation.judge import hours_by_threshold, threshold_for_fraction
+    from siftkit.curation.pipeline import proxy_scores, run
+    from siftkit.curation.synthetic import SECONDS
+    from siftkit.metrics import roc_auc
+
+    torch.set_num_threads(cfg.threads)
+    s = _llm_pool(cfg, params["rho"], params["seed"])
+    y = s.aligned.astype(int)
+    extra: dict = {"pool": len(s), "pool_misaligned_share": float(1 - y.mean())}
+    scores = None
+    if params["subset"] == "llm":
+        scores, mass = _llm_finals(cfg, s)
+        f = np.nan_to_num(scores, nan=0.0)
+        thetas = sorted({threshold_for_fraction(f, fr) for fr in [1.0, *cfg.llm_fractions, cfg.fraction]})
+        extra.update({"judge_auc": roc_auc(y, f), "proxy_auc": roc_auc(y, proxy_scores(s)), "grade_mass": mass,
+                      "unscored": int(np.isnan(scores).sum()), "final": [round(float(x), 4) for x in f],
+                      "aligned": y.tolist(), "retention": hours_by_threshold(f, SECONDS, thetas)})
+        extra.update({f"auc_over_chance{k}": v for k, v in _auc_ci(y, f, cfg.n_resamples).items()})
+    elif params["subset"] == "curated":
+        scores = proxy_scores(s)
+    sub = "curated" if params["subset"] == "llm" else params["subset"]
+    out = run(s, _test_set(cfg.n_test), sub, params["fraction"], params["seed"], train_config(cfg), k=cfg.k,
+              n=cfg.n, scores=scores)
+    return out | extra
+
+
 def _real_pairs(root: Path) -> list[tuple[Path, Path]]:
     d = root / "avva"
     pairs = [(d / "imagebind_assets" / f"{c}_audio.wav", d / "imagebind_assets" / f"{c}_image.jpg")
@@ -220,10 +297,40 @@ def real_cell(cfg: AvvaBench, params: dict) -> dict:
     model = _llm(cfg.judge, cfg.engine, cfg.threads, cfg.batch_size, str(cache))
     scores = score_expected(lambda: model, [(acap[a], vcap[im]) for a, im, _ in rows], cache)
     f = [0.0 if np.isnan(x.final) else x.final for x in scores]
-    return {"real_pairs": len(rows), "real_auc": roc_auc([y for *_, y in rows], f),
-            "speech_captions": sum("speech:" in c for c in acap.values()),
-            "real_examples": [[a.name, im.name, y, acap[a], vcap[im], round(x, 2)]
-                              for (a, im, y), x in list(zip(rows, f))[:4]]}
+    out = {"real_pairs": len(rows), "real_auc": roc_auc([y for *_, y in rows], f),
+           "speech_captions": sum("speech:" in c for c in acap.values()),
+           "real_examples": [[a.name, im.name, y, acap[a], vcap[im], round(x, 2)]
+                             for (a, im, y), x in list(zip(rows, f))[:4]]}
+    return out | _real_train(cfg, pairs, rows, np.array(f))
+
+
+def _real_train(cfg: AvvaBench, pairs, rows, final: np.ndarray) -> dict:
+    """Through to training and retrieval: the judge keeps its top ``fraction`` of the 16 real pairs, the heads train
+    on the kept pairs' frozen features (log band energies of the first 3 s, 8x8 patches of the image) and, as the
+    baseline, on all 16; retrieval top-1/3 over the 8 true pairs (N = 8, chance 12.5 / 37.5%). Eight clips leave no
+    held-out test: the test pairs are among the training pairs, so this checks the wiring, not generalisation."""
+    import torch
+
+    from siftkit.core.media import SAMPLE_RATE, load_audio, load_image
+    from siftkit.curation.describe import audio_tokens, image_tokens
+    from siftkit.curation.evaluate import kxn_eval
+    from siftkit.curation.judge import select_fraction
+    from siftkit.curation.model import embed, train
+
+    torch.set_num_threads(cfg.threads)
+    fa = {a: audio_tokens(load_audio(a)[: 3 * SAMPLE_RATE], SAMPLE_RATE) for a, _ in pairs}
+    fv = {im: image_tokens(load_image(im)) for _, im in pairs}
+    A, V = np.stack([fa[a] for a, _, _ in rows]), np.stack([fv[im] for _, im, _ in rows])
+    y = np.array([m for *_, m in rows], bool)
+    test_a, test_v = np.stack([fa[a] for a, _ in pairs]), np.stack([fv[im] for _, im in pairs])
+    kept = select_fraction(final, cfg.fraction, 0)
+    out = {"real_kept": int(kept.sum()), "real_kept_matched": int(y[kept].sum())}
+    for name, mask in (("curated", kept), ("all", np.ones(len(rows), bool))):
+        res = train(A[mask], V[mask], epochs=cfg.real_epochs, batch_size=cfg.train_batch, lr=cfg.lr, seed=0,
+                    hidden=cfg.hidden, dim=cfg.dim, heads=cfg.heads)
+        m = kxn_eval(*embed(res.model, test_a, test_v), k=1, n=len(pairs), seed=0, ks=(1, 3))
+        out.update({f"real_{name}_{key}": v for key, v in m.items() if not key.endswith("_std")})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------- page
@@ -368,6 +475,9 @@ _LLM = ["siftkit/llm/base.py", "siftkit/llm/local.py", "siftkit/llm/ct2.py", "si
         "siftkit/llm/untrusted.py::neutralise,_SPECIAL,_TAG,_ROLE,_CTRL", "siftkit/llm/batch.py", "siftkit/llm/factory.py", "siftkit/metrics/agreement.py",
         "siftkit/metrics/stats.py"]
 
+_TRAIN = ["siftkit/curation/pipeline.py", "siftkit/curation/model.py", "siftkit/curation/evaluate.py",
+          "siftkit/metrics/similarity.py"]
+
 BENCHMARK = Benchmark(
     name="avva", title="AVVA: LLM-scored audio-video curation (synthetic world, SmolLM2 judge, real-clip smoke run)",
     config=AvvaBench, grid=grid, cell=cell, page=page,
@@ -382,7 +492,13 @@ BENCHMARK = Benchmark(
     parts=[Part("avva_judge", grid=lambda cfg: [{"judge": cfg.judge, "seed": 0}], cell=judge_cell,
                 sources=_CURATION + _LLM + ["benchmarks/avva.py::judge_cell,_auc_ci,_train_set,_llm,_cache"]),
            Part("avva_real", grid=lambda cfg: [{"judge": cfg.judge}], cell=real_cell,
-                sources=_CURATION + _LLM + ["siftkit/core/whisper.py", "siftkit/core/media.py",
-                                            "benchmarks/avva.py::real_cell,_real_pairs,_llm,_cache"],
-                inputs=lambda cfg: {"avva": _shared() / "avva"})],
+                sources=_CURATION + _LLM + _TRAIN + ["siftkit/core/whisper.py", "siftkit/core/media.py",
+                                                     "benchmarks/avva.py::real_cell,_real_train,_real_pairs,_llm,"
+                                                     "_cache"],
+                inputs=lambda cfg: {"avva": _shared() / "avva"},
+                cell_settings=lambda cfg, p: {"real_epochs": cfg.real_epochs}),
+           Part("avva_llm", grid=llm_grid, cell=llm_cell,
+                sources=_CURATION + _LLM + _TRAIN + ["benchmarks/avva.py::llm_cell,_llm_pool,_llm_finals,_auc_ci,"
+                                                     "_train_set,_test_set,train_config,_llm,_cache"],
+                cell_settings=lambda cfg, p: {"llm_pool": cfg.llm_pool})],
 )
