@@ -359,39 +359,74 @@ def _paired(a: dict, b: dict) -> str:
     return f"{_ci(d)} (p {t.p_value:.2f})"
 
 
-def main_markdown(cfg: AvvaBench, cells: list[dict]) -> str:
+def main_markdown(cfg: AvvaBench, cells: list[dict], labels: dict | None = None) -> str:
     groups: dict = {}
     for c in cells:
         p = c["params"]
         groups.setdefault((p["rho"], p["subset"], p["fraction"]), []).append(c)
-    order = {"curated": 0, "random": 1, "similarity": 2, "all": 3}
+    order = {"llm": -1, "curated": 0, "random": 1, "similarity": 2, "all": 3}
+    labels = labels or {}
     lines = ["| rho | subset | kept | misaligned in kept | seeds | " + " | ".join(METRICS) + " |",
              "|" + "---|" * (5 + len(METRICS))]
     for (rho, sub, frac), cs in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][2], order[kv[0][1]])):
         ms = [c["metrics"] for c in cs]
-        name = f"{sub} {frac:.0%}" if sub != "all" else "all"
+        name = f"{labels.get(sub, sub)} {frac:.0%}" if sub != "all" else "all"
         lines.append(f"| {rho} | {name}{''.join(sorted({flag(c) for c in cs}))} | {np.mean([m['kept'] for m in ms]):.0f} | "
                      f"{_ci([m['kept_misaligned_share'] for m in ms])} | {len(ms)} | "
                      + " | ".join(_ci([m[k] for m in ms]) for k in METRICS) + " |")
     return "\n".join(lines)
 
 
-def paired_markdown(cfg: AvvaBench, cells: list[dict]) -> str:
-    """Curated minus random (and minus all) per retained fraction, paired by seed."""
+def paired_markdown(cfg: AvvaBench, cells: list[dict], base: str = "curated",
+                    others: tuple[str, ...] = ("random", "all", "similarity"), labels: dict | None = None) -> str:
+    """``base`` (curated by a judge) minus each of ``others`` (at the same retained fraction; ``all`` at 100%) per
+    retained fraction, paired by seed."""
     by: dict = {}
     for c in cells:
         p = c["params"]
         by.setdefault((p["rho"], p["subset"], p["fraction"]), {})[p["seed"]] = c["metrics"]
-    lines = ["| rho | fraction | curated − | " + " | ".join(METRICS) + " |", "|" + "---|" * (3 + len(METRICS))]
-    for (rho, sub, frac) in sorted(k for k in by if k[1] == "curated"):
+    labels = labels or {}
+    lines = [f"| rho | fraction | {labels.get(base, base)} − | " + " | ".join(METRICS) + " |",
+             "|" + "---|" * (3 + len(METRICS))]
+    for (rho, sub, frac) in sorted(k for k in by if k[1] == base):
         cur = by[(rho, sub, frac)]
-        for other_key, label in (((rho, "random", frac), "random"), ((rho, "all", 1.0), "all"),
-                                 ((rho, "similarity", frac), "similarity")):
-            other = by.get(other_key)
-            if other:
-                lines.append(f"| {rho} | {frac:.0%} | {label} | " + " | ".join(
-                    _paired({s: m[k] for s, m in cur.items()}, {s: m[k] for s, m in other.items()})
+        for other in others:
+            other_cells = by.get((rho, other, 1.0 if other == "all" else frac))
+            if other_cells:
+                lines.append(f"| {rho} | {frac:.0%} | {labels.get(other, other)} | " + " | ".join(
+                    _paired({s: m[k] for s, m in cur.items()}, {s: m[k] for s, m in other_cells.items()})
                     for k in METRICS) + " |")
+    return "\n".join(lines)
+
+
+def llm_judge_markdown(cells: list[dict]) -> str:
+    """The LLM judge on each whole pool (from the LLM-curated cells at the main fraction) and the retention curve."""
+    cs = sorted((c for c in cells if c["params"]["subset"] == "llm" and "judge_auc" in c["metrics"]),
+                key=lambda c: (c["params"]["rho"], c["params"]["seed"], -c["params"]["fraction"]))
+    seen, rows = set(), []
+    for c in cs:  # one row per pool (every LLM cell of a pool stores the same scores)
+        key = (c["params"]["rho"], c["params"]["seed"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(c)
+    if not rows:
+        return "Not run (no `avva_llm` LLM-curated cell yet)."
+    lines = ["| rho | seed | pool | misaligned | LLM judge ROC-AUC (95% CI) | proxy judge ROC-AUC | grade mass | "
+             "unscored |", "|---|---|---|---|---|---|---|---|"]
+    for c in rows:
+        m, p = c["metrics"], c["params"]
+        lines.append(f"| {p['rho']} | {p['seed']}{flag(c)} | {m['pool']} | {m['pool_misaligned_share']:.2f} | "
+                     f"{m['judge_auc']:.3f} ({0.5 + m['auc_over_chance_lo']:.3f}–{0.5 + m['auc_over_chance_hi']:.3f}) | "
+                     f"{m['proxy_auc']:.3f} | {m['grade_mass']:.3f} | {m['unscored']} |")
+    fr = [r["fraction"] for r in rows[0]["metrics"]["retention"]]
+    lines += ["", "Retention (hours accounting): the threshold theta on the LLM judge's final score that keeps each "
+              "share of the pool, with the clips and hours (3 s each) it keeps.", "",
+              "| rho | seed | " + " | ".join(f"keep {f:.0%}" for f in sorted(fr, reverse=True)) + " |",
+              "|---|---|" + "---|" * len(fr)]
+    for c in rows:
+        ret = sorted(c["metrics"]["retention"], key=lambda r: -r["fraction"])
+        lines.append(f"| {c['params']['rho']} | {c['params']['seed']} | " + " | ".join(
+            f"theta {r['theta']:.2f}: {r['clips']} clips, {r['hours']:.3f} h" for r in ret) + " |")
     return "\n".join(lines)
 
 
@@ -443,7 +478,17 @@ def real_markdown(cells: list[dict]) -> str:
     lines = [f"{m['real_pairs']} pairs{flag(cells[0])}, ROC-AUC {m['real_auc']:.3f}; Whisper heard speech in "
              f"{m['speech_captions']} of the 8 clips. Examples (audio, image, matched, audio caption, image caption, "
              "final score):", ""]
-    return "\n".join(lines + [f"- `{e}`" for e in m["real_examples"]])
+    lines += [f"- `{e}`" for e in m["real_examples"]]
+    if "real_kept" in m:
+        lines += ["", f"Through to training: the judge kept {m['real_kept']} of the {m['real_pairs']} pairs "
+                  f"({m['real_kept_matched']} of them matched); the heads trained on the kept pairs and on all "
+                  f"{m['real_pairs']}; retrieval over the 8 true pairs (N = 8, chance 12.5 / 37.5%; the test pairs "
+                  "are among the training pairs: a wiring check, not a held-out result):", "",
+                  "| trained on | a2v@1 | a2v@3 | v2a@1 | v2a@3 |", "|---|---|---|---|---|"]
+        lines += [f"| {name} | " + " | ".join(f"{m[f'real_{key}_{d}@{k}']:.1f}" for d in ("a2v", "v2a")
+                                              for k in (1, 3)) + " |"
+                  for key, name in (("curated", "judge-kept"), ("all", f"all {m['real_pairs']}"))]
+    return "\n".join(lines)
 
 
 def page(cfg: AvvaBench, cells: list[dict]) -> str:
@@ -452,11 +497,15 @@ def page(cfg: AvvaBench, cells: list[dict]) -> str:
     def of(experiment: str) -> list[dict]:
         return [c for c in cells if c["experiment"] == experiment]
 
-    synth = of("avva_synth")
+    synth, llm = of("avva_synth"), of("avva_llm")
+    llm_labels = {"llm": "LLM-curated", "curated": "proxy-curated"}
     return TEMPLATE.read_text().format(
         n_train=cfg.n_train, n_test=cfg.n_test, k=cfg.k, n=cfg.n, seeds=len(cfg.seeds), epochs=cfg.epochs,
         hidden=cfg.hidden, dim=cfg.dim, heads=cfg.heads, lr=cfg.lr, train_batch=cfg.train_batch,
-        n_llm=cfg.n_llm, main=main_markdown(cfg, synth), paired=paired_markdown(cfg, synth),
+        n_llm=cfg.n_llm, llm_pool=cfg.llm_pool, main=main_markdown(cfg, synth), paired=paired_markdown(cfg, synth),
+        llm_main=main_markdown(cfg, llm, llm_labels) if llm else "Not run (no `avva_llm` cell yet).",
+        llm_paired=paired_markdown(cfg, llm, "llm", ("random", "all", "similarity", "curated"), llm_labels),
+        llm_judge=llm_judge_markdown(llm),
         describers=describer_markdown(synth), judge=judge_markdown(of("avva_judge")),
         real=real_markdown(of("avva_real")), claims=claims_section("avva", load=of)).rstrip()
 
