@@ -10,6 +10,7 @@ mean over four columns with targets (T, T, O_T, O_T). The loop reference sums sq
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -81,3 +82,67 @@ def test_image_kd_loss_equals_upstream_four_term_mean(n, d):
         assert torch.allclose(a[j].grad, c[j].grad, rtol=1e-5, atol=1e-14)
     # the image variant is not the text loss: the "others" terms carry weight ¼ each
     assert ours.item() != pytest.approx(self_kd_loss(s_en0, s_x0, t_en).item(), rel=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the trainer's wiring: the loss of the first step of ``distill`` is the objective on that batch
+# ---------------------------------------------------------------------------------------------------------------------
+
+def _np_mse(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.mean((a - b) ** 2))
+
+
+@pytest.fixture(scope="module")
+def two_vlms(tmp_path_factory):
+    from siftkit.embed import make_tiny_vlm
+
+    root = tmp_path_factory.mktemp("eqv")
+    return make_tiny_vlm(root / "student", seed=0), make_tiny_vlm(root / "teacher", seed=1)
+
+
+@pytest.mark.parametrize("image_loss", [False, True], ids=["text", "image-loss"])
+def test_first_distill_step_loss_is_the_objective_on_the_shuffled_batch(two_vlms, tmp_path, image_loss):
+    """A teacher different from the student (another seed), one step over one shuffled batch holding every pair:
+    the logged loss equals ½ [MSE(S(en), T(en)) + MSE(S(x), T(en))] (image variant: the four-term mean) computed
+    pair by pair beforehand, so targets stay aligned with their pairs after the shuffle."""
+    from PIL import Image
+
+    from siftkit.multilingual.data import Pair
+    from siftkit.multilingual.encoder import kd_encoder
+    from siftkit.multilingual.train import DistillConfig, distill
+
+    imgs = []
+    for i, c in enumerate([(255, 0, 0), (0, 0, 255), (0, 200, 0)]):
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (32, 32), c).save(p)
+        imgs.append(str(p))
+    words = ["cat", "dog", "tree", "house", "car", "bird", "fish"]
+    pairs = [Pair(f"a {words[i]} number {i}", f"un {words[(i * 3) % 7]} numero {i} e altro", "it",
+                  imgs[i % 3] if image_loss else None) for i in range(7)]
+    student, teacher = kd_encoder(two_vlms[0]), kd_encoder(two_vlms[1])
+    teacher.module.eval()
+    with torch.no_grad():
+        per_pair = []
+        for p in pairs:
+            im = [p.image] if image_loss else None
+            if image_loss:
+                t, o_t = teacher.image_segment([p.en], im)
+                s_en, o_s_en = student.image_segment([p.en], im)
+                s_x, o_s_x = student.image_segment([p.x], im)
+                per_pair.append((s_en, s_x, t, o_s_en, o_s_x, o_t))
+            else:
+                per_pair.append((student.train_embed([p.en]), student.train_embed([p.x]), teacher.train_embed([p.en])))
+    cols = [np.concatenate([row[j].numpy() for row in per_pair]) for j in range(len(per_pair[0]))]
+    if image_loss:
+        ref = (_np_mse(cols[0], cols[2]) + _np_mse(cols[1], cols[2]) + _np_mse(cols[3], cols[5])
+               + _np_mse(cols[4], cols[5])) / 4
+    else:
+        ref = 0.5 * (_np_mse(cols[0], cols[2]) + _np_mse(cols[1], cols[2]))
+    res = distill(student, pairs, DistillConfig(batch_size=len(pairs), max_steps=1, seed=3, image_loss=image_loss),
+                  teacher=teacher, progress=False)
+    assert len(res.losses) == 1
+    assert res.losses[0] == pytest.approx(ref, rel=1e-5)
+    # the pairing matters: the same columns with the teacher targets rolled by one pair give another value
+    rolled = 0.5 * (_np_mse(cols[0], np.roll(cols[2], 1, 0)) + _np_mse(cols[1], np.roll(cols[2], 1, 0)))
+    assert abs(rolled - ref) > 1e-3 * ref
