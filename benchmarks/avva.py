@@ -206,11 +206,14 @@ LLM_SUBSETS = ("llm", "random", "all", "curated", "similarity")
 def llm_grid(cfg: AvvaBench) -> list[dict]:
     """``avva_llm`` cells, in the order they run: per (rho, seed) the LLM-curated subset first (it pays for the
     judge; the response cache serves the rest), then random, all, proxy-curated and the similarity filter on the
-    same pool; last, the LLM-judged threshold sweep at rho 0.3."""
-    cells = [{"rho": rho, "subset": sub, "fraction": 1.0 if sub == "all" else cfg.fraction, "seed": seed}
-             for rho in cfg.rhos for seed in cfg.seeds for sub in LLM_SUBSETS]
-    return cells + [{"rho": 0.3, "subset": "llm", "fraction": f, "seed": seed} for seed in cfg.seeds
-                    for f in cfg.llm_fractions]
+    same pool; the LLM-judged threshold sweep (rho 0.3) right after the rho 0.3 pools, before the other rhos."""
+    def pools(rho):
+        return [{"rho": rho, "subset": sub, "fraction": 1.0 if sub == "all" else cfg.fraction, "seed": seed}
+                for seed in cfg.seeds for sub in LLM_SUBSETS]
+
+    sweep = [{"rho": 0.3, "subset": "llm", "fraction": f, "seed": seed} for seed in cfg.seeds
+             for f in cfg.llm_fractions]
+    return [c for rho in cfg.rhos for c in pools(rho) + (sweep if rho == 0.3 else [])]
 
 
 def _llm_pool(cfg: AvvaBench, rho: float, seed: int):
