@@ -494,6 +494,20 @@ def real_markdown(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def llm_missing(cfg: AvvaBench, cells: list[dict]) -> str:
+    """Which cells of the ``avva_llm`` grid have not been computed (by rho, with their seeds), in words."""
+    have = {tuple(sorted(c["params"].items())) for c in cells}
+    todo = [p for p in llm_grid(cfg) if tuple(sorted(p.items())) not in have]
+    if not todo:
+        return "every cell of the LLM-judged grid was computed"
+    by: dict = {}
+    for p in todo:
+        by.setdefault(p["rho"], set()).add(p["seed"])
+    return (f"{len(todo)} of the {len(llm_grid(cfg))} cells of the LLM-judged grid were not computed in the CPU time "
+            "the session had (" + "; ".join(f"rho {r}: seeds {', '.join(map(str, sorted(s)))}"
+                                              for r, s in sorted(by.items())) + ")")
+
+
 def page(cfg: AvvaBench, cells: list[dict]) -> str:
     from benchmarks.claims import claims_section
 
@@ -508,7 +522,7 @@ def page(cfg: AvvaBench, cells: list[dict]) -> str:
         n_llm=cfg.n_llm, llm_pool=cfg.llm_pool, main=main_markdown(cfg, synth), paired=paired_markdown(cfg, synth),
         llm_main=main_markdown(cfg, llm, llm_labels) if llm else "Not run (no `avva_llm` cell yet).",
         llm_paired=paired_markdown(cfg, llm, "llm", ("random", "all", "similarity", "curated"), llm_labels),
-        llm_judge=llm_judge_markdown(llm),
+        llm_judge=llm_judge_markdown(llm), llm_missing=llm_missing(cfg, llm),
         describers=describer_markdown(synth), judge=judge_markdown(of("avva_judge")),
         real=real_markdown(of("avva_real")), claims=claims_section("avva", load=of)).rstrip()
 

@@ -166,3 +166,11 @@ def test_real_train_runs_through_retrieval(tmp_path):
     assert out["real_kept"] == round(cfg.fraction * 8) and out["real_kept_matched"] == 4
     for name in ("curated", "all"):
         assert 0 <= out[f"real_{name}_a2v@1"] <= out[f"real_{name}_a2v@3"] <= 100
+
+
+def test_llm_missing_names_what_was_not_computed():
+    cells = [c for c in _llm_cells(0.0) if not (c["params"]["rho"] == 0.5 and c["params"]["seed"] > 0)]
+    n = len(bench.LLM_SUBSETS) * 2
+    assert bench.llm_missing(CFG, cells) == (f"{n} of the {len(bench.llm_grid(CFG))} cells of the LLM-judged grid "
+                                             "were not computed in the CPU time the session had (rho 0.5: seeds 1, 2)")
+    assert bench.llm_missing(CFG, _llm_cells(0.0)) == "every cell of the LLM-judged grid was computed"
