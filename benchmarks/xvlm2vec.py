@@ -10,12 +10,13 @@ benchmarks/claims/xvlm2vec.yaml. One experiment per scale (``xvlm2vec_cpu``, ``x
 * ``teacher`` / ``e5`` / ``student``: MiniLM before training, multilingual-e5-small, and MiniLM self-distilled on
   Tatoeba (split by English sentence across the four languages), each evaluated on held-out Tatoeba, on all 1000
   XTD10 captions (1000-way caption retrieval, never trained on) and on the held-out half of XTD10;
-* ``student_captions``: MiniLM self-distilled with the same recipe on the *training half* of XTD10's captions (split
-  by English caption across the languages, so no held-out caption is trained on in any language), evaluated on the
-  held-out half and on held-out Tatoeba;
-* ``diag``: the diagnosis of the XTD10 drop, on a development split carved out of XTD10's training half (the
-  held-out half is never looked at): the teacher, the Tatoeba recipe at its lr and at the spec's lr 1e-5, and the same
-  recipe on captions; P@1, the share of distinct top-1 targets (hubness) and P@1 after removing each side's mean;
+* ``student_captions``: MiniLM self-distilled with the same recipe on XTD10 captions: the *training half* (split by
+  English caption across the languages, so no held-out caption is trained on in any language) minus its development
+  split, evaluated on the held-out half, the development split and held-out Tatoeba;
+* ``student_spec_lr``: the Tatoeba student at the spec's lr 1e-5 (one seed), for the diagnosis;
+* the diagnosis of the XTD10 drop reads every cell's ``xtd10_dev`` metrics: a development split carved out of XTD10's
+  training half (the held-out half is never used to choose anything): P@1, the share of distinct top-1 targets
+  (hubness) and P@1 after removing each side's mean;
 * ``throughput``: pairs/s of our trainer against sentence-transformers' ``MSELoss`` on the same model, pairs, batch
   and device, in the same process (alternating repeats).
 
@@ -33,7 +34,6 @@ from pathlib import Path
 from benchmarks.runner import BenchConfig, Benchmark, Part, flag
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "xvlm2vec.md"
-DIAG_VARIANTS = ("teacher", "tatoeba", "tatoeba_lr1e-5", "captions")
 
 
 class XvlmBench(BenchConfig):
@@ -77,9 +77,8 @@ def experiment(cfg: XvlmBench) -> str:
 def grid(cfg: XvlmBench) -> list[dict]:
     """In cost order, so an interrupted run keeps the cheap cells."""
     cells = [{"condition": "teacher", "seed": 0}, {"condition": "throughput", "seed": 0}]
-    cells += [{"condition": "diag", "variant": v, "seed": 0} for v in DIAG_VARIANTS]
     cells += [{"condition": c, "seed": s} for c in ("student", "student_captions") for s in cfg.seeds]
-    return cells + [{"condition": "e5", "seed": 0}]
+    return cells + [{"condition": "student_spec_lr", "seed": cfg.seeds[0]}, {"condition": "e5", "seed": 0}]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -103,16 +102,14 @@ def _xtd10(langs: tuple, test_fraction: float, seed: int):
 
 
 def _sets(cfg: XvlmBench):
-    langs = tuple(cfg.langs)
-    return _tatoeba(langs, cfg.test_fraction, cfg.split_seed), _xtd10(langs, cfg.xtd_test_fraction, cfg.split_seed)
-
-
-def _dev_split(cfg: XvlmBench):
-    """(diag-train, dev) inside XTD10's training half, split by English caption (another seed)."""
+    """((Tatoeba train, test), (XTD10 all, train, held-out)), and the development split of XTD10's training half:
+    (train minus dev, dev), split by English caption with seed ``split_seed + 1``."""
     from siftkit.multilingual.data import split_by_english
 
-    _, (_, xtd_train, _) = _sets(cfg)
-    return split_by_english(xtd_train, cfg.dev_fraction, seed=cfg.split_seed + 1)
+    langs = tuple(cfg.langs)
+    xtd = _xtd10(langs, cfg.xtd_test_fraction, cfg.split_seed)
+    return (_tatoeba(langs, cfg.test_fraction, cfg.split_seed), xtd,
+            split_by_english(xtd[1], cfg.dev_fraction, seed=cfg.split_seed + 1))
 
 
 def _first(pairs: dict, n: int) -> list:
@@ -189,10 +186,8 @@ def cell(cfg: XvlmBench, params: dict) -> dict:
     cond = params["condition"]
     if cond == "throughput":
         return throughput(cfg)
-    if cond == "diag":
-        return diag_cell(cfg, params["variant"])
-    (tat_train, tat_test), (xtd_all, xtd_train, xtd_test) = _sets(cfg)
-    sets = {"tatoeba": tat_test, "xtd10": xtd_all, "xtd10_heldout": xtd_test}
+    (tat_train, tat_test), (xtd_all, _, xtd_test), (xtd_train, xtd_dev) = _sets(cfg)
+    sets = {"tatoeba": tat_test, "xtd10": xtd_all, "xtd10_heldout": xtd_test, "xtd10_dev": xtd_dev}
     out = {"device": cfg.device}
     if cond == "e5":
         from siftkit.embed import load_embedder
@@ -204,26 +199,15 @@ def cell(cfg: XvlmBench, params: dict) -> dict:
         return out | _evaluate(teacher.encode, teacher.encode, sets)
     if cond == "student":
         student, teacher, info = _distill(cfg, _first(tat_train, cfg.pairs_per_lang), params["seed"])
-    elif cond == "student_captions":  # the held-out half of XTD10 (and so all 1000) is not evaluated 1000-way
+    elif cond == "student_captions":  # trained on XTD10 captions: not evaluated on all 1000
         student, teacher, info = _distill(cfg, _first(xtd_train, cfg.pairs_per_lang), params["seed"])
         del sets["xtd10"]
+    elif cond == "student_spec_lr":  # the diagnosis only: the development split and Tatoeba
+        student, teacher, info = _distill(cfg, _first(tat_train, cfg.pairs_per_lang), params["seed"], lr=1e-5)
+        sets = {"tatoeba": tat_test, "xtd10_dev": xtd_dev}
     else:
         raise ValueError(f"unknown condition {cond!r}")
     return out | info | _evaluate(student.encode, teacher.encode, sets)
-
-
-def diag_cell(cfg: XvlmBench, variant: str) -> dict:
-    """One variant of the diagnosis, evaluated on the development split inside XTD10's training half."""
-    (tat_train, _), _ = _sets(cfg)
-    diag_train, dev = _dev_split(cfg)
-    out = {"device": cfg.device, "variant": variant}
-    if variant == "teacher":
-        teacher = _minilm(cfg.model, cfg.device)
-        return out | _evaluate(teacher.encode, teacher.encode, {"dev": dev})
-    pairs = _first(diag_train if variant == "captions" else tat_train, cfg.pairs_per_lang)
-    student, teacher, info = _distill(cfg, pairs, 0, lr=1e-5 if variant == "tatoeba_lr1e-5" else None)
-    return out | info | {"lr": 1e-5 if variant == "tatoeba_lr1e-5" else cfg.lr} | _evaluate(
-        student.encode, teacher.encode, {"dev": dev})
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -279,7 +263,7 @@ def throughput(cfg: XvlmBench) -> dict:
 
     from siftkit.multilingual.train import DistillConfig, distill
 
-    (tat_train, _), _ = _sets(cfg)
+    (tat_train, _), _, _ = _sets(cfg)
     pairs = _first(tat_train, 0)
     pairs = pairs[:cfg.throughput_pairs] if cfg.throughput_pairs else pairs
     distill(_minilm(cfg.model, cfg.device), pairs[:2 * cfg.train_batch], DistillConfig(seed=0), progress=False)
@@ -427,7 +411,8 @@ def _ci(xs: list[float]) -> tuple[str, float, float]:
 
 
 NAMES = {"teacher": "teacher (MiniLM)", "student": "student, Tatoeba-trained",
-         "student_captions": "student, XTD10-train-captions", "e5": "multilingual-e5-small"}
+         "student_spec_lr": "student, Tatoeba-trained, lr 1e-5", "student_captions": "student, XTD10-train-captions",
+         "e5": "multilingual-e5-small"}
 
 
 def _table(cfg: XvlmBench, recs: list[dict], prefix: str, conds: tuple) -> tuple[str, dict]:
@@ -487,60 +472,17 @@ def _verdict(cfg: XvlmBench, summary: dict, student: str = "student") -> str:
             + ("within" if ok else "OUTSIDE") + f" the stated tolerance of {100 * RETENTION_TOLERANCE:.0f} points.")
 
 
-def _diag_table(cfg: XvlmBench, recs: list[dict]) -> str:
-    rows = {r["params"]["variant"]: r for r in recs if r["params"]["condition"] == "diag"}
-    if not rows:
-        return "(cells missing)"
-    langs = cfg.langs
-    n = int(next(iter(rows.values()))["metrics"][f"dev/{langs[0]}/n"])
-    lines = [f"Development split: {n} captions per language ({n}-way retrieval).", "",
-             "| variant | train pairs | lr | mean x→en | mean en→x | mean x→en, means removed | mean top-1 distinct | "
-             + " | ".join(f"{l} x→en" for l in langs) + " | mean x MSE×100 | en retention P@1 |",
-             "|" + "---|" * (9 + len(langs))]
-
-    def mean(m, k):
-        return sum(m[f"dev/{l}/{k}"] for l in langs) / len(langs)
-
-    for v in DIAG_VARIANTS:
-        if v not in rows:
-            continue
-        m = rows[v]["metrics"]
-        lines.append(f"| {v}{flag(rows[v])} | {m.get('train_pairs', '–')} | {m.get('lr', '–')} | "
-                     f"{mean(m, 'x2en'):.3f} | {mean(m, 'en2x'):.3f} | {mean(m, 'x2en_centred'):.3f} | "
-                     f"{mean(m, 'top1_distinct'):.3f} | " + " | ".join(f"{m[f'dev/{l}/x2en']:.3f}" for l in langs)
-                     + f" | {mean(m, 'mse_x'):.3f} | {m['dev/en/en_retention_p1']:.3f} |")
-    return "\n".join(lines)
-
-
-def _diag_summary(cfg: XvlmBench, recs: list[dict]) -> str:
-    """Each trained variant minus the teacher on the development split (mean over languages)."""
-    rows = {r["params"]["variant"]: r["metrics"] for r in recs if r["params"]["condition"] == "diag"}
-    if "teacher" not in rows:
-        return ""
-
-    def mean(m, k):
-        return sum(m[f"dev/{l}/{k}"] for l in cfg.langs) / len(cfg.langs)
-
-    t = rows["teacher"]
-    parts = [f"{v} {mean(rows[v], 'x2en') - mean(t, 'x2en'):+.3f} (means removed: "
-             f"{mean(rows[v], 'x2en_centred') - mean(t, 'x2en_centred'):+.3f}; top-1 distinct "
-             f"{mean(rows[v], 'top1_distinct') - mean(t, 'top1_distinct'):+.3f})"
-             for v in DIAG_VARIANTS[1:] if v in rows]
-    return ("Variant minus teacher on the development split, mean x→en P@1 over the languages (one seed, no "
-            "interval): " + "; ".join(parts) + ".")
-
-
 def _hub_table(cfg: XvlmBench, recs: list[dict], prefix: str, conds: tuple) -> str:
     """Mean over languages of x→en P@1, the share of distinct top-1 answers and x→en with the means removed."""
-    lines = ["| model | seeds | mean x→en | mean top-1 distinct | mean x→en, means removed | mean en→x, means removed |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | seeds | mean x→en | mean en→x | mean top-1 distinct | mean x→en, means removed | "
+             "mean en→x, means removed |", "|---|---|---|---|---|---|---|"]
     for cond in conds:
         rs = [r for r in recs if r["params"]["condition"] == cond and f"{prefix}{cfg.langs[0]}/x2en" in r["metrics"]]
         if not rs:
             continue
         col = lambda k: _ci([sum(r["metrics"][f"{prefix}{l}/{k}"] for l in cfg.langs) / len(cfg.langs)  # noqa: E731
                              for r in rs])[0]
-        lines.append(f"| {NAMES[cond]} | {len(rs)} | {col('x2en')} | {col('top1_distinct')} | "
+        lines.append(f"| {NAMES[cond]} | {len(rs)} | {col('x2en')} | {col('en2x')} | {col('top1_distinct')} | "
                      f"{col('x2en_centred')} | {col('en2x_centred')} |")
     return "\n".join(lines)
 
@@ -591,9 +533,11 @@ def page(cfg: XvlmBench, cells: list[dict]) -> str:
     image = [c for c in cells if c["experiment"] == "xvlm2vec_image"]
     base = ("teacher", "student", "e5")
     held = ("teacher", "student", "student_captions", "e5")
+    every = ("teacher", "student", "student_spec_lr", "student_captions", "e5")
     tat, tat_sum = _table(cfg, main, "tatoeba/", held)
     xtd, xtd_sum = _table(cfg, main, "xtd10/", base)
     half, half_sum = _table(cfg, main, "xtd10_heldout/", held)
+    dev, dev_sum = _table(cfg, main, "xtd10_dev/", every)
     n = lambda prefix: ", ".join(  # noqa: E731
         str(int(next((c["metrics"][f"{prefix}{l}/n"] for c in main if f"{prefix}{l}/n" in c["metrics"]), 0)))
         for l in cfg.langs)
@@ -605,14 +549,15 @@ def page(cfg: XvlmBench, cells: list[dict]) -> str:
         pairs_per_lang=cfg.pairs_per_lang or "all", train_pairs=students[0]["metrics"]["train_pairs"] if students
         else "–", steps=students[0]["metrics"]["steps"] if students else "–", lr=cfg.lr, batch=cfg.train_batch, epochs=cfg.epochs, seeds=len(cfg.seeds),
         device=cfg.device, threads=cfg.threads,
-        n_tatoeba=n("tatoeba/"), n_heldout=n("xtd10_heldout/"),
+        n_tatoeba=n("tatoeba/"), n_heldout=n("xtd10_heldout/"), n_dev=n("xtd10_dev/"),
         tatoeba=tat, tatoeba_verdict=_verdict(cfg, tat_sum),
         tatoeba_captions_verdict=_verdict(cfg, tat_sum, "student_captions"),
         xtd10=xtd, xtd10_verdict=_verdict(cfg, xtd_sum),
         heldout=half, heldout_verdict=_verdict(cfg, half_sum),
         heldout_captions_verdict=_verdict(cfg, half_sum, "student_captions"),
-        hubness=_hub_table(cfg, main, "xtd10/", base), hubness_tatoeba=_hub_table(cfg, main, "tatoeba/", base),
-        diag=_diag_table(cfg, main), diag_summary=_diag_summary(cfg, main), throughput=_throughput_table(main),
+        hubness=_hub_table(cfg, main, "xtd10/", base), hubness_tatoeba=_hub_table(cfg, main, "tatoeba/", every),
+        dev=dev, dev_verdicts="\n\n".join(_verdict(cfg, dev_sum, c) for c in every[1:4]),
+        hubness_dev=_hub_table(cfg, main, "xtd10_dev/", every), throughput=_throughput_table(main),
         image_mse=img_mse, image_p1=img_p1, image_n=img.get("images", "–"), image_classes=len(CLASSES),
         image_pairs=img.get("train_pairs", "–"), image_lr=cfg.image_lr, image_batch=cfg.image_batch,
         image_epochs=cfg.image_epochs,
@@ -637,8 +582,8 @@ _METHOD = ["siftkit/multilingual/train.py", "siftkit/multilingual/encoder.py", "
 BENCHMARK = Benchmark(
     name="xvlm2vec", title="xVLM2Vec self-distillation (small scale)",
     config=XvlmBench, grid=grid, cell=cell, page=page, experiment=experiment,
-    sources=_METHOD + ["benchmarks/xvlm2vec.py::cell,diag_cell,_throughput_once,throughput,_tatoeba,_xtd10,_sets,"
-                       "_dev_split,_first,_minilm,_distill,_flatten,_evaluate,_hubness,DIAG_VARIANTS"],
+    sources=_METHOD + ["benchmarks/xvlm2vec.py::cell,_throughput_once,throughput,_tatoeba,_xtd10,_sets,_first,"
+                       "_minilm,_distill,_flatten,_evaluate,_hubness"],
     inputs=lambda cfg: {"tatoeba": Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba",
                         "xtd10": _shared("xvlm2vec/xtd10")},
     parts=[Part("xvlm2vec_image",
