@@ -366,7 +366,7 @@ def image_cell(cfg: XvlmBench, params: dict) -> dict:
         student = kd_encoder(make_tiny_vlm(Path(tmp) / "vlm", seed=0))
         teacher = student.frozen_copy()
         out = {"images": len(images), "device": "cpu"}
-        if params["condition"] == "student":
+        if params["vlm"] == "student":
             pairs = [Pair(_caption(te, CLASSES[c]["en"]), _caption(tx, CLASSES[c][lang]), lang, path)
                      for c, path in images for lang in LANGS
                      for te, tx in zip(TRAIN_TEMPLATES["en"], TRAIN_TEMPLATES[lang])]
@@ -375,7 +375,7 @@ def image_cell(cfg: XvlmBench, params: dict) -> dict:
                           progress=False)
             out |= {"train_pairs": len(pairs), "steps": res.steps, "loss_first": res.losses[0],
                     "loss_last": res.losses[-1]}
-        model = teacher if params["condition"] == "teacher" else student
+        model = teacher if params["vlm"] == "teacher" else student
         enc = lambda texts, imgs=None: model.encode(list(texts), imgs)  # noqa: E731
         for style in STYLES:
             for (lang, task), path in mmmeb_files(Path(tmp) / style, style).items():
@@ -513,7 +513,7 @@ def _image_tables(recs: list[dict]) -> tuple[str, str, dict]:
              "|" + "---|" * (3 + 2 * len(langs))]
     mse = ["| model | " + " | ".join(f"{l} MSE×100" for l in LANGS) + " |", "|" + "---|" * (1 + len(LANGS))]
     for cond in ("teacher", "student"):
-        rs = [r for r in recs if r["params"]["condition"] == cond]
+        rs = [r for r in recs if r["params"]["vlm"] == cond]
         if not rs:
             continue
         for style in STYLES:
@@ -521,7 +521,7 @@ def _image_tables(recs: list[dict]) -> tuple[str, str, dict]:
             lines.append(f"| {cond}{flag(rs[0])} | {len(rs)} | {style} | " + " | ".join(cells) + " |")
         mse.append(f"| {cond} | " + " | ".join(_ci([r["metrics"][f"mse/{l}"] for r in rs])[0] for l in LANGS)
                    + " |")
-    st = next((r["metrics"] for r in recs if r["params"]["condition"] == "student"), {})
+    st = next((r["metrics"] for r in recs if r["params"]["vlm"] == "student"), {})
     return "\n".join(mse), "\n".join(lines), {"images": recs[0]["metrics"]["images"],
                                               "train_pairs": st.get("train_pairs", "–")}
 
@@ -587,8 +587,8 @@ BENCHMARK = Benchmark(
     inputs=lambda cfg: {"tatoeba": Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba",
                         "xtd10": _shared("xvlm2vec/xtd10")},
     parts=[Part("xvlm2vec_image",
-                grid=lambda cfg: ([{"condition": "teacher", "seed": 0}]
-                                  + [{"condition": "student", "seed": s} for s in cfg.image_seeds]
+                grid=lambda cfg: ([{"vlm": "teacher", "seed": 0}]
+                                  + [{"vlm": "student", "seed": s} for s in cfg.image_seeds]
                                   if cfg.scale == "cpu" else []),
                 cell=image_cell,
                 sources=_METHOD + ["siftkit/multilingual/data.py::PROMPTS,STYLES,apply_style,prompt",
