@@ -4,8 +4,8 @@
     python -m benchmarks page usefulness --profile gpu      # benchmarks/results/usefulness.md from stored cells
 
 Three cell experiments: ``usefulness_ablation`` (the SmolLM2 grid), ``usefulness_published`` (the authors'
-published outputs scored by siftkit.metrics, one cell per condition of the known-answer matrix in
-benchmarks/claims/usefulness.yaml) and ``usefulness_session_delta`` (session − baseline prompt, paired cluster
+published outputs scored by siftkit.metrics, one cell per condition of the known-answer matrix,
+siftkit/usefulness/published.yaml) and ``usefulness_session_delta`` (session − baseline prompt, paired cluster
 bootstrap, on the published outputs and on the SmolLM2 session sample). The gold labels are not copied into cells;
 the cells hold estimates.
 

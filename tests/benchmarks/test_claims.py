@@ -252,6 +252,10 @@ def test_known_answer_and_stored_interval(tmp_path):
     ("claims:\n  - id: x\n    claim: [unclosed\n", 4, None),
     ("claims:\n  - id: x\n    claim: c\n    test: seeds\n    cells: {experiment: e, metric: m}\n    compare:\n"
      "      - {a: {}, b: {}, lable: y}\n", 7, "claims[x].compare[0].lable"),
+    ("claims: []\nmatrix: siftkit.usefulness/nope.yaml\n", 2, "matrix"),
+    ("matrix: siftkit.usefulness/published.yaml\npaper:\n  thuir: {a: 1}\nclaims: []\n", 3, "paper.thuir"),
+    ("claims:\n  - id: x\n    claim: c\n    test: known_answer\n    cells: {experiment: e}\n", 2,
+     "claims[x].conditions"),
 ])
 def test_malformed_claims_file_gives_one_line_and_exit_2(tmp_path, capsys, text, line, field):
     from benchmarks.__main__ import main as benchmarks_main
@@ -306,14 +310,46 @@ def test_repository_claims_files_load_and_cover_the_four_methods():
 
 
 def test_usefulness_known_answer_matrix_is_the_claim():
+    """One matrix (package data), read by the package and by the claims engine through the same resolver."""
     from siftkit.usefulness.evaluate import load_reproduction
 
     conds = load_reproduction()
     assert len(conds) == 11
     first = conds[0]
     assert (first["model"], first["prompt"], first["policy"]) == ("Llama-3.3-70B", "baseline", "exclude")
-    assert first["expected"] == paper("usefulness")["thuir"]["Llama-3.3-70B"]["baseline"]
+    assert first["expected"] == paper("usefulness")["thuir"]["Llama-3.3-70B"]["baseline"] == {
+        "spearman": 0.384, "accuracy": 0.359, "kappa": 0.137, "qwk": 0.350}
     assert sum(c.get("known_answer", True) is False for c in conds) == 2
+    claim = next(c for c in load_claims("usefulness") if c.id == "published-outputs")
+    assert list(claim.conditions) == conds
+    assert [cmp.a.where for cmp in claim.comparisons][9] == {"model": "Llama-3.2-3B", "prompt": "baseline",
+                                                             "policy": "keep"}
+
+
+def test_matrix_of_a_claims_file_gives_its_paper_table_and_conditions(tmp_path):
+    d = claims_file(tmp_path, textwrap.dedent("""\
+        matrix: siftkit.usefulness/published.yaml
+        paper:
+          other: {x: 1.5}
+        claims:
+          - id: published
+            claim: Published outputs give the table.
+            test: known_answer
+            cells: {experiment: pub}
+            match: [model, prompt, policy]
+          - id: own
+            claim: Own conditions win over the matrix's.
+            test: known_answer
+            cells: {experiment: pub}
+            match: [model]
+            conditions:
+              - {model: m1, expected: thuir/Llama-3.1-8B/session}
+        """))
+    t = paper("m", d)
+    assert t["other"] == {"x": 1.5} and t["thuir"]["Llama-3.1-8B"]["session"] == {"spearman": 0.368, "accuracy": 0.364}
+    cl = by_id([type("V", (), {"claim": c}) for c in load_claims("m", d)])
+    assert len(cl["published"].claim.conditions) == 11
+    assert cl["own"].claim.conditions == ({"model": "m1", "expected": {"spearman": 0.368, "accuracy": 0.364}},)
 
 
 def test_stale_cells_are_refused(tmp_path, claims_dir):
