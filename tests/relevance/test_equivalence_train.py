@@ -25,6 +25,7 @@ import torch
 from siftkit.relevance.config import LrefConfig
 from siftkit.relevance.lref import GRADES, completion
 from siftkit.relevance.train import dpo, prompt_text, sft, sft_rows
+from tests.trl_reference import assert_grads_close, capture_first_batch, completion_ids, seq_logps, sft_reference
 
 RECORDS = [
     {"query": "red shoes", "title": "Red running shoes for men", "label": GRADES[0]},
@@ -48,70 +49,6 @@ def model_tok(tiny_llama_path):
     return model, tok
 
 
-def _capture(monkeypatch, trainer_cls, reference) -> dict:
-    """Replace ``trainer_cls.train`` by a hook computing, on one batch holding every row, the trainer's loss and
-    adapter gradient and then ``reference(peft_model)`` and its gradient (before the adapter is merged away)."""
-    got: dict = {}
-
-    def hook(self, *args, **kwargs):
-        model = self.model
-        g = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if "lora_" in name:
-                    p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.3)
-        model.train()
-        batch = next(iter(self.get_train_dataloader()))
-        batch = {k: v for k, v in batch.items()}
-        loss = self.compute_loss(model, batch)
-        model.zero_grad()
-        loss.backward()
-        got["loss"] = loss.detach()
-        got["grads"] = _adapter_grads(model)
-        got["batch_rows"] = batch["input_ids"].shape[0]
-        model.zero_grad()
-        ref = reference(model)
-        ref.backward()
-        got["ref"] = ref.detach()
-        got["ref_grads"] = _adapter_grads(model)
-
-    monkeypatch.setattr(trainer_cls, "train", hook)
-    return got
-
-
-def _completion_ids(tok, prompt: str, completion_text: str) -> tuple[list[int], list[int]]:
-    """(prompt ids, completion ids) for ``prompt + completion + EOS``; the prompt's tokens must be a prefix."""
-    p = tok(prompt, add_special_tokens=False)["input_ids"]
-    full = tok(prompt + completion_text + tok.eos_token, add_special_tokens=False)["input_ids"]
-    assert full[:len(p)] == p
-    return p, full[len(p):]
-
-
-def _seq_logps(model, p: list[int], c: list[int]) -> torch.Tensor:
-    """(len(c),) log π(c_t | p, c_<t), one unpadded sequence."""
-    ids = torch.tensor([p + c])
-    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0].double()  # (L, V)
-    out = []
-    for j, t in enumerate(c):
-        pos = len(p) + j  # the position of token t; predicted from pos − 1
-        out.append(torch.log_softmax(logits[pos - 1], -1)[t])
-    return torch.stack(out)
-
-
-def _adapter_grads(model) -> dict:
-    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def _assert_grads_close(a: dict, b: dict):
-    assert a.keys() == b.keys() and a
-    nonzero = 0
-    for n in a:
-        # relative to each tensor's norm: TRL's path keeps some float32 steps (seen: ~5e-7), the reference does not
-        assert (a[n] - b[n]).norm() <= 1e-5 * b[n].norm() + 1e-12, n
-        nonzero += int(a[n].abs().sum() > 0)
-    assert nonzero > 0
-
-
 @pytest.mark.parametrize("multi_cot", [False, True], ids=["label-only", "multi-cot"])
 def test_sft_loss_is_the_token_mean_nll_over_completions_only(model_tok, monkeypatch, multi_cot):
     import trl
@@ -120,19 +57,11 @@ def test_sft_loss_is_the_token_mean_nll_over_completions_only(model_tok, monkeyp
     rows = sft_rows(tok, RECORDS, rationales=RATIONALES if multi_cot else None)
     assert rows[0]["completion"] == completion(RECORDS[0]["label"], RATIONALES[0] if multi_cot else "")
 
-    def reference(m):
-        total, count = 0.0, 0
-        for r in rows:
-            p, c = _completion_ids(tok, r["prompt"], r["completion"])
-            lp = _seq_logps(m, p, c)
-            total, count = total - lp.sum(), count + len(c)
-        return total / count
-
-    got = _capture(monkeypatch, trl.SFTTrainer, reference)
+    got = capture_first_batch(monkeypatch, trl.SFTTrainer, sft_reference(tok, rows))
     sft(model, tok, rows, steps=1, cfg=_cfg())
     assert got["batch_rows"] == len(rows)
     assert got["loss"].item() == pytest.approx(got["ref"].item(), rel=1e-5)
-    _assert_grads_close(got["grads"], got["ref_grads"])
+    assert_grads_close(got["grads"], got["ref_grads"])
 
 
 @pytest.mark.parametrize("beta, alpha", [(0.1, 0.65), (0.5, 0.0)])
@@ -154,10 +83,10 @@ def test_dpo_rpo_loss_equals_the_formula_with_the_adapter_disabled_reference(mod
         for r in rows:
             logratio = {}
             for side in ("chosen", "rejected"):
-                p, c = _completion_ids(tok, r["prompt"], r[side])
-                lp = _seq_logps(m, p, c)
+                p, c = completion_ids(tok, r["prompt"], r[side])
+                lp = seq_logps(m, p, c)
                 with torch.no_grad(), m.disable_adapter():
-                    ref_lp = _seq_logps(m, p, c)
+                    ref_lp = seq_logps(m, p, c)
                 logratio[side] = lp.sum() - ref_lp.sum()
                 if side == "chosen":
                     nll, n_tok = nll - lp.sum(), n_tok + len(c)
@@ -165,10 +94,10 @@ def test_dpo_rpo_loss_equals_the_formula_with_the_adapter_disabled_reference(mod
         terms.extend(t.item() for t in dpo_terms)
         return torch.stack(dpo_terms).mean() + alpha * nll / n_tok
 
-    got = _capture(monkeypatch, trl.DPOTrainer, reference)
+    got = capture_first_batch(monkeypatch, trl.DPOTrainer, reference)
     dpo(model, tok, rows, steps=1, cfg=_cfg(beta=beta, rpo_alpha=alpha))
     assert got["batch_rows"] == 2 * len(rows)
     assert terms[2] == pytest.approx(math.log(2), rel=1e-9)  # the tied pair
     assert len(set(round(t, 6) for t in terms)) == 3  # the adapter moved π_θ away from π_ref
     assert got["loss"].item() == pytest.approx(got["ref"].item(), rel=1e-5)
-    _assert_grads_close(got["grads"], got["ref_grads"])
+    assert_grads_close(got["grads"], got["ref_grads"])
