@@ -443,13 +443,33 @@ def collect(name: str | Experiment, by: Sequence[str], metrics: Sequence[str] | 
     return pd.DataFrame(out)
 
 
+def md_table(head: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """The one markdown table renderer of the results pages: a header line, a ``|---|`` rule and one line per row,
+    every cell written with ``str`` (format numbers before, e.g. with :func:`mean_sd`)."""
+    return "\n".join(["| " + " | ".join(map(str, head)) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def mean_sd(xs: Sequence[float | None], digits: int = 3, sd_of_one: bool = False) -> str:
+    """``"mean ± sd"`` (sample sd, n − 1) of the values that are not None; ``"–"`` when none. One value prints
+    alone, or as ``"x ± 0.000"`` with ``sd_of_one`` (the Search-R1 page's convention)."""
+    import statistics
+
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    if len(xs) == 1 and not sd_of_one:
+        return f"{xs[0]:.{digits}f}"
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.mean(xs):.{digits}f} ± {sd:.{digits}f}"
+
+
 def markdown_table(df, metrics: Sequence[str] | None = None, digits: int = 4) -> str:
     """Render a :func:`collect` frame as markdown with ``mean ± std [lo, hi]`` cells."""
     cols = list(df.columns)
     metrics = list(metrics) if metrics else [c for c in cols if f"{c}_std" in cols]
     keys = [c for c in cols if c not in metrics and not c.endswith(("_std", "_lo", "_hi"))]
-    head = keys + metrics
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    rows = []
     for _, r in df.iterrows():
         cells = [str(r[k]) for k in keys]
         for m in metrics:
@@ -461,8 +481,8 @@ def markdown_table(df, metrics: Sequence[str] | None = None, digits: int = 4) ->
             if f"{m}_lo" in r and not (isinstance(r[f"{m}_lo"], float) and math.isnan(r[f"{m}_lo"])):
                 s += f" [{r[f'{m}_lo']:.{digits}f}, {r[f'{m}_hi']:.{digits}f}]"
             cells.append(s)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return md_table(keys + metrics, rows)
 
 
 def write_markdown(path: str | Path, title: str, body: str, command: str, notes: str = "") -> Path:
