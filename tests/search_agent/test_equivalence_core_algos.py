@@ -391,6 +391,7 @@ def test_sft_warm_start_loss_is_the_nll_of_generated_tokens_only():
 
 # ---------------------------------------------------------------------------------------------------------------------
 # the trainer's wiring: one real step of SearchR1Trainer against the reference on the step's own rollouts
+# (``state_tokens/coverage`` as upstream's ``_create_loss_mask``: Σ info mask / Σ response mask over the batch)
 # ---------------------------------------------------------------------------------------------------------------------
 
 def _ref_scores(model, t, temperature):
@@ -464,6 +465,7 @@ def test_grpo_step_gradient_equals_upstream_on_its_own_rollouts(small_task):
     assert h["pg_loss"] == pytest.approx(pg.item(), rel=1e-4, abs=1e-6)
     assert h["kl"] == pytest.approx(kl.item(), rel=1e-4) and kl.item() > 0
     assert h["clip_frac"] == frac.item() == 0.0  # the first update is on-policy: ρ = 1
+    assert h["coverage"] == pytest.approx((info.sum() / sum(len(t.response_ids) for t in trajs)).item(), rel=1e-12)
     _assert_grads(got["grads"], list(model.parameters()))
 
 
