@@ -45,7 +45,8 @@ class CatalogBench(BenchConfig):
     page_fields: ClassVar[tuple[str, ...]] = ("n_resamples",)
     cell_fields: ClassVar[tuple[str, ...]] = ("model", "engine", "max_new_tokens", "embedder", "datasets", "n_llm",
                                               "n_judge", "llm_systems", "random_seeds", "sft_systems",
-                                              "sft_datasets", "sft", "judged")
+                                              "sft_datasets", "sft", "judged", "ablation_systems", "n_ablation",
+                                              "n_sft")
 
     model: str = "smollm2"
     """the describing (and judging) model, a siftkit.llm.factory name."""
@@ -57,12 +58,19 @@ class CatalogBench(BenchConfig):
     """embedder of ``dense-K`` and ``dense-copy`` (siftkit.embed name)."""
     datasets: list[str] = ["bird", "spider2"]
     """catalogs scored (``bird``, ``spider2``)."""
-    n_llm: dict[str, int] = {"bird": 80, "spider2": 48}
-    """per dataset: scored columns (evenly spaced) the LLM systems describe."""
+    n_llm: dict[str, int] = {"bird": 80, "spider2": 24}
+    """per dataset: scored columns (evenly spaced) the main LLM systems describe (the LLM subset)."""
     n_judge: dict[str, int] = {"bird": 40, "spider2": 24}
-    """per dataset: of them, outputs the LLM judges read (evenly spaced)."""
-    llm_systems: list[str] = ["zero-shot", "rag-3", "random-3", "rag-1", "rag-5", "dense-3"]
-    """pretrained SmolLM2 systems (siftkit.catalog.generate names), in the order their cells run."""
+    """per dataset: of the LLM subset, outputs the LLM judges read (evenly spaced)."""
+    llm_systems: list[str] = ["zero-shot", "rag-3", "random-3"]
+    """pretrained SmolLM2 systems on the whole LLM subset (siftkit.catalog.generate names), in the order their
+    cells run: the paper's central comparison."""
+    ablation_systems: list[str] = ["rag-1", "rag-5", "dense-3"]
+    """the spec's ablations (k, dense retrieval), on ``n_ablation`` of the LLM subset."""
+    n_ablation: dict[str, int] = {"bird": 40, "spider2": 24}
+    """per dataset: of the LLM subset, columns the ablation systems describe (evenly spaced)."""
+    n_sft: dict[str, int] = {"bird": 40}
+    """per dataset: of the LLM subset, columns the fine-tuned systems describe (evenly spaced)."""
     random_seeds: list[int] = [0]
     """seeds of the random exemplar draw (``random-K`` cells, one per seed)."""
     sft_systems: list[str] = ["sft-0", "sft-3"]
@@ -92,15 +100,22 @@ def _params(dataset: str, system: str) -> dict:
     return {"dataset": dataset, "condition": condition, "k": k}
 
 
+def _with_seeds(cfg: CatalogBench, p: dict) -> list[dict]:
+    return [{**p, "seed": seed} for seed in cfg.random_seeds] if p["condition"] == "random" else [p]
+
+
 def grid(cfg: CatalogBench) -> list[dict]:
-    """Baselines first (seconds), then the LLM systems of each dataset in ``llm_systems`` order; ``random-K`` once
-    per seed."""
-    cells = [_params(d, s) for d in cfg.datasets for s in BASELINES if (d, s) != ("spider2", "ai_description")]
-    for d in cfg.datasets:
-        for s in cfg.llm_systems:
-            p = _params(d, s)
-            cells += [{**p, "seed": seed} for seed in cfg.random_seeds] if p["condition"] == "random" else [p]
-    return cells
+    """Baselines (seconds, but dense-copy embeds the whole pool: last), then the LLM systems of the smaller
+    dataset first, each in ``llm_systems`` order; ``random-K`` once per seed."""
+    cheap = [_params(d, s) for d in cfg.datasets for s in BASELINES
+             if (d, s) != ("spider2", "ai_description") and s != "dense-copy"]
+    llm = [p for d in sorted(cfg.datasets, key=lambda d: cfg.n_llm[d]) for s in cfg.llm_systems
+           for p in _with_seeds(cfg, _params(d, s))]
+    return cheap + llm + [_params(d, "dense-copy") for d in cfg.datasets]
+
+
+def ablation_grid(cfg: CatalogBench) -> list[dict]:
+    return [p for d in cfg.datasets for s in cfg.ablation_systems for p in _with_seeds(cfg, _params(d, s))]
 
 
 def sft_grid(cfg: CatalogBench) -> list[dict]:
@@ -124,11 +139,15 @@ def cell_settings(cfg: CatalogBench, params: dict) -> dict:
 
 
 def sft_settings(cfg: CatalogBench, params: dict) -> dict:
-    return {**cell_settings(cfg, params), "sft": dict(cfg.sft)}
+    return {**cell_settings(cfg, params), "sft": dict(cfg.sft), "n_sft": cfg.n_sft[params["dataset"]]}
 
 
 def judge_settings(cfg: CatalogBench, params: dict) -> dict:
     return {**cell_settings(cfg, params), "n_judge": cfg.n_judge[params["dataset"]]}
+
+
+def ablation_settings(cfg: CatalogBench, params: dict) -> dict:
+    return {**cell_settings(cfg, params), "n_ablation": cfg.n_ablation[params["dataset"]]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -201,9 +220,16 @@ def cell(cfg: CatalogBench, params: dict) -> dict:
     return _out(_describe(cfg, dataset, system, tgt, seed=params.get("seed", 0)))
 
 
+def ablation_cell(cfg: CatalogBench, params: dict) -> dict:
+    """An ablation system (k, dense retrieval) on the first ``n_ablation`` of the LLM subset (evenly spaced)."""
+    dataset = params["dataset"]
+    tgt = evenly(llm_subset(dataset, cfg.n_llm[dataset]), cfg.n_ablation[dataset])
+    return _out(_describe(cfg, dataset, system_of(params), tgt, seed=params.get("seed", 0)))
+
+
 def sft_cell(cfg: CatalogBench, params: dict) -> dict:
-    """The fine-tuned variant on the ``n_llm`` subset; each target described by the fold model trained without its
-    database. Records what each fold model was trained on and its loss log."""
+    """The fine-tuned variant on ``n_sft`` of the LLM subset (evenly spaced); each target described by the fold
+    model trained without its database. Records what each fold model was trained on and its loss log."""
     from siftkit.catalog.finetune import CatalogSFTConfig, FoldModels
     from siftkit.core.paths import cache_dir
 
@@ -211,7 +237,8 @@ def sft_cell(cfg: CatalogBench, params: dict) -> dict:
     cat = _catalog(dataset)
     sft = FoldModels(cat.assets(), CatalogSFTConfig(**cfg.sft), cache_dir("models") / "catalog-sft",
                      threads=cfg.threads)
-    s = _describe(cfg, dataset, system, llm_subset(dataset, cfg.n_llm[dataset]), sft=sft)
+    s = _describe(cfg, dataset, system, evenly(llm_subset(dataset, cfg.n_llm[dataset]), cfg.n_sft[dataset]),
+                  sft=sft)
     out = _out(s)
     out["sft"] = {g: sft.log(g) for g in sorted({sft.name(d) for d in s.db})}
     return out
@@ -347,7 +374,7 @@ def page(cfg: CatalogBench, cells: list[dict]) -> str:
     def of(experiment: str) -> list[dict]:
         return [c for c in cells if c["experiment"] == experiment]
 
-    df = _frame(of("metadata_rag") + of("metadata_rag_sft"))
+    df = _frame(of("metadata_rag") + of("metadata_rag_ablation") + of("metadata_rag_sft"))
     judged = _frame(of("metadata_rag_judge"))
     sections = [dataset_section(cfg, ds, df[df.dataset == ds], judged, of("metadata_rag_sft"))
                 for ds in cfg.datasets if (df.dataset == ds).any()]
@@ -383,7 +410,9 @@ BENCHMARK = Benchmark(
     name="metadata_rag", title="Metadata RAG: catalog descriptions from retrieved examples (Singh et al., 2025)",
     config=CatalogBench, grid=grid, cell=cell, page=page, cell_settings=cell_settings,
     sources=_CATALOG + _LLM + [_CELL], inputs=_inputs,
-    parts=[Part("metadata_rag_sft", grid=sft_grid, cell=sft_cell, cell_settings=sft_settings, inputs=_inputs,
+    parts=[Part("metadata_rag_ablation", grid=ablation_grid, cell=ablation_cell, cell_settings=ablation_settings,
+                inputs=_inputs, sources=_CATALOG + _LLM + [_CELL + ",ablation_cell"]),
+           Part("metadata_rag_sft", grid=sft_grid, cell=sft_cell, cell_settings=sft_settings, inputs=_inputs,
                 sources=_CATALOG + _LLM + ["siftkit/catalog/finetune.py", "siftkit/llm/finetune.py",
                                            "siftkit/llm/local.py", _CELL + ",sft_cell"]),
            Part("metadata_rag_judge", grid=judge_grid, cell=judge_cell, cell_settings=judge_settings, inputs=_inputs,
