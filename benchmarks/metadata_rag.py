@@ -328,12 +328,16 @@ def _judge_rows(judged) -> list[dict]:
 
 
 def _sft_lines(cells: list[dict], dataset: str) -> str:
-    out = []
+    """What each fold model was trained on (the ``sft-K`` cells of a dataset share their fold models)."""
+    out, seen = [], []
     for c in cells:
-        if c["params"]["dataset"] != dataset:
-            continue
         folds = c["metrics"].get("sft", {})
-        out.append(f"`{system_of(c['params'])}` fold models{flag(c)}: " + "; ".join(
+        if c["params"]["dataset"] != dataset or folds in seen:
+            continue
+        seen.append(folds)
+        names = ", ".join(f"`{system_of(x['params'])}`" for x in cells
+                          if x["params"]["dataset"] == dataset and x["metrics"].get("sft") == folds)
+        out.append(f"Fold models of {names}{flag(c)}: " + "; ".join(
             f"{name}: trained without {', '.join(v['held_out'])} on {v['rows']} rows in "
             f"{v['log'][-1]['train_runtime'] / 60:.0f} min, batch loss {v['log'][0]['loss']:.2f} (step 1) → "
             f"{v['log'][-2]['loss']:.2f} (last step)" for name, v in sorted(folds.items())))
@@ -341,20 +345,31 @@ def _sft_lines(cells: list[dict], dataset: str) -> str:
 
 
 def dataset_section(cfg: CatalogBench, dataset: str, d, judged, sft_cells: list[dict]) -> str:
+    """One dataset's tables: the baselines on every scored asset; the baselines and the main LLM systems on the
+    LLM subset; and, where the ablations and the fine-tuned systems cover a smaller part of it, everything on that
+    part (so each row is compared with the others on the same columns)."""
     gen = [s for s in d.system.unique() if s not in BASELINES]
-    order = {s: i for i, s in enumerate(list(BASELINES) + ["zero-shot"] + sorted(gen))}
-    sub_ids = set(d[d.system.isin(gen)].id)
+    main = [s for s in cfg.llm_systems if s in gen]
+    order = {s: i for i, s in enumerate(list(BASELINES) + main + sorted(set(gen) - set(main)))}
+    sub_ids = set(d[d.system.isin(main)].id) or set(d[d.system.isin(gen)].id)
+    half_ids = set(d[d.system.isin(set(gen) - set(main))].id) & sub_ids
     rows = _summary_rows(d[d.system.isin(BASELINES)], "all scored", order, cfg.n_resamples)
-    rows += _summary_rows(d[d.id.isin(sub_ids)], "LLM subset", order, cfg.n_resamples)
-    llm = d[d.system.isin(gen)]
-    minutes = llm.drop_duplicates(["system", "seed"]).seconds.sum() / 60
+    rows += _summary_rows(d[d.id.isin(sub_ids) & d.system.isin(list(BASELINES) + main)],
+                          f"LLM subset ({len(sub_ids)})", order, cfg.n_resamples)
+    if half_ids and half_ids != sub_ids:
+        rows += _summary_rows(d[d.id.isin(half_ids)], f"half of it ({len(half_ids)})", order, cfg.n_resamples)
+    elif half_ids:
+        rows += _summary_rows(d[d.id.isin(half_ids) & ~d.system.isin(list(BASELINES) + main)],
+                              f"LLM subset ({len(sub_ids)})", order, cfg.n_resamples)
+    minutes = d[d.system.isin(gen)].drop_duplicates(["system", "seed"]).seconds.sum() / 60
     ref = {a.id: a.description for a in _catalog(dataset).assets()}
-    shown = [s for s in ("copy", "zero-shot", "rag-3", "dense-3", "sft-3") if (d.system == s).any()]
-    ex = d[d.id.isin(sorted(sub_ids)[:3]) & (d.seed == 0)]
+    shown = [s for s in ("copy", "zero-shot", "rag-3", "random-3", "dense-3", "sft-3") if (d.system == s).any()]
+    ex = d[d.id.isin(sorted(half_ids or sub_ids)[:3]) & (d.seed == 0)]
     ex_rows = [{"id": i, "human": ref[i], **{s: g[g.system == s].text.iloc[0] if (g.system == s).any() else ""
                                              for s in shown}} for i, g in ex.groupby("id")]
     parts = [f"## {TITLES[dataset]}", _table(rows, list(rows[0])),
-             f"SmolLM2 cells (generation, cached answers reused): {minutes:.0f} min of cell time, one CPU thread."]
+             f"SmolLM2 cell time: {minutes:.0f} min on one CPU thread (answers already in the response cache, e.g. "
+             "from the previous page's subset, cost nothing)."]
     sft = _sft_lines(sft_cells, dataset)
     if sft:
         parts.append(sft)
@@ -362,9 +377,9 @@ def dataset_section(cfg: CatalogBench, dataset: str, d, judged, sft_cells: list[
     if len(j):
         jr = _judge_rows(j)
         parts += ["LLM judges (SmolLM2-135M-Instruct, the same engine; verdict = the most probable label word, each "
-                  f"scored as the judge's reply) on {j.id.nunique()} of the LLM subset:", _table(jr, list(jr[0]))]
+                  f"scored as the judge's reply) on {j.id.nunique()} columns of the LLM subset:", _table(jr, list(jr[0]))]
     if ex_rows:
-        parts += ["Examples (first three of the LLM subset):", _table(ex_rows, ["id", "human"] + shown)]
+        parts += ["Examples (the first three columns every system described):", _table(ex_rows, ["id", "human"] + shown)]
     return "\n\n".join(parts)
 
 
@@ -384,7 +399,7 @@ def page(cfg: CatalogBench, cells: list[dict]) -> str:
         sft_datasets=", ".join(TITLES[d].split(" (")[0] for d in cfg.sft_datasets), n_resamples=cfg.n_resamples,
         max_new_tokens=cfg.max_new_tokens, engine=cfg.engine,
         n_llm=", ".join(f"{n} {TITLES[d].split(' ')[0]}" for d, n in cfg.n_llm.items()),
-        seeds=len(cfg.random_seeds), paper_rouge=head["rouge1_f1"],
+        seeds=len(cfg.random_seeds), paper_rouge=f"{head['rouge1_f1']:.2f}",
         paper_accept=f"{head['steward_accept_low']:.0%}–{head['steward_accept_high']:.0%}",
         sections="\n\n".join(sections), claims=claims_section("metadata_rag", load=of)).rstrip()
 
