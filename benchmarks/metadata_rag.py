@@ -45,7 +45,8 @@ class CatalogBench(BenchConfig):
     page_fields: ClassVar[tuple[str, ...]] = ("n_resamples",)
     cell_fields: ClassVar[tuple[str, ...]] = ("model", "engine", "max_new_tokens", "embedder", "datasets", "n_llm",
                                               "n_judge", "llm_systems", "random_seeds", "sft_systems",
-                                              "sft_datasets", "sft", "judged")
+                                              "sft_datasets", "sft", "judged", "ablation_systems", "n_ablation",
+                                              "n_sft")
 
     model: str = "smollm2"
     """the describing (and judging) model, a siftkit.llm.factory name."""
@@ -57,12 +58,19 @@ class CatalogBench(BenchConfig):
     """embedder of ``dense-K`` and ``dense-copy`` (siftkit.embed name)."""
     datasets: list[str] = ["bird", "spider2"]
     """catalogs scored (``bird``, ``spider2``)."""
-    n_llm: dict[str, int] = {"bird": 80, "spider2": 48}
-    """per dataset: scored columns (evenly spaced) the LLM systems describe."""
+    n_llm: dict[str, int] = {"bird": 80, "spider2": 24}
+    """per dataset: scored columns (evenly spaced) the main LLM systems describe (the LLM subset)."""
     n_judge: dict[str, int] = {"bird": 40, "spider2": 24}
-    """per dataset: of them, outputs the LLM judges read (evenly spaced)."""
-    llm_systems: list[str] = ["zero-shot", "rag-3", "random-3", "rag-1", "rag-5", "dense-3"]
-    """pretrained SmolLM2 systems (siftkit.catalog.generate names), in the order their cells run."""
+    """per dataset: of the LLM subset, outputs the LLM judges read (evenly spaced)."""
+    llm_systems: list[str] = ["zero-shot", "rag-3", "random-3"]
+    """pretrained SmolLM2 systems on the whole LLM subset (siftkit.catalog.generate names), in the order their
+    cells run: the paper's central comparison."""
+    ablation_systems: list[str] = ["rag-1", "rag-5", "dense-3"]
+    """the spec's ablations (k, dense retrieval), on ``n_ablation`` of the LLM subset."""
+    n_ablation: dict[str, int] = {"bird": 40, "spider2": 24}
+    """per dataset: of the LLM subset, columns the ablation systems describe (evenly spaced)."""
+    n_sft: dict[str, int] = {"bird": 40}
+    """per dataset: of the LLM subset, columns the fine-tuned systems describe (evenly spaced)."""
     random_seeds: list[int] = [0]
     """seeds of the random exemplar draw (``random-K`` cells, one per seed)."""
     sft_systems: list[str] = ["sft-0", "sft-3"]
@@ -92,15 +100,22 @@ def _params(dataset: str, system: str) -> dict:
     return {"dataset": dataset, "condition": condition, "k": k}
 
 
+def _with_seeds(cfg: CatalogBench, p: dict) -> list[dict]:
+    return [{**p, "seed": seed} for seed in cfg.random_seeds] if p["condition"] == "random" else [p]
+
+
 def grid(cfg: CatalogBench) -> list[dict]:
-    """Baselines first (seconds), then the LLM systems of each dataset in ``llm_systems`` order; ``random-K`` once
-    per seed."""
-    cells = [_params(d, s) for d in cfg.datasets for s in BASELINES if (d, s) != ("spider2", "ai_description")]
-    for d in cfg.datasets:
-        for s in cfg.llm_systems:
-            p = _params(d, s)
-            cells += [{**p, "seed": seed} for seed in cfg.random_seeds] if p["condition"] == "random" else [p]
-    return cells
+    """Baselines (seconds, but dense-copy embeds the whole pool: last), then the LLM systems of the smaller
+    dataset first, each in ``llm_systems`` order; ``random-K`` once per seed."""
+    cheap = [_params(d, s) for d in cfg.datasets for s in BASELINES
+             if (d, s) != ("spider2", "ai_description") and s != "dense-copy"]
+    llm = [p for d in sorted(cfg.datasets, key=lambda d: cfg.n_llm[d]) for s in cfg.llm_systems
+           for p in _with_seeds(cfg, _params(d, s))]
+    return cheap + llm + [_params(d, "dense-copy") for d in cfg.datasets]
+
+
+def ablation_grid(cfg: CatalogBench) -> list[dict]:
+    return [p for d in cfg.datasets for s in cfg.ablation_systems for p in _with_seeds(cfg, _params(d, s))]
 
 
 def sft_grid(cfg: CatalogBench) -> list[dict]:
@@ -124,11 +139,15 @@ def cell_settings(cfg: CatalogBench, params: dict) -> dict:
 
 
 def sft_settings(cfg: CatalogBench, params: dict) -> dict:
-    return {**cell_settings(cfg, params), "sft": dict(cfg.sft)}
+    return {**cell_settings(cfg, params), "sft": dict(cfg.sft), "n_sft": cfg.n_sft[params["dataset"]]}
 
 
 def judge_settings(cfg: CatalogBench, params: dict) -> dict:
     return {**cell_settings(cfg, params), "n_judge": cfg.n_judge[params["dataset"]]}
+
+
+def ablation_settings(cfg: CatalogBench, params: dict) -> dict:
+    return {**cell_settings(cfg, params), "n_ablation": cfg.n_ablation[params["dataset"]]}
 
 
 @functools.lru_cache(maxsize=None)
@@ -201,9 +220,16 @@ def cell(cfg: CatalogBench, params: dict) -> dict:
     return _out(_describe(cfg, dataset, system, tgt, seed=params.get("seed", 0)))
 
 
+def ablation_cell(cfg: CatalogBench, params: dict) -> dict:
+    """An ablation system (k, dense retrieval) on the first ``n_ablation`` of the LLM subset (evenly spaced)."""
+    dataset = params["dataset"]
+    tgt = evenly(llm_subset(dataset, cfg.n_llm[dataset]), cfg.n_ablation[dataset])
+    return _out(_describe(cfg, dataset, system_of(params), tgt, seed=params.get("seed", 0)))
+
+
 def sft_cell(cfg: CatalogBench, params: dict) -> dict:
-    """The fine-tuned variant on the ``n_llm`` subset; each target described by the fold model trained without its
-    database. Records what each fold model was trained on and its loss log."""
+    """The fine-tuned variant on ``n_sft`` of the LLM subset (evenly spaced); each target described by the fold
+    model trained without its database. Records what each fold model was trained on and its loss log."""
     from siftkit.catalog.finetune import CatalogSFTConfig, FoldModels
     from siftkit.core.paths import cache_dir
 
@@ -211,7 +237,8 @@ def sft_cell(cfg: CatalogBench, params: dict) -> dict:
     cat = _catalog(dataset)
     sft = FoldModels(cat.assets(), CatalogSFTConfig(**cfg.sft), cache_dir("models") / "catalog-sft",
                      threads=cfg.threads)
-    s = _describe(cfg, dataset, system, llm_subset(dataset, cfg.n_llm[dataset]), sft=sft)
+    s = _describe(cfg, dataset, system, evenly(llm_subset(dataset, cfg.n_llm[dataset]), cfg.n_sft[dataset]),
+                  sft=sft)
     out = _out(s)
     out["sft"] = {g: sft.log(g) for g in sorted({sft.name(d) for d in s.db})}
     return out
@@ -301,12 +328,16 @@ def _judge_rows(judged) -> list[dict]:
 
 
 def _sft_lines(cells: list[dict], dataset: str) -> str:
-    out = []
+    """What each fold model was trained on (the ``sft-K`` cells of a dataset share their fold models)."""
+    out, seen = [], []
     for c in cells:
-        if c["params"]["dataset"] != dataset:
-            continue
         folds = c["metrics"].get("sft", {})
-        out.append(f"`{system_of(c['params'])}` fold models{flag(c)}: " + "; ".join(
+        if c["params"]["dataset"] != dataset or folds in seen:
+            continue
+        seen.append(folds)
+        names = ", ".join(f"`{system_of(x['params'])}`" for x in cells
+                          if x["params"]["dataset"] == dataset and x["metrics"].get("sft") == folds)
+        out.append(f"Fold models of {names}{flag(c)}: " + "; ".join(
             f"{name}: trained without {', '.join(v['held_out'])} on {v['rows']} rows in "
             f"{v['log'][-1]['train_runtime'] / 60:.0f} min, batch loss {v['log'][0]['loss']:.2f} (step 1) → "
             f"{v['log'][-2]['loss']:.2f} (last step)" for name, v in sorted(folds.items())))
@@ -314,20 +345,31 @@ def _sft_lines(cells: list[dict], dataset: str) -> str:
 
 
 def dataset_section(cfg: CatalogBench, dataset: str, d, judged, sft_cells: list[dict]) -> str:
+    """One dataset's tables: the baselines on every scored asset; the baselines and the main LLM systems on the
+    LLM subset; and, where the ablations and the fine-tuned systems cover a smaller part of it, everything on that
+    part (so each row is compared with the others on the same columns)."""
     gen = [s for s in d.system.unique() if s not in BASELINES]
-    order = {s: i for i, s in enumerate(list(BASELINES) + ["zero-shot"] + sorted(gen))}
-    sub_ids = set(d[d.system.isin(gen)].id)
+    main = [s for s in cfg.llm_systems if s in gen]
+    order = {s: i for i, s in enumerate(list(BASELINES) + main + sorted(set(gen) - set(main)))}
+    sub_ids = set(d[d.system.isin(main)].id) or set(d[d.system.isin(gen)].id)
+    half_ids = set(d[d.system.isin(set(gen) - set(main))].id) & sub_ids
     rows = _summary_rows(d[d.system.isin(BASELINES)], "all scored", order, cfg.n_resamples)
-    rows += _summary_rows(d[d.id.isin(sub_ids)], "LLM subset", order, cfg.n_resamples)
-    llm = d[d.system.isin(gen)]
-    minutes = llm.drop_duplicates(["system", "seed"]).seconds.sum() / 60
+    rows += _summary_rows(d[d.id.isin(sub_ids) & d.system.isin(list(BASELINES) + main)],
+                          f"LLM subset ({len(sub_ids)})", order, cfg.n_resamples)
+    if half_ids and half_ids != sub_ids:
+        rows += _summary_rows(d[d.id.isin(half_ids)], f"half of it ({len(half_ids)})", order, cfg.n_resamples)
+    elif half_ids:
+        rows += _summary_rows(d[d.id.isin(half_ids) & ~d.system.isin(list(BASELINES) + main)],
+                              f"LLM subset ({len(sub_ids)})", order, cfg.n_resamples)
+    minutes = d[d.system.isin(gen)].drop_duplicates(["system", "seed"]).seconds.sum() / 60
     ref = {a.id: a.description for a in _catalog(dataset).assets()}
-    shown = [s for s in ("copy", "zero-shot", "rag-3", "dense-3", "sft-3") if (d.system == s).any()]
-    ex = d[d.id.isin(sorted(sub_ids)[:3]) & (d.seed == 0)]
+    shown = [s for s in ("copy", "zero-shot", "rag-3", "random-3", "dense-3", "sft-3") if (d.system == s).any()]
+    ex = d[d.id.isin(sorted(half_ids or sub_ids)[:3]) & (d.seed == 0)]
     ex_rows = [{"id": i, "human": ref[i], **{s: g[g.system == s].text.iloc[0] if (g.system == s).any() else ""
                                              for s in shown}} for i, g in ex.groupby("id")]
     parts = [f"## {TITLES[dataset]}", _table(rows, list(rows[0])),
-             f"SmolLM2 cells (generation, cached answers reused): {minutes:.0f} min of cell time, one CPU thread."]
+             f"SmolLM2 cell time: {minutes:.0f} min on one CPU thread (answers already in the response cache, e.g. "
+             "from the previous page's subset, cost nothing)."]
     sft = _sft_lines(sft_cells, dataset)
     if sft:
         parts.append(sft)
@@ -335,9 +377,9 @@ def dataset_section(cfg: CatalogBench, dataset: str, d, judged, sft_cells: list[
     if len(j):
         jr = _judge_rows(j)
         parts += ["LLM judges (SmolLM2-135M-Instruct, the same engine; verdict = the most probable label word, each "
-                  f"scored as the judge's reply) on {j.id.nunique()} of the LLM subset:", _table(jr, list(jr[0]))]
+                  f"scored as the judge's reply) on {j.id.nunique()} columns of the LLM subset:", _table(jr, list(jr[0]))]
     if ex_rows:
-        parts += ["Examples (first three of the LLM subset):", _table(ex_rows, ["id", "human"] + shown)]
+        parts += ["Examples (the first three columns every system described):", _table(ex_rows, ["id", "human"] + shown)]
     return "\n\n".join(parts)
 
 
@@ -347,7 +389,7 @@ def page(cfg: CatalogBench, cells: list[dict]) -> str:
     def of(experiment: str) -> list[dict]:
         return [c for c in cells if c["experiment"] == experiment]
 
-    df = _frame(of("metadata_rag") + of("metadata_rag_sft"))
+    df = _frame(of("metadata_rag") + of("metadata_rag_ablation") + of("metadata_rag_sft"))
     judged = _frame(of("metadata_rag_judge"))
     sections = [dataset_section(cfg, ds, df[df.dataset == ds], judged, of("metadata_rag_sft"))
                 for ds in cfg.datasets if (df.dataset == ds).any()]
@@ -357,7 +399,7 @@ def page(cfg: CatalogBench, cells: list[dict]) -> str:
         sft_datasets=", ".join(TITLES[d].split(" (")[0] for d in cfg.sft_datasets), n_resamples=cfg.n_resamples,
         max_new_tokens=cfg.max_new_tokens, engine=cfg.engine,
         n_llm=", ".join(f"{n} {TITLES[d].split(' ')[0]}" for d, n in cfg.n_llm.items()),
-        seeds=len(cfg.random_seeds), paper_rouge=head["rouge1_f1"],
+        seeds=len(cfg.random_seeds), paper_rouge=f"{head['rouge1_f1']:.2f}",
         paper_accept=f"{head['steward_accept_low']:.0%}–{head['steward_accept_high']:.0%}",
         sections="\n\n".join(sections), claims=claims_section("metadata_rag", load=of)).rstrip()
 
@@ -383,7 +425,9 @@ BENCHMARK = Benchmark(
     name="metadata_rag", title="Metadata RAG: catalog descriptions from retrieved examples (Singh et al., 2025)",
     config=CatalogBench, grid=grid, cell=cell, page=page, cell_settings=cell_settings,
     sources=_CATALOG + _LLM + [_CELL], inputs=_inputs,
-    parts=[Part("metadata_rag_sft", grid=sft_grid, cell=sft_cell, cell_settings=sft_settings, inputs=_inputs,
+    parts=[Part("metadata_rag_ablation", grid=ablation_grid, cell=ablation_cell, cell_settings=ablation_settings,
+                inputs=_inputs, sources=_CATALOG + _LLM + [_CELL + ",ablation_cell"]),
+           Part("metadata_rag_sft", grid=sft_grid, cell=sft_cell, cell_settings=sft_settings, inputs=_inputs,
                 sources=_CATALOG + _LLM + ["siftkit/catalog/finetune.py", "siftkit/llm/finetune.py",
                                            "siftkit/llm/local.py", _CELL + ",sft_cell"]),
            Part("metadata_rag_judge", grid=judge_grid, cell=judge_cell, cell_settings=judge_settings, inputs=_inputs,
