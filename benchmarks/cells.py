@@ -306,20 +306,24 @@ def _job(exp: Experiment, params: dict[str, Any]) -> tuple:
 
 
 def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict], bool] | None = None,
-                   workers: int = 0, rerun: Sequence[str] = ()) -> dict:
-    """Run every cell that is missing or partial; returns ``{"ran", "skipped", "total"}``.
+                   workers: int = 0, rerun: Sequence[str] = (), stale: str = "refuse") -> dict:
+    """Run every cell that is missing or partial; returns ``{"ran", "skipped", "total"}`` (and, with
+    ``stale="skip"``, ``"stale"``: the names ``EXPERIMENT/KEY`` of the stale cells left as they are).
 
-    Stale cells (and stale partial cells) stop the run before anything starts, with a message naming them,
-    unless ``"stale"`` is in ``rerun``; ``"unverified"`` in ``rerun`` recomputes unverified legacy cells too.
+    Stale cells (and stale partial cells) stop the run before anything starts, with a message naming them
+    (``stale="refuse"``), or are left out of it (``stale="skip"``, what ``python -m benchmarks run`` does), unless
+    ``"stale"`` is in ``rerun``; ``"unverified"`` in ``rerun`` recomputes unverified legacy cells too.
     ``workers`` > 0 runs cells in that many worker processes (``concurrent.futures``, spawned); 0 runs them here.
     A cell that raises is reported at the end (:class:`CellsFailed`) after the others ran.
     """
     cells = [c for c in exp.cells() if only is None or only(c)]
     status = {cell_key(c): exp.status(c) for c in cells}
-    stale = [{"params": c, "status_reasons": status[cell_key(c)][1]} for c in cells
-             if status[cell_key(c)][0] == "stale"]
-    if stale and "stale" not in rerun:
-        raise StaleCellError(stale_message(exp.name, stale))
+    if stale not in ("refuse", "skip"):
+        raise ValueError(f"stale must be 'refuse' or 'skip', not {stale!r}")
+    refused = [{"params": c, "status_reasons": status[cell_key(c)][1]} for c in cells
+               if status[cell_key(c)][0] == "stale"]
+    if refused and "stale" not in rerun and stale == "refuse":
+        raise StaleCellError(stale_message(exp.name, refused))
     todo = [c for c in cells if status[cell_key(c)][0] in ("missing", "partial", *rerun)]
     for c in todo:
         if status[cell_key(c)][0] == "stale":
@@ -363,7 +367,10 @@ def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict]
         head += f"; logs in {Path(exp.root) / exp.name / '_tmp_logs'}"
         raise CellsFailed(f"{len(failed)} of {len(todo)} cells of {exp.name} failed ({head}); the others were kept."
                           f"\nFirst traceback:\n{failed[0][1]}")
-    return {"ran": len(todo), "skipped": len(cells) - len(todo), "total": len(cells)}
+    out = {"ran": len(todo), "skipped": len(cells) - len(todo), "total": len(cells)}
+    if stale == "skip":
+        out["stale"] = [] if "stale" in rerun else [f"{exp.name}/{cell_key(r['params'])}" for r in refused]
+    return out
 
 
 def load_cells(name: str, root: Path = CELLS) -> list[dict[str, Any]]:
