@@ -10,8 +10,8 @@ info mask), in upstream's layout (right-padded response slices, explicit loops) 
 on-policy ratios (ρ = 1), ratios outside the clip range on both sides, and temperature ≠ 1.
 
 Known, intended differences (asserted where they show): a size-1 GRPO group gets ``A = r`` (upstream
-``r / (1 + 1e-6)``: 1e-6 relative); ``masked_whiten`` is 0 outside the mask (upstream leaves values there, unused); GAE bootstraps from 0 after the
-last response token, where Search-R1's verl (``dp_critic.compute_values``) masks the critic's values with the
+``r / (1 + 1e-6)``: 1e-6 relative); ``masked_whiten`` is 0 outside the mask (upstream leaves values there,
+unused); GAE bootstraps from 0 after the last response token, where Search-R1's verl (``dp_critic.compute_values``) masks the critic's values with the
 attention mask shifted by one (``attention_mask[:, -R - 1:-1]``) and so keeps the value one past the last response
 token (which its own value loss pulls toward 0). The GAE test gives upstream zero values on padding, the state its
 critic is trained toward.
@@ -124,7 +124,8 @@ def _trajs(seed: int) -> list[Trajectory]:
 
     out = []
     for i in range(6):
-        t = Trajectory(uid=f"q{i // 2}", question="", golds=[], prompt=ids(int(torch.randint(2, 7, (1,), generator=g))))
+        prompt = ids(int(torch.randint(2, 7, (1,), generator=g)))
+        t = Trajectory(uid=f"q{i // 2}", question="", golds=[], prompt=prompt)
         turns = 1 if i == 0 else int(torch.randint(1, 4, (1,), generator=g))
         for k in range(turns):
             t.segments.append((ids(int(torch.randint(1, 5, (1,), generator=g))), True))
@@ -386,3 +387,118 @@ def test_sft_warm_start_loss_is_the_nll_of_generated_tokens_only():
     ref.backward()
     assert ours.item() == pytest.approx(ref.item(), rel=REL)
     assert torch.allclose(w1.grad, w2.grad, rtol=1e-4, atol=1e-8)  # token_logprobs computes in float32
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the trainer's wiring: one real step of SearchR1Trainer against the reference on the step's own rollouts
+# (``state_tokens/coverage`` as upstream's ``_create_loss_mask``: Σ info mask / Σ response mask over the batch)
+# ---------------------------------------------------------------------------------------------------------------------
+
+def _ref_scores(model, t, temperature):
+    """Per response token of one unpadded trajectory: log π(y_t) and entropy H_t from logits / temperature."""
+    seq = torch.tensor([t.prompt + t.response_ids])
+    P, R = len(t.prompt), len(t.response_ids)
+    z = model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits[0, P - 1:P - 1 + R].double() / temperature
+    lp = torch.log_softmax(z, -1)[torch.arange(R), seq[0, P:P + R]]  # (R,)
+    return lp, ref_entropy(z)
+
+
+def _pad(rows, R):
+    """Stack per-trajectory (R_i,) tensors into the upstream (N, R) layout, zero-padded on the right."""
+    out = torch.zeros(len(rows), R, dtype=D)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = r
+    return out
+
+
+def _one_step(small_task, algo, **kw):
+    """Run one SearchR1Trainer step with a reference policy different from the policy, capturing the step's
+    rollouts and the gradients the optimisers would apply (no update is made; clipping is off)."""
+    from siftkit.search_agent.config import SearchR1Config
+    from siftkit.search_agent.synthetic import SHORT_TEMPLATE, tiny_policy
+    from siftkit.search_agent.trainer import SearchR1Trainer
+
+    task, tok, bm25 = small_task
+    model, ref_model = tiny_policy(len(tok), seed=3), tiny_policy(len(tok), seed=4)
+    cfg = SearchR1Config(algo=algo, max_turns=2, topk=1, max_new_tokens=6, prompts_per_step=4, group_size=3, steps=1,
+                         epochs=1, mini_batches=1, grad_clip=1e9, template=SHORT_TEMPLATE, **kw)
+    tr = SearchR1Trainer(model, tok, bm25, cfg, ref_model=ref_model)
+    tr.reward = lambda t: float(len(t.response_ids) % 3) / 2  # varied rewards, so advantages are not all 0
+    got: dict = {}
+    sample = tr.sample
+    tr.sample = lambda rows: got.setdefault("trajs", sample(rows))
+    tr.opt.step = lambda: got.setdefault("grads", [p.grad.clone() for p in model.parameters()])
+    if tr.critic is not None:
+        with torch.no_grad():  # a critic that does not predict 0 everywhere (its head starts at zero)
+            tr.critic.head.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(5))
+            tr.critic.head.bias.fill_(0.1)
+        tr.critic_opt.step = lambda: got.setdefault("critic_grads", [p.grad.clone() for p in tr.critic.parameters()])
+    got["history"] = tr.train(task.train)
+    return tr, model, ref_model, cfg, got
+
+
+def _assert_grads(ours, params):
+    for a, p in zip(ours, params):
+        b = p.grad if p.grad is not None else torch.zeros_like(p)
+        assert (a.double() - b.double()).norm() <= 1e-4 * b.double().norm() + 1e-9
+    assert sum(float(p.grad.abs().sum()) for p in params if p.grad is not None) > 0
+
+
+def test_grpo_step_gradient_equals_upstream_on_its_own_rollouts(small_task):
+    tr, model, ref_model, cfg, got = _one_step(small_task, "grpo", beta=0.05, entropy_coeff=0.01, temperature=0.8)
+    trajs = got["trajs"]
+    assert len({t.uid for t in trajs}) == 4 and len({t.reward for t in trajs}) > 1
+    assert any(0 in t.info_mask for t in trajs)  # observation / invalid-action spans are in the batch
+    R = max(len(t.response_ids) for t in trajs)
+    model.zero_grad()
+    lp, ent = zip(*(_ref_scores(model, t, cfg.temperature) for t in trajs))
+    with torch.no_grad():
+        ref_lp = [_ref_scores(ref_model, t, cfg.temperature)[0] for t in trajs]
+    lp, ent, ref_lp = _pad(lp, R), _pad(ent, R), _pad(ref_lp, R)
+    info = _pad([torch.tensor(t.info_mask, dtype=D) for t in trajs], R)
+    adv = ref_grpo_advantage(torch.tensor([t.reward for t in trajs], dtype=D), [t.uid for t in trajs])
+    pg, frac = ref_policy_loss(lp.detach(), lp, adv[:, None].expand_as(lp), info, cfg.clip_eps)
+    kl = ref_masked_mean(ref_kl(lp, ref_lp, "low_var_kl"), info)
+    loss = pg - cfg.entropy_coeff * ref_masked_mean(ent, info) + cfg.beta * kl
+    loss.backward()
+    h = got["history"][0]
+    assert h["pg_loss"] == pytest.approx(pg.item(), rel=1e-4, abs=1e-6)
+    assert h["kl"] == pytest.approx(kl.item(), rel=1e-4) and kl.item() > 0
+    assert h["clip_frac"] == frac.item() == 0.0  # the first update is on-policy: ρ = 1
+    assert h["coverage"] == pytest.approx((info.sum() / sum(len(t.response_ids) for t in trajs)).item(), rel=1e-12)
+    _assert_grads(got["grads"], list(model.parameters()))
+
+
+def test_ppo_step_gradients_equal_upstream_on_its_own_rollouts(small_task):
+    tr, model, ref_model, cfg, got = _one_step(small_task, "ppo", beta=0.05, entropy_coeff=0.01, temperature=1.0,
+                                               value_clip=0.5)
+    trajs = got["trajs"]
+    R = max(len(t.response_ids) for t in trajs)
+    model.zero_grad()
+    lp, ent = zip(*(_ref_scores(model, t, cfg.temperature) for t in trajs))
+    with torch.no_grad():
+        ref_lp = [_ref_scores(ref_model, t, cfg.temperature)[0] for t in trajs]
+    lp, ent, ref_lp = _pad(lp, R), _pad(ent, R), _pad(ref_lp, R)
+    info = _pad([torch.tensor(t.info_mask, dtype=D) for t in trajs], R)
+    resp = _pad([torch.ones(len(t.response_ids), dtype=D) for t in trajs], R)
+    # critic values of the state before each response token, one unpadded trajectory at a time
+    tr.critic.zero_grad()
+    vpreds = []
+    for t in trajs:
+        seq = torch.tensor([t.prompt + t.response_ids])
+        P, n = len(t.prompt), len(t.response_ids)
+        vpreds.append(tr.critic(seq, torch.ones_like(seq))[0, P - 1:P - 1 + n].double())
+    vpreds = _pad(vpreds, R)
+    values = vpreds.detach()
+    scores = _pad([torch.tensor([0.0] * (len(t.response_ids) - 1) + [t.reward], dtype=D) for t in trajs], R)
+    token_rewards = scores - cfg.beta * ref_kl(lp.detach(), ref_lp, "kl") * info  # apply_kl_penalty, info mask
+    adv, returns = ref_gae(token_rewards, values, resp, cfg.gamma, cfg.lam)
+    pg, _ = ref_policy_loss(lp.detach(), lp, adv, info, cfg.clip_eps)
+    (pg - cfg.entropy_coeff * ref_masked_mean(ent, info)).backward()
+    vl = ref_value_loss(vpreds, returns, values, resp, cfg.value_clip)
+    vl.backward()
+    h = got["history"][0]
+    assert h["value_loss"] == pytest.approx(vl.item(), rel=1e-4) and vl.item() > 0
+    assert h["pg_loss"] == pytest.approx(pg.item(), rel=1e-4, abs=1e-6)
+    _assert_grads(got["grads"], list(model.parameters()))
+    _assert_grads(got["critic_grads"], list(tr.critic.parameters()))
