@@ -122,7 +122,8 @@ def n_labels(res: Any) -> int:
     if isinstance(res, dict) and set(res) == {"relevance", "usefulness"}:
         return n_labels(res["relevance"]) + n_labels(res["usefulness"])
     rows = res.values() if isinstance(res, dict) else res
-    return sum(all(math.isfinite(x) for x in (r.values() if isinstance(r, dict) else r)) for r in rows)
+    return sum(r is not None and all(math.isfinite(x) for x in (r if isinstance(r, (list, tuple)) else [r]))
+               for r in rows)
 
 
 def max_abs_diff(a: Any, b: Any) -> float:

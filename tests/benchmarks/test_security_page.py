@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from benchmarks.security import CONDITIONS, DEFAULT, SecurityBench, _judge_grid, figures, max_abs_diff
+from benchmarks.security import CONDITIONS, DEFAULT, SecurityBench, _judge_grid, figures, max_abs_diff, n_labels
 
 
 def test_figures_flip_target_and_margin_by_hand():
@@ -40,3 +40,8 @@ def test_grid_has_every_condition_and_each_default():
     for judge, default in DEFAULT.items():
         assert default in CONDITIONS[judge] and "off" in CONDITIONS[judge]
     assert CONDITIONS["relevance-trained"] == CONDITIONS["relevance"]
+
+
+def test_n_labels_counts_finite_rows_and_given_labels():
+    both = {"relevance": [[-1.0, float("-inf")], [-1.0, -2.0]], "usefulness": {"a": 3, "b": None}}
+    assert n_labels(both) == 2 and n_labels({"a": 2, "b": 0}) == 2 and n_labels([[1.0], [float("nan")]]) == 1
