@@ -126,3 +126,21 @@ def test_claims_and_page_follow_the_cells(captions_gain, verdict):
 def test_retention_outside_tolerance_is_said():
     page = bench.page(CFG, _cells(0.1, 0.1, retention=0.97))
     assert "P@1 0.970 against the teacher's 1.000, OUTSIDE the stated tolerance of 2 points" in page
+
+
+def test_image_section_from_cells_or_said_missing():
+    from siftkit.multilingual.data import STYLES
+
+    assert "Not run for this page" in bench._image_section(CFG, [])
+    langs = ("en", *bench.LANGS)
+    recs = []
+    for vlm, seeds in (("teacher", [0]), ("student", [0, 1, 2])):
+        for s in seeds:
+            m = {f"{st}/{l}/{t}": 0.1 * (s + 1) for st in STYLES for l in langs for t in ("i2t", "t2i")}
+            m |= {f"mse/{l}": 2.0 - s for l in bench.LANGS} | {"images": 13, "train_pairs": 104}
+            recs.append({"experiment": "xvlm2vec_image", "status": "fresh", "params": {"vlm": vlm, "seed": s},
+                         "metrics": m})
+    text = bench._image_section(CFG, recs)
+    assert "{" not in text and "The 13 AVVA JPEGs" in text and "self-distilled on 104" in text
+    assert "| student | 3 | plain | 0.200 ± 0.248 |" in text  # 0.1, 0.2, 0.3: sd 0.1, t 4.303 / √3
+    assert "| teacher | 2.000 | 2.000 |" in text
