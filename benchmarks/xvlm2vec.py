@@ -501,7 +501,10 @@ def _throughput_table(recs: list[dict]) -> str:
                      f"{t['ours_pairs_per_s']:.1f} | {t['st_train_pairs_per_s']:.1f} | "
                      f"{t['st_with_labels_pairs_per_s']:.1f} | {t['ratio_ours_vs_st_with_labels']:.2f} | "
                      f"{t['ratio_ours_vs_st_train_only']:.2f} |")
-    return "\n".join(lines)
+    verdicts = [f"On {r['metrics']['device_name']} ours / ST incl. labels is {r['metrics']['ratio_ours_vs_st_with_labels']:.2f}, "
+                + ("meeting" if r["metrics"]["ratio_ours_vs_st_with_labels"] >= 1 else "BELOW")
+                + " the goal of ≥ 1" for r in rs]
+    return "\n".join(lines) + "\n\n" + "; ".join(verdicts) + "."
 
 
 def _image_tables(recs: list[dict]) -> tuple[str, str, dict]:
