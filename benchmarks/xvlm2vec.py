@@ -530,6 +530,17 @@ def _image_tables(recs: list[dict]) -> tuple[str, str, dict]:
                                               "train_pairs": st.get("train_pairs", "–")}
 
 
+def _missing(cfg: XvlmBench, main: list[dict]) -> str:
+    """One line naming the grid cells this page has no cell for (they are not silently dropped)."""
+    have = {tuple(sorted(c["params"].items())) for c in main}
+    gone = [p for p in grid(cfg) if tuple(sorted(p.items())) not in have]
+    if not gone:
+        return "Every cell of the grid is on this page."
+    return ("**Not computed for this page** (missing cells: `python -m benchmarks run xvlm2vec "
+            "--profile cpu` computes them): "
+            + ", ".join(f"{p['condition']} seed {p['seed']}" for p in gone) + ".")
+
+
 def _image_section(cfg: XvlmBench, cells: list[dict]) -> str:
     if not cells:
         return ("## Image+text path: the tiny random VLM on real JPEGs\n\nNot run for this page (the "
@@ -573,6 +584,7 @@ def page(cfg: XvlmBench, cells: list[dict]) -> str:
         dev=dev, dev_verdicts="\n\n".join(_verdict(cfg, dev_sum, c) for c in every[1:4]),
         hubness_dev=_hub_table(cfg, main, "xtd10_dev/", every), throughput=_throughput_table(main),
         image=_image_section(cfg, image),
+        missing=_missing(cfg, main),
         claims=claims_section("xvlm2vec", load=lambda name: [c for c in cells if c["experiment"] == name]),
     ).rstrip()
 

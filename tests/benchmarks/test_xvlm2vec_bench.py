@@ -122,6 +122,10 @@ def test_claims_and_page_follow_the_cells(captions_gain, verdict):
     assert "| 12.0 | 10.0 | 8.0 | 1.50 | 1.20 |" in page
     assert "On cpu ours / ST incl. labels is 1.50, meeting the goal of ≥ 1." in page
     assert "within the stated tolerance of 2 points" in page and "OUTSIDE" not in page
+    assert "Every cell of the grid is on this page." in page
+    fewer = [c for c in cells if c["params"] != {"condition": "student_captions", "seed": 2}]
+    assert "**Not computed for this page**" in bench.page(CFG, fewer) and "student_captions seed 2." in bench.page(
+        CFG, fewer)
 
 
 def test_retention_outside_tolerance_is_said():
