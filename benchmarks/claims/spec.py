@@ -6,6 +6,7 @@ See :mod:`benchmarks.claims` for the file format.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ class Arm:
     """Key (in ``metrics``; dots walk into mappings) of per-item values, for ``test: clusters``."""
     items: str | None = None
     """Regular expression an item id must match (``clusters``), e.g. ``2hop``."""
+    cluster: str | None = None
+    """Regular expression whose first match in an item id names the item's cluster (``clusters``: whole clusters
+    are resampled, e.g. ``^[^.]+`` for the database of ``db.table.column``); default: each item its own cluster."""
     scale: float = 1.0
     """Multiplier for hex-digit per-item strings (e.g. 0.1 for counts out of 10)."""
     paper: float | None = None
@@ -170,7 +174,7 @@ def _paper_value(v: Any, paper_table: dict, path: Path, m: _Map, key: str,
     raise InputError(f"{name}: expected a number or a `paper:` reference", path, _line(m, key), field=name)
 
 
-_ARM_KEYS = {"experiment", "where", "metric", "per_item", "items", "scale", "paper", "fixed"}
+_ARM_KEYS = {"experiment", "where", "metric", "per_item", "items", "cluster", "scale", "paper", "fixed"}
 
 
 def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_paper: str | None, path: Path,
@@ -205,9 +209,15 @@ def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_pa
     if not isinstance(merged.get("experiment"), str):
         raise InputError(f"{name}.experiment: missing (give it in the arm or in the claim's `cells:`)", path,
                          _line(spec), field=f"{name}.experiment")
-    for k in ("metric", "per_item", "items"):
+    for k in ("metric", "per_item", "items", "cluster"):
         if merged.get(k) is not None and not isinstance(merged[k], str):
             raise InputError(f"{name}.{k}: expected a string", path, _line(spec, k), field=f"{name}.{k}")
+    if merged.get("cluster") is not None:
+        try:
+            re.compile(merged["cluster"])
+        except re.error as e:
+            raise InputError(f"{name}.cluster: not a regular expression ({e})", path, _line(spec, "cluster"),
+                             field=f"{name}.cluster") from None
     scale = merged.get("scale", 1.0)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool):
         raise InputError(f"{name}.scale: expected a number", path, _line(spec, "scale"), field=f"{name}.scale")
@@ -216,7 +226,7 @@ def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_pa
     if not isinstance(fixed, bool):
         raise InputError(f"{name}.fixed: expected true or false", path, _line(spec, "fixed"), field=f"{name}.fixed")
     return Arm(merged["experiment"], where, merged.get("metric"), merged.get("per_item"), merged.get("items"),
-               float(scale), p, ref, fixed)
+               merged.get("cluster"), float(scale), p, ref, fixed)
 
 
 def _label(a: Arm, b: Arm | None) -> str:

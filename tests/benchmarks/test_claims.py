@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.cells import Experiment, run_experiment
 from benchmarks.claims import CONTRADICTED, HOLDS, MISSING, OPEN, claims_section, load_claims, main, paper, verdicts
+from siftkit.core.errors import InputError
 
 T_975_DF2 = 4.302652729911275  # scipy.stats.t.ppf(0.975, 2)
 
@@ -414,3 +415,49 @@ def test_a_repository_claim_flips_with_its_cells(tmp_path):
     cells(tmp_path / "flipped", [0.70, 0.70, 0.70], [0.71, 0.72, 0.715])
     assert evaluate(claim, tmp_path / "paper").verdict == HOLDS
     assert evaluate(claim, tmp_path / "flipped").verdict == CONTRADICTED
+
+
+def test_cluster_key_resamples_databases(tmp_path):
+    d = claims_file(tmp_path, textwrap.dedent("""\
+        claims:
+          - id: by-db
+            claim: Items resampled by database.
+            test: clusters
+            cells: {experiment: dbs, per_item: r, cluster: "^[^.]+"}
+            axis: system
+            a: x
+            b: y
+          - id: by-item
+            claim: The same items, each its own cluster.
+            test: clusters
+            cells: {experiment: dbs, per_item: r}
+            axis: system
+            a: x
+            b: y
+        """))
+    # differences: database a (1.0, 1.0), database b (0.5, 0.7)
+    x = {"a.t.c1": 1.0, "a.t.c2": 1.0, "b.t.c1": 0.5, "b.t.c2": 0.7}
+    y = {k: 0.0 for k in x}
+    write_cells(tmp_path / "cells", "dbs", [({"system": "x"}, {"r": x}), ({"system": "y"}, {"r": y})])
+    vs = by_id(verdicts("m", tmp_path / "cells", d))
+    r = vs["by-db"].results[0]
+    # two clusters: a resample is {a, a} (mean 1.0), {b, b} (mean 0.6) or {a, b} (mean 0.8), each pair of
+    # equal draws with probability 1/4, so the 2.5% and 97.5% quantiles are 0.6 and 1.0
+    assert r.n == 4 and r.effect == pytest.approx(0.8) and r.note == "2 clusters"
+    assert r.lo == pytest.approx(0.6) and r.hi == pytest.approx(1.0) and vs["by-db"].verdict == HOLDS
+    assert vs["by-item"].results[0].note == "4 clusters"
+
+
+def test_cluster_key_must_be_a_regex(tmp_path):
+    d = claims_file(tmp_path, textwrap.dedent("""\
+        claims:
+          - id: bad
+            claim: A broken pattern.
+            test: clusters
+            cells: {experiment: dbs, per_item: r, cluster: "^[^."}
+            axis: system
+            a: x
+            b: y
+        """))
+    with pytest.raises(InputError, match=r"cluster: not a regular expression"):
+        load_claims("m", d)

@@ -10,8 +10,8 @@ info mask), in upstream's layout (right-padded response slices, explicit loops) 
 on-policy ratios (ρ = 1), ratios outside the clip range on both sides, and temperature ≠ 1.
 
 Known, intended differences (asserted where they show): a size-1 GRPO group gets ``A = r`` (upstream
-``r / (1 + 1e-6)``: 1e-6 relative); ``masked_whiten`` is 0 outside the mask (upstream leaves values there, unused); GAE bootstraps from 0 after the
-last response token, where Search-R1's verl (``dp_critic.compute_values``) masks the critic's values with the
+``r / (1 + 1e-6)``: 1e-6 relative); ``masked_whiten`` is 0 outside the mask (upstream leaves values there,
+unused); GAE bootstraps from 0 after the last response token, where Search-R1's verl (``dp_critic.compute_values``) masks the critic's values with the
 attention mask shifted by one (``attention_mask[:, -R - 1:-1]``) and so keeps the value one past the last response
 token (which its own value loss pulls toward 0). The GAE test gives upstream zero values on padding, the state its
 critic is trained toward.
@@ -124,7 +124,8 @@ def _trajs(seed: int) -> list[Trajectory]:
 
     out = []
     for i in range(6):
-        t = Trajectory(uid=f"q{i // 2}", question="", golds=[], prompt=ids(int(torch.randint(2, 7, (1,), generator=g))))
+        prompt = ids(int(torch.randint(2, 7, (1,), generator=g)))
+        t = Trajectory(uid=f"q{i // 2}", question="", golds=[], prompt=prompt)
         turns = 1 if i == 0 else int(torch.randint(1, 4, (1,), generator=g))
         for k in range(turns):
             t.segments.append((ids(int(torch.randint(1, 5, (1,), generator=g))), True))
@@ -390,6 +391,7 @@ def test_sft_warm_start_loss_is_the_nll_of_generated_tokens_only():
 
 # ---------------------------------------------------------------------------------------------------------------------
 # the trainer's wiring: one real step of SearchR1Trainer against the reference on the step's own rollouts
+# (``state_tokens/coverage`` as upstream's ``_create_loss_mask``: Σ info mask / Σ response mask over the batch)
 # ---------------------------------------------------------------------------------------------------------------------
 
 def _ref_scores(model, t, temperature):
@@ -397,7 +399,7 @@ def _ref_scores(model, t, temperature):
     seq = torch.tensor([t.prompt + t.response_ids])
     P, R = len(t.prompt), len(t.response_ids)
     z = model(input_ids=seq, attention_mask=torch.ones_like(seq)).logits[0, P - 1:P - 1 + R].double() / temperature
-    lp = torch.stack([torch.log_softmax(z[j], -1)[seq[0, P + j]] for j in range(R)])  # (R,)
+    lp = torch.log_softmax(z, -1)[torch.arange(R), seq[0, P:P + R]]  # (R,)
     return lp, ref_entropy(z)
 
 
@@ -418,7 +420,7 @@ def _one_step(small_task, algo, **kw):
 
     task, tok, bm25 = small_task
     model, ref_model = tiny_policy(len(tok), seed=3), tiny_policy(len(tok), seed=4)
-    cfg = SearchR1Config(algo=algo, max_turns=2, max_new_tokens=6, prompts_per_step=4, group_size=3, steps=1,
+    cfg = SearchR1Config(algo=algo, max_turns=2, topk=1, max_new_tokens=6, prompts_per_step=4, group_size=3, steps=1,
                          epochs=1, mini_batches=1, grad_clip=1e9, template=SHORT_TEMPLATE, **kw)
     tr = SearchR1Trainer(model, tok, bm25, cfg, ref_model=ref_model)
     tr.reward = lambda t: float(len(t.response_ids) % 3) / 2  # varied rewards, so advantages are not all 0
@@ -463,6 +465,7 @@ def test_grpo_step_gradient_equals_upstream_on_its_own_rollouts(small_task):
     assert h["pg_loss"] == pytest.approx(pg.item(), rel=1e-4, abs=1e-6)
     assert h["kl"] == pytest.approx(kl.item(), rel=1e-4) and kl.item() > 0
     assert h["clip_frac"] == frac.item() == 0.0  # the first update is on-policy: ρ = 1
+    assert h["coverage"] == pytest.approx((info.sum() / sum(len(t.response_ids) for t in trajs)).item(), rel=1e-12)
     _assert_grads(got["grads"], list(model.parameters()))
 
 
