@@ -206,11 +206,14 @@ LLM_SUBSETS = ("llm", "random", "all", "curated", "similarity")
 def llm_grid(cfg: AvvaBench) -> list[dict]:
     """``avva_llm`` cells, in the order they run: per (rho, seed) the LLM-curated subset first (it pays for the
     judge; the response cache serves the rest), then random, all, proxy-curated and the similarity filter on the
-    same pool; last, the LLM-judged threshold sweep at rho 0.3."""
-    cells = [{"rho": rho, "subset": sub, "fraction": 1.0 if sub == "all" else cfg.fraction, "seed": seed}
-             for rho in cfg.rhos for seed in cfg.seeds for sub in LLM_SUBSETS]
-    return cells + [{"rho": 0.3, "subset": "llm", "fraction": f, "seed": seed} for seed in cfg.seeds
-                    for f in cfg.llm_fractions]
+    same pool; the LLM-judged threshold sweep (rho 0.3) right after the rho 0.3 pools, before the other rhos."""
+    def pools(rho):
+        return [{"rho": rho, "subset": sub, "fraction": 1.0 if sub == "all" else cfg.fraction, "seed": seed}
+                for seed in cfg.seeds for sub in LLM_SUBSETS]
+
+    sweep = [{"rho": 0.3, "subset": "llm", "fraction": f, "seed": seed} for seed in cfg.seeds
+             for f in cfg.llm_fractions]
+    return [c for rho in cfg.rhos for c in pools(rho) + (sweep if rho == 0.3 else [])]
 
 
 def _llm_pool(cfg: AvvaBench, rho: float, seed: int):
@@ -491,6 +494,20 @@ def real_markdown(cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def llm_missing(cfg: AvvaBench, cells: list[dict]) -> str:
+    """Which cells of the ``avva_llm`` grid have not been computed (by rho, with their seeds), in words."""
+    have = {tuple(sorted(c["params"].items())) for c in cells}
+    todo = [p for p in llm_grid(cfg) if tuple(sorted(p.items())) not in have]
+    if not todo:
+        return "every cell of the LLM-judged grid was computed"
+    by: dict = {}
+    for p in todo:
+        by.setdefault(p["rho"], set()).add(p["seed"])
+    return (f"{len(todo)} of the {len(llm_grid(cfg))} cells of the LLM-judged grid were not computed in the CPU time "
+            "the session had (" + "; ".join(f"rho {r}: seeds {', '.join(map(str, sorted(s)))}"
+                                              for r, s in sorted(by.items())) + ")")
+
+
 def page(cfg: AvvaBench, cells: list[dict]) -> str:
     from benchmarks.claims import claims_section
 
@@ -505,7 +522,7 @@ def page(cfg: AvvaBench, cells: list[dict]) -> str:
         n_llm=cfg.n_llm, llm_pool=cfg.llm_pool, main=main_markdown(cfg, synth), paired=paired_markdown(cfg, synth),
         llm_main=main_markdown(cfg, llm, llm_labels) if llm else "Not run (no `avva_llm` cell yet).",
         llm_paired=paired_markdown(cfg, llm, "llm", ("random", "all", "similarity", "curated"), llm_labels),
-        llm_judge=llm_judge_markdown(llm),
+        llm_judge=llm_judge_markdown(llm), llm_missing=llm_missing(cfg, llm),
         describers=describer_markdown(synth), judge=judge_markdown(of("avva_judge")),
         real=real_markdown(of("avva_real")), claims=claims_section("avva", load=of)).rstrip()
 

@@ -128,3 +128,49 @@ def test_llm_judge_table_one_row_per_pool():
     assert len(pools) == 2 * len(CFG.rhos) * len(CFG.seeds)  # the judge table and the retention table
     assert "0.700 (0.600–0.800)" in text and "theta 5.30: 280 clips, 0.233 h" in text
     assert bench.llm_judge_markdown([]).startswith("Not run")
+
+
+def test_llm_cell_curates_by_the_judge_scores(monkeypatch):
+    """The LLM cell keeps the judge's top fraction: a judge that scores exactly the aligned pairs high keeps no
+    misaligned pair, and its stored ROC-AUC and retention follow (the model is replaced by those scores)."""
+    import numpy as np
+
+    cfg = bench.AvvaBench(n_train=60, llm_pool=40, n_test=30, k=2, n=10, epochs=1, threads=1, n_resamples=50)
+    monkeypatch.setattr(bench, "_llm_finals", lambda c, s: (np.where(s.aligned, 8.0, 2.0), 0.99))
+    m = bench.llm_cell(cfg, {"rho": 0.3, "subset": "llm", "fraction": 0.5, "seed": 0})
+    assert m["pool"] == 40 and m["kept"] == 20 and m["kept_misaligned_share"] == 0.0
+    assert m["judge_auc"] == 1.0 and len(m["final"]) == 40 and m["unscored"] == 0
+    keep_all = next(r for r in m["retention"] if r["fraction"] == 1.0)
+    assert keep_all["theta"] == 2.0 and keep_all["hours"] == 40 * 3 / 3600
+    r = bench.llm_cell(cfg, {"rho": 0.3, "subset": "random", "fraction": 0.5, "seed": 0})
+    assert r["kept"] == 20 and "judge_auc" not in r
+
+
+def test_real_train_runs_through_retrieval(tmp_path):
+    """Four 'real' clips (tones) with their images: the judge keeps its top pairs, the heads train, retrieval is
+    read over the true pairs (N = 4)."""
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    pairs, rng = [], np.random.default_rng(0)
+    for i in range(4):
+        wav, png = tmp_path / f"{i}.wav", tmp_path / f"{i}.png"
+        t = np.arange(16000 * 3) / 16000
+        sf.write(wav, 0.3 * np.sin(2 * np.pi * 300 * (i + 1) * t), 16000)
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(png)
+        pairs.append((wav, png))
+    rows = [(a, im, 1) for a, im in pairs] + [(a, pairs[(i + 1) % 4][1], 0) for i, (a, _) in enumerate(pairs)]
+    cfg = bench.AvvaBench(real_epochs=2, threads=1)
+    out = bench._real_train(cfg, pairs, rows, np.array([9.0] * 4 + [1.0] * 4))
+    assert out["real_kept"] == round(cfg.fraction * 8) and out["real_kept_matched"] == 4
+    for name in ("curated", "all"):
+        assert 0 <= out[f"real_{name}_a2v@1"] <= out[f"real_{name}_a2v@3"] <= 100
+
+
+def test_llm_missing_names_what_was_not_computed():
+    cells = [c for c in _llm_cells(0.0) if not (c["params"]["rho"] == 0.5 and c["params"]["seed"] > 0)]
+    n = len(bench.LLM_SUBSETS) * 2
+    assert bench.llm_missing(CFG, cells) == (f"{n} of the {len(bench.llm_grid(CFG))} cells of the LLM-judged grid "
+                                             "were not computed in the CPU time the session had (rho 0.5: seeds 1, 2)")
+    assert bench.llm_missing(CFG, _llm_cells(0.0)) == "every cell of the LLM-judged grid was computed"
