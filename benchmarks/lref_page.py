@@ -11,24 +11,10 @@ from pathlib import Path
 from benchmarks.cells import CELLS, load_cells
 from benchmarks.claims import claims_section
 from benchmarks.lref import AUX, EXTRA, METRICS, data, wands_dir
-from benchmarks.runner import flag
+from benchmarks.runner import flag, mean_sd, md_table
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CONDITIONS = ["zero-shot", "sft-all", "sft-selected", "+multi-cot", "+dpo"]
-def _fmt(xs: list) -> str:
-    import statistics
-
-    xs = [x for x in xs if x is not None]
-    if len(xs) < 2:
-        return f"{xs[0]:.3f}" if xs else "–"
-    return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}"
-
-
-def _table(head: list[str], rows: list[list]) -> str:
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                     + ["| " + " | ".join(str(x) for x in r) + " |" for r in rows])
-
-
 def _runs(cells: list[dict], part: str) -> list[dict]:
     """Per seed, its finished cell's metrics, else its partial cell's saved steps; ``_flag`` marks unverified ones."""
     by_seed: dict[int, dict] = {}
@@ -46,7 +32,7 @@ def _zero(cells: list[dict]) -> dict | None:
 
 
 def _col(runs: list[dict], key: str) -> str:
-    return _fmt([r.get(key) for r in runs])
+    return mean_sd([r.get(key) for r in runs])
 
 
 def _conditions(runs: list[dict], zero: dict | None, name: str, conds: list[str]) -> str:
@@ -63,7 +49,7 @@ def _conditions(runs: list[dict], zero: dict | None, name: str, conds: list[str]
                         + [_col(have, pre + m) for m in cols] + [[grades_used(r[pre + "confusion"]) for r in have]])
     if not rows:
         return "_(no cells)_"
-    return _table(["condition", "seeds", *cols, "grades predicted"], rows) + f"\n\nn = {n} pairs."
+    return md_table(["condition", "seeds", *cols, "grades predicted"], rows) + f"\n\nn = {n} pairs."
 
 
 def _stage1(runs: list[dict], pool: list[dict]) -> dict:
@@ -79,12 +65,12 @@ def _stage1(runs: list[dict], pool: list[dict]) -> dict:
              and all(f"stage1/{n}" in r for n in AUX)]
     abl, acc = [keep_rule_ablation(pool, p) for p in preds], [aux_accuracy(pool, p) for p in preds]
     cols = ["kept", "kept_noise_rate", "drop_precision", "drop_recall", "keep_recall"]
-    return {"n_selection": len(sel), "selection": _table(keys, [[_col(sel, f"selection/{k}") for k in keys]]),
+    return {"n_selection": len(sel), "selection": md_table(keys, [[_col(sel, f"selection/{k}") for k in keys]]),
             "kept": [int(r["selection/kept"]) for r in sel], "pool": len(pool),
-            "ablation": _table(["terms", *cols], [[t] + [_fmt([a[t][c] for a in abl]) for c in cols]
+            "ablation": md_table(["terms", *cols], [[t] + [mean_sd([a[t][c] for a in abl]) for c in cols]
                                                   for t in (abl[0] if abl else [])]),
-            "aux_accuracy": "; ".join(f"{n.upper()} {_fmt([a[n][0] for a in acc])} (clean grade "
-                                      f"{_fmt([a[n][1] for a in acc])})" for n in AUX)}
+            "aux_accuracy": "; ".join(f"{n.upper()} {mean_sd([a[n][0] for a in acc])} (clean grade "
+                                      f"{mean_sd([a[n][1] for a in acc])})" for n in AUX)}
 
 
 def _conds(runs: list[dict]) -> list[str]:
@@ -135,8 +121,8 @@ def _sweep(runs: list[dict], prefix: str) -> dict:
             rows.append([label, f"{len(have)}{''.join(sorted({r['_flag'] for r in have}))}"]
                         + [_col(have, f"{key}/{a}/{m}") for a, m in cols]
                         + [[grades_used(r[f"{key}/syn/confusion"]) for r in have]])
-    table = _table(["DPO lr", "seeds", *[f"{a} {m}" for a, m in cols], "syn grades predicted"], rows)
-    pairs = _table(["seed", "pairs", "chosen grades", "rejected grades"],
+    table = md_table(["DPO lr", "seeds", *[f"{a} {m}" for a, m in cols], "syn grades predicted"], rows)
+    pairs = md_table(["seed", "pairs", "chosen grades", "rejected grades"],
                    [[r["_seed"], r.get("pairs", 0), r.get("pairs_chosen"), r.get("pairs_rejected")] for r in runs])
     stored = runs[0].get("cfg", {}) if runs else {}
     return {prefix: table if rows else "_(no cells)_", f"{prefix}_pairs": "\n\n" + pairs,
@@ -161,19 +147,19 @@ def _diag(cfg, runs: list[dict]) -> dict:
           + [_col(runs, f"{n}/{k}") for k in head] + [each(n, "grades")] for n in names]
     b = [[n] + [_col(runs, f"{n}/{k}") for k in ("explained", "same_sign", "top1_agree", "fixed", "d_chosen",
                                                  "d_rejected")]
-         + [_fmt([r[f"{n}/delta"][g] for r in runs if f"{n}/delta" in r]) for g in GRADES] for n in names]
+         + [mean_sd([r[f"{n}/delta"][g] for r in runs if f"{n}/delta" in r]) for g in GRADES] for n in names]
     c = [[n] + [_col(runs, f"{p}/{k}") for k in ("macro_f1", "over_recall_err") for p in (n, f"{n}/shift",
                                                                                          f"{n}/corrected")]
          + [each(f"{n}/corrected", "grades")] for n in names]
     stored = runs[0].get("cfg", {}) if runs else {}
     return {"diag_seeds": [r["_seed"] for r in runs], "diag_epochs": (cfg.dpodiag or {}).get("epochs"),
             **{f"diag_{k}": stored.get(k) for k in ("sft_steps", "dpo_batch_size", "dpo_lr", "beta", "rpo_alpha")},
-            "diag_scores": _table(["pair set", "seeds", "pairs", "DPO steps", "on noisy labels", "over-estimated",
+            "diag_scores": md_table(["pair set", "seeds", "pairs", "DPO steps", "on noisy labels", "over-estimated",
                                    *head, "grades predicted"], a),
-            "diag_shift": _table(["pair set", "share of the change that is δ", "same sign as δ",
+            "diag_shift": md_table(["pair set", "share of the change that is δ", "same sign as δ",
                                   "top-1 of start + δ = DPO's", "train pairs fixed", "Δ log p chosen",
                                   "Δ log p rejected", *[f"δ {g}" for g in GRADES]], b),
-            "diag_corrected": _table(["pair set", "DPO macro_f1", "start + δ macro_f1", "DPO − δ macro_f1",
+            "diag_corrected": md_table(["pair set", "DPO macro_f1", "start + δ macro_f1", "DPO − δ macro_f1",
                                       "DPO over_recall_err", "start + δ over_recall_err",
                                       "DPO − δ over_recall_err",
                                       "DPO − δ grades"], c)}
@@ -190,9 +176,9 @@ def _steps(cfg, cells: list[dict]) -> dict:
         epochs = p["steps"] * LrefConfig(**cfg.lref).batch_size / cfg.sizes["pool"]
         rows.append([p["steps"], f"{p['seed']}{flag(c)}", f"{epochs:.1f}",
                      f"{m['train_loss']:.3f}", f"{m['syn/macro_f1']:.3f}", f"{m['syn/accuracy']:.3f}",
-                     grades_used(m["syn/confusion"]), _fmt([m.get("wands/macro_f1")]),
-                     _fmt([m.get("wands/accuracy")]), f"{m['train_s']:.0f}"])
-    return {"steps": _table(["steps", "seed", "epochs", "train loss", "syn macro_f1", "syn accuracy",
+                     grades_used(m["syn/confusion"]), mean_sd([m.get("wands/macro_f1")]),
+                     mean_sd([m.get("wands/accuracy")]), f"{m['train_s']:.0f}"])
+    return {"steps": md_table(["steps", "seed", "epochs", "train loss", "syn macro_f1", "syn accuracy",
                              "syn grades predicted", "wands macro_f1", "wands accuracy", "train s"], rows),
             "steps_fp32": fp32, "sft_steps": cfg.lref.get("sft_steps"), "seeds": cfg.seeds}
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from benchmarks.cells import CELLS, RESULTS, Experiment, cell_key, write_markdown
+from benchmarks.cells import CELLS, RESULTS, Experiment, cell_key, mean_sd, md_table, write_markdown  # noqa: F401
 from siftkit.core.config import load_profile, parse_override
 from siftkit.core.errors import InputError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.cells import CELLS
-from benchmarks.runner import flag
+from benchmarks.runner import flag, mean_sd, md_table
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "search_r1.md"
 PLOTS = CELLS / "search_r1_plots"
@@ -19,21 +19,11 @@ STAGES = [("zero-shot", "zero_shot", "zero_shot_s"), ("after LoRA SFT warm start
 
 
 def _ms(xs: list) -> str:
-    import numpy as np
-
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return "–"
-    return f"{np.mean(xs):.3f} ± {np.std(xs, ddof=1) if len(xs) > 1 else 0.0:.3f}"
+    return mean_sd(xs, sd_of_one=True)
 
 
 def _mean(xs: list) -> float:
     return sum(xs) / len(xs)
-
-
-def _table(head: list[str], rows: list[list]) -> str:
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-                     + ["| " + " | ".join(str(x) for x in r) + " |" for r in rows])
 
 
 def _plot(groups: dict[str, list[dict]], filename: str) -> None:
@@ -93,12 +83,12 @@ def part_a(cells: list[dict]) -> dict:
                        "excludes" if b.low > 0 or b.high < 0 else "includes"])
     if groups:
         _plot(groups, "reward.png")
-    return {"a_em": _table(["run", "seeds", "when", "system", "EM all", "EM 1-hop", "EM 2-hop", "searches / q",
+    return {"a_em": md_table(["run", "seeds", "when", "system", "EM all", "EM 1-hop", "EM 2-hop", "searches / q",
                             "answer in RAG context (1-hop / 2-hop)"], em),
-            "a_reward": _table(["run", "reward, first 10 steps", "reward, last 10 steps",
+            "a_reward": md_table(["run", "reward, first 10 steps", "reward, last 10 steps",
                                 "KL to reference, last 10 steps", "coverage (generated / response tokens)",
                                 "warm start s (0 = reused)", "RL s"], reward),
-            "a_ci": _table(["run", "EM(policy) − EM(RAG), held-out two-hop", "95% bootstrap CI",
+            "a_ci": md_table(["run", "EM(policy) − EM(RAG), held-out two-hop", "95% bootstrap CI",
                             "question-seed pairs", "0 in the CI"], ci)}
 
 
@@ -109,7 +99,7 @@ def part_throughput(cells: list[dict]) -> dict:
     m = c["metrics"]
     rows = [["one question at a time", f"{m['one_at_a_time_qps']:.2f}"],
             [f"batched ({m['batch_size']} questions){flag(c)}", f"{m['batched_qps']:.2f}"]]
-    return {"tp_table": _table(["rollout", "questions/s"], rows),
+    return {"tp_table": md_table(["rollout", "questions/s"], rows),
             "tp_speedup": f"{m['speedup']:.1f}", "tp_n": m["batch_size"], "tp_searches": f"{m['searches']:.2f}"}
 
 
@@ -118,7 +108,7 @@ def part_direct(cells: list[dict]) -> dict:
     if c is None:
         return {"direct_table": "_(not run: needs ../shared/data)_", "direct_tokens": "–",
                 "direct_per_source": "–"}
-    return {"direct_table": _table(["data source", "n", "EM", "F1", "answered (has an `<answer>` block)"],
+    return {"direct_table": md_table(["data source", "n", "EM", "F1", "answered (has an `<answer>` block)"],
                                    [[f"{r['data_source']}{flag(c) if r['data_source'] == 'all' else ''}", r["n"],
                                      f"{r['em']:.3f}", f"{r['f1']:.3f}", f"{r.get('answered', float('nan')):.2f}"]
                                     for r in c["metrics"]["table"]]),
@@ -151,10 +141,10 @@ def part_b(cfg, cells: list[dict]) -> dict:
     if trained:
         _plot({("warm start + GRPO" if r["params"].get("warm", True) else "GRPO only"): [r] for r in trained},
               "smollm2_reward.png")
-    return {"b_setup": _table(["variant", "warm start", "noisy policy search / entity / copy", "GRPO steps",
+    return {"b_setup": md_table(["variant", "warm start", "noisy policy search / entity / copy", "GRPO steps",
                                "rollouts per step", "reward", "entities", "held-out n", "device"], setup),
-            "b_em": _table(["variant", "stage", "held-out EM", "searches / q", "answered", "seconds"], em),
-            "b_curves": _table(["variant", "reward per step", "searches per rollout per step",
+            "b_em": md_table(["variant", "stage", "held-out EM", "searches / q", "answered", "seconds"], em),
+            "b_curves": md_table(["variant", "reward per step", "searches per rollout per step",
                                 "valid-action ratio per step", "KL per step", "seconds per step (mean)"], curves)}
 
 

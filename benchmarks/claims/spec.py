@@ -6,11 +6,16 @@ See :mod:`benchmarks.claims` for the file format.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from siftkit.core.errors import InputError
+from siftkit.core.known_answer import resolve_conditions, resolve_ref
+
+resolve_paper = resolve_ref
+"""Walk a paper table along ``"a/b/c"`` (:func:`siftkit.core.known_answer.resolve_ref`)."""
 
 CLAIMS_DIR = Path(__file__).resolve().parent
 TESTS = ("seeds", "clusters", "interval", "known_answer")
@@ -33,6 +38,9 @@ class Arm:
     """Key (in ``metrics``; dots walk into mappings) of per-item values, for ``test: clusters``."""
     items: str | None = None
     """Regular expression an item id must match (``clusters``), e.g. ``2hop``."""
+    cluster: str | None = None
+    """Regular expression whose first match in an item id names the item's cluster (``clusters``: whole clusters
+    are resampled, e.g. ``^[^.]+`` for the database of ``db.table.column``); default: each item its own cluster."""
     scale: float = 1.0
     """Multiplier for hex-digit per-item strings (e.g. 0.1 for counts out of 10)."""
     paper: float | None = None
@@ -82,6 +90,7 @@ class _Map(dict):
 
     line: int = 0
     lines: dict[Any, int]
+    path: str = ""
 
 
 def _yaml_loader():
@@ -105,7 +114,7 @@ def _yaml_loader():
     return Loader
 
 
-def _read_yaml(path: Path) -> _Map:
+def _read_yaml(path: Path, shape: str = "a claims file is a mapping with `paper:` and `claims:`") -> _Map:
     import yaml
 
     try:
@@ -121,7 +130,7 @@ def _read_yaml(path: Path) -> _Map:
         raise InputError(f"cannot parse YAML: {str(getattr(e, 'problem', e)).strip()}", path,
                          mark.line + 1 if mark is not None else None) from None
     if not isinstance(data, _Map):
-        raise InputError("a claims file is a mapping with `paper:` and `claims:`", path, 1)
+        raise InputError(shape, path, 1)
     return data
 
 
@@ -140,19 +149,6 @@ def _need(m: _Map, key: str, path: Path, kind: type | tuple = str, where: str = 
         raise InputError(f"{name}: expected {getattr(kind, '__name__', 'a value')}, got {type(v).__name__}", path,
                          _line(m, key), field=name)
     return v
-
-
-def resolve_paper(table: dict, ref: str) -> Any:
-    """Walk ``table`` along ``"a/b/c"``; keys compare as strings (so ``tau/50`` finds the int key 50)."""
-    node: Any = table
-    for part in ref.split("/"):
-        if not isinstance(node, dict):
-            raise KeyError(ref)
-        hit = [k for k in node if str(k) == part]
-        if not hit:
-            raise KeyError(ref)
-        node = node[hit[0]]
-    return node
 
 
 def _paper_value(v: Any, paper_table: dict, path: Path, m: _Map, key: str,
@@ -178,7 +174,7 @@ def _paper_value(v: Any, paper_table: dict, path: Path, m: _Map, key: str,
     raise InputError(f"{name}: expected a number or a `paper:` reference", path, _line(m, key), field=name)
 
 
-_ARM_KEYS = {"experiment", "where", "metric", "per_item", "items", "scale", "paper", "fixed"}
+_ARM_KEYS = {"experiment", "where", "metric", "per_item", "items", "cluster", "scale", "paper", "fixed"}
 
 
 def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_paper: str | None, path: Path,
@@ -213,9 +209,15 @@ def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_pa
     if not isinstance(merged.get("experiment"), str):
         raise InputError(f"{name}.experiment: missing (give it in the arm or in the claim's `cells:`)", path,
                          _line(spec), field=f"{name}.experiment")
-    for k in ("metric", "per_item", "items"):
+    for k in ("metric", "per_item", "items", "cluster"):
         if merged.get(k) is not None and not isinstance(merged[k], str):
             raise InputError(f"{name}.{k}: expected a string", path, _line(spec, k), field=f"{name}.{k}")
+    if merged.get("cluster") is not None:
+        try:
+            re.compile(merged["cluster"])
+        except re.error as e:
+            raise InputError(f"{name}.cluster: not a regular expression ({e})", path, _line(spec, "cluster"),
+                             field=f"{name}.cluster") from None
     scale = merged.get("scale", 1.0)
     if not isinstance(scale, (int, float)) or isinstance(scale, bool):
         raise InputError(f"{name}.scale: expected a number", path, _line(spec, "scale"), field=f"{name}.scale")
@@ -224,7 +226,7 @@ def _arm(spec: Any, defaults: _Map, axis: str | None, paper_table: dict, axis_pa
     if not isinstance(fixed, bool):
         raise InputError(f"{name}.fixed: expected true or false", path, _line(spec, "fixed"), field=f"{name}.fixed")
     return Arm(merged["experiment"], where, merged.get("metric"), merged.get("per_item"), merged.get("items"),
-               float(scale), p, ref, fixed)
+               merged.get("cluster"), float(scale), p, ref, fixed)
 
 
 def _label(a: Arm, b: Arm | None) -> str:
@@ -245,44 +247,32 @@ _CLAIM_KEYS = {"id", "claim", "source", "note", "test", "direction", "cells", "a
                "pair_by", "digits", "conditions", "match", "defaults", "paper"}
 
 
-def _known_answer(c: _Map, defaults: _Map, paper_table: dict, path: Path,
-                  where: str) -> tuple[list[Comparison], tuple[dict[str, Any], ...]]:
-    """One single-arm comparison per condition of a ``known_answer`` claim, and the conditions (expected resolved)."""
-    comps: list[Comparison] = []
-    conds = _need(c, "conditions", path, list, where)
+def _known_answer(c: _Map, defaults: _Map, paper_table: dict, path: Path, where: str,
+                  matrix: _Map | None = None) -> tuple[list[Comparison], tuple[dict[str, Any], ...]]:
+    """One single-arm comparison per condition of a ``known_answer`` claim, and the conditions (expected resolved by
+    :func:`siftkit.core.known_answer.resolve_conditions`). The conditions (and their ``defaults``) are the claim's
+    own or, when it gives none, those of the file's ``matrix:``."""
     match = c.get("match") or []
     if not isinstance(match, list):
         raise InputError(f"{where}match: expected a list of condition keys", path, _line(c, "match"),
                          field=where + "match")
-    dflt = dict(c.get("defaults") or {})
+    src, src_path = (c, path) if "conditions" in c or matrix is None else (matrix, Path(matrix.path))
+    if "conditions" not in src:
+        raise InputError(f"{where}conditions: missing (or give the file a `matrix:`)", path, _line(c),
+                         field=where + "conditions")
+    dflt = src.get("defaults") or {}
+    if not isinstance(dflt, dict):
+        raise InputError(f"{where}defaults: expected a mapping", src_path, _line(src, "defaults"),
+                         field=where + "defaults")
+    conds = resolve_conditions(src["conditions"], paper_table, dflt, match, src_path,
+                               where if src is c else "", _line)
     arm0 = _arm(_Map({k: v for k, v in defaults.items()}) if defaults else _Map(), _Map(), None, paper_table,
                 None, path, where + "cells", _line(c, "cells"))
-    out = []
-    for j, cond in enumerate(conds):
-        if not isinstance(cond, _Map):
-            raise InputError(f"{where}conditions[{j}]: expected a mapping", path, _line(c, "conditions"),
-                             field=f"{where}conditions[{j}]")
-        full = {**dflt, **cond}
-        exp = full.get("expected")
-        if isinstance(exp, str):
-            try:
-                exp = resolve_paper(paper_table, exp)
-            except KeyError:
-                raise InputError(f"{where}conditions[{j}].expected: {exp!r} is not in `paper:`", path,
-                                 _line(cond, "expected"), field=f"{where}conditions[{j}].expected") from None
-        if full.get("known_answer", True) is not False and not isinstance(exp, dict):
-            raise InputError(f"{where}conditions[{j}].expected: missing (a mapping or a `paper:` reference)",
-                             path, _line(cond), field=f"{where}conditions[{j}].expected")
-        missing = [k for k in match if k not in full]
-        if missing:
-            raise InputError(f"{where}conditions[{j}].{missing[0]}: missing (named in `match:`)", path,
-                             _line(cond), field=f"{where}conditions[{j}].{missing[0]}")
-        full["expected"] = dict(exp or {})
-        sel = {**arm0.where, **{k: full[k] for k in match}}
-        arm = Arm(arm0.experiment, sel)
-        out.append(full)
+    comps = []
+    for full in conds:
+        arm = Arm(arm0.experiment, {**arm0.where, **{k: full[k] for k in match}})
         comps.append(Comparison(arm, None, " ".join(str(full[k]) for k in match) or arm.describe()))
-    return comps, tuple(out)
+    return comps, tuple(conds)
 
 
 def _comparisons(c: _Map, test: str, defaults: _Map, axis: str | None, axis_paper: str | None, paper_table: dict,
@@ -320,7 +310,8 @@ def _comparisons(c: _Map, test: str, defaults: _Map, axis: str | None, axis_pape
     return comps
 
 
-def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_line: int | None) -> Claim:
+def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_line: int | None,
+           matrix: _Map | None = None) -> Claim:
     where = f"claims[{i}]."
     if not isinstance(c, _Map):
         raise InputError(f"claims[{i}]: expected a mapping", path, claims_line, field=f"claims[{i}]")
@@ -351,7 +342,7 @@ def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_li
                              _line(c, "paper"), field=where + "paper") from None
     conditions: tuple[dict[str, Any], ...] = ()
     if test == "known_answer":
-        comps, conditions = _known_answer(c, defaults, paper_table, path, where)
+        comps, conditions = _known_answer(c, defaults, paper_table, path, where, matrix)
     else:
         comps = _comparisons(c, test, defaults, axis, axis_paper, paper_table, path, where)
     for comp in comps:
@@ -372,6 +363,39 @@ def _claim(c: Any, i: int, method: str, paper_table: dict, path: Path, claims_li
                  pair_by, digits, conditions, str(path), _line(c) or 0)
 
 
+def _tables(data: _Map, path: Path) -> tuple[dict, _Map | None]:
+    """A claims file's ``paper:`` table and its ``matrix:`` (package data ``"package.name/file.yaml"`` whose
+    ``paper:`` table is merged into the file's and whose ``conditions:`` a known-answer claim may use), read with
+    line numbers; the matrix mapping carries its file in ``.path``."""
+    from importlib.resources import as_file
+
+    from siftkit.core.known_answer import package_resource
+
+    table = data.get("paper") or {}
+    if not isinstance(table, dict):
+        raise InputError("paper: expected a mapping", path, _line(data, "paper"), field="paper")
+    ref = data.get("matrix")
+    if ref is None:
+        return table, None
+    if not isinstance(ref, str):
+        raise InputError("matrix: expected `package.name/file.yaml`", path, _line(data, "matrix"), field="matrix")
+    try:
+        res = package_resource(ref)
+    except InputError as e:
+        raise InputError(f"matrix: {e.message}", path, _line(data, "matrix"), field="matrix") from None
+    with as_file(res) as p:
+        matrix = _read_yaml(Path(p), "a matrix is a mapping with `paper:` and `conditions:`")
+        matrix.path = str(p)
+    extra = matrix.get("paper") or {}
+    if not isinstance(extra, dict):
+        raise InputError("paper: expected a mapping", matrix.path, _line(matrix, "paper"), field="paper")
+    both = sorted(set(table) & set(extra), key=str)
+    if both:
+        raise InputError(f"paper.{both[0]}: also in the matrix {ref} (type each number once)", path,
+                         _line(table, both[0]), field=f"paper.{both[0]}")
+    return {**table, **extra}, matrix
+
+
 def claim_files(claims_dir: Path = CLAIMS_DIR) -> dict[str, Path]:
     """``{method: path}`` of every claims file."""
     return {p.stem: p for p in sorted(Path(claims_dir).glob("*.yaml"))}
@@ -387,13 +411,11 @@ def load_claims(method: str | None = None, claims_dir: Path = CLAIMS_DIR) -> lis
         if method is not None and m != method:
             continue
         data = _read_yaml(path)
-        table = data.get("paper") or {}
-        if not isinstance(table, dict):
-            raise InputError("paper: expected a mapping", path, _line(data, "paper"), field="paper")
+        table, matrix = _tables(data, path)
         claims = _need(data, "claims", path, list)
         ids: set[str] = set()
         for i, c in enumerate(claims):
-            cl = _claim(c, i, m, table, path, _line(data, "claims"))
+            cl = _claim(c, i, m, table, path, _line(data, "claims"), matrix)
             if cl.id in ids:
                 raise InputError(f"claims[{cl.id}].id: duplicate id", path, cl.line, field=f"claims[{cl.id}].id")
             ids.add(cl.id)
@@ -406,7 +428,7 @@ def paper(method: str, claims_dir: Path = CLAIMS_DIR) -> dict[str, Any]:
     path = claim_files(claims_dir).get(method)
     if path is None:
         raise InputError(f"no claims file for {method!r}", field="method")
-    return _plain(_read_yaml(path).get("paper") or {})
+    return _plain(_tables(_read_yaml(path), path)[0])
 
 
 def _plain(x: Any) -> Any:

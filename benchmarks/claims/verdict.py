@@ -117,6 +117,8 @@ def _by_key(cells: list[dict], pair_by: str, read, fixed: bool = False) -> dict[
 
 
 def _pair(a: dict, b: dict) -> list[tuple[Any, Any, Any]]:
+    if set(a) == set(b) == {None}:  # two seedless cells (deterministic systems) pair with each other
+        return [(None, a[None], b[None])]
     if None in a and len(a) == 1:
         return [(k, a[None], v) for k, v in sorted(b.items(), key=lambda t: str(t[0])) if k is not None]
     if None in b and len(b) == 1:
@@ -209,11 +211,13 @@ def _clusters(claim: Claim, comp: Comparison, store: _Store) -> Result:
     pairs = _paired(claim, comp, store, _items, "per-item")
     if isinstance(pairs, Result):
         return pairs
+    pattern = re.compile(comp.a.cluster) if comp.a.cluster else None  # arm a names the clusters of both
     diffs, ids = [], []
     for _, ia, ib in pairs:
         for k in sorted(set(ia) & set(ib)):
             diffs.append(ia[k] - ib[k])
-            ids.append(k)
+            m = pattern.search(k) if pattern else None
+            ids.append(m.group(0) if m else k)
     if not diffs:
         return Result("", MISSING, note="no items in common")
     ci = bootstrap_ci(np.asarray(diffs), clusters=ids, n_resamples=N_RESAMPLES, alpha=ALPHA, seed=0)

@@ -43,9 +43,12 @@ def _load(sources: list[str]):
     return merge([load_source(s) for s in sources])
 
 
-def _model_factory(model: str, endpoint: str | None, engine: str, threads: int):
+DEVICES = ("cpu", "cuda")
+
+
+def _model_factory(model: str, endpoint: str | None, engine: str, threads: int, device: str = "cpu"):
     """A picklable zero-argument builder of the served ``model`` at ``endpoint``, or of the local one on ``engine``
-    (the engine is checked here, before anything loads)."""
+    and ``device`` (the engine is checked here, before anything loads)."""
     if endpoint:
         from siftkit.llm.batch import ModelSpec
 
@@ -55,7 +58,7 @@ def _model_factory(model: str, endpoint: str | None, engine: str, threads: int):
     from siftkit.llm.factory import check_engine, make_local_model
 
     check_engine(engine)
-    return functools.partial(make_local_model, model, engine, "cpu", threads, None)
+    return functools.partial(make_local_model, model, engine, device, threads, None)
 
 
 def _pick_targets(catalog, targets: str, kind: str, limit: int):
@@ -108,6 +111,8 @@ def describe(
     endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="OpenAI-compatible base URL.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="Local engine: torch | ct2.")] = "ct2",
     threads: Annotated[int, typer.Option("--threads")] = 2,
+    device: Annotated[str, typer.Option("--device", help="Device of the local model: cpu | cuda (a GPU; the "
+                                        "sft-K fold models train and run on the CPU).")] = "cpu",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 60,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random-K exemplars.")] = 0,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (default: siftkit home).")] = None,
@@ -128,6 +133,7 @@ def describe(
     check_choice(kind, KINDS, "--kind")
     check_range(limit, "--limit", lo=0)
     check_range(threads, "--threads", lo=1)
+    check_choice(device, DEVICES, "--device")
     check_range(max_new_tokens, "--max-new-tokens", lo=1, hi=1024)
     check_output_dir(output)
     if cache is not None:
@@ -146,7 +152,7 @@ def describe(
         from siftkit.llm.factory import check_engine
 
         check_engine(engine)
-    factory = _model_factory(model, endpoint, engine, threads) if needs_llm else None
+    factory = _model_factory(model, endpoint, engine, threads, device) if needs_llm else None
     cat = _load(catalog)
     pool = cat if not exemplars else _load(list(catalog) + list(exemplars))
     tgt = _pick_targets(cat, targets, kind, limit)
@@ -176,6 +182,7 @@ def describe(
     atomic_write_text(output / "run.json", json.dumps({"catalog": catalog, "exemplars": exemplars, "systems": sys_list,
                                                        "targets": targets, "kind": kind, "limit": limit,
                                                        "model": model, "endpoint": endpoint, "engine": engine,
+                                                       "device": device,
                                                        "max_new_tokens": max_new_tokens, "seed": seed,
                                                        "embedder": embedder, "sft_folds": sft_folds,
                                                        "sft_steps": sft_steps}, indent=1))

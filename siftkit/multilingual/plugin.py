@@ -17,7 +17,9 @@ from siftkit.core.validate import check_output_dir, check_output_file, check_ran
 
 app = typer.Typer(no_args_is_help=True, help="xVLM2Vec: make an English embedding model multilingual by "
                   "self-knowledge distillation (Musacchio et al., 2025).")
-_DATA = "tatoeba (the vendored sample, split by English sentence), or a .tsv/.jsonl file of parallel pairs."
+_DATA = ("tatoeba (the vendored sample, split by English sentence), xtd10 (the XTD10 captions in ../shared, split by "
+         "English caption: train on one part, evaluate on the held-out --test-fraction), or a .tsv/.jsonl file of "
+         "parallel pairs.")
 
 
 def _langs(text: str) -> list[str]:
@@ -27,11 +29,14 @@ def _langs(text: str) -> list[str]:
 
 
 def _load_pairs(data: str, langs: list[str], test_fraction: float, seed: int, per_lang: int):
-    """(train, test) ``lang -> pairs``: Tatoeba split by English sentence, or a user file (all train, no test)."""
-    from siftkit.multilingual.data import load_parallel, load_tatoeba, split_by_english
+    """(train, test) ``lang -> pairs``: Tatoeba or XTD10 split by English sentence / caption across the languages,
+    or a user file (all train, no test)."""
+    from siftkit.multilingual.data import load_parallel, load_tatoeba, load_xtd10, split_by_english
 
     if data == "tatoeba":
         train, test = split_by_english(load_tatoeba(langs), test_fraction, seed=0)
+    elif data == "xtd10":
+        train, test = split_by_english(load_xtd10(langs), test_fraction, seed=0)
     else:
         from siftkit.core.validate import check_input_file
 
@@ -144,8 +149,10 @@ def distill(
 @app.command("eval")
 def evaluate(
     model: Annotated[str, typer.Option("--model", help="A student folder, minilm, any embedder folder, or e5.")],
-    data: Annotated[str, typer.Option("--data", help="tatoeba (held-out split), xtd10 (../shared), a .tsv/.jsonl of "
-                                                     "pairs, or an MMMEB .jsonl (qry_text, tgt_text, gold first).")]
+    data: Annotated[str, typer.Option("--data", help="tatoeba (held-out split), xtd10 (all 1000 captions, "
+                                                     "../shared), xtd10-heldout (the part `distill --data xtd10` "
+                                                     "held out at this --test-fraction), a .tsv/.jsonl of pairs, or "
+                                                     "an MMMEB .jsonl (qry_text, tgt_text, gold first).")]
     = "tatoeba",
     teacher: Annotated[Optional[str], typer.Option("--teacher", help="For MSE and English retention.")] = None,
     langs: Annotated[str, typer.Option("--langs")] = "de,fr,it,es",
@@ -169,6 +176,8 @@ def evaluate(
         test = split_by_english(load_tatoeba(lang_list), test_fraction, seed=0)[1]
     elif data == "xtd10":
         test = load_xtd10(lang_list)
+    elif data == "xtd10-heldout":
+        test = split_by_english(load_xtd10(lang_list), test_fraction, seed=0)[1]
     else:
         from siftkit.core.validate import check_input_file
         from siftkit.multilingual.evaluate import MMMEB_SCHEMA, read_mmmeb

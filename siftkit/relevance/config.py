@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from siftkit.core.errors import InputError
-from siftkit.core.validate import check_range
+from siftkit.core.validate import check_choice, check_choices, check_range
 
 
 @dataclass
@@ -112,27 +111,18 @@ class LrefConfig:
     """Free-form notes carried into run metadata."""
 
     def __post_init__(self):
-        if self.ms_rule not in ("neq", "eq"):
-            raise InputError(f"ms_rule must be 'neq' or 'eq', not {self.ms_rule!r}", field="ms_rule")
-        if self.teacher not in ("rules", "llm"):
-            raise InputError(f"teacher must be 'rules' or 'llm', not {self.teacher!r}", field="teacher")
-        if self.pair_source not in ("ranking", "beam"):
-            raise InputError(f"pair_source must be 'ranking' or 'beam', not {self.pair_source!r}", field="pair_source")
-        if self.dpo_errors not in ("all", "over"):
-            raise InputError(f"dpo_errors must be 'all' or 'over', not {self.dpo_errors!r}", field="dpo_errors")
-        bad = [c for c in self.cot_order if c not in ("EE", "RA", "DR")]
-        if bad:
-            raise InputError(f"unknown CoT format(s) {bad}; use EE, RA, DR", field="cot_order")
-        if self.beta <= 0:
-            raise InputError("beta must be > 0", field="beta")
-        if self.rpo_alpha < 0:
-            raise InputError("rpo_alpha must be >= 0", field="rpo_alpha")
-        if self.lr <= 0 or (self.dpo_lr is not None and self.dpo_lr <= 0):
-            raise InputError("lr and dpo_lr must be > 0", field="dpo_lr" if self.lr > 0 else "lr")
-        if not 0 <= self.warmup_ratio < 1:
-            raise InputError("warmup_ratio must be in [0, 1)", field="warmup_ratio")
-        if self.beam_k < 2:
-            raise InputError("beam_k must be >= 2 (the gold grade must be below the wrong top-1)", field="beam_k")
+        check_choice(self.ms_rule, ("neq", "eq"), "ms_rule")
+        check_choice(self.teacher, ("rules", "llm"), "teacher")
+        check_choice(self.pair_source, ("ranking", "beam"), "pair_source")
+        check_choice(self.dpo_errors, ("all", "over"), "dpo_errors")
+        check_choices(self.cot_order, ("EE", "RA", "DR"), "cot_order", allow_empty=True)
+        check_range(self.beta, "beta", lo=0, lo_open=True)
+        check_range(self.rpo_alpha, "rpo_alpha", lo=0)
+        check_range(self.lr, "lr", lo=0, lo_open=True)
+        if self.dpo_lr is not None:
+            check_range(self.dpo_lr, "dpo_lr", lo=0, lo_open=True)
+        check_range(self.warmup_ratio, "warmup_ratio", lo=0, hi=1, hi_open=True)
+        check_range(self.beam_k, "beam_k", lo=2)  # the gold grade must be below the wrong top-1
         for name in ("stage1_steps", "sft_steps", "cot_steps", "dpo_steps", "dpo_scan"):
             check_range(getattr(self, name), name, lo=0)
         for name in ("max_length", "batch_size", "dpo_batch_size"):

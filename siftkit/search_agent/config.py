@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from siftkit.search_agent.rollout import TEMPLATE
-from siftkit.core.errors import InputError
+from siftkit.core.validate import check_choice, check_range
 
 
 @dataclass
@@ -71,15 +71,14 @@ class SearchR1Config:
     seed: int = 0
 
     def __post_init__(self):
-        if self.algo not in ("grpo", "ppo"):
-            raise InputError(f"algo must be grpo or ppo, got {self.algo!r}", field="SearchR1Config")
-        if self.reward not in ("em", "f1", "format"):
-            raise InputError(f"reward must be em, f1 or format, got {self.reward!r}", field="SearchR1Config")
-        if self.group_size < 1 or self.prompts_per_step < 1 or self.steps < 0 or self.mini_batches < 1:
-            raise InputError("group_size, prompts_per_step, mini_batches >= 1 and steps >= 0 required",
-                             field="SearchR1Config")
-        if not 0 < self.clip_eps < 1 or self.beta < 0 or self.lr <= 0:
-            raise InputError("clip_eps in (0, 1), beta >= 0, lr > 0 required", field="SearchR1Config")
+        check_choice(self.algo, ("grpo", "ppo"), "algo")
+        check_choice(self.reward, ("em", "f1", "format"), "reward")
+        for name in ("group_size", "prompts_per_step", "mini_batches"):
+            check_range(getattr(self, name), name, lo=1)
+        check_range(self.steps, "steps", lo=0)
+        check_range(self.clip_eps, "clip_eps", lo=0, hi=1, lo_open=True, hi_open=True)
+        check_range(self.beta, "beta", lo=0)
+        check_range(self.lr, "lr", lo=0, lo_open=True)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -126,41 +126,22 @@ def evaluate_labels(clicks: Sequence[Click], pred: dict[str, Any], policy: str =
     return out
 
 
-MATRIX = Path(__file__).resolve().parents[2] / "benchmarks" / "claims" / "usefulness.yaml"
-"""The known-answer matrix is the claim ``published-outputs`` of the usefulness claims file [ours: the paper's
-numbers are typed once, in the repository's claims data; outside a checkout pass ``path``]."""
+MATRIX = "siftkit.usefulness/published.yaml"
+"""The known-answer matrix: package data (read with importlib.resources, so an installed wheel has it), holding the
+paper's numbers once; the claims file ``benchmarks/claims/usefulness.yaml`` points at it."""
 
 
 def load_reproduction(path: str | Path | None = None) -> list[dict[str, Any]]:
     """The known-answer matrix: one entry per published file and policy (``model, prompt, file, policy, expected,
-    known_answer, note``).
+    known_answer, note``), with ``defaults`` applied and each ``expected`` reference into the file's ``paper:``
+    table resolved (:func:`siftkit.core.known_answer.resolve_conditions`).
 
-    Read from the ``known_answer`` claim of ``benchmarks/claims/usefulness.yaml`` (its ``expected`` values are
-    references into the file's ``paper:`` table, resolved here), or from a bare ``conditions:`` file.
+    Args:
+        path: another matrix file of the same shape; default :data:`MATRIX` (package data).
     """
-    import yaml
+    from siftkit.core.known_answer import load_matrix
 
-    path = Path(path) if path else MATRIX
-    if not path.is_file():
-        raise InputError("known-answer matrix not found (it is benchmarks/claims/usefulness.yaml of a checkout)", path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if "conditions" in data:
-        return data["conditions"]
-    claim = next((c for c in data.get("claims") or [] if c.get("test") == "known_answer"), None)
-    if claim is None:
-        raise InputError("no claim with test: known_answer", path, field="claims")
-    out = []
-    for cond in claim["conditions"]:
-        c = {**(claim.get("defaults") or {}), **cond}
-        if isinstance(c.get("expected"), str):
-            node: Any = data.get("paper") or {}
-            for part in c["expected"].split("/"):
-                if not isinstance(node, dict) or part not in node:
-                    raise InputError(f"{c['expected']!r} is not in the `paper:` table", path, field="expected")
-                node = node[part]
-            c["expected"] = dict(node)
-        out.append(c)
-    return out
+    return load_matrix(MATRIX if path is None else Path(path), match=("model", "prompt", "file"))
 
 
 def paired_difference(clicks: Sequence[Click], pred_a: dict[str, Any], pred_b: dict[str, Any],

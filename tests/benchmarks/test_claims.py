@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks.cells import Experiment, run_experiment
 from benchmarks.claims import CONTRADICTED, HOLDS, MISSING, OPEN, claims_section, load_claims, main, paper, verdicts
+from siftkit.core.errors import InputError
 
 T_975_DF2 = 4.302652729911275  # scipy.stats.t.ppf(0.975, 2)
 
@@ -252,6 +253,10 @@ def test_known_answer_and_stored_interval(tmp_path):
     ("claims:\n  - id: x\n    claim: [unclosed\n", 4, None),
     ("claims:\n  - id: x\n    claim: c\n    test: seeds\n    cells: {experiment: e, metric: m}\n    compare:\n"
      "      - {a: {}, b: {}, lable: y}\n", 7, "claims[x].compare[0].lable"),
+    ("claims: []\nmatrix: siftkit.usefulness/nope.yaml\n", 2, "matrix"),
+    ("matrix: siftkit.usefulness/published.yaml\npaper:\n  thuir: {a: 1}\nclaims: []\n", 3, "paper.thuir"),
+    ("claims:\n  - id: x\n    claim: c\n    test: known_answer\n    cells: {experiment: e}\n", 2,
+     "claims[x].conditions"),
 ])
 def test_malformed_claims_file_gives_one_line_and_exit_2(tmp_path, capsys, text, line, field):
     from benchmarks.__main__ import main as benchmarks_main
@@ -306,14 +311,46 @@ def test_repository_claims_files_load_and_cover_the_four_methods():
 
 
 def test_usefulness_known_answer_matrix_is_the_claim():
+    """One matrix (package data), read by the package and by the claims engine through the same resolver."""
     from siftkit.usefulness.evaluate import load_reproduction
 
     conds = load_reproduction()
     assert len(conds) == 11
     first = conds[0]
     assert (first["model"], first["prompt"], first["policy"]) == ("Llama-3.3-70B", "baseline", "exclude")
-    assert first["expected"] == paper("usefulness")["thuir"]["Llama-3.3-70B"]["baseline"]
+    assert first["expected"] == paper("usefulness")["thuir"]["Llama-3.3-70B"]["baseline"] == {
+        "spearman": 0.384, "accuracy": 0.359, "kappa": 0.137, "qwk": 0.350}
     assert sum(c.get("known_answer", True) is False for c in conds) == 2
+    claim = next(c for c in load_claims("usefulness") if c.id == "published-outputs")
+    assert list(claim.conditions) == conds
+    assert [cmp.a.where for cmp in claim.comparisons][9] == {"model": "Llama-3.2-3B", "prompt": "baseline",
+                                                             "policy": "keep"}
+
+
+def test_matrix_of_a_claims_file_gives_its_paper_table_and_conditions(tmp_path):
+    d = claims_file(tmp_path, textwrap.dedent("""\
+        matrix: siftkit.usefulness/published.yaml
+        paper:
+          other: {x: 1.5}
+        claims:
+          - id: published
+            claim: Published outputs give the table.
+            test: known_answer
+            cells: {experiment: pub}
+            match: [model, prompt, policy]
+          - id: own
+            claim: Own conditions win over the matrix's.
+            test: known_answer
+            cells: {experiment: pub}
+            match: [model]
+            conditions:
+              - {model: m1, expected: thuir/Llama-3.1-8B/session}
+        """))
+    t = paper("m", d)
+    assert t["other"] == {"x": 1.5} and t["thuir"]["Llama-3.1-8B"]["session"] == {"spearman": 0.368, "accuracy": 0.364}
+    cl = by_id([type("V", (), {"claim": c}) for c in load_claims("m", d)])
+    assert len(cl["published"].claim.conditions) == 11
+    assert cl["own"].claim.conditions == ({"model": "m1", "expected": {"spearman": 0.368, "accuracy": 0.364}},)
 
 
 def test_stale_cells_are_refused(tmp_path, claims_dir):
@@ -378,3 +415,49 @@ def test_a_repository_claim_flips_with_its_cells(tmp_path):
     cells(tmp_path / "flipped", [0.70, 0.70, 0.70], [0.71, 0.72, 0.715])
     assert evaluate(claim, tmp_path / "paper").verdict == HOLDS
     assert evaluate(claim, tmp_path / "flipped").verdict == CONTRADICTED
+
+
+def test_cluster_key_resamples_databases(tmp_path):
+    d = claims_file(tmp_path, textwrap.dedent("""\
+        claims:
+          - id: by-db
+            claim: Items resampled by database.
+            test: clusters
+            cells: {experiment: dbs, per_item: r, cluster: "^[^.]+"}
+            axis: system
+            a: x
+            b: y
+          - id: by-item
+            claim: The same items, each its own cluster.
+            test: clusters
+            cells: {experiment: dbs, per_item: r}
+            axis: system
+            a: x
+            b: y
+        """))
+    # differences: database a (1.0, 1.0), database b (0.5, 0.7)
+    x = {"a.t.c1": 1.0, "a.t.c2": 1.0, "b.t.c1": 0.5, "b.t.c2": 0.7}
+    y = {k: 0.0 for k in x}
+    write_cells(tmp_path / "cells", "dbs", [({"system": "x"}, {"r": x}), ({"system": "y"}, {"r": y})])
+    vs = by_id(verdicts("m", tmp_path / "cells", d))
+    r = vs["by-db"].results[0]
+    # two clusters: a resample is {a, a} (mean 1.0), {b, b} (mean 0.6) or {a, b} (mean 0.8), each pair of
+    # equal draws with probability 1/4, so the 2.5% and 97.5% quantiles are 0.6 and 1.0
+    assert r.n == 4 and r.effect == pytest.approx(0.8) and r.note == "2 clusters"
+    assert r.lo == pytest.approx(0.6) and r.hi == pytest.approx(1.0) and vs["by-db"].verdict == HOLDS
+    assert vs["by-item"].results[0].note == "4 clusters"
+
+
+def test_cluster_key_must_be_a_regex(tmp_path):
+    d = claims_file(tmp_path, textwrap.dedent("""\
+        claims:
+          - id: bad
+            claim: A broken pattern.
+            test: clusters
+            cells: {experiment: dbs, per_item: r, cluster: "^[^."}
+            axis: system
+            a: x
+            b: y
+        """))
+    with pytest.raises(InputError, match=r"cluster: not a regular expression"):
+        load_claims("m", d)

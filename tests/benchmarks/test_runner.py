@@ -16,6 +16,7 @@ import pytest
 from benchmarks.__main__ import main
 from benchmarks.cells import (REPO, Experiment, Partial, StaleCellError, adopt, collect, legacy_verdict,
                               run_experiment, stamp_changes)
+from benchmarks.runner import find
 from siftkit.core.config import load_profile
 from siftkit.core.errors import ConfigError
 
@@ -207,6 +208,33 @@ def test_page_renders_from_cells_and_flags_legacy(tmp_path, capsys):
     text = out.read_text()
     assert "| a ✗stale | 0 | 10.50 |" in text and "--allow-stale  # this page" in text
     assert "- ✗ `toy/method=a__seed=0`: setting offset: 0.5 -> 1.5" in text
+
+
+def test_run_skips_stale_cells_with_one_warning_line_unless_rerun_stale(tmp_path, capsys):
+    root = tmp_path / "cells"
+    base = ["run", TOY, "--profile", "cpu", "--cells-root", str(root), "--no-progress"]
+    assert main(base) == 0
+    capsys.readouterr()
+    (root / "toy" / "method=b__seed=1.json").unlink()  # one cell missing, the others made with offset 0.5
+
+    def score(key):
+        return json.loads((root / "toy" / f"{key}.json").read_text())["metrics"]["score"]
+
+    assert main(base + ["--set", "offset=1.5", "--only", "method=b"]) == 0  # the setting stales the old cells
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("siftkit: warning: skipped 1 stale cell(s)")
+    assert "toy/method=b__seed=0" in err and "method=a" not in err  # only the selected cells are named
+    assert ("`python -m benchmarks run tests.benchmarks.toy_bench --profile cpu --only method=b --set offset=1.5 "
+            "--rerun stale`") in err
+    assert json.loads(out.strip().splitlines()[-1]) == {"ran": 1, "skipped": 1, "total": 2, "stale": 1}
+    assert (score("method=b__seed=0"), score("method=b__seed=1")) == (20.5, 22.5)  # stale kept, missing run
+    assert main(base + ["--set", "offset=1.5", "--only", "method=b", "--rerun", "stale"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out.strip().splitlines()[-1])["ran"] == 1
+    assert score("method=b__seed=0") == 21.5 and score("method=a__seed=0") == 10.5
+    with pytest.raises(StaleCellError):  # the library default still refuses
+        run_experiment(find(TOY).experiment_for(find(TOY).load_config("cpu", ["offset=1.5"]), root),
+                       progress=False)
 
 
 def test_bad_profile_and_only_key_are_one_line_errors(tmp_path, capsys):

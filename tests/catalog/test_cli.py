@@ -57,6 +57,7 @@ def test_ingest_describe_eval_write(tmp_path):
     (["describe", "--catalog", "nope.duckdb", "--output", "OUT"], "nope.duckdb"),
     (["describe", "--catalog", "bird", "--systems", "rag-x", "--output", "OUT"], "--systems"),
     (["describe", "--catalog", "bird", "--limit", "-1", "--output", "OUT"], "--limit"),
+    (["describe", "--catalog", "bird", "--device", "tpu", "--output", "OUT"], "--device"),
     (["write", "--descriptions", "missing.jsonl", "--to", "x.csv"], "--to"),
 ])
 def test_bad_input_one_line_exit_2_no_output(tmp_path, args, where):

@@ -73,3 +73,18 @@ def test_quickstart_step_small(tmp_path):
     assert list(table["lang"]) == ["de", "fr", "it", "es"] and (table["n"] == 12).all()
     assert sec.figures and 0 <= sec.metrics["en_retention_p1"] <= 1
     assert sec.metrics["loss_last"] > 0
+
+
+def test_xtd10_split_for_distill(shared_data):
+    """``distill --data xtd10`` trains on XTD10 split by English caption; no held-out caption is trained on in any
+    language, and the held-out part is what ``eval --data xtd10-heldout`` reads at the same --test-fraction."""
+    from siftkit.multilingual.data import english_key, load_xtd10, split_by_english
+    from siftkit.multilingual.plugin import _load_pairs
+
+    train, test = _load_pairs("xtd10", ["de", "fr"], 0.5, 1, 0)
+    seen = {english_key(p.en) for ps in train.values() for p in ps}
+    held = {english_key(p.en) for ps in test.values() for p in ps}
+    assert seen and held and not seen & held
+    assert sum(len(v) for v in train.values()) + sum(len(v) for v in test.values()) == 2000
+    assert test == split_by_english(load_xtd10(["de", "fr"]), 0.5, seed=0)[1]
+    assert len(_load_pairs("xtd10", ["de"], 0.5, 1, 40)[0]["de"]) == 40
