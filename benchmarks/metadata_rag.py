@@ -394,6 +394,7 @@ def page(cfg: CatalogBench, cells: list[dict]) -> str:
     sections = [dataset_section(cfg, ds, df[df.dataset == ds], judged, of("metadata_rag_sft"))
                 for ds in cfg.datasets if (df.dataset == ds).any()]
     head = paper("metadata_rag")["headline"]
+    missing = _missing_cells(cfg, cells)
     return TEMPLATE.read_text().format(
         embedder=cfg.embedder, sft=", ".join(f"{k} {v}" for k, v in cfg.sft.items()),
         sft_datasets=", ".join(TITLES[d].split(" (")[0] for d in cfg.sft_datasets), n_resamples=cfg.n_resamples,
@@ -401,7 +402,20 @@ def page(cfg: CatalogBench, cells: list[dict]) -> str:
         n_llm=", ".join(f"{n} {TITLES[d].split(' ')[0]}" for d, n in cfg.n_llm.items()),
         seeds=len(cfg.random_seeds), paper_rouge=f"{head['rouge1_f1']:.2f}",
         paper_accept=f"{head['steward_accept_low']:.0%}–{head['steward_accept_high']:.0%}",
-        sections="\n\n".join(sections), claims=claims_section("metadata_rag", load=of)).rstrip()
+        sections="\n\n".join(sections), claims=claims_section("metadata_rag", load=of),
+        missing=("**Cells of the grid not computed** (no CPU time left in this run; their rows and claims are absent, "
+                 "not filled from older runs): " + ", ".join(f"`{m}`" for m in missing) + ".") if missing else
+        "Every cell of the grid is computed.").rstrip()
+
+
+def _missing_cells(cfg: CatalogBench, cells: list[dict]) -> list[str]:
+    """``experiment/key`` of every cell the config's grids name that has no stored record."""
+    from benchmarks.cells import cell_key
+
+    have = {(c["experiment"], cell_key(c["params"])) for c in cells}
+    grids = [("metadata_rag", grid), ("metadata_rag_ablation", ablation_grid), ("metadata_rag_sft", sft_grid),
+             ("metadata_rag_judge", judge_grid)]
+    return [f"{e}/{cell_key(p)}" for e, g in grids for p in g(cfg) if (e, cell_key(p)) not in have]
 
 
 _CATALOG = ["siftkit/catalog/model.py", "siftkit/catalog/ingest.py", "siftkit/catalog/exemplars.py",

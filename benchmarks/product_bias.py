@@ -1,7 +1,7 @@
 """Product-bias audit: SmolLM2 and the three synthetic responders on the prompt grid, into one results page.
 
-    nice python -m benchmarks.product_bias all        # cells (resumable) + benchmarks/results/product_bias.md
-    python -m benchmarks.product_bias report          # the page from the stored cells
+    nice python -m benchmarks run product_bias --profile cpu    # the cells (resumable)
+    python -m benchmarks page product_bias --profile cpu        # benchmarks/results/product_bias.md from the cells
 
 Cells, one per condition and seed (``benchmarks/results/cells/product_bias/``), each holding the raw replies so the
 page re-parses them with the current parser:
@@ -11,25 +11,44 @@ page re-parses them with the current parser:
   ``system`` de-biasing prompt; and on crypto (a stratified 96 of the 288 profiles), same settings;
 * the synthetic responders (always AAPL / always BTC, uniform, market-cap weighted) on the same grids, seeds 0-2.
 
-LLM calls go through the response cache (``$SIFTKIT_HOME/cache/product_bias.sqlite``), so a killed run resumes.
+Settings: benchmarks/config/product_bias.yaml; prose: benchmarks/templates/product_bias.md. LLM calls go through the
+response cache (``$SIFTKIT_HOME/cache/product_bias.sqlite``), so a killed run resumes; each cell counts the replies
+it read from the cache.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 from pathlib import Path
+from typing import ClassVar
 
-from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment
+from benchmarks.runner import BenchConfig, Benchmark, flag, md_table
 
-EXPERIMENT = "product_bias"
-SAMPLES, TEMPERATURE, TOP_P, MAX_NEW_TOKENS = 3, 0.7, 0.95, 40
-ENGINE = "ct2"
-CRYPTO_PROFILES = 96
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "product_bias.md"
 SYNTHETIC = ("synthetic:always-one", "synthetic:uniform", "synthetic:market-cap")
 CONDITIONS = [f"smollm2|{a}|{d}" for a in ("stocks", "crypto") for d in ("none", "system")] + \
     [f"{m}|{a}|{d}" for m in SYNTHETIC for a in ("stocks", "crypto") for d in ("none", "system")]
+
+
+class ProductBiasBench(BenchConfig):
+    """Settings of the audit (defaults: the page's run)."""
+
+    page_fields: ClassVar[tuple[str, ...]] = ("n_resamples",)
+
+    samples: int = 3
+    """replies per prompt (one SmolLM2 cell samples them all)."""
+    temperature: float = 0.7
+    """sampling temperature."""
+    top_p: float = 0.95
+    """nucleus mass."""
+    max_new_tokens: int = 40
+    """reply length limit (stop at a blank line)."""
+    engine: str = "ct2"
+    """SmolLM2 engine (``ct2``: CTranslate2 int8; ``torch``)."""
+    crypto_profiles: int = 96
+    """crypto prompts: this many evenly spaced profiles of the 288."""
+    n_resamples: int = 1000
+    """bootstrap resamples, Monte Carlo draws and permutation sign flips of the page (page only)."""
 
 
 def condition_seeds(condition: str) -> list[int]:
@@ -37,54 +56,55 @@ def condition_seeds(condition: str) -> list[int]:
     return [0] if condition.startswith("smollm2") else [0, 1, 2]
 
 
-def prompts_for(asset: str, debias: str):
+def grid(cfg: ProductBiasBench) -> list[dict]:
+    return [{"condition": c, "seed": s} for c in CONDITIONS for s in condition_seeds(c)]
+
+
+def prompts_for(asset: str, debias: str, crypto_profiles: int):
     from siftkit.bias.grid import build_grid, stratified_subset
 
     grid = build_grid(asset, "factorial", (0,), (debias,))
-    return grid if asset == "stocks" else stratified_subset(grid, CRYPTO_PROFILES)
+    return grid if asset == "stocks" else stratified_subset(grid, crypto_profiles)
 
 
 def _same(model):
     return model
 
 
-def run_cells(root: Path, threads: int, only_model: str | None = None) -> dict:
+@functools.cache
+def _model(name: str, engine: str, threads: int, batch_size: int):
+    """SmolLM2, loaded once per worker for all its cells."""
+    from siftkit.bias.runner import model_factory
+
+    return model_factory(name, "stocks", engine=engine, threads=threads, batch_size=batch_size)()
+
+
+def cell(cfg: ProductBiasBench, params: dict) -> dict:
+    """One condition and seed: the raw replies (``[prompt_id, sample, text, finish_reason]``) and how many were
+    read from the response cache."""
     from siftkit.bias.runner import model_factory, run_grid
     from siftkit.core.paths import cache_dir
     from siftkit.llm.base import GenerationParams
 
-    cache = cache_dir("cache") / "product_bias.sqlite"
-    loaded: dict = {}
-
-    def cell(params):
-        model, asset, debias = params["condition"].split("|")
-        factory = model_factory(model, asset, engine=ENGINE, threads=threads, batch_size=32)
-        if not model.startswith("synthetic:"):  # load SmolLM2 once for all its cells
-            if model not in loaded:
-                loaded[model] = factory()
-            factory = functools.partial(_same, loaded[model])
-        gp = GenerationParams(max_new_tokens=MAX_NEW_TOKENS, temperature=TEMPERATURE, top_p=TOP_P, n=SAMPLES,
-                              seed=params["seed"], stop=("\n\n",))
-        prompts = prompts_for(asset, debias)
-        df = run_grid({model: factory}, prompts, gp, cache, chunk_size=32)
-        return {"model": model, "asset_class": asset, "debias": debias, "engine": ENGINE if "smollm2" in model else "",
-                "prompts": len(prompts), "samples": SAMPLES, "errors": df.attrs.get("errors", 0),
-                "replies": [[r.prompt_id, int(r.sample), r.text, r.finish_reason]
-                            for r in df.itertuples(index=False)]}
-
-    total = {"ran": 0, "skipped": 0, "total": 0}
-    for cond in CONDITIONS:
-        if only_model and not cond.startswith(only_model):
-            continue
-        res = run_experiment(Experiment(EXPERIMENT, {"condition": [cond], "seed": condition_seeds(cond)}, cell,
-                                        root=root))
-        total = {k: total[k] + res[k] for k in total}
-    return total
+    model, asset, debias = params["condition"].split("|")
+    if model.startswith("synthetic:"):
+        factory = model_factory(model, asset)
+    else:
+        factory = functools.partial(_same, _model(model, cfg.engine, cfg.threads, cfg.batch_size))
+    gp = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
+                          n=cfg.samples, seed=params["seed"], stop=("\n\n",))
+    prompts = prompts_for(asset, debias, cfg.crypto_profiles)
+    df = run_grid({model: factory}, prompts, gp, cache_dir("cache") / "product_bias.sqlite", chunk_size=32,
+                  progress=False)
+    return {"model": model, "asset_class": asset, "debias": debias,
+            "engine": cfg.engine if "smollm2" in model else "", "prompts": len(prompts), "samples": cfg.samples,
+            "errors": df.attrs.get("errors", 0), "cached": int(df["cached"].sum()),
+            "replies": [[r.prompt_id, int(r.sample), r.text, r.finish_reason] for r in df.itertuples(index=False)]}
 
 
 # ---------------------------------------------------------------------------------------------------------- report
-def _parsed_cells(root: Path):
-    """The stored cells, re-parsed with the current parser: ``{(condition, seed): parsed DataFrame}``."""
+def _parsed_cells(cells: list[dict]):
+    """The stored cells, re-parsed with the current parser: ``{(condition, seed): (parsed DataFrame, record)}``."""
     import pandas as pd
 
     from siftkit.bias.grid import build_grid
@@ -92,7 +112,7 @@ def _parsed_cells(root: Path):
 
     meta = {}
     out = {}
-    for c in load_cells(EXPERIMENT, root):
+    for c in cells:
         m = c["metrics"]
         cond, seed = c["params"]["condition"], c["params"]["seed"]
         key = (m["asset_class"], m["debias"])
@@ -116,24 +136,20 @@ def _f(x, d=3):
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(_f(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
+    return md_table(cols, [[_f(r.get(c)) for c in cols] for r in rows])
 
 
-def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
+def page(cfg: ProductBiasBench, records: list[dict]) -> str:
     import numpy as np
     import pandas as pd
 
-    from benchmarks.cells import write_markdown
     from siftkit.bias.measures import delta_gini, mention_counts, per_attribute, sector_shares, summarise
     from siftkit.bias.universe import load_universe
     from siftkit.metrics.concentration import gini
 
     universes = {a: load_universe(a) for a in ("stocks", "crypto")}
-    cells = _parsed_cells(root)
-    if not cells:
-        raise SystemExit("no cells: run `python -m benchmarks.product_bias cells` first")
+    n_resamples = cfg.n_resamples
+    cells = _parsed_cells(records)
     summ = {}
     for (cond, seed), (parsed, _) in sorted(cells.items()):
         asset = cond.split("|")[1]
@@ -148,7 +164,7 @@ def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
         model, asset, debias = cond.split("|")
         s0 = summ[(cond, seeds[0])]
         g = [summ[(cond, s)]["gini_universe"] for s in seeds]
-        rows.append({"model": model.replace("synthetic:", "syn:"), "class": asset, "debias": debias,
+        rows.append({"model": model.replace("synthetic:", "syn:") + flag(cells[(cond, seeds[0])][1]), "class": asset, "debias": debias,
                      "seeds": len(seeds), "responses": s0["responses"],
                      "valid/hedged/refusal/unparseable": "/".join(f"{s0[f'rate_{k}']:.2f}" for k in
                                                                    ("valid", "hedged", "refusal", "unparseable")),
@@ -227,85 +243,29 @@ def write_report(root: Path = CELLS, n_resamples: int = 1000) -> Path:
                        "seeds": "0-2", "status": "OK" if tail > 0.05 else "FAIL"})
     n_fail = sum(c["status"] == "FAIL" for c in checks)
 
-    smol = [c for c in load_cells(EXPERIMENT, root) if c["params"]["condition"].startswith("smollm2")]
-    secs = sum(c["seconds"] for c in smol)
-    body = f"""Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per condition and seed, holding the raw
-replies; everything below is recomputed from them with the current parser and measures).
-
-**Setup.** Stock universe: {k_s} large US stocks (as of {universes['stocks'].as_of}, GICS sectors, market caps);
-crypto universe: {k_c} coins (as of {universes['crypto'].as_of}). Grid: the 288-profile full factorial (budget ×
-risk × term × market), question template 0, without (`none`) and with (`system`) the de-biasing system prompt; crypto
-uses {CRYPTO_PROFILES} evenly spaced profiles of the 288. SmolLM2-135M-Instruct on the **ct2** engine (CTranslate2
-int8, 2 CPU threads), {SAMPLES} samples per prompt, temperature {TEMPERATURE}, top-p {TOP_P}, seed 0, at most
-{MAX_NEW_TOKENS} new tokens, stop at a blank line; {len(smol)} SmolLM2 cells took {secs / 60:.0f} min on 2 shared
-CPU cores. Synthetic responders (always the first product: AAPL / BTC; uniform; market-cap weighted) on the same
-prompts, seeds 0-2. Mentions: each reply counts each product it names once. CIs: 95% basic bootstrap over prompts
-({n_resamples} resamples). p-values: Pearson χ² goodness of fit and a one-sided Monte Carlo test of the universe
-Gini ({n_resamples} multinomial draws) against uniform and market-cap shares; Δ-Gini: paired permutation over
-prompts ({n_resamples} sign flips).
-
-## Concentration per model, asset class and variant
-
-G own: Gini over the products the model named (unknown products included), with n; G universe: over the fixed
-universe, zero-filled (n = universe size). Seed 0 in full; "over seeds" is mean ± sd of G universe over the seeds.
-
-{_table(rows, cols)}
-
-## De-biasing: change in Gini (system − none)
-
-Where the bootstrap interval and the permutation p-value disagree, read the permutation test: it is exact under
-exchangeability of a prompt's two variants, while the basic interval assumes the bootstrap's bias carries over,
-which is rough for the few mentions SmolLM2 gives.
-
-{_table(deltas, list(deltas[0]) if deltas else ["model"])}
-
-## SmolLM2 stock mentions by sector (plain prompt) vs market-cap shares
-
-{sectors or "not run"}
-
-Gini over the stock universe per profile attribute (SmolLM2, plain prompt; few mentions per row, so mostly noise):
-
-{attributes or "not run"}
-
-## Claims
-
-Synthetic responders against their expected values (spec §7.2), checked on every seed (a claim is OK when it holds
-on all of them): **{len(checks) - n_fail} of {len(checks)} OK**.
-
-{_table(checks, ["claim", "condition", "seeds", "status"])}
-
-Bootstrap intervals: the Gini of counts is biased upward by sampling noise (864 uniform mentions over 67 stocks give
-G ≈ 0.15 although the population Gini is 0), and a bootstrap resample, which repeats prompts, is more concentrated
-still. The basic interval `[2G − q97.5, 2G − q2.5]` removes the part of that bias the bootstrap sees, so it can lie
-below the estimate (uniform rows); near G = 0 neither it nor the percentile interval reaches the population value.
-
-The paper's claims (stock Gini ≈ 0.93, AAPL and MSFT on top, tech over-weighted, bias surviving de-biasing) are about
-seven large models on an endpoint and cannot be checked with a 135M model: SmolLM2 mostly invents products or does
-not name one (see the status rates and the unknown share), so its Gini rows measure the few real tickers it emits.
-With M mentions over K products at most M products are non-zero, so the universe Gini of a small M is high whatever
-the model does (M distinct products once each give G = (K − M)/K); the Monte Carlo test compares against draws of
-the same M from the reference and is the number to read for SmolLM2.
-Real numbers need `siftkit bias run --endpoint URL --model NAME` (docs/product_bias.md).
-"""
-    out = RESULTS / "product_bias.md"
-    write_markdown(out, "Product bias in LLM investment recommendations (Zhi et al., 2025)", body,
-                   command="nice python -m benchmarks.product_bias all")
-    return out
+    smol = [c for c in records if c["params"]["condition"].startswith("smollm2")]
+    n_replies = sum(len(c["metrics"]["replies"]) for c in smol)
+    n_cached = sum(c["metrics"].get("cached", 0) for c in smol)
+    return TEMPLATE.read_text().format(
+        k_s=k_s, k_c=k_c, n_uniform=288 * cfg.samples, stocks_as_of=universes["stocks"].as_of, crypto_as_of=universes["crypto"].as_of,
+        crypto_profiles=cfg.crypto_profiles, engine=cfg.engine, threads=cfg.threads, samples=cfg.samples,
+        temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, n_smol=len(smol),
+        smol_min=f"{sum(c['seconds'] for c in smol) / 60:.0f}", n_replies=n_replies, n_cached=n_cached,
+        n_resamples=n_resamples, concentration=_table(rows, cols),
+        deltas=_table(deltas, list(deltas[0]) if deltas else ["model"]), sectors=sectors or "not run",
+        attributes=attributes or "not run", n_ok=len(checks) - n_fail, n_checks=len(checks),
+        checks=_table(checks, ["claim", "condition", "seeds", "status"])).rstrip()
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["cells", "report", "all"])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", help="run only conditions whose model starts with this (e.g. synthetic)")
-    ap.add_argument("--cells-root", type=Path, default=CELLS)
-    ap.add_argument("--resamples", type=int, default=1000)
-    a = ap.parse_args(argv)
-    if a.what in ("cells", "all"):
-        print(json.dumps(run_cells(a.cells_root, a.threads, a.only)))
-    if a.what in ("report", "all"):
-        print(write_report(a.cells_root, a.resamples))
-
-
-if __name__ == "__main__":
-    main()
+BENCHMARK = Benchmark(
+    name="product_bias", title="Product bias in LLM investment recommendations (Zhi et al., 2025)",
+    config=ProductBiasBench, grid=grid, cell=cell, page=page,
+    # what makes the replies: the prompts (grid), the responders and their universes, the LLM path (engine, batch
+    # runner, response cache); the parser and measures run on the page, so they are not sources
+    sources=["siftkit/bias/grid.py", "siftkit/bias/runner.py::model_factory,run_grid", "siftkit/bias/responders.py",
+             "siftkit/bias/universe.py", "siftkit/bias/universes", "siftkit/llm/base.py", "siftkit/llm/ct2.py",
+             "siftkit/llm/local.py", "siftkit/llm/factory.py", "siftkit/llm/batch.py", "siftkit/llm/cache.py",
+             "benchmarks/product_bias.py::cell,_model,_same,prompts_for,condition_seeds"],
+    experiment="product_bias",
+    legacy_files=["siftkit/bias", "siftkit/llm", "benchmarks/product_bias.py"],
+)

@@ -1,65 +1,79 @@
 """RecBench+: the no-LLM baselines and SmolLM2 on the released demographics queries and on a generated set.
 
-    nice python -m benchmarks.recbench all            # cells (resumable) + benchmarks/results/recbench.md
-    nice python -m benchmarks.recbench cells --only smollm2
-    python -m benchmarks.recbench report              # the page from the stored cells
+    nice python -m benchmarks run recbench --profile cpu      # the cells (resumable)
+    python -m benchmarks page recbench --profile cpu          # benchmarks/results/recbench.md from the cells
 
 Cells (``benchmarks/results/cells/recbench/``), one per condition (model | query set) and seed, each holding the raw
 replies and the sha256 of its query set; the page re-scores them with the current scorer and refuses cells whose
-query set changed (no stale cells):
+query set changed:
 
 * query sets: ``demographics`` = the 279 released demographics queries (../shared/data/recbench_plus, ML-1M KG);
   ``generated`` = 50 queries per type × condition count generated from ML-100K histories (generator seed 0);
 * models: oracle, random (seeds 0-2), popularity; group-top10 / group-top3 (demographics only, spec §7);
   SmolLM2-135M-Instruct (ct2 int8, 2 threads, greedy, at most 64 new tokens) on both sets.
 
-LLM calls go through the response cache (``$SIFTKIT_HOME/cache/recbench.sqlite``), so a killed run resumes.
+A part, ``recbench_spec7``, holds the spec §7 no-LLM table re-scored from the demographics cells (one cell per
+responder and scoring), which the claim ``spec7-no-llm-table`` of benchmarks/claims/recbench.yaml checks (the
+spec's numbers are typed there only). No declared inputs [ours]: the demographics set is on ../shared, the generated
+one in the recbole wheel; each cell stores its query set's hash instead, and the page refuses a cell whose set
+changed. LLM calls go through the response cache (``$SIFTKIT_HOME/cache/recbench.sqlite``), so a killed run resumes.
+Settings: benchmarks/config/recbench.yaml; prose: benchmarks/templates/recbench.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import json
 from pathlib import Path
+from typing import ClassVar
 
-from benchmarks.cells import CELLS, RESULTS, Experiment, load_cells, run_experiment, write_markdown
+from benchmarks.runner import BenchConfig, Benchmark, Part, flag, md_table
 
-EXPERIMENT = "recbench"
-PER_CELL, GEN_SEED = 50, 0
-MAX_NEW_TOKENS, ENGINE = 64, "ct2"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "recbench.md"
 SETS = ("demographics", "generated")
 CONDITIONS = [f"{m}|demographics" for m in ("oracle", "random", "popularity", "group-top10", "group-top3")] + \
     [f"{m}|generated" for m in ("oracle", "random", "popularity")] + \
     ["smollm2|demographics", "smollm2|generated"]
-SPEC_TABLE = {("oracle", "reference"): (0.499, 0.499, 0.500), ("oracle", "corrected-first"): (0.995, 0.995, 1.000),
-              ("group-top10", "reference"): (0.403, 0.123, 0.279),
-              ("group-top10", "corrected-first"): (0.986, 0.300, 0.661),
-              ("group-top3", "reference"): (0.134, 0.136, 0.145),
-              ("group-top3", "corrected-first"): (0.313, 0.315, 0.325),
-              ("popularity", "reference"): (0.048, 0.014, 0.054),
-              ("popularity", "corrected-first"): (0.204, 0.062, 0.163),
-              ("random", "reference"): (0.001, 0.000, 0.002), ("random", "corrected-first"): (0.004, 0.001, 0.002)}
-"""Spec §7.2 (recall / precision / NDCG); its "corrected mode" column is our ``corrected-first``."""
+SPEC7 = [(m, mode) for m in ("oracle", "group-top10", "group-top3", "popularity", "random")
+         for mode in ("reference", "corrected-first")]
+"""The rows of spec §7.2's no-LLM table (its "corrected mode" column is our ``corrected-first``)."""
+
+
+class RecbenchBench(BenchConfig):
+    """Settings of the RecBench+ runs (defaults: the page's run)."""
+
+    page_fields: ClassVar[tuple[str, ...]] = ("n_resamples",)
+
+    per_cell: int = 50
+    """generated set: queries per type × condition count."""
+    gen_seed: int = 0
+    """seed of the query generator."""
+    max_new_tokens: int = 64
+    """SmolLM2 reply length limit (greedy)."""
+    engine: str = "ct2"
+    """SmolLM2 engine."""
+    n_resamples: int = 1000
+    """bootstrap resamples of the page's intervals (page only)."""
 
 
 @functools.lru_cache(maxsize=None)
-def query_set(name: str):
+def query_set(name: str, per_cell: int = 50, gen_seed: int = 0):
     """(queries, KG, sha256 of the queries) for a set name."""
+    from siftkit.core.assets import shared_data_dir
+    from siftkit.core.errors import InputError
     from siftkit.recbench.generate import Generator
     from siftkit.recbench.kg import load_ml1m, load_ml100k
     from siftkit.recbench.queries import load_queries
-    from siftkit.core.assets import shared_data_dir
 
     if name == "demographics":
         d = shared_data_dir()
         if d is None:
-            raise SystemExit("../shared/data/recbench_plus not found (set SIFTKIT_SHARED)")
+            raise InputError("../shared/data/recbench_plus not found (set SIFTKIT_SHARED)", field="demographics")
         qs, kg = load_queries(d / "recbench_plus" / "UserBasedQuery.json"), load_ml1m(d / "recbench_plus")
     else:
         kg = load_ml100k()
-        qs = Generator(kg, GEN_SEED).generate(PER_CELL)
+        qs = Generator(kg, gen_seed).generate(per_cell)
     digest = hashlib.sha256(json.dumps([q.to_json() for q in qs], sort_keys=True).encode()).hexdigest()[:16]
     return qs, kg, digest
 
@@ -68,36 +82,72 @@ def seeds(condition: str) -> list[int]:
     return [0, 1, 2] if condition.startswith("random") else [0]
 
 
-def run_cells(root: Path, threads: int, only: str | None = None) -> None:
-    from siftkit.core.paths import cache_dir
-    from siftkit.llm.base import GenerationParams
-    from siftkit.recbench.runner import answer, model_factory
-
-    cache = cache_dir("cache") / "recbench.sqlite"
-    params = GenerationParams(max_new_tokens=MAX_NEW_TOKENS, temperature=0.0)
-    loaded: dict = {}
-
-    def cell(p):
-        model, qset = p["condition"].split("|")
-        qs, kg, digest = query_set(qset)
-        factory = None
-        if model == "smollm2":
-            if model not in loaded:
-                loaded[model] = model_factory("smollm2", engine=ENGINE, threads=threads)()
-            factory = functools.partial(_same, loaded[model])
-        df = answer({model: factory}, qs, kg, params, cache, seed=p["seed"], progress=True)
-        return {"model": model, "query_set": qset, "queries": len(qs), "query_sha": digest,
-                "engine": ENGINE if factory else "", "max_new_tokens": MAX_NEW_TOKENS if factory else 0,
-                "replies": [[r.qid, r.text] for r in df.itertuples(index=False)]}
-
-    for cond in CONDITIONS:
-        if only and not cond.startswith(only):
-            continue
-        run_experiment(Experiment(EXPERIMENT, {"condition": [cond], "seed": seeds(cond)}, cell, root=root))
+def grid(cfg: RecbenchBench) -> list[dict]:
+    return [{"condition": c, "seed": s} for c in CONDITIONS for s in seeds(c)]
 
 
 def _same(model):
     return model
+
+
+@functools.cache
+def _model(engine: str, threads: int):
+    """SmolLM2, loaded once per worker for all its cells."""
+    from siftkit.recbench.runner import model_factory
+
+    return model_factory("smollm2", engine=engine, threads=threads)()
+
+
+def cell(cfg: RecbenchBench, params: dict) -> dict:
+    """One condition and seed: the raw replies (``[qid, text]``) and the hash of the query set they answer."""
+    from siftkit.core.paths import cache_dir
+    from siftkit.llm.base import GenerationParams
+    from siftkit.recbench.runner import answer
+
+    model, qset = params["condition"].split("|")
+    qs, kg, digest = query_set(qset, cfg.per_cell, cfg.gen_seed)
+    factory = functools.partial(_same, _model(cfg.engine, cfg.threads)) if model == "smollm2" else None
+    gp = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=0.0)
+    df = answer({model: factory}, qs, kg, gp, cache_dir("cache") / "recbench.sqlite", seed=params["seed"],
+                progress=False)
+    return {"model": model, "query_set": qset, "queries": len(qs), "query_sha": digest,
+            "engine": cfg.engine if factory else "", "max_new_tokens": cfg.max_new_tokens if factory else 0,
+            "replies": [[r.qid, r.text] for r in df.itertuples(index=False)]}
+
+
+def _demographics_cell(cfg: RecbenchBench, model: str) -> Path:
+
+    return BENCHMARK.experiment_for(cfg).path({"condition": f"{model}|demographics", "seed": 0})
+
+
+def spec7_settings(cfg: RecbenchBench, params: dict) -> dict:
+    """The hash of the demographics cell (seed 0) a spec §7 cell is scored from, so it goes stale with it."""
+    from benchmarks.cells import input_hash
+
+    p = _demographics_cell(cfg, params["responder"])
+    return {"from_cell": input_hash(p) if p.exists() else None}
+
+
+def spec7_cell(cfg: RecbenchBench, params: dict) -> dict:
+    """Mean recall / precision / NDCG of one responder under one scoring on the demographics queries ([SEP] parser),
+    re-scored from its stored replies."""
+    import pandas as pd
+
+    from siftkit.recbench.scoring import score_all
+
+    recs = {(r["params"]["condition"], r["params"]["seed"]): r for r in BENCHMARK.experiment_for(cfg).load()}
+    rec = recs[(f"{params['responder']}|demographics", 0)]
+    m = rec["metrics"]
+    qs, kg, digest = query_set("demographics", cfg.per_cell, cfg.gen_seed)
+    if m["query_sha"] != digest:
+        raise ValueError(f"the demographics query set changed since {params['responder']}'s cell was made")
+    replies = pd.DataFrame([{"model": m["model"], "qid": q, "text": t} for q, t in m["replies"]])
+    df = score_all(replies, qs, kg, modes=(params["scoring"],), parsers=("sep",))
+    out = {k: float(df[k].mean()) for k in ("recall", "precision", "ndcg")}
+    out["queries"] = int(len(df))
+    if rec["status"] != "fresh":
+        out["unverified_inputs"] = [f"recbench/condition={params['responder']}-demographics__seed=0"]
+    return out
 
 
 def _fmt(v, lo=None, hi=None) -> str:
@@ -108,38 +158,38 @@ def _fmt(v, lo=None, hi=None) -> str:
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
+    return md_table(cols, [[r.get(c, "") for c in cols] for r in rows])
 
 
-def report(root: Path, n_resamples: int = 1000) -> Path:
+def page(cfg: RecbenchBench, records: list[dict]) -> str:
     import pandas as pd
 
+    from benchmarks.claims import claims_section, paper
+    from siftkit.core.errors import InputError
+    from siftkit.recbench.generate import catalogue_variant
     from siftkit.recbench.scoring import score_all, summarise
 
-    cells = load_cells(EXPERIMENT, root)
-    if not cells:
-        raise SystemExit("no cells; run `python -m benchmarks.recbench cells` first")
-    from siftkit.recbench.generate import catalogue_variant
-
-    scored, stale, seconds, catalogue = {}, [], {}, []
+    n_resamples = cfg.n_resamples
+    cells = [r for r in records if r["experiment"] == "recbench"]
+    spec = paper("recbench")["spec7"]
+    scored, stale, seconds, catalogue, flags = {}, [], {}, [], {}
     for c in cells:
         m = c["metrics"]
-        qs, kg, digest = query_set(m["query_set"])
+        qs, kg, digest = query_set(m["query_set"], cfg.per_cell, cfg.gen_seed)
         if m["query_sha"] != digest:
             stale.append(c["params"]["condition"])
             continue
         replies = pd.DataFrame([{"model": m["model"], "qid": q, "text": t} for q, t in m["replies"]])
         df = score_all(replies, qs, kg, modes=("reference", "corrected", "corrected-first"))
         df["seed"] = c["params"]["seed"]
+        flags[(m["query_set"], m["model"])] = flags.get((m["query_set"], m["model"])) or flag(c)
         scored.setdefault(m["query_set"], []).append(df)
         if m["query_set"] == "generated" and c["params"]["seed"] == 0:
             cat = score_all(replies, catalogue_variant(qs, kg), kg, modes=("corrected",), parsers=("sep",))
             catalogue.append(cat)
         seconds[c["params"]["condition"]] = seconds.get(c["params"]["condition"], 0) + c["seconds"]
     if stale:
-        raise SystemExit(f"stale cells (their query set changed): {stale}; delete them and rerun the cells")
+        raise InputError(f"cells whose query set changed: {stale}; rerun them (--rerun stale)", field="recbench")
     sections = []
     repro = []
     for qset in SETS:
@@ -152,7 +202,7 @@ def report(root: Path, n_resamples: int = 1000) -> Path:
         # the lenient parser differs from [SEP] only where replies lack [SEP]: show it for those models only
         main = main[(main["parser"] == "sep") | main["model"].map(lambda m: ftr.get(m, 0) > 0)]
         s = summarise(main, by=("model", "mode", "parser"), n_resamples=n_resamples)
-        rows = [{"model": r.model, "scoring": r.mode, "parser": r.parser, "queries": r.n,
+        rows = [{"model": r.model + flags.get((qset, r.model), ""), "scoring": r.mode, "parser": r.parser, "queries": r.n,
                  "recall": _fmt(r.recall, r.recall_lo, r.recall_hi), "precision": _fmt(r.precision),
                  "NDCG": _fmt(r.ndcg, r.ndcg_lo, r.ndcg_hi), "FTR": _fmt(r.ftr), "in KG": _fmt(r.existence),
                  "cond. match": _fmt(r.satisfied)} for r in s.itertuples()]
@@ -160,7 +210,7 @@ def report(root: Path, n_resamples: int = 1000) -> Path:
         if qset != "demographics":
             per = summarise(main[(main["mode"] == "corrected") & (main["parser"] == "sep")],
                             by=("model", "qtype", "conditions"), n_resamples=n_resamples)
-            prow = [{"model": r.model, "type": r.qtype, "conditions": r.conditions, "queries": r.n,
+            prow = [{"model": r.model + flags.get((qset, r.model), ""), "type": r.qtype, "conditions": r.conditions, "queries": r.n,
                      "recall": _fmt(r.recall, r.recall_lo, r.recall_hi), "NDCG": _fmt(r.ndcg),
                      "FTR": _fmt(r.ftr), "in KG": _fmt(r.existence),
                      "cond. match": _fmt(r.satisfied, r.satisfied_lo, r.satisfied_hi)} for r in per.itertuples()]
@@ -174,7 +224,8 @@ def report(root: Path, n_resamples: int = 1000) -> Path:
         sections.append(text)
         if qset == "demographics":
             means = main[main["parser"] == "sep"].groupby(["model", "mode"])[["recall", "precision", "ndcg"]].mean()
-            for (model, mode), want in SPEC_TABLE.items():
+            for model, mode in SPEC7:
+                want = tuple(spec[model][mode][k] for k in ("recall", "precision", "ndcg"))
                 if (model, mode) in means.index:
                     got = tuple(round(float(x), 3) for x in means.loc[(model, mode)])
                     ok = all(abs(a - b) <= 0.0015 for a, b in zip(got, want))
@@ -183,7 +234,7 @@ def report(root: Path, n_resamples: int = 1000) -> Path:
                         "status": "OK" if ok else "differs"})
     if catalogue:
         cs = summarise(pd.concat(catalogue, ignore_index=True), by=("model",), n_resamples=n_resamples)
-        crow = [{"model": r.model, "queries": r.n, "precision": _fmt(r.precision, r.precision_lo, r.precision_hi),
+        crow = [{"model": r.model + flags.get(("generated", r.model), ""), "queries": r.n, "precision": _fmt(r.precision, r.precision_lo, r.precision_hi),
                  "recall": _fmt(r.recall), "NDCG": _fmt(r.ndcg), "cond. match": _fmt(r.satisfied)}
                 for r in cs.itertuples()]
         sections.append("### generated: catalogue-wide ground truth (separate variant [ours])\n\nThe same replies "
@@ -192,48 +243,19 @@ def report(root: Path, n_resamples: int = 1000) -> Path:
                         "number to read; the oracle's list (the user's items) meets every condition.\n\n"
                         + _table(crow, list(crow[0])))
     claims = _claims(scored)
-    n_q = {q: len(query_set(q)[0]) for q in scored}
+    n_q = {q: len(query_set(q, cfg.per_cell, cfg.gen_seed)[0]) for q in scored}
     smol = {k: v for k, v in seconds.items() if k.startswith("smollm2")}
     missing = [c for c in CONDITIONS if c not in {x["params"]["condition"] for x in cells}]
-    body = f"""Cells: `benchmarks/results/cells/{EXPERIMENT}/` (one JSON per condition and seed with the raw replies and the
-hash of its query set; everything below is re-scored from them with the current scorer).
-
-**Setup.** Query sets: {', '.join(f'{k} ({v} queries)' for k, v in n_q.items())}. `demographics` = the released
-RecBench+ demographics movie queries (UserBasedQuery.json, 59 groups), KG = MovieLens-1M movies.dat (genres, years);
-`generated` = {PER_CELL} queries per type (explicit / implicit / misinformed) × condition count (1, 2, 3-4) drawn
-from MovieLens-100K user histories with the Freebase KG of the recbole wheel (generator seed {GEN_SEED}; a cell the
-KG cannot fill stays short: see the per-type counts), ground truth = the user's own items meeting all conditions.
-Replies: no-LLM baselines as in spec §7 (profile queries:
-10 titles; condition queries: `movieCount` titles); SmolLM2-135M-Instruct on the {ENGINE} engine (CTranslate2 int8, 2
-threads, greedy, ≤ {MAX_NEW_TOKENS} new tokens, the instruction of `siftkit.recbench.runner`); SmolLM2 wall time:
-{', '.join(f'{k} {v / 60:.1f} min' for k, v in smol.items()) or 'not run'} on 2 shared CPU cores.
-Scorings: `reference` = the upstream script (years stripped from predictions only, first match ≥ 0.8, repeats count);
-`corrected` = years and articles normalised on both sides, best match, each ground-truth title once [ours];
-`corrected-first` = the variant that spec §7's "corrected mode" column used (first match; NDCG counts repeats).
-Parsers: `sep` (the paper's `[SEP]` split) and `lenient` (also numbered / line lists, [ours]); FTR is the same for
-both. Intervals: 95% percentile bootstrap clustered by source user (generated) or group (demographics),
-{n_resamples} resamples. Conditions not run: {', '.join(missing) or 'none'}.
-
-## Spec §7 no-LLM table on the 279 demographics queries
-
-{_table(repro, ["responder", "scoring", "spec R / P / NDCG", "ours", "status"]) if repro else "not run (../shared absent)"}
-
-Popularity: the spec does not say how its "global top-10" was ranked and ML-1M's ratings.dat is not in ../shared, so
-ours ranks movies by the number of groups whose TF-IDF top-10 holds them (ties by rank) [ours]; a different list, so
-its row differs. Random: one seed of 10 uniform titles; its values are at the 0.001 level either way.
-
-## Results
-
-{chr(10).join(chr(10) + s + chr(10) for s in sections)}
-
-## Claims
-
-{_table(claims, ["claim", "evidence", "status"])}
-"""
-    out = RESULTS / "recbench.md"
-    write_markdown(out, "RecBench+: LLM recommendation assistants (Huang et al., 2025)", body,
-                   command="nice python -m benchmarks.recbench all")
-    return out
+    return TEMPLATE.read_text().format(
+        sets=", ".join(f"{k} ({v} queries)" for k, v in n_q.items()), per_cell=cfg.per_cell, gen_seed=cfg.gen_seed,
+        engine=cfg.engine, threads=cfg.threads, max_new_tokens=cfg.max_new_tokens,
+        smol_time=", ".join(f"{k} {v / 60:.1f} min" for k, v in smol.items()) or "not run",
+        n_resamples=n_resamples, missing=", ".join(missing) or "none",
+        repro=_table(repro, ["responder", "scoring", "spec R / P / NDCG", "ours", "status"]) if repro else
+        "not run (../shared absent)",
+        sections="\n".join("\n" + s + "\n" for s in sections), checks=_table(claims, ["claim", "evidence", "status"]),
+        claims=claims_section("recbench", load=lambda name: [r for r in records if r["experiment"] == name])
+    ).rstrip()
 
 
 def _claims(scored) -> list[dict]:
@@ -280,22 +302,19 @@ def _claims(scored) -> list[dict]:
     return out
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["cells", "report", "all"])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", help="run only conditions starting with this (e.g. smollm2)")
-    ap.add_argument("--skip", help="skip conditions starting with this (e.g. smollm2)")
-    ap.add_argument("--resamples", type=int, default=1000)
-    a = ap.parse_args(argv)
-    if a.what in ("cells", "all"):
-        global CONDITIONS
-        if a.skip:
-            CONDITIONS = [c for c in CONDITIONS if not c.startswith(a.skip)]
-        run_cells(CELLS, a.threads, a.only)
-    if a.what in ("report", "all"):
-        print(report(CELLS, a.resamples))
-
-
-if __name__ == "__main__":
-    main()
+BENCHMARK = Benchmark(
+    name="recbench", title="RecBench+: LLM recommendation assistants (Huang et al., 2025)",
+    config=RecbenchBench, grid=grid, cell=cell, page=page,
+    # what makes the replies: the query sets (loaders, generator, KGs), the baselines and the LLM path; the scorer
+    # runs on the page, so it is not a source of these cells
+    sources=["siftkit/recbench/queries.py", "siftkit/recbench/kg.py", "siftkit/recbench/generate.py",
+             "siftkit/recbench/runner.py", "siftkit/llm/base.py", "siftkit/llm/ct2.py", "siftkit/llm/local.py",
+             "siftkit/llm/factory.py", "siftkit/llm/batch.py", "siftkit/llm/cache.py",
+             "benchmarks/recbench.py::query_set,cell,_model,_same,seeds"],
+    experiment="recbench",
+    legacy_files=["siftkit/recbench", "siftkit/llm", "benchmarks/recbench.py"],
+    parts=[Part("recbench_spec7", grid=lambda cfg: [{"responder": m, "scoring": mode} for m, mode in SPEC7],
+                cell=spec7_cell, cell_settings=spec7_settings,
+                sources=["siftkit/recbench/scoring.py", "siftkit/recbench/queries.py", "siftkit/recbench/kg.py",
+                         "benchmarks/recbench.py::spec7_cell,query_set"])],
+)

@@ -27,6 +27,7 @@ from typing import Sequence
 from siftkit.catalog.exemplars import build_prompt, usable
 from siftkit.catalog.model import Asset
 from siftkit.core.errors import InputError
+from siftkit.core.validate import check_choices, check_range
 
 
 @dataclass
@@ -57,13 +58,14 @@ class CatalogSFTConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.folds < 0 or self.folds == 1:
-            raise InputError("folds must be 0 (one per database) or >= 2", field="folds")
-        if not self.kinds or set(self.kinds) - {"column", "table"}:
-            raise InputError('kinds must be "column" and/or "table"', field="kinds")
-        if self.max_rows < 0:
-            raise InputError("max_rows must be >= 0", field="max_rows")
-        self.kinds = tuple(self.kinds)
+        check_range(self.folds, "folds", lo=0)
+        if self.folds == 1:
+            raise InputError("must be 0 (one model per database) or >= 2", field="folds")
+        self.kinds = tuple(check_choices(self.kinds, ("column", "table"), "kinds"))
+        for name in ("steps", "batch_size", "lora_r", "max_length"):
+            check_range(getattr(self, name), name, lo=1)
+        check_range(self.lr, "lr", lo=0, lo_open=True)
+        check_range(self.max_rows, "max_rows", lo=0)
 
 
 # ------------------------------------------------------------------------------------------------------- method

@@ -120,9 +120,32 @@ def test_claims_and_page_follow_the_cells(captions_gain, verdict):
     # student mean 0.16 (seeds 0.15, 0.16, 0.17) vs teacher 0.2: -0.040, interval below the teacher
     assert "Student, Tatoeba-trained minus teacher, x→en P@1: de -0.040 (interval below the teacher)" in page
     assert "| 12.0 | 10.0 | 8.0 | 1.50 | 1.20 |" in page
+    assert "On cpu ours / ST incl. labels is 1.50, meeting the goal of ≥ 1." in page
     assert "within the stated tolerance of 2 points" in page and "OUTSIDE" not in page
+    assert "Every cell of the grid is on this page." in page
+    fewer = [c for c in cells if c["params"] != {"condition": "student_captions", "seed": 2}]
+    assert "**Not computed for this page**" in bench.page(CFG, fewer) and "student_captions seed 2." in bench.page(
+        CFG, fewer)
 
 
 def test_retention_outside_tolerance_is_said():
     page = bench.page(CFG, _cells(0.1, 0.1, retention=0.97))
     assert "P@1 0.970 against the teacher's 1.000, OUTSIDE the stated tolerance of 2 points" in page
+
+
+def test_image_section_from_cells_or_said_missing():
+    from siftkit.multilingual.data import STYLES
+
+    assert "Not run for this page" in bench._image_section(CFG, [])
+    langs = ("en", *bench.LANGS)
+    recs = []
+    for vlm, seeds in (("teacher", [0]), ("student", [0, 1, 2])):
+        for s in seeds:
+            m = {f"{st}/{l}/{t}": 0.1 * (s + 1) for st in STYLES for l in langs for t in ("i2t", "t2i")}
+            m |= {f"mse/{l}": 2.0 - s for l in bench.LANGS} | {"images": 13, "train_pairs": 104}
+            recs.append({"experiment": "xvlm2vec_image", "status": "fresh", "params": {"vlm": vlm, "seed": s},
+                         "metrics": m})
+    text = bench._image_section(CFG, recs)
+    assert "{" not in text and "The 13 AVVA JPEGs" in text and "self-distilled on 104" in text
+    assert "| student | 3 | plain | 0.200 ± 0.248 |" in text  # 0.1, 0.2, 0.3: sd 0.1, t 4.303 / √3
+    assert "| teacher | 2.000 | 2.000 |" in text

@@ -27,8 +27,11 @@ def test_fold_groups_and_config():
     assert fold_groups(["e", "b", "a", "d", "c"], 2) == [["a", "c", "e"], ["b", "d"]]
     assert fold_groups(["b", "a", "b"], 0) == [["a"], ["b"]]  # one per database
     assert fold_groups(["a", "b"], 5) == [["a"], ["b"]]
-    for bad in (dict(folds=1), dict(folds=-1), dict(kinds=("view",)), dict(max_rows=-1)):
-        with pytest.raises(InputError):
+    for bad, field in ((dict(folds=1), "folds"), (dict(folds=-1), "folds"), (dict(kinds=("view",)), "kinds"),
+                       (dict(kinds=()), "kinds"), (dict(max_rows=-1), "max_rows"), (dict(steps=0), "steps"),
+                       (dict(batch_size=0), "batch_size"), (dict(lr=0.0), "lr"), (dict(lr=float("nan")), "lr"),
+                       (dict(lora_r=0), "lora_r"), (dict(max_length=0), "max_length")):
+        with pytest.raises(InputError, match=rf"^siftkit: {field}: "):
             CatalogSFTConfig(**bad)
 
 
