@@ -18,6 +18,7 @@ from typing import Sequence
 
 from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.llm.base import ChatModel, GenerationParams, Message
+from siftkit.llm.untrusted import cut as cut_boundary
 from siftkit.llm.untrusted import neutralise
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def clean_field(text: str, limit: int = 200) -> str:
 
 
 def judge_prompt(query: str, title: str, grades: Sequence[str] = GRADES, rules: bool = False,
-                 wrong: str | None = None, neutral: bool = True) -> list[Message]:
+                 wrong: str | None = None, neutral: bool = True, cut: bool = True) -> list[Message]:
     """The classification prompt: instructions in the system message, the untrusted pair in the user message.
 
     Args:
@@ -107,11 +108,16 @@ def judge_prompt(query: str, title: str, grades: Sequence[str] = GRADES, rules: 
         wrong: a wrong decision to reflect on (DR-CoT input); must be one of ``grades``.
         neutral: pass query and title through :func:`siftkit.llm.untrusted.neutralise` (role markers, tags and
             chat control tokens defused; clean text unchanged) [ours; see benchmarks/results/security.md].
+        cut: first cut query and title at their first forged boundary (:func:`siftkit.llm.untrusted.cut`: a chat
+            control token, a role marker opening a sentence, a closing tag of a block the text did not open; clean
+            text unchanged) [ours; on by default because it lowers the injection figures of
+            benchmarks/results/security.md without changing a clean label].
     """
     system = INSTRUCTION.format(grades=", ".join(grades))
     if rules:
         system += " " + GUIDELINE
-    field = (lambda s: clean_field(neutralise(s))) if neutral else clean_field
+    pre = cut_boundary if cut else str
+    field = (lambda s: clean_field(neutralise(pre(s)))) if neutral else (lambda s: clean_field(pre(s)))
     user = f"Query: {field(query)}\nProduct: {field(title)}"
     if wrong is not None:
         if wrong not in grades:

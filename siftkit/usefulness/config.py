@@ -45,6 +45,11 @@ class UsefulnessConfig:
     neutralise: bool = True
     """Pass every string of the data through :func:`siftkit.llm.untrusted.neutralise` (role markers, tags and chat
     control tokens defused; clean text unchanged) [ours; measured in benchmarks/results/security.md]."""
+    cut: bool = True
+    """Cut every string of the data at its first forged boundary (:func:`siftkit.llm.untrusted.cut`: a chat control
+    token, a role marker opening a sentence, a closing tag of a block the string did not open), before
+    ``neutralise``; clean text unchanged [ours; on by default because it lowers the injection figures of
+    benchmarks/results/security.md without changing a clean label, and it changes none of the THUIR fields]."""
     sandwich: bool = False
     """Restate the task after the data block, so the last words before the answer are ours, not the data's
     ("sandwich defence") [ours; measured in benchmarks/results/security.md]."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from siftkit.llm.base import ChatModel, GenerationParams
-from siftkit.llm.untrusted import MARK, datamark, neutralise_values, nonce
+from siftkit.llm.untrusted import MARK, cut_values, datamark, neutralise_values, nonce
 from siftkit.usefulness.config import FEATURE_SETS, UsefulnessConfig
 from siftkit.usefulness.data import Click
 
@@ -196,6 +196,8 @@ def build_prompt(clicks: Sequence[Click], cfg: UsefulnessConfig) -> list[dict[st
         data = {"id": c.id, **_pick(c, attrs, "task"), **_pick(c, attrs, "query"), **_pick(c, attrs, "doc")}
     else:
         data = session_json(clicks, cfg)
+    if cfg.cut:
+        data = cut_values(data)
     if cfg.neutralise:
         data = neutralise_values(data)
     tag = "data"

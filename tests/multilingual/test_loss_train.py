@@ -93,3 +93,31 @@ def test_right_padded_last_token_pooling(vlm_path):
     alone = enc.encode(["a short one"])
     batch = enc.encode(["a short one", "a much longer text that forces right padding of the first row"])
     np.testing.assert_allclose(alone[0], batch[0], atol=1e-5)
+
+
+def test_spec_defaults_full_fine_tuning_cosine_schedule_and_clip(vlm_path, monkeypatch):
+    """The defaults are the spec's recipe (full fine-tuning, AdamW lr 1e-5, weight decay 0, no warm-up, cosine to 0,
+    gradient-norm clip 0.3), observed in a run: the lr of every step, the clip threshold, every weight trainable."""
+    cfg = DistillConfig()
+    assert (cfg.lr, cfg.weight_decay, cfg.warmup_ratio, cfg.max_grad_norm, cfg.lora) == (1e-5, 0.0, 0.0, 0.3, False)
+    lrs, clips, decays = [], [], []
+    step, clip = torch.optim.AdamW.step, torch.nn.utils.clip_grad_norm_
+
+    def record_step(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        decays.append(self.param_groups[0]["weight_decay"])
+        return step(self, *a, **k)
+
+    def record_clip(params, max_norm, *a, **k):
+        clips.append(max_norm)
+        return clip(params, max_norm, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", record_step)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", record_clip)
+    student = kd_encoder(vlm_path)
+    n_params = sum(p.numel() for p in student.module.parameters())
+    distill(student, _pairs(16), DistillConfig(batch_size=4, seed=0), progress=False)  # 4 steps
+    assert sum(p.numel() for p in student.module.parameters() if p.requires_grad) == n_params
+    # cosine without warm-up over 4 steps: lr · ½(1 + cos(π s / 4)), s = 0..3
+    assert lrs == pytest.approx([1e-5 * 0.5 * (1 + np.cos(np.pi * s / 4)) for s in range(4)])
+    assert clips == [0.3] * 4 and decays == [0.0] * 4
