@@ -347,6 +347,12 @@ def _numbers(cfg: LcronBench, cells: list[dict]) -> dict[str, str]:
         out[f"random_{cf}"] = _fmt(_mean(cs, method="random", stages=2))
     trained = [c["seconds"] for c in full if not c["params"]["method"].startswith(("oracle", "random"))]
     out["full_minutes"] = f"{sum(trained) / len(trained) / 60:.0f}" if trained else "–"
+    full_have = {c["params"]["method"] for c in full}
+    full_left = [m for m in table_grids(cfg)["lcron_2stage_full"]["method"]
+                 if m not in full_have and not m.startswith(("oracle", "random"))]
+    out["full_status"] = (f"The `full` table is partial: the rows shown are the methods whose seeds all finished; "
+                          f"{', '.join(full_left)} are listed with the table." if full_left else
+                          f"Every method of the `full` table has all {len(cfg.seeds)} seeds.")
     out["full_gpu_cell_minutes"] = f"{sum(c['seconds'] for c in old_full) / 60:.0f}"
     abl = t["lcron_ablation_mid"]
     a = {v: _mean(abl, variant=v) for v in ("full", "no_e2e", "no_single")}
