@@ -4,7 +4,7 @@ with a clean run; the injector's own behaviour."""
 import httpx
 import pytest
 
-from benchmarks.security import fault_run, judge_both, n_labels, render
+from benchmarks.security import both_work, fault_run, n_labels, plain_render
 from siftkit.core.faults import FaultInjector
 from siftkit.core.serving import BackgroundServer
 from siftkit.llm.server import create_app
@@ -17,14 +17,13 @@ CLICKS = [Click(id=f"c{i}", user="u", task_id="t", task="Fix a bike.", query="bi
                 title=f"Doc {i}", summary=f"Summary {i}.", query_position=1, rank=i) for i in range(3)]
 
 
-def work(llm):
-    return judge_both(llm, PAIRS, CLICKS)
+work = both_work(PAIRS, CLICKS)
 
 
 def test_judges_lose_nothing_under_30pc_faults():
     model = HashChatModel()
-    clean, c0 = fault_run(model, render, work, rate=0.0, hang_s=2.5, timeout=2.0, retry_after="0.1")
-    faulty, c1 = fault_run(model, render, work, rate=0.3, seed=3, hang_s=2.5, timeout=2.0, retry_after="0.1")
+    clean, c0 = fault_run(model, plain_render, work, rate=0.0, seed=0, timeout=2.0)
+    faulty, c1 = fault_run(model, plain_render, work, rate=0.3, seed=3, timeout=2.0)
     # 5 grades, 4 labels; a clean request may still time out on a loaded machine (2 s): then it is sent again
     assert c0["server"]["requests"] == 4 * 5 + 3 * 4 + c0["client"]["retries"] and c0["client"]["failed"] == 0
     assert c0["client"]["retries"] == c0["client"]["timeouts"]  # nothing else fails without faults
