@@ -151,6 +151,11 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise InputError("is a directory, not a file", path)
+    if path.exists() and not path.is_file():
+        # a device or a pipe (/dev/null, /dev/stdout, a FIFO): renaming onto it would replace the device node itself
+        # (as root, /dev/null became a plain file), so the finished output is streamed into it instead
+        yield from _through_special(path)
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -164,6 +169,19 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _through_special(path: Path) -> Iterator[Path]:
+    """``atomic_output`` for a non-regular ``path``: the block writes a private temporary file, copied into ``path``
+    (opened for writing, never replaced) only when the block succeeds."""
+    fd, tmp = tempfile.mkstemp(prefix="siftkit-out.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 @contextmanager

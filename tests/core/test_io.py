@@ -156,3 +156,27 @@ def test_atomic_write_text_gives_the_mode_of_a_plain_write(tmp_path):
     assert atomic.read_text() == "x"
     assert os.stat(atomic).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_atomic_output_writes_through_a_pipe_without_replacing_it(tmp_path):
+    """`--output /dev/null` or a FIFO: the node stays what it was (a rename onto /dev/null, as root, once turned it
+    into a plain file) and receives the finished output; a failed block writes nothing into it."""
+    import os
+    import stat
+    import threading
+
+    from siftkit.core.io import atomic_output, atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    atomic_write_text(fifo, "hello\n")
+    reader.join(10)
+    assert got == [b"hello\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with pytest.raises(RuntimeError):
+        with atomic_output(fifo) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("the run failed")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and list(tmp_path.iterdir()) == [fifo]
