@@ -444,18 +444,24 @@ def _assert_grads(ours, params):
     assert sum(float(p.grad.abs().sum()) for p in params if p.grad is not None) > 0
 
 
+def _rescore(model, ref_model, trajs, temperature):
+    """Our transcription's per-token log-probs (with grad), entropies and reference log-probs of the rollouts, padded
+    to the longest response, and the info mask."""
+    R = max(len(t.response_ids) for t in trajs)
+    model.zero_grad()
+    lp, ent = zip(*(_ref_scores(model, t, temperature) for t in trajs))
+    with torch.no_grad():
+        ref_lp = [_ref_scores(ref_model, t, temperature)[0] for t in trajs]
+    info = _pad([torch.tensor(t.info_mask, dtype=D) for t in trajs], R)
+    return R, _pad(lp, R), _pad(ent, R), _pad(ref_lp, R), info
+
+
 def test_grpo_step_gradient_equals_upstream_on_its_own_rollouts(small_task):
     tr, model, ref_model, cfg, got = _one_step(small_task, "grpo", beta=0.05, entropy_coeff=0.01, temperature=0.8)
     trajs = got["trajs"]
     assert len({t.uid for t in trajs}) == 4 and len({t.reward for t in trajs}) > 1
     assert any(0 in t.info_mask for t in trajs)  # observation / invalid-action spans are in the batch
-    R = max(len(t.response_ids) for t in trajs)
-    model.zero_grad()
-    lp, ent = zip(*(_ref_scores(model, t, cfg.temperature) for t in trajs))
-    with torch.no_grad():
-        ref_lp = [_ref_scores(ref_model, t, cfg.temperature)[0] for t in trajs]
-    lp, ent, ref_lp = _pad(lp, R), _pad(ent, R), _pad(ref_lp, R)
-    info = _pad([torch.tensor(t.info_mask, dtype=D) for t in trajs], R)
+    R, lp, ent, ref_lp, info = _rescore(model, ref_model, trajs, cfg.temperature)
     adv = ref_grpo_advantage(torch.tensor([t.reward for t in trajs], dtype=D), [t.uid for t in trajs])
     pg, frac = ref_policy_loss(lp.detach(), lp, adv[:, None].expand_as(lp), info, cfg.clip_eps)
     kl = ref_masked_mean(ref_kl(lp, ref_lp, "low_var_kl"), info)
@@ -473,13 +479,7 @@ def test_ppo_step_gradients_equal_upstream_on_its_own_rollouts(small_task):
     tr, model, ref_model, cfg, got = _one_step(small_task, "ppo", beta=0.05, entropy_coeff=0.01, temperature=1.0,
                                                value_clip=0.5)
     trajs = got["trajs"]
-    R = max(len(t.response_ids) for t in trajs)
-    model.zero_grad()
-    lp, ent = zip(*(_ref_scores(model, t, cfg.temperature) for t in trajs))
-    with torch.no_grad():
-        ref_lp = [_ref_scores(ref_model, t, cfg.temperature)[0] for t in trajs]
-    lp, ent, ref_lp = _pad(lp, R), _pad(ent, R), _pad(ref_lp, R)
-    info = _pad([torch.tensor(t.info_mask, dtype=D) for t in trajs], R)
+    R, lp, ent, ref_lp, info = _rescore(model, ref_model, trajs, cfg.temperature)
     resp = _pad([torch.ones(len(t.response_ids), dtype=D) for t in trajs], R)
     # critic values of the state before each response token, one unpadded trajectory at a time
     tr.critic.zero_grad()
