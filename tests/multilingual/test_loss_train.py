@@ -121,3 +121,46 @@ def test_spec_defaults_full_fine_tuning_cosine_schedule_and_clip(vlm_path, monke
     # cosine without warm-up over 4 steps: lr · ½(1 + cos(π s / 4)), s = 0..3
     assert lrs == pytest.approx([1e-5 * 0.5 * (1 + np.cos(np.pi * s / 4)) for s in range(4)])
     assert clips == [0.3] * 4 and decays == [0.0] * 4
+
+
+def test_each_side_is_its_own_forward_and_teacher_targets_keep_pair_order(vlm_path, monkeypatch):
+    """A training step embeds the English side and the translated side in two passes (each padded to its own longest
+    sentence); the teacher's targets, computed longest first in batches, come back in pair order (row i = T(en_i))."""
+    from siftkit.multilingual.train import teacher_targets
+
+    student = kd_encoder(vlm_path)
+    pairs = _pairs(8)
+    pairs = [Pair(p.en + " and more" * (i % 3), p.x, p.lang) for i, p in enumerate(pairs)]  # unequal lengths
+    teacher = student.frozen_copy()
+    got = teacher_targets(teacher, pairs, False, batch_size=3)
+    with torch.no_grad():
+        one_by_one = torch.cat([teacher.train_embed([p.en]) for p in pairs])
+    torch.testing.assert_close(got, one_by_one, atol=1e-5, rtol=1e-5)
+
+    calls = []
+    embed = type(student).train_embed
+
+    def record(self, texts, images=None):
+        if self is student:
+            calls.append(list(texts))
+        return embed(self, texts, images)
+
+    monkeypatch.setattr(type(student), "train_embed", record)
+    distill(student, pairs, DistillConfig(batch_size=4, seed=0), teacher=teacher, progress=False)
+    ens, xs = {p.en for p in pairs}, {p.x for p in pairs}
+    assert len(calls) == 4  # 2 steps × 2 sides
+    assert all(set(c) <= ens for c in calls[0::2]) and all(set(c) <= xs for c in calls[1::2])
+    assert all(len(c) == 4 for c in calls)
+
+
+@pytest.mark.parametrize("field,value", [("lr", 0.0), ("lr", float("nan")), ("epochs", 0), ("batch_size", 0),
+                                         ("lora_r", 0), ("max_grad_norm", -1.0), ("warmup_ratio", 1.0),
+                                         ("weight_decay", -0.1), ("max_steps", 0)])
+def test_bad_config_value_is_one_input_error_naming_the_option(field, value):
+    from siftkit.core.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        DistillConfig(**{field: value}).check()
+    option = "--" + field.replace("_", "-")
+    assert e.value.field == option
+    assert "\n" not in str(e.value) and "must be" in str(e.value)
