@@ -164,3 +164,11 @@ def test_bad_config_value_is_one_input_error_naming_the_option(field, value):
     option = "--" + field.replace("_", "-")
     assert e.value.field == option
     assert "\n" not in str(e.value) and "must be" in str(e.value)
+
+
+def test_encode_sorts_by_length_and_returns_rows_in_input_order(vlm_path):
+    enc = kd_encoder(vlm_path)
+    texts = ["b", "a much longer text here", "mid length", "a very very much longer text than every other one", "x"]
+    got = enc.encode(texts, batch_size=2)
+    one_by_one = np.concatenate([enc.encode([t]) for t in texts])
+    np.testing.assert_allclose(got, one_by_one, atol=1e-5)
