@@ -172,3 +172,43 @@ def test_encode_sorts_by_length_and_returns_rows_in_input_order(vlm_path):
     got = enc.encode(texts, batch_size=2)
     one_by_one = np.concatenate([enc.encode([t]) for t in texts])
     np.testing.assert_allclose(got, one_by_one, atol=1e-5)
+
+
+def test_group_by_length_is_transformers_length_grouped_order(monkeypatch):
+    """Our length-grouped epoch order equals transformers' get_length_grouped_indices fed the same shuffle."""
+    import random
+
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    from siftkit.multilingual.train import _batches, _length
+
+    rng = random.Random(3)
+    pairs = [Pair("e" * rng.randint(1, 60), "x" * rng.randint(1, 60), "it") for _ in range(203)]
+    size, seed = 8, 5
+    perm = list(range(len(pairs)))
+    random.Random(seed).shuffle(perm)
+    monkeypatch.setattr(torch, "randperm", lambda n, generator=None: torch.tensor(perm))
+    ref = get_length_grouped_indices([_length(p) for p in pairs], size)
+    ours = [id(p) for b in _batches(pairs, size, seed) for p in b]
+    assert ours == [id(pairs[i]) for i in ref]
+    assert [len(b) for b in _batches(pairs, size, seed)] == [8] * 25 + [3]
+    plain = [id(p) for b in _batches(pairs, size, seed, by_length=False) for p in b]
+    assert plain == [id(pairs[i]) for i in perm]
+
+
+def test_fused_adamw_matches_the_plain_update():
+    from siftkit.multilingual.train import adamw
+
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(2)]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    opt_a, opt_b = adamw(a, 1e-2, 0.01), torch.optim.AdamW(b, lr=1e-2, weight_decay=0.01)
+    assert opt_a.defaults["fused"] is True
+    for step in range(3):
+        g = [torch.randn(5, 3) for _ in a]
+        for p, q, gi in zip(a, b, g):
+            p.grad, q.grad = gi.clone(), gi.clone()
+        opt_a.step()
+        opt_b.step()
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
