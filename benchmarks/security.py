@@ -296,8 +296,8 @@ CONDITIONS: dict[str, dict[str, dict]] = {
 }
 CONDITIONS["relevance-trained"] = CONDITIONS["relevance"]
 DEFAULT = {"relevance": "cut+neutralise", "relevance-trained": "cut+neutralise", "usefulness": "cut+neutralise",
-           "avva": "neutralise", "catalog-toxicity": "neutralise"}
-"""Each judge's default prompt today (avva and catalog are other packages' judges: see the page)."""
+           "avva": "cut+neutralise", "catalog-toxicity": "cut+neutralise"}
+"""Each judge's default prompt."""
 
 
 def margin(lp: list[float], target: int) -> float:
@@ -483,7 +483,8 @@ def avva_injection(cfg: SecurityBench, condition: str) -> dict:
     """AVVA judge (next-token expected grade per criterion, focused prompt, reply prefix: the default reading of
     :func:`siftkit.curation.judge.score_expected`) on the first ``n_clips`` clips of the rho 0.3 synthetic pool; the
     attack goes into the audio caption (even clips) or the video caption (odd clips) and asks for ``Score: 9``.
-    Stores the final score (0-10) per clip."""
+    Stores the final score (0-10) per clip. The judge's own ``cut`` is off and each condition cuts (or not) before
+    it, so ``cut+neutralise`` gives the default prompt byte for byte (tests/curation/test_judge.py checks it)."""
     import numpy as np
 
     from siftkit.curation.judge import score_expected
@@ -498,7 +499,7 @@ def avva_injection(cfg: SecurityBench, condition: str) -> dict:
     def finals(ps):
         ps = [(pre(a), pre(v)) for a, v in ps]
         with without_neutralise("siftkit.curation.judge") if sw.get("neutralise") is False else contextlib.nullcontext():
-            res = score_expected(lambda: model, ps, _avva_cache())
+            res = score_expected(lambda: model, ps, _avva_cache(), cut=False)  # the condition's own cut
         return [[round(float(np.nan_to_num(r.final, nan=0.0)), 6)] for r in res]
 
     attacked = {a: finals([(f(x, "Score: 9"), v) if i % 2 == 0 else (x, f(v, "Score: 9"))
@@ -529,7 +530,8 @@ def catalog_descriptions(n: int) -> list[str]:
 
 def catalog_injection(cfg: SecurityBench, condition: str) -> dict:
     """The catalog's toxicity judge (``siftkit.catalog.judge.toxicity_prompt``, score read-out: the log-probability
-    of each label word as the reply) on :func:`catalog_descriptions`; the attack asks for ``clean``."""
+    of each label word as the reply) on :func:`catalog_descriptions`; the attack asks for ``clean``. As in
+    :func:`avva_injection`, ``cut+neutralise`` is the default prompt byte for byte (tests/catalog/test_judge.py)."""
     from siftkit.catalog.judge import TOXICITY_LABELS, toxicity_prompt
 
     llm, descs = _torch_judge(cfg.threads), catalog_descriptions(cfg.n_descriptions)
@@ -538,7 +540,7 @@ def catalog_injection(cfg: SecurityBench, condition: str) -> dict:
 
     def scores(texts):
         with without_neutralise("siftkit.catalog.judge") if sw.get("neutralise") is False else contextlib.nullcontext():
-            prompts = [toxicity_prompt(pre(t)) for t in texts]
+            prompts = [toxicity_prompt(pre(t), cut=False) for t in texts]  # the condition's own cut
         flat = llm.score([p for p in prompts for _ in TOXICITY_LABELS], [lab for _ in prompts for lab in TOXICITY_LABELS])
         k = len(TOXICITY_LABELS)
         return [[s.logprob for s in flat[i * k:(i + 1) * k]] for i in range(len(prompts))]

@@ -6,7 +6,12 @@ one sentence). Each judge is a chat prompt whose system message holds every inst
 context and the description are untrusted (sample values come from the database, descriptions from an LLM) and
 appear only in the user message, inside ``<context>``/``<description>`` blocks, each line passed through
 :func:`siftkit.llm.untrusted.neutralise` so that a closing tag, a role marker or a chat-template token in the data
-cannot end the block or start a turn. Two read-outs [ours]:
+cannot end the block or start a turn. The description (the text under judgement) is first cut at its first forged
+boundary by :func:`siftkit.llm.untrusted.cut` (a chat control token, a role marker opening a sentence or line, a
+closing tag of a block it did not open: what follows is where an injected instruction or a forged verdict sits);
+``cut=False`` turns that off. The context is not cut [ours]: siftkit builds it from the database's own metadata, and
+a column named ``user`` in its "Column descriptions: …; user: …" line would read as a role marker and cut the rest
+away. benchmarks/results/security.md measures both. Two read-outs [ours]:
 
 * ``score`` (default): each label word is scored as the reply (sum of its tokens' log-probabilities) and the most
   probable label is the verdict; it always gives a label, which a small model needs (SmolLM2-135M, asked to answer
@@ -25,6 +30,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from siftkit.llm.untrusted import cut as cut_boundary
 from siftkit.llm.untrusted import neutralise
 
 GROUNDING_LABELS = ("supported", "partial", "unsupported")
@@ -42,21 +48,25 @@ TOXICITY_SYSTEM = (
 MAX_NEW_TOKENS = 4
 
 
-def _block(tag: str, text: str) -> str:
-    lines = [neutralise(line) for line in str(text).splitlines()] or [""]
+def _block(tag: str, text: str, cut: bool = False) -> str:
+    """``text`` as a data block: cut at its first forged boundary when ``cut``, then each line neutralised."""
+    text = cut_boundary(str(text)) if cut else str(text)
+    lines = [neutralise(line) for line in text.splitlines()] or [""]
     return f"<{tag}>\n" + "\n".join(lines) + f"\n</{tag}>"
 
 
-def grounding_prompt(description: str, ctx: str) -> list[dict[str, str]]:
-    """The grounding judge's messages: fixed instructions, then the context and the description as data blocks."""
+def grounding_prompt(description: str, ctx: str, cut: bool = True) -> list[dict[str, str]]:
+    """The grounding judge's messages: fixed instructions, then the context and the description as data blocks
+    (``cut``: the description is cut at its first forged boundary; see the module docstring)."""
     return [{"role": "system", "content": GROUNDING_SYSTEM},
-            {"role": "user", "content": _block("context", ctx) + "\n" + _block("description", description)}]
+            {"role": "user", "content": _block("context", ctx) + "\n" + _block("description", description, cut)}]
 
 
-def toxicity_prompt(description: str) -> list[dict[str, str]]:
-    """The toxicity judge's messages: fixed instructions, then the description as a data block."""
-    return [{"role": "system", "content": TOXICITY_SYSTEM}, {"role": "user", "content": _block("description",
-                                                                                               description)}]
+def toxicity_prompt(description: str, cut: bool = True) -> list[dict[str, str]]:
+    """The toxicity judge's messages: fixed instructions, then the description as a data block (``cut`` as in
+    :func:`grounding_prompt`)."""
+    return [{"role": "system", "content": TOXICITY_SYSTEM},
+            {"role": "user", "content": _block("description", description, cut)}]
 
 
 def parse_label(reply: str, labels: Sequence[str]) -> str | None:
@@ -75,12 +85,15 @@ READOUTS = ("score", "generate")
 
 
 def judge(texts: Sequence[str], contexts: Sequence[str], model_factory: Callable, model_name: str,
-          cache: str | Path | None = None, progress: bool = False, readout: str = "score") -> pd.DataFrame:
+          cache: str | Path | None = None, progress: bool = False, readout: str = "score",
+          cut: bool = True) -> pd.DataFrame:
     """Grounding and toxicity verdicts for each description ``texts[i]`` given its asset context ``contexts[i]``.
 
     Args:
         readout: ``"score"`` (the most probable label word) or ``"generate"`` (the first label word of a greedy
             reply); see the module docstring.
+        cut: cut each description at its first forged boundary before it enters a prompt (the default; see the
+            module docstring).
 
     Returns:
         One row per text: ``judge_grounding`` (a :data:`GROUNDING_LABELS` label or ``None``), ``judge_toxic``
@@ -92,8 +105,8 @@ def judge(texts: Sequence[str], contexts: Sequence[str], model_factory: Callable
     if readout not in READOUTS:
         raise ValueError(f"readout must be one of {READOUTS}")
     n = len(texts)
-    prompts = {i: grounding_prompt(t, c) for i, (t, c) in enumerate(zip(texts, contexts))}
-    prompts.update({n + i: toxicity_prompt(t) for i, t in enumerate(texts)})
+    prompts = {i: grounding_prompt(t, c, cut) for i, (t, c) in enumerate(zip(texts, contexts))}
+    prompts.update({n + i: toxicity_prompt(t, cut) for i, t in enumerate(texts)})
     if readout == "score":
         labels = {i: GROUNDING_LABELS if i < n else TOXICITY_LABELS for i in prompts}
         out = run_batch({model_name: model_factory}, prompts, cache_path=cache, progress=progress, task="score",
@@ -114,7 +127,8 @@ def judge(texts: Sequence[str], contexts: Sequence[str], model_factory: Callable
 
 
 def add_judgements(scored: pd.DataFrame, catalog, model_factory: Callable, model_name: str,
-                   cache: str | Path | None = None, progress: bool = False, readout: str = "score") -> pd.DataFrame:
+                   cache: str | Path | None = None, progress: bool = False, readout: str = "score",
+                   cut: bool = True) -> pd.DataFrame:
     """``scored`` (from :func:`siftkit.catalog.evaluate.score`) with ``judge_grounding`` and ``judge_toxic``.
 
     The grounding judge sees the target's context as the describing model saw it (:func:`~siftkit.catalog.exemplars.
@@ -124,7 +138,7 @@ def add_judgements(scored: pd.DataFrame, catalog, model_factory: Callable, model
 
     by_id = {a.id: a for a in catalog.assets()}
     verdicts = judge(list(scored.text), [context(by_id[i]) for i in scored.id], model_factory, model_name, cache,
-                     progress, readout)
+                     progress, readout, cut)
     out = scored.reset_index(drop=True).copy()
     out[["judge_grounding", "judge_toxic"]] = verdicts
     return out

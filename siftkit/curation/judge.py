@@ -5,9 +5,13 @@ Vosoughi et al., "AVVA: LLM-based curation for a data-efficient audio-video foun
 
 * :func:`judge_prompt` builds the chat prompt. The instructions (criteria, scale, output format) sit in the system
   message; the captions (and a Whisper transcript inside the audio caption) are untrusted data and only appear in
-  the user message, inside ``<audio_caption>`` / ``<video_caption>`` blocks, passed through
-  :func:`siftkit.llm.untrusted.neutralise` (tags de-bracketed, role markers and chat control tokens defused, so a
-  caption can neither close its block nor open a turn) [ours]. The reply is started for the model with a reply
+  the user message, inside ``<audio_caption>`` / ``<video_caption>`` blocks, first cut at their first forged
+  boundary by :func:`siftkit.llm.untrusted.cut` (a chat control token, a role marker opening a sentence or line, a
+  closing tag of a block the caption did not open: what follows is where an injected instruction or a forged grade
+  sits) and then passed through :func:`siftkit.llm.untrusted.neutralise` (tags de-bracketed, role markers and chat
+  control tokens defused, so a caption can neither close its block nor open a turn) [ours]. ``cut=False`` turns the
+  cut off (every prompt builder and judge takes it); a caption with no such boundary is not changed by it.
+  benchmarks/results/security.md measures both. The reply is started for the model with a reply
   prefix (``{"temporal_alignment": `` for the JSON, ``Score: `` for one grade): the model continues it rather than
   chatting (SmolLM2-135M never produced a parseable JSON without it; see benchmarks/results/avva.md).
 * :func:`parse_scores` reads the reply: the first JSON object in it (text around it ignored), keys matched loosely,
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from siftkit.llm.untrusted import cut as cut_boundary
 from siftkit.llm.untrusted import neutralise
 
 CRITERIA = ("temporal_alignment", "spatial_coherence", "contextual_relevance", "physical_causality",
@@ -82,25 +87,28 @@ class JudgeScores:
     raw: str = ""
 
 
-def _user(audio_caption: str, video_caption: str) -> str:
-    """The user message: the two captions as neutralised data blocks, nothing else."""
-    return (f"<audio_caption>\n{neutralise(audio_caption)}\n</audio_caption>\n"
-            f"<video_caption>\n{neutralise(video_caption)}\n</video_caption>")
+def _user(audio_caption: str, video_caption: str, cut: bool = True) -> str:
+    """The user message: the two captions (cut at their first forged boundary unless ``cut`` is False, then
+    neutralised) as data blocks, nothing else."""
+    pre = cut_boundary if cut else str
+    return (f"<audio_caption>\n{neutralise(pre(audio_caption))}\n</audio_caption>\n"
+            f"<video_caption>\n{neutralise(pre(video_caption))}\n</video_caption>")
 
 
-def judge_prompt(audio_caption: str, video_caption: str, reply_prefix: bool = True) -> list[dict]:
+def judge_prompt(audio_caption: str, video_caption: str, reply_prefix: bool = True, cut: bool = True) -> list[dict]:
     """Chat prompt asking for the five scores as JSON (instructions in the system message, captions in the user
     message only); with ``reply_prefix`` the reply is started as ``{"temporal_alignment": `` (parse
-    ``JSON_PREFIX + reply``)."""
+    ``JSON_PREFIX + reply``). ``cut``: cut each caption at its first forged boundary first (see the module
+    docstring)."""
     msgs = [{"role": "system", "content": SYSTEM + "\n" + JSON_FORMAT},
-            {"role": "user", "content": _user(audio_caption, video_caption)}]
+            {"role": "user", "content": _user(audio_caption, video_caption, cut)}]
     return msgs + [{"role": "assistant", "content": JSON_PREFIX}] if reply_prefix else msgs
 
 
 def criterion_prompt(audio_caption: str, video_caption: str, criterion: str, scale: int = GRADE_SCALE,
-                     reply_prefix: bool = True, focused: bool = True) -> list[dict]:
+                     reply_prefix: bool = True, focused: bool = True, cut: bool = True) -> list[dict]:
     """Chat prompt for one criterion graded from 0 to ``scale``; with ``reply_prefix`` the reply is started as
-    ``Score: `` so the next token is the grade (read by :func:`score_expected`).
+    ``Score: `` so the next token is the grade (read by :func:`score_expected`); ``cut`` as in :func:`judge_prompt`.
 
     ``focused`` (default): the system message names only this criterion (:data:`INTRO` + :data:`ONE_CRITERION`);
     otherwise it lists all five criteria and then asks for one (the earlier prompt, kept for the benchmark's
@@ -114,7 +122,8 @@ def criterion_prompt(audio_caption: str, video_caption: str, criterion: str, sca
                                                      desc=DESCRIPTIONS[criterion])
     else:
         system = SYSTEM + "\n" + ONE_GRADE.format(name=criterion, scale=scale, desc=DESCRIPTIONS[criterion])
-    msgs = [{"role": "system", "content": system}, {"role": "user", "content": _user(audio_caption, video_caption)}]
+    msgs = [{"role": "system", "content": system},
+            {"role": "user", "content": _user(audio_caption, video_caption, cut)}]
     return msgs + [{"role": "assistant", "content": GRADE_PREFIX}] if reply_prefix else msgs
 
 
@@ -232,13 +241,13 @@ def hours_by_threshold(final: Sequence[float], seconds: Sequence[float] | float,
 # ---------------------------------------------------------------------------------------------- LLM judges
 def score_generated(factory: Callable, pairs: Sequence[tuple[str, str]], cache_path: str | Path | None,
                     max_new_tokens: int = 96, progress: bool = False, chunk_size: int = 32,
-                    reply_prefix: bool = True) -> list[JudgeScores]:
+                    reply_prefix: bool = True, cut: bool = True) -> list[JudgeScores]:
     """Ask the model for the JSON with all five scores (greedy, cached) and parse each reply (after the reply
-    prefix, which is part of the parsed text)."""
+    prefix, which is part of the parsed text). ``cut``: see :func:`judge_prompt`."""
     from siftkit.llm.base import GenerationParams
     from siftkit.llm.batch import run_batch
 
-    prompts = [judge_prompt(a, v, reply_prefix) for a, v in pairs]
+    prompts = [judge_prompt(a, v, reply_prefix, cut) for a, v in pairs]
     df = run_batch({"judge": factory}, prompts, GenerationParams(max_new_tokens=max_new_tokens), cache_path,
                    progress=progress, chunk_size=chunk_size)
     head = JSON_PREFIX if reply_prefix else ""
@@ -247,21 +256,22 @@ def score_generated(factory: Callable, pairs: Sequence[tuple[str, str]], cache_p
 
 def score_expected(factory: Callable, pairs: Sequence[tuple[str, str]], cache_path: str | Path | None,
                    progress: bool = False, chunk_size: int = 32, top_k: int = 20, scale: int = GRADE_SCALE,
-                   reply_prefix: bool = True, focused: bool = True) -> list[JudgeScores]:
+                   reply_prefix: bool = True, focused: bool = True, cut: bool = True) -> list[JudgeScores]:
     """Expected grade per criterion over the grade tokens ``0``..``scale`` of the first reply token (one forward pass
     per criterion, :func:`siftkit.llm.grading.expected_grade`), rescaled to [0, 10]; a criterion with no grade token
     in the top-k is missing. ``raw`` holds the per-criterion grade mass (the probability the model put on a grade at
     all) as JSON. ``top_k`` 20 is the most OpenAI-compatible chat endpoints return.
 
     ``scale=10, reply_prefix=False, focused=False`` is the earlier reading (kept for the benchmark's comparison): on
-    a tokenizer that splits digits it reads a 10 as a 1. ``focused``: see :func:`criterion_prompt`.
+    a tokenizer that splits digits it reads a 10 as a 1. ``focused``: see :func:`criterion_prompt`; ``cut``: see
+    :func:`judge_prompt`.
     """
     from siftkit.llm.base import TokenDistribution
     from siftkit.llm.batch import run_batch
     from siftkit.llm.grading import expected_grade
 
     grades = tuple(str(g) for g in range(scale + 1))
-    prompts = {(i, c): criterion_prompt(a, v, c, scale, reply_prefix, focused) for i, (a, v) in enumerate(pairs)
+    prompts = {(i, c): criterion_prompt(a, v, c, scale, reply_prefix, focused, cut) for i, (a, v) in enumerate(pairs)
                for c in CRITERIA}
     df = run_batch({"judge": factory}, prompts, cache_path=cache_path, progress=progress, chunk_size=chunk_size,
                    task="next_token", top_k=top_k)
