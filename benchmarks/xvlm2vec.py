@@ -663,7 +663,7 @@ def page(cfg: XvlmBench, cells: list[dict]) -> str:
         image=_image_section(cfg, image),
         more=_table(cfg, main + more, "tatoeba/", more_conds)[0] if more else "(cells missing)",
         more_dev=_table(cfg, main + more, "xtd10_dev/", more_conds)[0] if more else "(cells missing)",
-        more_steps=", ".join(sorted({f"{NAMES[c['params']['condition']]}: {c['metrics']['train_pairs']} pairs, "
+        more_steps="; ".join(sorted({f"{NAMES[c['params']['condition']]}: {c['metrics']['train_pairs']} pairs, "
                                      f"{c['metrics']['steps']} steps" for c in more + students})) or "–",
         missing=_missing(cfg, main),
         claims=claims_section("xvlm2vec", load=lambda name: [c for c in cells if c["experiment"] == name]),
