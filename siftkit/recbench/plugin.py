@@ -12,8 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import (check_choices, check_local_model, check_output_dir, check_output_file, check_range,
-                                   check_unique, check_url, cut)
+from siftkit.core.validate import (MAX_NEW_TOKENS, MAX_PARALLEL, MAX_RESAMPLES, check_choices, check_local_model,
+                                   check_output_dir, check_output_file, check_range, check_unique, check_url, cut)
 
 app = typer.Typer(no_args_is_help=True, help="RecBench+: LLM recommendation assistants on knowledge-graph queries "
                   "(Huang et al., 2025).")
@@ -22,6 +22,7 @@ TYPES_HELP = "Condition query types: explicit, implicit, misinformed (comma-sepa
 
 
 MAX_K = 1000  # [ours] the most titles a query may ask for (the released files ask for 5 to a few dozen)
+MAX_PER_CELL = 10_000  # [ours] generated queries per type x bucket (the draws are linear in it)
 _QUERY_FIELDS = ("qid", "qtype", "domain", "text", "gt_titles", "gt_ids", "conditions", "source", "k", "meta")
 
 
@@ -139,11 +140,12 @@ def generate(
     from siftkit.recbench.generate import BUCKETS, Generator
     from siftkit.recbench.queries import CONDITION_TYPES, write_queries
 
-    tlist = check_choices([x.strip() for x in types.split(",") if x.strip()], CONDITION_TYPES, "--types")
-    check_range(per_cell, "--per-cell", lo=1)
+    tlist = check_unique(check_choices([x.strip() for x in types.split(",") if x.strip()], CONDITION_TYPES,
+                                       "--types"), "--types")  # a type twice would draw the same query ids twice
+    check_range(per_cell, "--per-cell", lo=1, hi=MAX_PER_CELL)
     if kg not in ("ml100k", "ml1m"):
         raise InputError(f"--kg must be ml100k or ml1m, got {kg!r}", field="--kg")
-    check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    check_range(max_new_tokens, "--max-new-tokens", lo=1, hi=MAX_NEW_TOKENS)
     if endpoint:
         check_url(endpoint, "--endpoint")
     factory = None
@@ -212,12 +214,12 @@ def evaluate(
     from siftkit.recbench.baselines import BASELINES
 
     check_range(limit, "--limit", lo=0)
-    check_range(k, "--k", lo=0)
-    check_range(max_new_tokens, "--max-new-tokens", lo=1)
-    check_range(resamples, "--resamples", lo=1)
-    check_range(threads, "--threads", lo=1)
-    check_range(concurrency, "--concurrency", lo=1)
-    check_range(workers, "--workers", lo=1)
+    check_range(k, "--k", lo=0, hi=MAX_K)
+    check_range(max_new_tokens, "--max-new-tokens", lo=1, hi=MAX_NEW_TOKENS)
+    check_range(resamples, "--resamples", lo=1, hi=MAX_RESAMPLES)
+    check_range(threads, "--threads", lo=1, hi=MAX_PARALLEL)
+    check_range(concurrency, "--concurrency", lo=1, hi=MAX_PARALLEL)
+    check_range(workers, "--workers", lo=1, hi=MAX_PARALLEL)
     if endpoint:
         check_url(endpoint, "--endpoint")
     if backend not in ("local", "ray"):

@@ -106,6 +106,9 @@ def cases(root: Path) -> list[Case]:
                                              "--output", "{w}/out"], "--judge-endpoint: 'ftp://h' is not an http"),
         ("write to an unreachable PostgreSQL", ["catalog", "write", "--descriptions", "{w}/good.jsonl", "--to",
                                                 "postgresql+psycopg://nobody@127.0.0.1:9/x"], "--to: cannot connect"),
+        ("eval: a huge --resamples", ["catalog", "eval", "--catalog", "{w}/cat.json", "--descriptions",
+                                      "{w}/good.jsonl", "--resamples", "10000000", "--output", "{w}/out"],
+         "--resamples: must be in [1, 100000]"),
     ]
     out = []
     for i, (name, argv, needle) in enumerate(specs):

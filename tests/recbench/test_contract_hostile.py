@@ -54,6 +54,9 @@ def test_hostile_query_files_and_models_are_one_line_exit_2(tmp_path):
          "--model: 'orcale' is not one of oracle, random, popularity"),
         ("a model twice", ["--queries", "{w}/good.json", "--model", "oracle", "--model", "oracle"],
          "--model: 'oracle' is given twice"),
+        ("a huge --k", ["--queries", "{w}/good.json", "--model", "oracle", "--k", "5000"], "--k: must be in [0, 1000]"),
+        ("a huge --resamples", ["--queries", "{w}/good.json", "--model", "oracle", "--resamples", "10000000"],
+         "--resamples: must be in [1, 100000]"),
     ]
     cases = []
     for i, (name, argv, needle) in enumerate(specs):
@@ -86,3 +89,17 @@ def test_good_and_bom_prefixed_query_files_read(tmp_path):
     assert [(q.qid, q.k, q.conditions) for q in qs] == [("q1", 2, [("Genre", "Thriller")])]
     released = read_queries(FIX / "ExplicitQuery.json")  # the released form still reads, every query checked
     assert released and all(q.gt_titles for q in released)
+
+
+def test_generate_refuses_a_type_twice_and_a_huge_per_cell(tmp_path):
+    from typer.testing import CliRunner
+
+    from siftkit.core.errors import InputError
+    from siftkit.recbench.plugin import app
+
+    out = tmp_path / "q.json"
+    for args, needle in ((["--types", "explicit,explicit"], "--types: 'explicit' is given twice"),
+                         (["--per-cell", "99999999"], "--per-cell: must be in [1, 10000], got 99999999")):
+        res = CliRunner().invoke(app, ["generate", "--output", str(out), *args])
+        assert isinstance(res.exception, InputError) and needle in res.exception.format(), res.output
+    assert not out.exists()
