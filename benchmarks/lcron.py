@@ -310,9 +310,15 @@ def _unverified(cells: list[dict]) -> dict[str, str]:
     after = {k for k in commits if git("merge-base", "--is-ancestor", FIX_COMMIT, k).returncode == 0}
     lines = [sum(int(a) + int(b) for a, b, *_ in (ln.split("\t") for ln in git(
         "diff", "--numstat", k, "HEAD", "--", *BENCHMARK.legacy_files).stdout.splitlines())) for k in after]
-    return {"n_unverified": str(len(unver)), "fix_commit": FIX_COMMIT,
-            "n_after_fix": str(sum(str(c.get("git_commit")).removesuffix("+dirty") in after for c in unver)),
-            "fix_diff_lines": str(max(lines, default=0))}
+    if not unver:
+        return {"unverified_note": f"The runner vouches for every cell ({len(cells)}): the hashes of the source files "
+                                   "each one stamps equal today's."}
+    n_after = sum(str(c.get("git_commit")).removesuffix("+dirty") in after for c in unver)
+    return {"unverified_note": (
+        "Rows marked ⚠ come from cells the runner cannot vouch for because they were made from a tree with "
+        f"uncommitted changes; the closing \"Cells\" section lists each one. {n_after} of the {len(unver)} such "
+        f"cells were made on a commit that contains the issue-18 fix (`{FIX_COMMIT}`); their method code "
+        f"(`siftkit/cascade`) differs from today's by at most {max(lines, default=0)} changed lines.")}
 
 
 def _numbers(cfg: LcronBench, cells: list[dict]) -> dict[str, str]:
@@ -393,7 +399,11 @@ def page(cfg: LcronBench, cells: list[dict]) -> str:
     by_table = {f: [c for c in cells if c["table"] == f] for f in cfg.tables}
     loaded = {f: by_table.get(f, []) for f in table_grids(cfg)}
     claims = claims_section("lcron", load=lambda name: loaded.get(name, []))
-    return _blocks()["page"].format(**fields, **_numbers(cfg, cells), **_unverified(cells), bounds=_bounds(cells),
+    numbers = _numbers(cfg, cells)
+    missing = ('A "–" below stands for a number whose cells did not all finish (see the partial tables above).\n\n'
+               if "–" in numbers.values() else "")
+    return _blocks()["page"].format(**fields, **numbers, **_unverified(cells), missing_note=missing,
+                                    bounds=_bounds(cells),
                                     throughput=_throughput(cells), changes=_changes(cells), claims=claims,
                                     superseded=SUPERSEDED).rstrip()
 

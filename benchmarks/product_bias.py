@@ -143,6 +143,8 @@ def page(cfg: ProductBiasBench, records: list[dict]) -> str:
     import numpy as np
     import pandas as pd
 
+    from benchmarks.claims import claims_section
+
     from siftkit.bias.measures import delta_gini, mention_counts, per_attribute, sector_shares, summarise
     from siftkit.bias.universe import load_universe
     from siftkit.metrics.concentration import gini
@@ -254,7 +256,55 @@ def page(cfg: ProductBiasBench, records: list[dict]) -> str:
         n_resamples=n_resamples, concentration=_table(rows, cols),
         deltas=_table(deltas, list(deltas[0]) if deltas else ["model"]), sectors=sectors or "not run",
         attributes=attributes or "not run", n_ok=len(checks) - n_fail, n_checks=len(checks),
-        checks=_table(checks, ["claim", "condition", "seeds", "status"])).rstrip()
+        checks=_table(checks, ["claim", "condition", "seeds", "status"]),
+        claims=claims_section("product_bias", load=lambda name: claim_records(cfg, records)
+                              if name == "product_bias" else [])).rstrip()
+
+
+LEADERS = {"stocks": ("AAPL", "MSFT"), "crypto": ("BTC", "ETH")}  # the products the paper / spec §7 name
+TECH = "Information Technology"
+
+
+def claim_records(cfg: ProductBiasBench, records: list[dict]) -> list[dict]:
+    """The stored cells with the measures benchmarks/claims/product_bias.yaml reads added to ``metrics``, computed
+    from the stored replies with the current parser (as the page does):
+
+    * ``gini_universe`` and ``mentions`` (known-product mentions M);
+    * ``gini_excess_market_cap`` [ours]: ``G − mean G`` of 500 draws of the same M mentions from the market-cap
+      shares (seed 0) — concentration beyond what market weights and M alone give (a small M makes G high whatever
+      the model does, see the page);
+    * ``leaders_share``: share of known mentions naming the class's two leaders (stocks AAPL, MSFT; crypto BTC, ETH);
+    * ``tech_share`` (stocks): share of known mentions in the Information Technology sector.
+    """
+    import numpy as np
+
+    from siftkit.bias.measures import mention_counts, references, sector_shares
+    from siftkit.bias.universe import load_universe
+    from siftkit.metrics.concentration import gini
+
+    universes = {a: load_universe(a) for a in ("stocks", "crypto")}
+    cells = _parsed_cells(records)
+    out = []
+    for rec in records:
+        parsed, _ = cells[(rec["params"]["condition"], rec["params"]["seed"])]
+        asset = rec["metrics"]["asset_class"]
+        u = universes[asset]
+        counts = mention_counts(parsed["products"])
+        x = np.array([counts.get(i, 0) for i in u.ids], dtype=float)  # (K,)
+        m = int(x.sum())
+        extra = {"mentions": m, "gini_universe": float("nan"), "gini_excess_market_cap": float("nan"),
+                 "leaders_share": float("nan")}
+        if m:
+            g = gini(x, support="universe")
+            draws = np.random.default_rng(0).multinomial(m, references(u)["market_cap"], size=500)  # (500, K)
+            extra.update(gini_universe=g,
+                         gini_excess_market_cap=g - float(np.mean([gini(d, support="universe") for d in draws])),
+                         leaders_share=sum(counts.get(p, 0) for p in LEADERS[asset]) / m)
+        if asset == "stocks":
+            sec = sector_shares(counts, u)
+            extra["tech_share"] = float(sec.loc[sec.sector == TECH, "share"].iloc[0])
+        out.append({**rec, "metrics": {**rec["metrics"], **extra}})
+    return out
 
 
 BENCHMARK = Benchmark(
@@ -268,4 +318,5 @@ BENCHMARK = Benchmark(
              "benchmarks/product_bias.py::cell,_model,_same,prompts_for,condition_seeds"],
     experiment="product_bias",
     legacy_files=["siftkit/bias", "siftkit/llm", "benchmarks/product_bias.py"],
+    claims_metrics=claim_records,
 )

@@ -95,6 +95,9 @@ class Benchmark:
         config_file: the config file, when not ``benchmarks/config/<name>.yaml`` (tests keep theirs beside them).
         parts: further cell experiments (:class:`Part`) run and paged with this one, e.g. estimates computed from
             published outputs next to a model grid.
+        claims_metrics: ``(cfg, records) -> records`` for ``python -m benchmarks claims``: the stored cells with
+            the measures the page computes from them added to each record's ``metrics`` (for cells that store raw
+            outputs, e.g. replies, and leave the measures to the page); ``None``: the records as stored.
     """
 
     name: str
@@ -111,6 +114,7 @@ class Benchmark:
     legacy_files: Sequence[str] = ()
     config_file: Path | None = None
     parts: Sequence[Part] = ()
+    claims_metrics: Callable[[Any, list[dict[str, Any]]], list[dict[str, Any]]] | None = None
 
     def config_path(self) -> Path:
         if self.config_file is not None:

@@ -57,11 +57,12 @@ def _f(x: float | None, d: int = 4, sign: bool = True) -> str:
 def _detail_rows(v: Verdict) -> list[str]:
     rows = []
     for r in v.results:
+        label = r.label.replace("|", "\\|")  # a selector value such as "smollm2|stocks|none" stays in its cell
         if v.claim.test == "known_answer":
-            rows.append(f"| {r.label} | {r.note or '–'} | {r.verdict} |")
+            rows.append(f"| {label} | {r.note or '–'} | {r.verdict} |")
             continue
         ci = f"[{_f(r.lo)}, {_f(r.hi)}]" if math.isfinite(r.lo) else ""
-        rows.append(f"| {r.label} | {_f(r.paper_effect)} | {_f(r.effect)} {ci} | {r.n or '–'} | {r.verdict}"
+        rows.append(f"| {label} | {_f(r.paper_effect)} | {_f(r.effect)} {ci} | {r.n or '–'} | {r.verdict}"
                     + (f" ({r.note})" if r.note else "") + " |")
     return rows
 
@@ -137,8 +138,11 @@ def runner_load(root: Path | None = None) -> Callable[[str], list[dict]]:
     from benchmarks.runner import available, find
     from siftkit.core.config import read_config_file
 
+    import functools
+
     root = Path(root) if root is not None else CELLS
     exps: dict[str, Any] = {}
+    derive: dict[str, Callable[[list[dict]], list[dict]]] = {}  # folder -> its benchmark's claims_metrics
     unchecked: set[str] = set()
     for name in available():
         try:
@@ -155,12 +159,18 @@ def runner_load(root: Path | None = None) -> Callable[[str], list[dict]]:
                 continue
             for folder in exp.folders() if hasattr(exp, "folders") else [exp.name]:
                 exps.setdefault(folder, exp)
+                if getattr(bench, "claims_metrics", None) is not None:
+                    derive.setdefault(folder, functools.partial(bench.claims_metrics, bench.load_config(profile)))
 
     def load(name: str) -> list[dict]:
         if name in exps:  # an experiment spread over folders (one per table) tags its records with theirs
             exp = exps[name]
-            return [r for r in exp.load(allow_stale=True)
+            recs = [r for r in exp.load(allow_stale=True)
                     if (r.get("table") or r.get("experiment") or exp.name) == name]
+            if name in derive:  # measures the page computes from the stored cells (stale ones are left as they are)
+                fresh = derive[name]([r for r in recs if r.get("status") != "stale"])
+                recs = fresh + [r for r in recs if r.get("status") == "stale"]
+            return recs
         recs = load_cells(name, root)
         return [{**r, "status": r.get("status", "unverified")} for r in recs] if name in unchecked else recs
 

@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError, RequestsFailed
-from siftkit.core.validate import check_output_dir, check_output_file, check_range, check_url
+from siftkit.core.validate import (check_choice, check_local_model, check_output_dir, check_output_file, check_range,
+                                   check_unique, check_url)
 
 app = typer.Typer(no_args_is_help=True, help="Product-bias audit of LLM investment recommendations (Zhi et al., "
                   "2025).")
@@ -24,14 +25,23 @@ def _split(text: str, field: str) -> list[str]:
     items = [x.strip() for x in text.split(",") if x.strip()]
     if not items:
         raise InputError(f"{field} is empty", field=field)
-    return items
+    return check_unique(items, field)  # a class, template or variant given twice would be asked and counted twice
 
 
 def _templates(text: str) -> list[int]:
+    items = _split(text, "--templates")
     try:
-        return [int(x) for x in _split(text, "--templates")]
+        values = [int(x) for x in items]
     except ValueError:
-        raise InputError(f"--templates must be comma-separated integers, got {text!r}", field="--templates") from None
+        raise InputError(f"--templates must be comma-separated integers, got {text!r:.80}", field="--templates") from None
+    return check_unique(values, "--templates")  # "0,00"
+
+
+def _check_currency(currency: str) -> str:
+    """A currency code or symbol as the prompts show it: non-empty, one short line."""
+    if not currency.strip() or len(currency) > 12 or not currency.isprintable():
+        raise InputError(f"must be a currency code such as USD or EUR, got {currency!r:.40}", field="--currency")
+    return currency
 
 
 def _prompts(asset_classes, design, templates, debias, pairs, currency):
@@ -83,6 +93,7 @@ def grid(
     tpl, dbs = _templates(templates), _split(debias, "--debias")
     if samples < 1 or models < 1 or max_new_tokens < 1:
         raise InputError("--samples, --models and --max-new-tokens must be >= 1", field="--samples")
+    _check_currency(currency)
     if output:
         check_output_file(output)
     prompts = _prompts(classes, design, tpl, dbs, 0, currency)
@@ -139,10 +150,18 @@ def run(
     if endpoint:
         check_url(endpoint, "--endpoint")
     check_range(pairs, "--pairs", lo=0)
-    if temperature < 0 or not 0 < top_p <= 1:
-        raise InputError("--temperature must be >= 0 and --top-p in (0, 1]", field="--temperature")
+    check_range(temperature, "--temperature", lo=0)  # NaN and inf refused too
+    check_range(top_p, "--top-p", lo=0, hi=1, lo_open=True)
     if backend not in ("local", "ray"):
         raise InputError(f"--backend must be local or ray, got {backend!r}", field="--backend")
+    check_choice(engine, ("torch", "ct2"), "--engine")  # also when only synthetic responders run
+    _check_currency(currency)
+    check_unique(model, "--model")  # a model given twice would be asked twice and counted once
+    if not endpoint:  # a local model is loaded inside the batch: check its name now
+        for m in model:
+            if not m.startswith("synthetic:"):
+                check_local_model(m, "--model", others=("synthetic:always-one", "synthetic:uniform",
+                                                        "synthetic:market-cap"))
     check_output_dir(output)  # before any model loads
     if cache is not None:
         check_output_file(cache, "--cache")
@@ -183,6 +202,28 @@ def run(
     print(parsed.groupby(["model", "asset_class", "debias"]).status.value_counts(normalize=True).round(3).to_string())
 
 
+def _read_responses(path: Path, schema: dict) -> list[dict]:
+    """The rows of responses.jsonl, each checked beyond its types: a known de-biasing variant, ``sample >= 0`` and
+    no (model, prompt_id, sample) twice (a repeated row would be counted twice in every measure)."""
+    from siftkit.bias.grid import DEBIAS
+    from siftkit.core.io import iter_jsonl
+
+    rows, seen = [], {}
+    for line, r in iter_jsonl(path, schema):
+        check_choice(r["debias"], DEBIAS, "debias", path, line)
+        if r["sample"] < 0:
+            raise InputError(f'field "sample" must be >= 0, got {r["sample"]}', path, line, "sample")
+        key = (r["model"], r["prompt_id"], r["sample"])
+        if key in seen:
+            raise InputError(f"model {r['model']!r:.60}, prompt {r['prompt_id']!r:.60}, sample {r['sample']} "
+                             f"already on line {seen[key]}", path, line, "sample")
+        seen[key] = line
+        rows.append(r)
+    if not rows:
+        raise InputError("no responses", path)
+    return rows
+
+
 @app.command()
 def analyze(
     responses: Annotated[Path, typer.Option("--responses", help="responses.jsonl written by `siftkit bias run`.")],
@@ -200,7 +241,7 @@ def analyze(
     from siftkit.bias.report import build_sections, sector_table
     from siftkit.bias.runner import parse_responses
     from siftkit.bias.universe import load_universe
-    from siftkit.core.io import atomic_write_text, read_jsonl
+    from siftkit.core.io import atomic_write_text
     from siftkit.core.report import render_html
 
     if resamples < 1:
@@ -208,9 +249,7 @@ def analyze(
     check_output_dir(output)
     schema = {f: ((str,), True) for f in ("model", "prompt_id", "pair_id", "asset_class", "debias")}
     schema.update({"text": ((str,), True), "sample": ((int,), True), "finish_reason": ((str,), True)})
-    rows = read_jsonl(responses, schema)
-    if not rows:
-        raise InputError("no responses", responses)
+    rows = _read_responses(responses, schema)
     universes = {}
     for i, r in enumerate(rows, start=1):
         if r["asset_class"] not in universes:

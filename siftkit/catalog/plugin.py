@@ -13,8 +13,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from siftkit.core.errors import InputError
-from siftkit.core.validate import check_choice, check_output_dir, check_output_file, check_range
+from siftkit.core.errors import InputError, RequestsFailed
+from siftkit.core.validate import (check_choice, check_local_model, check_output_dir, check_output_file, check_range,
+                                   check_url)
 
 app = typer.Typer(no_args_is_help=True, help="Metadata RAG: table and column descriptions for data catalogs from "
                   "retrieved examples (Singh et al., 2025).")
@@ -36,11 +37,34 @@ def _systems(text: str) -> list[str]:
 
 
 def _load(sources: list[str]):
+    from siftkit.catalog.check import check_catalog_source
     from siftkit.catalog.ingest import load_source, merge
 
     if not sources:
         raise InputError("give at least one source", field="--catalog")
+    for s in sources:
+        check_catalog_source(s)
     return merge([load_source(s) for s in sources])
+
+
+def _failed_replies(e: RuntimeError, output: Path, what: str) -> RequestsFailed:
+    """generate.describe / judge.add_judgements raise ``RuntimeError("N ... replies failed; ...")`` (declared
+    sources of the benchmark cells, so not changed): here it becomes the one-line :class:`RequestsFailed`, exit 1,
+    the output left as it was. Anything else is re-raised as it is."""
+    import re
+
+    m = re.match(r"(\d+) (LLM|judge) replies failed", str(e))
+    if m is None:
+        raise e
+    return RequestsFailed(int(m[1]), None, what, detail=f"{output} left as it was")
+
+
+def _check_model(model: str | None, endpoint: str | None, field: str, endpoint_field: str) -> None:
+    """A served model needs an http(s) endpoint; a local one must exist (it loads inside the batch)."""
+    if endpoint:
+        check_url(endpoint, endpoint_field)
+    elif model is not None:
+        check_local_model(model, field)
 
 
 DEVICES = ("cpu", "cuda")
@@ -146,6 +170,7 @@ def describe(
         raise InputError("must be 0 (one model per database) or >= 2", field="--sft-folds")
     sft_cfg = CatalogSFTConfig(folds=sft_folds, steps=sft_steps)
     needs_llm = uses(sys_list, "rag", "random", "dense")
+    _check_model(model if needs_llm or uses(sys_list, "sft") else None, endpoint, "--model", "--endpoint")
     if uses(sys_list, "sft"):
         if endpoint:
             raise InputError("sft-K fine-tunes the local model: leave out --endpoint", field="--systems")
@@ -173,8 +198,12 @@ def describe(
 
         sft = FoldModels(pool.assets(), sft_cfg, cache_dir("models") / "catalog-sft", base=model, engine=engine,
                          threads=threads, progress=True)
-    df = run_describe(tgt, pool.assets(), sys_list, factory, model, cache or cache_dir("cache") / "responses.sqlite",
-                      max_new_tokens, seed, lodo=targets != "missing", embedder=emb, sft=sft)
+    try:
+        df = run_describe(tgt, pool.assets(), sys_list, factory, model,
+                          cache or cache_dir("cache") / "responses.sqlite", max_new_tokens, seed,
+                          lodo=targets != "missing", embedder=emb, sft=sft)
+    except RuntimeError as e:
+        raise _failed_replies(e, output, "LLM description") from None
     output.mkdir(parents=True, exist_ok=True)
     from siftkit.catalog.generate import records
 
@@ -189,17 +218,12 @@ def describe(
     print(df.groupby(["system", "kind"]).size().to_string())
 
 
-def _read_descriptions(path: Path):
+def _read_descriptions(path: Path, catalog=None):
     import pandas as pd
 
-    from siftkit.core.io import read_jsonl
+    from siftkit.catalog.check import read_descriptions
 
-    schema = {"system": ((str,), True), "id": ((str,), True), "db": ((str,), True), "table": ((str,), True),
-              "kind": ((str,), True), "text": ((str,), True)}
-    rows = read_jsonl(path, schema)
-    if not rows:
-        raise InputError("no descriptions", path)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(read_descriptions(path, catalog))
 
 
 @app.command("eval")
@@ -239,9 +263,10 @@ def evaluate(
     check_choice(judge_readout, READOUTS, "--judge-readout")
     if judge_endpoint and not judge:
         raise InputError("--judge-endpoint needs --judge (the served model name)", field="--judge-endpoint")
+    _check_model(judge, judge_endpoint, "--judge", "--judge-endpoint")
     factory = _model_factory(judge, judge_endpoint, judge_engine, threads) if judge else None
-    df = _read_descriptions(descriptions)
     cat = _load(catalog)
+    df = _read_descriptions(descriptions, cat)
     from siftkit.catalog.evaluate import score, summarise
     from siftkit.core.io import atomic_write_text, write_jsonl
     from siftkit.core.paths import cache_dir
@@ -250,8 +275,11 @@ def evaluate(
     if factory is not None:
         from siftkit.catalog.judge import add_judgements
 
-        scored = add_judgements(scored, cat, factory, judge, cache or cache_dir("cache") / "responses.sqlite",
-                                progress=True, readout=judge_readout)
+        try:
+            scored = add_judgements(scored, cat, factory, judge, cache or cache_dir("cache") / "responses.sqlite",
+                                    progress=True, readout=judge_readout)
+        except RuntimeError as e:
+            raise _failed_replies(e, output, "judge reply") from None
     summary = summarise(scored, resamples, seed)
     output.mkdir(parents=True, exist_ok=True)
     from siftkit.catalog.generate import records

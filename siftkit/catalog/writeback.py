@@ -70,10 +70,17 @@ def comment_postgres(url: str, rows: Sequence[dict[str, Any]]) -> list[dict[str,
     from psycopg import sql
 
     items = _items(rows)
-    engine = sa.create_engine(url)
+    try:
+        engine = sa.create_engine(url)
+    except Exception as e:  # a malformed URL or an unknown dialect/driver
+        raise InputError(f"bad database URL: {str(e).splitlines()[0][:200]}", field="--to") from None
     previous = []
     try:
-        raw = engine.raw_connection()
+        try:
+            raw = engine.raw_connection()
+        except Exception as e:  # refused, unknown host, bad password (the driver's error, raw): nothing written
+            raise InputError(f"cannot connect: {str(e.orig if getattr(e, 'orig', None) else e).splitlines()[0][:200]}",
+                             field="--to") from None
         try:
             cur = raw.driver_connection.cursor()
             for table, col, text in items:

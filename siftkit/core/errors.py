@@ -58,7 +58,7 @@ class RequestsFailed(RuntimeError):
 
     Args:
         failed: how many requests failed.
-        total: how many were sent.
+        total: how many were sent (``None`` where the caller is not told).
         what: what was asked for, e.g. ``"teacher rationale"``.
         detail: e.g. ``"labels.json left as it was"``.
         cached: whether the answers received went to a response cache.
@@ -66,7 +66,7 @@ class RequestsFailed(RuntimeError):
 
     exit_code = 1
 
-    def __init__(self, failed: int, total: int, what: str = "request", detail: str = "", cached: bool = True):
+    def __init__(self, failed: int, total: int | None, what: str = "request", detail: str = "", cached: bool = True):
         self.failed, self.total, self.what = failed, total, what
         self.detail, self.cached = detail, cached
         super().__init__(self.format())
@@ -74,5 +74,6 @@ class RequestsFailed(RuntimeError):
     def format(self) -> str:
         resume = ("the answers received are cached, so a rerun sends only the failed requests" if self.cached
                   else "without a cache a rerun sends them all again")
-        return (f"siftkit: {self.failed} of {self.total} {self.what}(s) failed after retries; nothing was written"
+        of = "" if self.total is None else f" of {self.total}"
+        return (f"siftkit: {self.failed}{of} {self.what}(s) failed after retries; nothing was written"
                 + (f" ({self.detail})" if self.detail else "") + f"; {resume}")

@@ -33,11 +33,14 @@ def cut(value: Any, n: int = MAX_ECHO) -> str:
     return f"{s[:n]}...(+{len(s) - n} chars)"
 
 
-def check_choice(value: Any, choices: Iterable[Any], field: str) -> Any:
-    """``value`` if it is one of ``choices``, else InputError listing them."""
+def check_choice(value: Any, choices: Iterable[Any], field: str, path: str | Path | None = None,
+                 line: int | None = None) -> Any:
+    """``value`` if it is one of ``choices``, else InputError listing them (naming ``path:line`` for a value read
+    from a file)."""
     choices = list(choices)
     if value not in choices:
-        raise InputError(f"{cut(value)} is not one of {', '.join(map(str, choices))}", field=field)
+        msg = f"{cut(value)} is not one of {', '.join(map(str, choices))}"
+        raise InputError(f'field "{field}": {msg}' if path is not None else msg, path, line, field=field)
     return value
 
 
@@ -166,6 +169,33 @@ def check_url(value: str, field: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"{cut(value)} is not an http:// or https:// URL with a host", field=field)
     return value
+
+
+def check_local_model(value: str, field: str = "--model", others: Sequence[str] = ()) -> str:
+    """A local chat model the loaders accept: ``smollm2``, an existing ``.gguf`` file or a folder holding a
+    ``config.json``; ``others`` are further names the command accepts (e.g. baselines), listed in the message.
+
+    The loaders check the same when they run; this is for commands that load the model late (inside a batch, after a
+    progress bar has started), so a typo is one line before any work."""
+    if value == "smollm2" or value in others:
+        return value
+    p = Path(value)
+    if value.endswith(".gguf") and p.is_file():
+        return value
+    if p.is_dir() and (p / "config.json").is_file():
+        return value
+    want = ", ".join([*others, "smollm2", "a model folder (with config.json) or a .gguf file"])
+    raise InputError(f"{cut(value)} is not one of {want}", field=field)
+
+
+def check_unique(values: Sequence[Any], field: str) -> list:
+    """``values`` with no item twice (a repeated model, class or variant would be counted twice)."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise InputError(f"{cut(v)} is given twice", field=field)
+        seen.add(v)
+    return list(values)
 
 
 _DEVICE = re.compile(r"(cpu|auto|mps|cuda(:\d+)?)")

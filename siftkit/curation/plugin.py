@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_input_file, check_output_dir, check_output_file, check_range
+from siftkit.core.validate import check_input_file, check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="AVVA: LLM-scored audio-video alignment to curate contrastive training "
                   "data (Vosoughi et al., 2025).")
@@ -31,15 +31,61 @@ def _clips(folder: Path, field: str = "--clips") -> Path:
     return folder
 
 
-def _read_clips(folder: Path) -> list[dict]:
-    from siftkit.core.io import read_jsonl
+def _check_rows(path: Path, schema: dict, what: str) -> list[dict]:
+    """The rows of a clips/scores JSONL: typed by ``schema``, ids unique (a repeated clip would be trained on or
+    counted twice), ``seconds`` a finite number > 0 (hours kept are summed from it), ``final`` (scores) in [0, 10]
+    or NaN/null."""
+    import math
 
+    from siftkit.core.io import iter_jsonl
+
+    rows, seen = [], {}
+    for line, r in iter_jsonl(path, schema):
+        if r["id"] in seen:
+            raise InputError(f"id {r['id']!r:.80} already on line {seen[r['id']]}", path, line, "id")
+        seen[r["id"]] = line
+        sec = r["seconds"]
+        if not (math.isfinite(sec) and sec > 0):
+            raise InputError(f'field "seconds" must be a finite number > 0, got {sec}', path, line, "seconds")
+        f = r.get("final")  # scores: NaN or null = unscored; any other value is a score in [0, 10]
+        if f is not None and f == f and not 0 <= f <= 10:
+            raise InputError(f'field "final" must be in [0, 10] (or null: unscored), got {f}', path, line, "final")
+        rows.append(r)
+    if not rows:
+        raise InputError(f"no {what}", path)
+    return rows
+
+
+def _read_clips(folder: Path) -> list[dict]:
     schema = {"id": ((str,), True), "audio_caption": ((str,), True), "video_caption": ((str,), True),
               "seconds": ((float, int), True)}
-    rows = read_jsonl(folder / "clips.jsonl", schema)
-    if not rows:
-        raise InputError("no clips", folder / "clips.jsonl")
-    return rows
+    return _check_rows(folder / "clips.jsonl", schema, "clips")
+
+
+def _features(folder: Path, n: int, field: str = "--clips"):
+    """``features.npz`` of a clip folder: arrays ``audio`` and ``video`` of numbers, one row per clip of
+    clips.jsonl, checked before any training or model load."""
+    import numpy as np
+
+    path = folder / "features.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            feats = {k: z[k] for k in ("audio", "video") if k in z.files}
+            keys = list(z.files)
+    except Exception:  # numpy raises several types (and speaks of pickles) for a file that is not an .npz
+        raise InputError("not a NumPy .npz archive of arrays (written by `siftkit curation describe`)", path,
+                         field=field) from None
+    for k in ("audio", "video"):
+        if k not in feats:
+            raise InputError(f'array "{k}" missing (the file holds: {", ".join(keys) or "nothing"})', path,
+                             field=k)
+        a = feats[k]
+        if a.ndim < 2 or a.shape[0] != n or not np.issubdtype(a.dtype, np.number):
+            raise InputError(f'array "{k}" has shape {a.shape} ({a.dtype}); want numbers with one row per clip of '
+                             f"clips.jsonl ({n})", path, field=k)
+        if not np.isfinite(a).all():
+            raise InputError(f'array "{k}" holds NaN or infinite values', path, field=k)
+    return feats
 
 
 def _write_clips(out: Path, rows: list[dict], audio, video) -> None:
@@ -153,6 +199,8 @@ def score(
                          field="--judge")
     if engine not in ("torch", "ct2"):
         raise InputError(f"--engine must be torch or ct2, got {engine!r}", field="--engine")
+    if endpoint:
+        check_url(endpoint, "--endpoint")
     rows = _read_clips(_clips(clips))
     check_output_file(output)
     if cache is not None:
@@ -199,10 +247,8 @@ def select(
         check_range(theta, "--theta", lo=0, hi=10)
     if fraction is not None:
         check_range(fraction, "--fraction", lo=0, hi=1, lo_open=True)
-    from siftkit.core.io import read_jsonl
-
-    rows = read_jsonl(check_input_file(scores, "--scores"), {"id": ((str,), True), "final": ((float, int), False),
-                                                            "seconds": ((float, int), True)})
+    rows = _check_rows(check_input_file(scores, "--scores"), {"id": ((str,), True), "final": ((float, int), False),
+                                                             "seconds": ((float, int), True)}, "scores")
     check_output_file(output)
     import numpy as np
 
@@ -246,6 +292,7 @@ def train_cmd(
 
         keep_ids = {r["id"] for r in read_jsonl(check_input_file(selected, "--selected"), {"id": ((str,), True)})}
     check_output_dir(output)
+    feats = _features(clips, len(rows))
     import numpy as np
     import torch
 
@@ -253,7 +300,6 @@ def train_cmd(
     from siftkit.curation.pipeline import TrainConfig, fit
     from siftkit.curation.synthetic import AVSet
 
-    feats = np.load(clips / "features.npz")
     idx = np.array([i for i, r in enumerate(rows) if keep_ids is None or r["id"] in keep_ids])
     if len(idx) < 4:
         raise InputError(f"only {len(idx)} clips selected; need at least 4", selected or clips, field="--selected")
@@ -298,11 +344,19 @@ def eval_cmd(
     from siftkit.curation.evaluate import kxn_eval
     from siftkit.curation.model import DualEncoder, embed
 
-    ck = torch.load(model / "model.pt", weights_only=False)
-    c = ck["config"]
-    m = DualEncoder(ck["d_audio"], ck["d_video"], c["hidden"], c["dim"], c["heads"], c["dropout"])
-    m.load_state_dict(ck["state_dict"])
-    feats = np.load(clips / "features.npz")
+    feats = _features(clips, len(rows))
+    try:  # [ours] a file that is not a checkpoint of `train` is bad input, not a crash
+        ck = torch.load(model / "model.pt", weights_only=False)
+        c = ck["config"]
+        m = DualEncoder(ck["d_audio"], ck["d_video"], c["hidden"], c["dim"], c["heads"], c["dropout"])
+        m.load_state_dict(ck["state_dict"])
+    except Exception as e:
+        raise InputError(f"not a model written by `siftkit curation train` ({type(e).__name__}: {str(e)[:80]})",
+                         model / "model.pt", field="--model") from None
+    for side, d in (("audio", ck["d_audio"]), ("video", ck["d_video"])):
+        if feats[side].shape[-1] != d:
+            raise InputError(f'array "{side}" has {feats[side].shape[-1]} features per token; the model was trained '
+                             f"on {d}", clips / "features.npz", field=side)
     res = kxn_eval(*embed(m, feats["audio"], feats["video"]), k=k, n=n, seed=seed)
     text = json.dumps(res, indent=1)
     if output:

@@ -12,12 +12,88 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_choices, check_output_dir, check_output_file, check_range, check_url
+from siftkit.core.validate import (check_choices, check_local_model, check_output_dir, check_output_file, check_range,
+                                   check_unique, check_url, cut)
 
 app = typer.Typer(no_args_is_help=True, help="RecBench+: LLM recommendation assistants on knowledge-graph queries "
                   "(Huang et al., 2025).")
 KGS = ("auto", "ml1m", "ml100k", "none")
 TYPES_HELP = "Condition query types: explicit, implicit, misinformed (comma-separated)."
+
+
+MAX_K = 1000  # [ours] the most titles a query may ask for (the released files ask for 5 to a few dozen)
+_QUERY_FIELDS = ("qid", "qtype", "domain", "text", "gt_titles", "gt_ids", "conditions", "source", "k", "meta")
+
+
+def _check_query(q: dict, where: str, path: Path) -> None:
+    """One query record (siftkit's format, or a released record as the reader converted it): every field of the
+    right type and range, so a bad file is one line here, never a crash in the scoring or a silent 0."""
+    from siftkit.recbench.queries import TYPES
+
+    def bad(field: str, want: str):
+        raise InputError(f"{where}.{field}: must be {want}, got {cut(q.get(field), 60)}", path,
+                         field=f"{where}.{field}")
+
+    unknown = [k for k in q if k not in _QUERY_FIELDS]
+    if unknown:
+        raise InputError(f"{where}: unknown field {cut(unknown[0], 40)} (known: {', '.join(_QUERY_FIELDS)})", path,
+                         field=f"{where}.{unknown[0]}")
+    for f in ("qid", "text"):
+        if not isinstance(q.get(f), str) or not q[f].strip():
+            bad(f, "a non-empty string")
+    if q.get("qtype") not in TYPES:
+        bad("qtype", f"one of {', '.join(TYPES)}")
+    if q.get("domain", "movie") not in ("movie", "book"):
+        bad("domain", "movie or book")
+    titles = q.get("gt_titles")
+    if not isinstance(titles, list) or not titles or not all(isinstance(t, str) and t.strip() for t in titles):
+        bad("gt_titles", "a non-empty array of titles (strings)")
+    ids = q.get("gt_ids", [])
+    if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids) or (ids and len(ids) != len(titles)):
+        bad("gt_ids", f"an array of strings, empty or one per title ({len(titles)})")
+    conds = q.get("conditions", [])
+    if not isinstance(conds, list) or not all(isinstance(c, (list, tuple)) and len(c) == 2
+                                              and all(isinstance(x, str) for x in c) for c in conds):
+        bad("conditions", 'an array of [relation, value] string pairs')
+    if not isinstance(q.get("source", ""), str):
+        bad("source", "a string")
+    k = q.get("k", 1)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        bad("k", f"an integer in [1, {MAX_K}]")
+    if not isinstance(q.get("meta", {}), dict):
+        bad("meta", "an object")
+
+
+def read_queries(path: Path) -> list:
+    """A query file, checked through: the core JSON reader (missing, a folder, BOM, non-UTF-8, empty, bad JSON with
+    its line), then each query (:func:`_check_query`) and its id (no id twice in the file)."""
+    from siftkit.core.io import read_json
+    from siftkit.recbench.queries import Query, load_queries
+
+    data = read_json(path)
+    if isinstance(data, dict) and data.get("format") == "siftkit-recbench":
+        raw = data.get("queries")
+        if not isinstance(raw, list):
+            raise InputError('"queries" must be an array of query objects', path, field="queries")
+        for i, q in enumerate(raw):
+            if not isinstance(q, dict):
+                raise InputError(f"queries[{i}]: must be an object, got {type(q).__name__}", path,
+                                 field=f"queries[{i}]")
+            _check_query(q, f"queries[{i}]", path)
+        qs = [Query.from_json(q) for q in raw]
+    else:
+        qs = load_queries(path)  # a released file: its reader converts the records, checked below
+        for i, q in enumerate(qs):
+            _check_query(q.to_json(), f"queries[{i}]", path)
+    if not qs:
+        raise InputError("the file holds no query", path, field="queries")
+    seen: dict[str, int] = {}
+    for i, q in enumerate(qs):
+        if q.qid in seen:
+            raise InputError(f"queries[{i}].qid: {cut(q.qid, 60)} already used by queries[{seen[q.qid]}]", path,
+                             field=f"queries[{i}].qid")
+        seen[q.qid] = i
+    return qs
 
 
 def load_kg(name: str, queries=()):
@@ -72,6 +148,8 @@ def generate(
         check_url(endpoint, "--endpoint")
     factory = None
     if llm:
+        if not endpoint:
+            check_local_model(llm, "--llm")
         from siftkit.recbench.runner import model_factory
 
         factory = model_factory(llm, endpoint, engine)
@@ -132,7 +210,6 @@ def evaluate(
     --model popularity --output runs/recbench/demo``
     """
     from siftkit.recbench.baselines import BASELINES
-    from siftkit.recbench.queries import load_queries
 
     check_range(limit, "--limit", lo=0)
     check_range(k, "--k", lo=0)
@@ -152,15 +229,19 @@ def evaluate(
                          field="--ground-truth")
     if ground_truth == "catalogue" and kg == "none":
         raise InputError("--ground-truth catalogue needs a KG (--kg)", field="--ground-truth")
-    qs = []
-    for path in queries:
-        got = load_queries(path)
-        qs += got[:limit] if limit else got
-    if len({q.qid for q in qs}) != len(qs):
-        raise InputError("query ids repeat across the --queries files; evaluate them separately", field="--queries")
+    check_unique(model, "--model")  # a model given twice would be answered and reported twice
+    if not endpoint:  # a local model loads inside the batch: check its name now (a mistyped baseline lands here)
+        for m in model:
+            check_local_model(m, "--model", others=tuple(BASELINES))
     from siftkit.recbench.runner import model_factory
 
     models = {m: None if m in BASELINES else model_factory(m, endpoint, engine, threads) for m in model}
+    qs = []
+    for path in queries:
+        got = read_queries(path)
+        qs += got[:limit] if limit else got
+    if len({q.qid for q in qs}) != len(qs):
+        raise InputError("query ids repeat across the --queries files; evaluate them separately", field="--queries")
     check_output_dir(output)
     if cache is not None:
         check_output_file(cache, "--cache")

@@ -45,3 +45,33 @@ def test_page_checks_the_synthetic_claims_on_its_cells(cfg, tmp_path, monkeypatc
            "| 1 of 1 hold | OK |" in text
     # and the Δ-Gini check: a responder that ignores the prompt gives Δ = 0 (p = 1) on the one pair of cells
     assert "synthetic Δ-Gini tests: 0 of 1 with p < 0.05" in text and "**2 of 2 OK**" in text
+
+
+def test_claim_records_measure_the_stored_replies(cfg, tmp_path, monkeypatch):
+    """The measures benchmarks/claims/product_bias.yaml reads, on hand-checkable responders: always AAPL (an IT stock
+    and a leader) and always BTC."""
+    monkeypatch.setenv("SIFTKIT_HOME", str(tmp_path))
+    recs = []
+    for cond in ("synthetic:always-one|stocks|none", "synthetic:always-one|crypto|none"):
+        params = {"condition": cond, "seed": 0}
+        recs.append({"params": params, "metrics": pb.cell(cfg, params), "status": "fresh"})
+    stocks, crypto = (r["metrics"] for r in pb.claim_records(cfg, recs))
+    assert stocks["mentions"] == 288 * cfg.samples and crypto["mentions"] == cfg.crypto_profiles * cfg.samples
+    assert stocks["leaders_share"] == 1.0 and stocks["tech_share"] == 1.0 and crypto["leaders_share"] == 1.0
+    assert "tech_share" not in crypto
+    k = 67  # the stock universe: one product named every time gives the maximal universe Gini (k − 1)/k
+    assert stocks["gini_universe"] == pytest.approx((k - 1) / k)
+    # market-cap draws of the same 864 mentions are far less concentrated, so the excess is large and positive
+    assert 0.2 < stocks["gini_excess_market_cap"] < (k - 1) / k
+    assert stocks["replies"] == recs[0]["metrics"]["replies"]  # the stored metrics are kept
+
+
+def test_the_claims_file_reads_and_the_runner_hook_is_set():
+    from benchmarks.claims import load_claims
+
+    claims = load_claims("product_bias")
+    assert [c.id for c in claims] == ["stocks-concentrated-beyond-market-cap", "bias-persists-after-debiasing",
+                                      "aapl-msft-on-top", "tech-over-weighted", "crypto-btc-eth"]
+    assert all(c.comparisons[0].a.fixed and c.comparisons[0].a.where["condition"].startswith("smollm2|")
+               for c in claims)
+    assert find("product_bias").claims_metrics is pb.claim_records

@@ -66,7 +66,7 @@ def test_bad_option_is_one_line_and_exit_2(tmp_path):
     (["run", "--model", "synthetic:market-cap", "--asset-class", "savings"], "no market-cap weights"),
     (["run", "--model", "smollm2", "--asset-class", "bonds"], "unknown asset class"),
     (["run", "--model", "smollm2", "--debias", "none,polite"], "polite"),
-    (["run", "--model", "smollm2", "--engine", "vllm"], "engine must be one of"),
+    (["run", "--model", "smollm2", "--engine", "vllm"], "--engine: 'vllm' is not one of torch, ct2"),
     (["run", "--model", "smollm2", "--templates", "0,x"], "--templates must be"),
     (["run", "--model", "smollm2", "--backend", "spark"], "--backend must be"),
     (["run", "--model", "smollm2", "--temperature", "-1"], "--temperature"),
