@@ -109,17 +109,23 @@ class KDEncoder:
         return last, others
 
     def encode(self, texts: Sequence[str], images: Sequence | None = None, batch_size: int = 64) -> np.ndarray:
-        """(n, d) L2-normalised float32, no gradients, eval mode (the evaluation space)."""
+        """(n, d) L2-normalised float32, no gradients, eval mode (the evaluation space); row i for ``texts[i]``.
+
+        Texts are embedded longest first in batches of ``batch_size`` (little padding, as sentence-transformers'
+        ``encode``) and put back in their order [ours: an efficiency choice]."""
         texts = list(texts)
+        images = None if images is None else list(images)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         was = self.module.training
         self.module.eval()
         try:
             with torch.no_grad():
-                for i in range(0, len(texts), batch_size):
-                    im = None if images is None else list(images[i:i + batch_size])
-                    e = F.normalize(self.pooled(texts[i:i + batch_size], im).float(), dim=-1)
-                    out[i:i + batch_size] = e.cpu().numpy()
+                for i in range(0, len(order), batch_size):
+                    idx = order[i:i + batch_size]
+                    im = None if images is None else [images[j] for j in idx]
+                    e = F.normalize(self.pooled([texts[j] for j in idx], im).float(), dim=-1)
+                    out[idx] = e.cpu().numpy()
         finally:
             self.module.train(was)
         return out

@@ -10,9 +10,15 @@ with MSE the mean over the batch and the hidden dimensions. The image-loss varia
 mean-pooled "others" (image) segment and divides the sum of the four by 4.
 
 Training follows the spec: full fine-tuning by default (LoRA optional), AdamW with lr 1e-5, weight decay 0, a cosine
-schedule without warm-up, gradient-norm clipping at 0.3; pairs are shuffled with the seed each epoch (the spec's
-``group_by_length`` is not used [ours]). Efficiency [ours]: the frozen teacher's English targets are computed once
-before training, and the student embeds the English and the translated side of a batch in one forward pass.
+schedule without warm-up, gradient-norm clipping at 0.3, and the spec's ``group_by_length``: each epoch the pairs
+are shuffled with the seed, cut into mega-batches of ``min(n // (4·batch), 50)`` batches, each sorted longest first,
+with the longest pair moved to the first batch (transformers' ``get_length_grouped_indices``; a pair's length is the
+characters of both sides [ours], the shuffle is Python's ``random`` [ours]). The optimiser is PyTorch's fused AdamW
+where the device has it (transformers' Trainer default for torch >= 2.8; same update, one kernel over all
+parameters). Efficiency [ours]: the frozen teacher's English targets are computed once
+before training, without gradients, in batches of sentences of similar length (as sentence-transformers' ``encode``);
+the student embeds the English and the translated side of a batch in two forward passes, each padded to its own
+longest sentence (one joint pass pads both sides to the longer one: about a quarter more tokens on Tatoeba).
 
 Multi-GPU: pass an ``accelerate.Accelerator`` (the CLI makes one when started by ``accelerate launch``). Every
 process draws the same shuffled order; a step takes ``batch_size × num_processes`` pairs and process ``r`` embeds
@@ -37,6 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from siftkit.core.errors import InputError
+from siftkit.core.validate import check_range
 from siftkit.multilingual.data import Pair
 from siftkit.multilingual.encoder import KDEncoder
 
@@ -68,17 +75,18 @@ class DistillConfig:
     lora_alpha: int = 16
     seed: int = 42
     max_steps: int | None = None
+    group_by_length: bool = True
 
     def check(self) -> "DistillConfig":
-        if not self.lr > 0:
-            raise InputError(f"--lr must be > 0, got {self.lr}", field="--lr")
-        for name in ("epochs", "batch_size", "lora_r"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1", field=f"--{name.replace('_', '-')}")
-        if not self.max_grad_norm > 0:
-            raise InputError("--max-grad-norm must be > 0", field="--max-grad-norm")
-        if not 0 <= self.warmup_ratio < 1:
-            raise InputError("--warmup-ratio must be in [0, 1)", field="--warmup-ratio")
+        """Every range at once, named as the CLI option (one ``siftkit:`` line for the first bad value)."""
+        check_range(self.lr, "--lr", lo=0, lo_open=True)
+        for name in ("epochs", "batch_size", "lora_r", "lora_alpha"):
+            check_range(getattr(self, name), f"--{name.replace('_', '-')}", lo=1)
+        check_range(self.max_grad_norm, "--max-grad-norm", lo=0, lo_open=True)
+        check_range(self.warmup_ratio, "--warmup-ratio", lo=0, hi=1, hi_open=True)
+        check_range(self.weight_decay, "--weight-decay", lo=0)
+        if self.max_steps is not None:
+            check_range(self.max_steps, "--max-steps", lo=1)
         return self
 
 
@@ -91,10 +99,29 @@ class DistillResult:
     config: dict = field(default_factory=dict)
 
 
-def _batches(pairs: Sequence[Pair], size: int, seed: int) -> list[list[Pair]]:
+def _length(p: Pair) -> int:
+    return len(p.en) + len(p.x)
+
+
+def _batches(pairs: Sequence[Pair], size: int, seed: int, by_length: bool = True) -> list[list[Pair]]:
+    """The epoch's batches: the pairs shuffled with ``seed``; with ``by_length``, grouped as transformers'
+    ``get_length_grouped_indices`` does (mega-batches of ``min(n // (4·size), 50)`` batches sorted longest first, the
+    longest pair swapped into the first mega-batch's first place)."""
     order = list(pairs)
     random.Random(seed).shuffle(order)
+    if by_length:
+        mega = size * max(1, min(len(order) // (size * 4), 50))
+        groups = [sorted(order[i:i + mega], key=_length, reverse=True) for i in range(0, len(order), mega)]
+        j = max(range(len(groups)), key=lambda k: _length(groups[k][0]))
+        groups[0][0], groups[j][0] = groups[j][0], groups[0][0]
+        order = [p for g in groups for p in g]
     return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """PyTorch's AdamW, fused where the parameters' device has the kernel (CPU and CUDA)."""
+    fused = bool(params) and params[0].device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 def check_accelerator(accelerator) -> None:
@@ -154,8 +181,9 @@ def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None
     if cfg.lora:
         student.add_lora(cfg.lora_r, cfg.lora_alpha)
     params = [p for p in student.module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    per_epoch = [[b for b in _batches(pairs, cfg.batch_size * world, cfg.seed + e) if len(b) >= world]
+    opt = adamw(params, cfg.lr, cfg.weight_decay)
+    per_epoch = [[b for b in _batches(pairs, cfg.batch_size * world, cfg.seed + e, cfg.group_by_length)
+                  if len(b) >= world]
                  for e in range(cfg.epochs)]  # a last batch too small to give every process a pair is dropped [ours]
     total = sum(len(b) for b in per_epoch)
     if cfg.max_steps:
@@ -197,8 +225,9 @@ def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None
                         loss = image_kd_loss(s_en, s_x, t_en, o_s_en, o_s_x, o_t)
                     else:
                         t_en = targets[[index[id(p)] for p in batch]]  # (b, d)
-                        both = student.train_embed(en + x, images + images if images else None)  # (2b, d), one pass
-                        loss = self_kd_loss(both[:len(batch)], both[len(batch):], t_en.to(both.dtype))
+                        s_en = student.train_embed(en, images)  # (b, d); one pass per side, each padded
+                        s_x = student.train_embed(x, images)  # (b, d)   to its own longest sentence
+                        loss = self_kd_loss(s_en, s_x, t_en.to(s_en.dtype))
                 opt.zero_grad(set_to_none=True)
                 if accelerator is not None:
                     accelerator.backward(loss)
@@ -229,14 +258,21 @@ def distill(student: KDEncoder, pairs: Sequence[Pair], cfg: DistillConfig | None
     return result
 
 
-def teacher_targets(teacher: KDEncoder, pairs: Sequence[Pair], use_images: bool, batch_size: int = 128) -> torch.Tensor:
-    """T(en) for every pair, in the training space, without gradients → (n, d)."""
-    out = []
+def teacher_targets(teacher: KDEncoder, pairs: Sequence[Pair], use_images: bool, batch_size: int = 32) -> torch.Tensor:
+    """T(en) for every pair, in the training space, without gradients → (n, d), row i for ``pairs[i]``.
+
+    The pairs are embedded longest first in batches of ``batch_size`` (little padding, as sentence-transformers'
+    ``encode`` sorts by length) and put back in their order."""
+    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i].en))
+    out = None
     with torch.no_grad():
-        for i in range(0, len(pairs), batch_size):
-            chunk = pairs[i:i + batch_size]
-            out.append(teacher.train_embed([p.en for p in chunk], [p.image for p in chunk] if use_images else None))
-    return torch.cat(out)
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            e = teacher.train_embed([pairs[j].en for j in idx], [pairs[j].image for j in idx] if use_images else None)
+            if out is None:
+                out = e.new_empty((len(pairs), e.shape[-1]))
+            out[idx] = e
+    return out
 
 
 def save_checkpoint(student: KDEncoder, path: Path) -> Path:

@@ -121,3 +121,94 @@ def test_spec_defaults_full_fine_tuning_cosine_schedule_and_clip(vlm_path, monke
     # cosine without warm-up over 4 steps: lr · ½(1 + cos(π s / 4)), s = 0..3
     assert lrs == pytest.approx([1e-5 * 0.5 * (1 + np.cos(np.pi * s / 4)) for s in range(4)])
     assert clips == [0.3] * 4 and decays == [0.0] * 4
+
+
+def test_each_side_is_its_own_forward_and_teacher_targets_keep_pair_order(vlm_path, monkeypatch):
+    """A training step embeds the English side and the translated side in two passes (each padded to its own longest
+    sentence); the teacher's targets, computed longest first in batches, come back in pair order (row i = T(en_i))."""
+    from siftkit.multilingual.train import teacher_targets
+
+    student = kd_encoder(vlm_path)
+    pairs = _pairs(8)
+    pairs = [Pair(p.en + " and more" * (i % 3), p.x, p.lang) for i, p in enumerate(pairs)]  # unequal lengths
+    teacher = student.frozen_copy()
+    got = teacher_targets(teacher, pairs, False, batch_size=3)
+    with torch.no_grad():
+        one_by_one = torch.cat([teacher.train_embed([p.en]) for p in pairs])
+    torch.testing.assert_close(got, one_by_one, atol=1e-5, rtol=1e-5)
+
+    calls = []
+    embed = type(student).train_embed
+
+    def record(self, texts, images=None):
+        if self is student:
+            calls.append(list(texts))
+        return embed(self, texts, images)
+
+    monkeypatch.setattr(type(student), "train_embed", record)
+    distill(student, pairs, DistillConfig(batch_size=4, seed=0), teacher=teacher, progress=False)
+    ens, xs = {p.en for p in pairs}, {p.x for p in pairs}
+    assert len(calls) == 4  # 2 steps × 2 sides
+    assert all(set(c) <= ens for c in calls[0::2]) and all(set(c) <= xs for c in calls[1::2])
+    assert all(len(c) == 4 for c in calls)
+
+
+@pytest.mark.parametrize("field,value", [("lr", 0.0), ("lr", float("nan")), ("epochs", 0), ("batch_size", 0),
+                                         ("lora_r", 0), ("max_grad_norm", -1.0), ("warmup_ratio", 1.0),
+                                         ("weight_decay", -0.1), ("max_steps", 0)])
+def test_bad_config_value_is_one_input_error_naming_the_option(field, value):
+    from siftkit.core.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        DistillConfig(**{field: value}).check()
+    option = "--" + field.replace("_", "-")
+    assert e.value.field == option
+    assert "\n" not in str(e.value) and "must be" in str(e.value)
+
+
+def test_encode_sorts_by_length_and_returns_rows_in_input_order(vlm_path):
+    enc = kd_encoder(vlm_path)
+    texts = ["b", "a much longer text here", "mid length", "a very very much longer text than every other one", "x"]
+    got = enc.encode(texts, batch_size=2)
+    one_by_one = np.concatenate([enc.encode([t]) for t in texts])
+    np.testing.assert_allclose(got, one_by_one, atol=1e-5)
+
+
+def test_group_by_length_is_transformers_length_grouped_order(monkeypatch):
+    """Our length-grouped epoch order equals transformers' get_length_grouped_indices fed the same shuffle."""
+    import random
+
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    from siftkit.multilingual.train import _batches, _length
+
+    rng = random.Random(3)
+    pairs = [Pair("e" * rng.randint(1, 60), "x" * rng.randint(1, 60), "it") for _ in range(203)]
+    size, seed = 8, 5
+    perm = list(range(len(pairs)))
+    random.Random(seed).shuffle(perm)
+    monkeypatch.setattr(torch, "randperm", lambda n, generator=None: torch.tensor(perm))
+    ref = get_length_grouped_indices([_length(p) for p in pairs], size)
+    ours = [id(p) for b in _batches(pairs, size, seed) for p in b]
+    assert ours == [id(pairs[i]) for i in ref]
+    assert [len(b) for b in _batches(pairs, size, seed)] == [8] * 25 + [3]
+    plain = [id(p) for b in _batches(pairs, size, seed, by_length=False) for p in b]
+    assert plain == [id(pairs[i]) for i in perm]
+
+
+def test_fused_adamw_matches_the_plain_update():
+    from siftkit.multilingual.train import adamw
+
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(5, 3)) for _ in range(2)]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    opt_a, opt_b = adamw(a, 1e-2, 0.01), torch.optim.AdamW(b, lr=1e-2, weight_decay=0.01)
+    assert opt_a.defaults["fused"] is True
+    for step in range(3):
+        g = [torch.randn(5, 3) for _ in a]
+        for p, q, gi in zip(a, b, g):
+            p.grad, q.grad = gi.clone(), gi.clone()
+        opt_a.step()
+        opt_b.step()
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
