@@ -13,8 +13,11 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError, RequestsFailed
-from siftkit.core.validate import (check_choice, check_local_model, check_output_dir, check_output_file, check_range,
-                                   check_unique, check_url)
+from siftkit.core.validate import (MAX_BATCH, MAX_NEW_TOKENS, MAX_PARALLEL, MAX_RESAMPLES, check_choice,
+                                   check_local_model, check_output_dir, check_output_file, check_range, check_unique,
+                                   check_url)
+
+MAX_SAMPLES = 1_000  # [ours] samples per prompt
 
 app = typer.Typer(no_args_is_help=True, help="Product-bias audit of LLM investment recommendations (Zhi et al., "
                   "2025).")
@@ -93,6 +96,8 @@ def grid(
     tpl, dbs = _templates(templates), _split(debias, "--debias")
     if samples < 1 or models < 1 or max_new_tokens < 1:
         raise InputError("--samples, --models and --max-new-tokens must be >= 1", field="--samples")
+    check_range(samples, "--samples", hi=MAX_SAMPLES)
+    check_range(max_new_tokens, "--max-new-tokens", hi=MAX_NEW_TOKENS)
     _check_currency(currency)
     if output:
         check_output_file(output)
@@ -146,7 +151,12 @@ def run(
     if samples < 1 or max_new_tokens < 1 or workers < 1 or concurrency < 1 or threads < 1 or batch_size < 1:
         raise InputError("--samples, --max-new-tokens, --workers, --concurrency, --threads and --batch-size must "
                          "be >= 1", field="--samples")
-    check_range(max_in_flight, "--max-in-flight", lo=1)
+    check_range(max_in_flight, "--max-in-flight", lo=1, hi=MAX_PARALLEL)
+    check_range(samples, "--samples", hi=MAX_SAMPLES)
+    check_range(max_new_tokens, "--max-new-tokens", hi=MAX_NEW_TOKENS)
+    for v, name in ((threads, "--threads"), (workers, "--workers"), (concurrency, "--concurrency")):
+        check_range(v, name, hi=MAX_PARALLEL)
+    check_range(batch_size, "--batch-size", hi=MAX_BATCH)
     if endpoint:
         check_url(endpoint, "--endpoint")
     check_range(pairs, "--pairs", lo=0)
@@ -244,8 +254,7 @@ def analyze(
     from siftkit.core.io import atomic_write_text
     from siftkit.core.report import render_html
 
-    if resamples < 1:
-        raise InputError("--resamples must be >= 1", field="--resamples")
+    check_range(resamples, "--resamples", lo=1, hi=MAX_RESAMPLES)
     check_output_dir(output)
     schema = {f: ((str,), True) for f in ("model", "prompt_id", "pair_id", "asset_class", "debias")}
     schema.update({"text": ((str,), True), "sample": ((int,), True), "finish_reason": ((str,), True)})

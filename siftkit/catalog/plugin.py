@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError, RequestsFailed
-from siftkit.core.validate import (check_choice, check_local_model, check_output_dir, check_output_file, check_range,
-                                   check_url)
+from siftkit.core.validate import (MAX_PARALLEL, MAX_RESAMPLES, check_choice, check_local_model, check_output_dir,
+                                   check_output_file, check_range, check_url)
 
 app = typer.Typer(no_args_is_help=True, help="Metadata RAG: table and column descriptions for data catalogs from "
                   "retrieved examples (Singh et al., 2025).")
@@ -156,7 +156,7 @@ def describe(
     check_choice(targets, TARGETS, "--targets")
     check_choice(kind, KINDS, "--kind")
     check_range(limit, "--limit", lo=0)
-    check_range(threads, "--threads", lo=1)
+    check_range(threads, "--threads", lo=1, hi=MAX_PARALLEL)
     check_choice(device, DEVICES, "--device")
     check_range(max_new_tokens, "--max-new-tokens", lo=1, hi=1024)
     check_output_dir(output)
@@ -165,7 +165,7 @@ def describe(
     from siftkit.catalog.finetune import CatalogSFTConfig
     from siftkit.catalog.generate import uses
 
-    check_range(sft_steps, "--sft-steps", lo=1)
+    check_range(sft_steps, "--sft-steps", lo=1, hi=100_000)  # [ours] bound
     if sft_folds < 0 or sft_folds == 1:
         raise InputError("must be 0 (one model per database) or >= 2", field="--sft-folds")
     sft_cfg = CatalogSFTConfig(folds=sft_folds, steps=sft_steps)
@@ -253,8 +253,8 @@ def evaluate(
     Example: ``siftkit catalog eval --catalog bird --descriptions runs/catalog/descriptions.jsonl --output
     runs/catalog/eval``
     """
-    check_range(resamples, "--resamples", lo=1)
-    check_range(threads, "--threads", lo=1)
+    check_range(resamples, "--resamples", lo=1, hi=MAX_RESAMPLES)
+    check_range(threads, "--threads", lo=1, hi=MAX_PARALLEL)
     check_output_dir(output)
     if cache is not None:
         check_output_file(cache, "--cache")

@@ -23,6 +23,12 @@ from typing import Any, Iterable, Sequence
 from .errors import InputError
 
 MAX_ECHO = 80  # [ours] characters of a user value quoted in a message
+# [ours] upper bounds of sizes the commands share: a mistyped value (an extra zero, 1e11) must be one line, not hours
+# of work or a 700 GB allocation
+MAX_RESAMPLES = 100_000  # bootstrap / permutation / Monte Carlo resamples
+MAX_NEW_TOKENS = 32_768  # new tokens per reply
+MAX_PARALLEL = 1_024  # threads, workers, chunks or requests in flight
+MAX_BATCH = 4_096  # prompts per model batch
 
 
 def cut(value: Any, n: int = MAX_ECHO) -> str:

@@ -17,6 +17,12 @@ import typer
 from siftkit.core.errors import InputError
 from siftkit.core.validate import check_input_file, check_output_dir, check_output_file, check_range, check_url
 
+# [ours] upper bounds, so a mistyped size is one line instead of an allocation of hundreds of GB or days of work
+MAX_CLIPS = 1_000_000
+MAX_WIDTH = 16_384  # --hidden, --dim
+MAX_EPOCHS = 10_000
+MAX_DRAWS = 100_000  # eval --k
+
 app = typer.Typer(no_args_is_help=True, help="AVVA: LLM-scored audio-video alignment to curate contrastive training "
                   "data (Vosoughi et al., 2025).")
 JUDGES = ("proxy", "smollm2")
@@ -127,23 +133,36 @@ def describe(
 
     Example: ``siftkit curation describe --synthetic 500 --rho 0.3 --output runs/avva/train``
     """
-    check_range(synthetic, "--synthetic", lo=0)
+    check_range(synthetic, "--synthetic", lo=0, hi=MAX_CLIPS)
     check_range(rho, "--rho", lo=0, hi=1)
-    check_range(max_clips, "--max-clips", lo=1)
+    check_range(max_clips, "--max-clips", lo=1, hi=MAX_CLIPS)
     if bool(synthetic) == bool(pairs):
         raise InputError("give exactly one of --synthetic N and --pairs FILE", field="--synthetic")
     if whisper not in ("none", "tiny.en", "base"):
         raise InputError(f"--whisper must be tiny.en, base or none, got {whisper!r}", field="--whisper")
     rows_in = []
     if pairs:
-        from siftkit.core.io import read_jsonl
+        from siftkit.core.io import iter_jsonl
 
-        rows_in = read_jsonl(check_input_file(pairs, "--pairs"), {"id": ((str,), True), "audio": ((str,), True),
-                                                                  "image": ((str,), True)})
-        for i, r in enumerate(rows_in, start=1):
+        numbered = list(iter_jsonl(check_input_file(pairs, "--pairs"), {"id": ((str,), True), "audio": ((str,), True),
+                                                                       "image": ((str,), True)}))
+        rows_in = [r for _, r in numbered]
+        seen: dict[str, int] = {}
+        for i, r in numbered:
+            if r["id"] in seen:  # its clips would repeat ids that score/train/eval refuse
+                raise InputError(f"id {r['id']!r:.80} already on line {seen[r['id']]}", pairs, i, field="id")
+            seen[r["id"]] = i
+        for i, r in numbered:
             for k in ("audio", "image"):
                 if not Path(r[k]).is_file():
                     raise InputError(f"{k}: file not found: {r[k]}", pairs, i, field=k)
+            # headers read now (no decoding): a file that is not audio / an image stops here, before Whisper loads
+            from siftkit.core.media import probe
+
+            if probe(r["audio"]).kind == "image":
+                raise InputError(f"audio: {r['audio']!r:.80} is an image, not a sound file", pairs, i, field="audio")
+            if probe(r["image"]).kind != "image":
+                raise InputError(f"image: {r['image']!r:.80} is not an image", pairs, i, field="image")
     check_output_dir(output)
     import numpy as np
 
@@ -280,8 +299,9 @@ def train_cmd(
 
     Example: ``siftkit curation train --clips runs/avva/train --selected runs/avva/keep.jsonl --output runs/avva/m``
     """
-    for v, name in ((epochs, "--epochs"), (hidden, "--hidden"), (dim, "--dim"), (heads, "--heads")):
-        check_range(v, name, lo=1)
+    for v, name, hi in ((epochs, "--epochs", MAX_EPOCHS), (hidden, "--hidden", MAX_WIDTH), (dim, "--dim", MAX_WIDTH),
+                        (heads, "--heads", MAX_WIDTH)):
+        check_range(v, name, lo=1, hi=hi)
     check_range(lr, "--lr", lo=0, lo_open=True)
     if dim % heads:
         raise InputError(f"--dim ({dim}) must be divisible by --heads ({heads})", field="--dim")
@@ -329,7 +349,7 @@ def eval_cmd(
 
     Example: ``siftkit curation eval --model runs/avva/m --clips runs/avva/test --k 100 --n 100``
     """
-    check_range(k, "--k", lo=1)
+    check_range(k, "--k", lo=1, hi=MAX_DRAWS)
     check_range(n, "--n", lo=2)
     check_input_file(model / "model.pt", "--model")
     rows = _read_clips(_clips(clips))

@@ -12,8 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import (check_choices, check_local_model, check_output_dir, check_output_file, check_range,
-                                   check_unique, check_url, cut)
+from siftkit.core.validate import (MAX_NEW_TOKENS, MAX_PARALLEL, MAX_RESAMPLES, check_choices, check_local_model,
+                                   check_output_dir, check_output_file, check_range, check_unique, check_url, cut)
 
 app = typer.Typer(no_args_is_help=True, help="RecBench+: LLM recommendation assistants on knowledge-graph queries "
                   "(Huang et al., 2025).")
@@ -22,6 +22,7 @@ TYPES_HELP = "Condition query types: explicit, implicit, misinformed (comma-sepa
 
 
 MAX_K = 1000  # [ours] the most titles a query may ask for (the released files ask for 5 to a few dozen)
+MAX_PER_CELL = 10_000  # [ours] generated queries per type x bucket (the draws are linear in it)
 _QUERY_FIELDS = ("qid", "qtype", "domain", "text", "gt_titles", "gt_ids", "conditions", "source", "k", "meta")
 
 
@@ -64,6 +65,55 @@ def _check_query(q: dict, where: str, path: Path) -> None:
         bad("meta", "an object")
 
 
+_TEXTS = ("direct_description_query", "situational_description_query", "query")
+
+
+def _check_released(records: list, path: Path) -> None:
+    """The released records' raw fields, before their reader turns every value into a string (a title string would
+    become a list of letters, a null query the text "None"): subsets are arrays of titles, counts integers, queries
+    strings, relationships ``[relation, value]`` pairs."""
+    def bad(where: str, want: str, value):
+        raise InputError(f"{where}: must be {want}, got {cut(value, 60)}", path, field=where)
+
+    def check(rec: dict, where: str) -> None:
+        for key, v in rec.items():
+            w = f"{where}.{key}"
+            if key.endswith("Subset") or key.endswith(" subset"):
+                if not isinstance(v, list) or not v or not all(isinstance(t, str) and t.strip() for t in v):
+                    bad(w, "a non-empty array of titles (strings)", v)
+            elif key.endswith("SubsetId") and not isinstance(v, list):
+                bad(w, "an array of ids", v)
+            elif key.endswith("Count") and (isinstance(v, bool) or not isinstance(v, int)):
+                bad(w, "an integer", v)
+            elif key in _TEXTS and v is not None and not isinstance(v, str):  # null: the reader falls back
+                bad(w, "a string or null", v)
+            elif key == "sharedRelationships" and not (isinstance(v, list) and all(
+                    isinstance(c, list) and len(c) == 2 and all(isinstance(x, (str, int)) for x in c) for c in v)):
+                bad(w, "an array of [relation, value] pairs", v)
+
+    def has_text(rec: dict) -> bool:
+        return any(isinstance(rec.get(k), str) and rec[k].strip() for k in _TEXTS)
+
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise InputError(f"[{i}]: must be an object, got {type(rec).__name__}", path, field=f"[{i}]")
+        check(rec, f"[{i}]")
+        if "sharedRelationships" in rec and not has_text(rec):  # a condition query the reader would call "None"
+            bad(f"[{i}].direct_description_query", "a non-empty string (no query text in the record)",
+                rec.get("direct_description_query"))
+        children = rec.get("query & ground true")
+        if children is not None:
+            if not isinstance(children, list):
+                bad(f"[{i}].query & ground true", "an array of objects", children)
+            for j, c in enumerate(children):
+                if c:  # the reader skips empty entries
+                    if not isinstance(c, dict):
+                        bad(f"[{i}].query & ground true[{j}]", "an object", c)
+                    check(c, f"[{i}].query & ground true[{j}]")
+                    if not (isinstance(c.get("query"), str) and c["query"].strip()):
+                        bad(f"[{i}].query & ground true[{j}].query", "a non-empty string", c.get("query"))
+
+
 def read_queries(path: Path) -> list:
     """A query file, checked through: the core JSON reader (missing, a folder, BOM, non-UTF-8, empty, bad JSON with
     its line), then each query (:func:`_check_query`) and its id (no id twice in the file)."""
@@ -82,6 +132,8 @@ def read_queries(path: Path) -> list:
             _check_query(q, f"queries[{i}]", path)
         qs = [Query.from_json(q) for q in raw]
     else:
+        if isinstance(data, list):
+            _check_released(data, path)
         qs = load_queries(path)  # a released file: its reader converts the records, checked below
         for i, q in enumerate(qs):
             _check_query(q.to_json(), f"queries[{i}]", path)
@@ -139,11 +191,12 @@ def generate(
     from siftkit.recbench.generate import BUCKETS, Generator
     from siftkit.recbench.queries import CONDITION_TYPES, write_queries
 
-    tlist = check_choices([x.strip() for x in types.split(",") if x.strip()], CONDITION_TYPES, "--types")
-    check_range(per_cell, "--per-cell", lo=1)
+    tlist = check_unique(check_choices([x.strip() for x in types.split(",") if x.strip()], CONDITION_TYPES,
+                                       "--types"), "--types")  # a type twice would draw the same query ids twice
+    check_range(per_cell, "--per-cell", lo=1, hi=MAX_PER_CELL)
     if kg not in ("ml100k", "ml1m"):
         raise InputError(f"--kg must be ml100k or ml1m, got {kg!r}", field="--kg")
-    check_range(max_new_tokens, "--max-new-tokens", lo=1)
+    check_range(max_new_tokens, "--max-new-tokens", lo=1, hi=MAX_NEW_TOKENS)
     if endpoint:
         check_url(endpoint, "--endpoint")
     factory = None
@@ -212,12 +265,12 @@ def evaluate(
     from siftkit.recbench.baselines import BASELINES
 
     check_range(limit, "--limit", lo=0)
-    check_range(k, "--k", lo=0)
-    check_range(max_new_tokens, "--max-new-tokens", lo=1)
-    check_range(resamples, "--resamples", lo=1)
-    check_range(threads, "--threads", lo=1)
-    check_range(concurrency, "--concurrency", lo=1)
-    check_range(workers, "--workers", lo=1)
+    check_range(k, "--k", lo=0, hi=MAX_K)
+    check_range(max_new_tokens, "--max-new-tokens", lo=1, hi=MAX_NEW_TOKENS)
+    check_range(resamples, "--resamples", lo=1, hi=MAX_RESAMPLES)
+    check_range(threads, "--threads", lo=1, hi=MAX_PARALLEL)
+    check_range(concurrency, "--concurrency", lo=1, hi=MAX_PARALLEL)
+    check_range(workers, "--workers", lo=1, hi=MAX_PARALLEL)
     if endpoint:
         check_url(endpoint, "--endpoint")
     if backend not in ("local", "ray"):

@@ -33,6 +33,9 @@ CASES = [
      "debias.jsonl:1: field \"debias\": 'polite' is not one of none, system"),
     ("responses: a negative sample", ["bias", "analyze", "--responses", "{w}/sample.jsonl", "--output", "{w}/out"],
      'sample.jsonl:1: field "sample" must be >= 0, got -1'),
+    ("a huge --samples", RUN + ["--samples", "100000000"], "--samples: must be <= 1000, got 100000000"),
+    ("a huge --resamples", ["bias", "analyze", "--responses", "{w}/sample.jsonl", "--output", "{w}/out",
+                            "--resamples", "1000000000"], "--resamples: must be in [1, 100000]"),
 ]
 
 

@@ -44,6 +44,11 @@ def make(w: Path) -> None:
     (w / "model" / "model.pt").write_text("not a checkpoint\n")
     (w / "scores.jsonl").write_text(json.dumps({"id": "c0", "seconds": 3.0, "final": 11}) + "\n")
     (w / "out.jsonl").write_text("keep\n")
+    (w / "na.wav").write_text("not audio\n")
+    (w / "na.png").write_text("not an image\n")
+    pair = {"id": "a", "audio": str(w / "na.wav"), "image": str(w / "na.png")}
+    (w / "pairs.jsonl").write_text(json.dumps(pair) + "\n")
+    (w / "pairs_dup.jsonl").write_text((json.dumps(pair) + "\n") * 2)
     (w / "out").mkdir()
     (w / "out" / "keep.txt").write_text("keep\n")
 
@@ -71,6 +76,19 @@ CASES = [
     ("select: a score above 10", ["curation", "select", "--scores", "{w}/scores.jsonl", "--fraction", "0.5",
                                   "--output", "{w}/out.jsonl"],
      'scores.jsonl:1: field "final" must be in [0, 10] (or null: unscored), got 11'),
+    ("describe --pairs: not a sound file, before Whisper loads", ["curation", "describe", "--pairs",
+                                                                   "{w}/pairs.jsonl", "--output", "{w}/out"],
+     "na.wav: cannot read audio"),
+    ("describe --pairs: an id twice", ["curation", "describe", "--pairs", "{w}/pairs_dup.jsonl", "--output",
+                                       "{w}/out"], "pairs_dup.jsonl:2: id 'a' already on line 1"),
+    ("describe: a huge --synthetic (745 GB before the bound)", ["curation", "describe", "--synthetic", "99999999999",
+                                                                "--output", "{w}/out"],
+     "--synthetic: must be in [0, 1e+06], got 99999999999"),
+    ("train: a huge --hidden (12 TB before the bound)", ["curation", "train", "--clips", "{w}/good", "--output",
+                                                         "{w}/out", "--hidden", "99999999999"],
+     "--hidden: must be in [1, 16384]"),
+    ("eval: a huge --k (hours before the bound)", ["curation", "eval", "--model", "{w}/model", "--clips", "{w}/good",
+                                                   "--k", "99999999999", "--n", "4"], "--k: must be in [1, 100000]"),
 ]
 
 

@@ -50,10 +50,19 @@ def test_hostile_query_files_and_models_are_one_line_exit_2(tmp_path):
          "queries[0].k: must be an integer in [1, 1000], got nan"),
         ("a released file with a NaN count", ["--queries", "{w}/ExplicitQuery.json", "--model", "oracle"],
          "queries[0].k"),
+        ("a released file whose titles are one string (the reader split it into letters)",
+         ["--queries", "{w}/title_string/ExplicitQuery.json", "--model", "oracle"],
+         "[0].movieSubset: must be a non-empty array of titles (strings), got 'Fargo (1996)'"),
+        ("a released file with no query text (the reader made it 'None')",
+         ["--queries", "{w}/no_text/ExplicitQuery.json", "--model", "oracle"],
+         "[0].direct_description_query: must be a non-empty string (no query text in the record)"),
         ("a mistyped baseline", ["--queries", "{w}/good.json", "--model", "orcale"],
          "--model: 'orcale' is not one of oracle, random, popularity"),
         ("a model twice", ["--queries", "{w}/good.json", "--model", "oracle", "--model", "oracle"],
          "--model: 'oracle' is given twice"),
+        ("a huge --k", ["--queries", "{w}/good.json", "--model", "oracle", "--k", "5000"], "--k: must be in [0, 1000]"),
+        ("a huge --resamples", ["--queries", "{w}/good.json", "--model", "oracle", "--resamples", "10000000"],
+         "--resamples: must be in [1, 100000]"),
     ]
     cases = []
     for i, (name, argv, needle) in enumerate(specs):
@@ -66,6 +75,10 @@ def test_hostile_query_files_and_models_are_one_line_exit_2(tmp_path):
         released[0]["movieCount"] = -1
         (w / "ExplicitQuery.json").write_text(json.dumps(released))
         (w / "good.json").write_text(json.dumps(doc()))
+        for name, edit in (("title_string", {"movieSubset": "Fargo (1996)", "movieSubsetId": []}),
+                           ("no_text", {"direct_description_query": None, "situational_description_query": None})):
+            (w / name).mkdir()
+            (w / name / "ExplicitQuery.json").write_text(json.dumps([{**released[0], "movieCount": 2, **edit}]))
         (w / "out").mkdir()
         (w / "out" / "keep.txt").write_text("keep\n")
         args = ["recbench", "eval", *[a.replace("{w}", str(w)) for a in argv], "--kg", "none", "--output",
@@ -86,3 +99,17 @@ def test_good_and_bom_prefixed_query_files_read(tmp_path):
     assert [(q.qid, q.k, q.conditions) for q in qs] == [("q1", 2, [("Genre", "Thriller")])]
     released = read_queries(FIX / "ExplicitQuery.json")  # the released form still reads, every query checked
     assert released and all(q.gt_titles for q in released)
+
+
+def test_generate_refuses_a_type_twice_and_a_huge_per_cell(tmp_path):
+    from typer.testing import CliRunner
+
+    from siftkit.core.errors import InputError
+    from siftkit.recbench.plugin import app
+
+    out = tmp_path / "q.json"
+    for args, needle in ((["--types", "explicit,explicit"], "--types: 'explicit' is given twice"),
+                         (["--per-cell", "99999999"], "--per-cell: must be in [1, 10000], got 99999999")):
+        res = CliRunner().invoke(app, ["generate", "--output", str(out), *args])
+        assert isinstance(res.exception, InputError) and needle in res.exception.format(), res.output
+    assert not out.exists()
