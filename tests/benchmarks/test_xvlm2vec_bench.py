@@ -105,12 +105,14 @@ def _cells(student_gain: float, captions_gain: float, retention: float = 1.0) ->
 
 
 def test_every_claim_arm_names_grid_cells():
-    conds = {p["condition"] for p in bench.grid(CFG)}
+    main = {p["condition"] for p in bench.grid(CFG)}
+    conds = {"xvlm2vec_cpu": main, "xvlm2vec_gpu": main}
+    conds |= {p.experiment: {g["condition"] for g in p.grid(CFG) if "condition" in g} for p in bench.BENCHMARK.parts}
     arms = [arm for c in load_claims() if c.method == "xvlm2vec" for comp in c.comparisons
             for arm in (comp.a, comp.b) if arm is not None]
-    assert len(arms) >= 30 and {a.experiment for a in arms} == {"xvlm2vec_cpu", "xvlm2vec_gpu"}
+    assert len(arms) >= 30 and {a.experiment for a in arms} == {"xvlm2vec_cpu", "xvlm2vec_gpu", "xvlm2vec_spec_lr"}
     for arm in arms:
-        assert arm.where["condition"] in conds, arm.where
+        assert arm.where["condition"] in conds[arm.experiment], arm.where
 
 
 @pytest.mark.parametrize("captions_gain, verdict", [(0.1, "holds"), (-0.1, "contradicted")])
