@@ -494,7 +494,8 @@ NAMES = {"teacher": "teacher (MiniLM)", "student": "student, Tatoeba-trained",
          "student_spec_lr": "student, Tatoeba-trained, lr 1e-5", "student_captions": "student, XTD10-train-captions",
          "e5": "multilingual-e5-small", "student_all": "student, every Tatoeba training pair, 1 epoch",
          "student_all_3ep": "student, every Tatoeba training pair, 3 epochs",
-         "tatoeba_spec_lr": "student, Tatoeba-trained, lr 1e-5", "captions_spec_lr": "student, XTD10-train-captions, lr 1e-5"}
+         "tatoeba_spec_lr": "student, Tatoeba-trained, lr 1e-5",
+         "captions_spec_lr": "student, XTD10-train-captions, lr 1e-5"}
 
 
 def _table(cfg: XvlmBench, recs: list[dict], prefix: str, conds: tuple) -> tuple[str, dict]:
@@ -586,9 +587,8 @@ def _throughput_table(rs: list[dict]) -> str:
                      f"{t['ratio_ours_vs_st_train_only']:.2f} | {t['ratio_ours_shuffled_vs_st_with_labels']:.2f} |")
     verdicts = [f"On {r['metrics']['device_name']} ({r['metrics'].get('clock', 'wall clock')}, {r['metrics']['pairs']} "
                 f"pairs) ours / ST incl. labels is {r['metrics']['ratio_ours_vs_st_with_labels']:.2f}"
-                + " (per repeat: " + ", ".join(f"{a / b:.2f}" for a, b in zip(r["metrics"]["ours_pairs_per_s_all"],
-                                                                         r["metrics"]["st_with_labels_pairs_per_s_all"]))
-                + "), "
+                + " (per repeat: " + ", ".join(f"{a / b:.2f}" for a, b in zip(
+                    r["metrics"]["ours_pairs_per_s_all"], r["metrics"]["st_with_labels_pairs_per_s_all"])) + "), "
                 + ("meeting" if r["metrics"]["ratio_ours_vs_st_with_labels"] >= 1 else "BELOW")
                 + " the goal of ≥ 1; with ST's batch composition (ours, shuffled) it is "
                 + f"{r['metrics']['ratio_ours_shuffled_vs_st_with_labels']:.2f} (per repeat: "
