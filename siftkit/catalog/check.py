@@ -31,6 +31,12 @@ DATABASE = {"name": (_NAME, True), "tables": ("objects", False), "source": (_STR
 
 def _ok(value: Any, want: str) -> bool:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if want == "array or null":
+        return value is None or isinstance(value, list)
+    if want == "foreign keys":  # BIRD's [{reference_table, reference_column}]
+        return value is None or (isinstance(value, list) and all(
+            isinstance(f, dict) and isinstance(f.get("reference_table"), str)
+            and isinstance(f.get("reference_column"), str) for f in value))
     return {
         _NAME: lambda: isinstance(value, str) and bool(value.strip()),
         _STR: lambda: isinstance(value, str),
@@ -45,14 +51,17 @@ def _ok(value: Any, want: str) -> bool:
     }[want]()
 
 
-_WANT = {_NAME: "a non-empty string", "objects": "an array of objects", "fraction": "a number in [0, 1] or null",
+_WANT = {"foreign keys": "an array of {reference_table, reference_column} strings or null",
+         _NAME: "a non-empty string", "objects": "an array of objects", "fraction": "a number in [0, 1] or null",
          "count": "an integer >= 0 or null", "boolean": "true or false"}
 
 
-def _record(obj: Any, spec: dict, where: str, path: Path) -> dict:
+def _record(obj: Any, spec: dict, where: str, path: Path, strict: bool = True) -> dict:
+    """``obj`` checked against ``spec``; ``strict``: a key not in ``spec`` is an error too (ours; BIRD's has keys
+    of its own)."""
     if not isinstance(obj, dict):
         raise InputError(f"{where}: must be an object, got {type(obj).__name__}", path, field=where)
-    for key in obj:
+    for key in obj if strict else ():
         if key not in spec:
             raise InputError(f"{where}: unknown field {cut(key, 40)} (known: {', '.join(spec)})", path,
                              field=f"{where}.{key}")
@@ -97,9 +106,36 @@ def check_catalog_dict(data: Any, path: str | Path) -> None:
     _unique([d["name"] for d in dbs], "databases", "database", path)
 
 
+# BIRD mini-dev ``dev_metadata.json`` (a list of databases): the fields siftkit.catalog.ingest.load_bird reads;
+# other keys are the release's own and are left alone
+BIRD_COLUMN = {"name": (_NAME, True), "type": (_OPT_STR, False), "description": (_OPT_STR, False),
+               "sample_values": ("array or null", False), "null_fraction": ("fraction", False),
+               "unique_count": ("count", False), "foreign_keys": ("foreign keys", False),
+               "original_name": (_OPT_STR, False), "ai_description": (_OPT_STR, False)}
+BIRD_TABLE = {"name": (_NAME, True), "columns": ("objects", True), "row_count": ("count", False),
+              "primary_key": ("array or null", False), "ai_description": (_OPT_STR, False)}
+BIRD_DATABASE = {"name": (_NAME, True), "tables": ("objects", True)}
+
+
+def check_bird_list(data: list, path: str | Path) -> None:
+    """The BIRD form (a list of databases), field by field as :func:`check_catalog_dict` does for ours."""
+    path = Path(path)
+    if not data:
+        raise InputError("the catalog holds no database", path, field="[0]")
+    for i, d in enumerate(data):
+        _record(d, BIRD_DATABASE, f"[{i}]", path, strict=False)
+        for j, t in enumerate(d["tables"]):
+            _record(t, BIRD_TABLE, f"[{i}].tables[{j}]", path, strict=False)
+            for k, c in enumerate(t["columns"]):
+                _record(c, BIRD_COLUMN, f"[{i}].tables[{j}].columns[{k}]", path, strict=False)
+            _unique([c["name"] for c in t["columns"]], f"[{i}].tables[{j}]", "column", path)
+        _unique([t["name"] for t in d["tables"]], f"[{i}]", "table", path)
+    _unique([d["name"] for d in data], "databases", "database", path)
+
+
 def check_catalog_source(source: str) -> None:
-    """For a source that is a catalog ``.json`` of ours (an object; BIRD's list form has its own reader): the
-    checks of :func:`check_catalog_dict`. Other sources (database URLs, .duckdb, bird, spider2) are read by
+    """For a source that is a catalog ``.json``: ours (an object, :func:`check_catalog_dict`) or BIRD's list form
+    (:func:`check_bird_list`). Other sources (database URLs, .duckdb, bird, spider2) are read by
     :func:`siftkit.catalog.ingest.load_source`, which checks them."""
     p = Path(source)
     if p.suffix != ".json" or not p.is_file():
@@ -107,7 +143,9 @@ def check_catalog_source(source: str) -> None:
     from siftkit.core.io import read_json
 
     data = read_json(p)
-    if isinstance(data, dict):
+    if isinstance(data, list):
+        check_bird_list(data, p)
+    else:
         check_catalog_dict(data, p)
 
 

@@ -65,6 +65,55 @@ def _check_query(q: dict, where: str, path: Path) -> None:
         bad("meta", "an object")
 
 
+_TEXTS = ("direct_description_query", "situational_description_query", "query")
+
+
+def _check_released(records: list, path: Path) -> None:
+    """The released records' raw fields, before their reader turns every value into a string (a title string would
+    become a list of letters, a null query the text "None"): subsets are arrays of titles, counts integers, queries
+    strings, relationships ``[relation, value]`` pairs."""
+    def bad(where: str, want: str, value):
+        raise InputError(f"{where}: must be {want}, got {cut(value, 60)}", path, field=where)
+
+    def check(rec: dict, where: str) -> None:
+        for key, v in rec.items():
+            w = f"{where}.{key}"
+            if key.endswith("Subset") or key.endswith(" subset"):
+                if not isinstance(v, list) or not v or not all(isinstance(t, str) and t.strip() for t in v):
+                    bad(w, "a non-empty array of titles (strings)", v)
+            elif key.endswith("SubsetId") and not isinstance(v, list):
+                bad(w, "an array of ids", v)
+            elif key.endswith("Count") and (isinstance(v, bool) or not isinstance(v, int)):
+                bad(w, "an integer", v)
+            elif key in _TEXTS and v is not None and not isinstance(v, str):  # null: the reader falls back
+                bad(w, "a string or null", v)
+            elif key == "sharedRelationships" and not (isinstance(v, list) and all(
+                    isinstance(c, list) and len(c) == 2 and all(isinstance(x, (str, int)) for x in c) for c in v)):
+                bad(w, "an array of [relation, value] pairs", v)
+
+    def has_text(rec: dict) -> bool:
+        return any(isinstance(rec.get(k), str) and rec[k].strip() for k in _TEXTS)
+
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise InputError(f"[{i}]: must be an object, got {type(rec).__name__}", path, field=f"[{i}]")
+        check(rec, f"[{i}]")
+        if "sharedRelationships" in rec and not has_text(rec):  # a condition query the reader would call "None"
+            bad(f"[{i}].direct_description_query", "a non-empty string (no query text in the record)",
+                rec.get("direct_description_query"))
+        children = rec.get("query & ground true")
+        if children is not None:
+            if not isinstance(children, list):
+                bad(f"[{i}].query & ground true", "an array of objects", children)
+            for j, c in enumerate(children):
+                if c:  # the reader skips empty entries
+                    if not isinstance(c, dict):
+                        bad(f"[{i}].query & ground true[{j}]", "an object", c)
+                    check(c, f"[{i}].query & ground true[{j}]")
+                    if not (isinstance(c.get("query"), str) and c["query"].strip()):
+                        bad(f"[{i}].query & ground true[{j}].query", "a non-empty string", c.get("query"))
+
+
 def read_queries(path: Path) -> list:
     """A query file, checked through: the core JSON reader (missing, a folder, BOM, non-UTF-8, empty, bad JSON with
     its line), then each query (:func:`_check_query`) and its id (no id twice in the file)."""
@@ -83,6 +132,8 @@ def read_queries(path: Path) -> list:
             _check_query(q, f"queries[{i}]", path)
         qs = [Query.from_json(q) for q in raw]
     else:
+        if isinstance(data, list):
+            _check_released(data, path)
         qs = load_queries(path)  # a released file: its reader converts the records, checked below
         for i, q in enumerate(qs):
             _check_query(q.to_json(), f"queries[{i}]", path)

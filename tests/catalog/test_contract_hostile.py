@@ -166,12 +166,24 @@ def test_failed_llm_replies_are_one_line_exit_1_and_keep_the_output(tmp_path, mo
         plugin._failed_replies(RuntimeError("something else"), out, "x")
 
 
-def test_a_bird_list_is_not_checked_as_our_format(tmp_path):
+def test_a_bird_list_is_checked_in_its_own_form(tmp_path):
     from siftkit.catalog.check import check_catalog_source
 
+    col = {"name": "id", "type": "integer", "description": None, "sample_values": [1, 2], "null_fraction": 0.0,
+           "unique_count": 2, "foreign_keys": [{"reference_table": "t", "reference_column": "id"}],
+           "value_description": "the release's own field"}
+    bird = [{"name": "db", "tables": [{"name": "t", "row_count": 2, "primary_key": ["id"], "columns": [col]}]}]
     p = tmp_path / "dev_metadata.json"
-    p.write_text("[]")
-    check_catalog_source(str(p))  # BIRD's list form goes to load_bird, which has its own checks
-    p.write_text('{"databases": 1}')
-    with pytest.raises(InputError, match='expected an object with a "databases" list'):
-        check_catalog_source(str(p))
+    p.write_text(json.dumps(bird))
+    check_catalog_source(str(p))  # BIRD's list form (load_bird reads it), with keys of its own
+    for doc, needle in (([], "the catalog holds no database"),
+                        ([{**bird[0], "tables": [{**bird[0]["tables"][0], "columns": [{**col, "null_fraction": "x"}]}]}],
+                         "[0].tables[0].columns[0].null_fraction: must be a number in [0, 1]"),
+                        ([{**bird[0], "tables": [{**bird[0]["tables"][0], "columns": [{**col, "foreign_keys": [1]}]}]}],
+                         "[0].tables[0].columns[0].foreign_keys: must be an array of {reference_table"),
+                        ([bird[0], bird[0]], "database 'db' appears twice"),
+                        ({"databases": 1}, 'expected an object with a "databases" list')):
+        p.write_text(json.dumps(doc))
+        with pytest.raises(InputError) as e:
+            check_catalog_source(str(p))
+        assert needle in e.value.format()

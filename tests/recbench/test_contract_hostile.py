@@ -50,6 +50,12 @@ def test_hostile_query_files_and_models_are_one_line_exit_2(tmp_path):
          "queries[0].k: must be an integer in [1, 1000], got nan"),
         ("a released file with a NaN count", ["--queries", "{w}/ExplicitQuery.json", "--model", "oracle"],
          "queries[0].k"),
+        ("a released file whose titles are one string (the reader split it into letters)",
+         ["--queries", "{w}/title_string/ExplicitQuery.json", "--model", "oracle"],
+         "[0].movieSubset: must be a non-empty array of titles (strings), got 'Fargo (1996)'"),
+        ("a released file with no query text (the reader made it 'None')",
+         ["--queries", "{w}/no_text/ExplicitQuery.json", "--model", "oracle"],
+         "[0].direct_description_query: must be a non-empty string (no query text in the record)"),
         ("a mistyped baseline", ["--queries", "{w}/good.json", "--model", "orcale"],
          "--model: 'orcale' is not one of oracle, random, popularity"),
         ("a model twice", ["--queries", "{w}/good.json", "--model", "oracle", "--model", "oracle"],
@@ -69,6 +75,10 @@ def test_hostile_query_files_and_models_are_one_line_exit_2(tmp_path):
         released[0]["movieCount"] = -1
         (w / "ExplicitQuery.json").write_text(json.dumps(released))
         (w / "good.json").write_text(json.dumps(doc()))
+        for name, edit in (("title_string", {"movieSubset": "Fargo (1996)", "movieSubsetId": []}),
+                           ("no_text", {"direct_description_query": None, "situational_description_query": None})):
+            (w / name).mkdir()
+            (w / name / "ExplicitQuery.json").write_text(json.dumps([{**released[0], "movieCount": 2, **edit}]))
         (w / "out").mkdir()
         (w / "out" / "keep.txt").write_text("keep\n")
         args = ["recbench", "eval", *[a.replace("{w}", str(w)) for a in argv], "--kg", "none", "--output",
