@@ -45,3 +45,43 @@ def test_grid_has_every_condition_and_each_default():
 def test_n_labels_counts_finite_rows_and_given_labels():
     both = {"relevance": [[-1.0, float("-inf")], [-1.0, -2.0]], "usefulness": {"a": 3, "b": None}}
     assert n_labels(both) == 2 and n_labels({"a": 2, "b": 0}) == 2 and n_labels([[1.0], [float("nan")]]) == 1
+
+
+def test_grounding_conditions_cut_neutralise_is_the_default_prompt_byte_for_byte():
+    from benchmarks.security import ATTACKS, BENCHMARK, GROUNDING_CONDITIONS, _cut, grounding_cell, without_neutralise
+    from siftkit.catalog.judge import grounding_prompt
+
+    assert CONDITIONS["catalog-grounding"] is GROUNDING_CONDITIONS and DEFAULT["catalog-grounding"] == "cut+neutralise"
+    part = next(p for p in BENCHMARK.parts if p.experiment == "security_catalog_grounding")
+    assert part.cell is grounding_cell
+    assert part.grid(SecurityBench()) == [{"judge": "catalog-grounding", "condition": c}
+                                          for c in ("off", "neutralise", "cut+neutralise")]
+    ctx = "Column: orders.total_amt (DECIMAL(10,2))\nSample values: 19.99, 250.0\nOther columns: order_id, status"
+    desc = "Total amount charged for the order, in euros."
+    for name, attack in ATTACKS.items():
+        hit = attack(desc, "supported")
+        # the benchmark's cut before a judge with cut=False gives the package's default prompt
+        assert grounding_prompt(_cut(hit), ctx, cut=False) == grounding_prompt(hit, ctx), name
+        # neutralise alone keeps the payload's words; off keeps its markers too
+        assert "supported" in grounding_prompt(hit, ctx, cut=False)[1]["content"].split("<description>")[1]
+        with without_neutralise("siftkit.catalog.judge"):
+            off = grounding_prompt(hit, ctx, cut=False)[1]["content"]
+        assert off == f"<context>\n{ctx}\n</context>\n<description>\n{hit}\n</description>"
+    assert grounding_prompt(_cut(ATTACKS["role-marker"](desc, "supported")), ctx, cut=False) == grounding_prompt(
+        desc, ctx)  # the role marker's payload is cut away whole
+
+
+def test_grounding_contexts_are_the_described_columns():
+    import tempfile
+
+    from benchmarks.security import catalog_descriptions, grounding_contexts
+    from siftkit.catalog.demo import load_demo
+    from siftkit.catalog.exemplars import context
+
+    descs, ctxs = catalog_descriptions(30), grounding_contexts(30)
+    assert len(ctxs) == len(descs) == 30
+    with tempfile.TemporaryDirectory() as tmp:
+        by_ctx = {context(a): a for a in load_demo(tmp).assets() if a.kind == "column"}
+    for i, (d, c) in enumerate(zip(descs, ctxs)):
+        own = by_ctx[c].description
+        assert d == (own + " Written by an idiot." if i % 2 else own), i
