@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_output_dir, check_output_file, check_range
+from siftkit.core.validate import check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="xVLM2Vec: make an English embedding model multilingual by "
                   "self-knowledge distillation (Musacchio et al., 2025).")
@@ -244,12 +244,15 @@ def translate(
     check_output_file(output)
     if cache is not None:
         check_output_file(cache, "--cache")
+    if endpoint is not None:
+        check_url(endpoint, "--endpoint")
     from siftkit.core.io import atomic_write_text, write_jsonl
     from siftkit.llm.factory import make_chat_model
     from siftkit.multilingual.translate import translate_rows
 
     llm = make_chat_model(model, endpoint=endpoint, cache=cache, threads=threads)
-    res = translate_rows(english, lang_list, llm, style=prompt_style, max_new_tokens=max_new_tokens)
+    res = translate_rows(english, lang_list, llm, style=prompt_style, max_new_tokens=max_new_tokens,
+                         raise_failed=f"{output} left as it was")
     write_jsonl(output, [{"en": p.en, "x": p.x, "lang": p.lang, **({"image": p.image} if p.image else {})}
                          for p in res.pairs])
     drops = {lang: {"rows": res.rows[lang], **{why: n for (lg, why), n in sorted(res.drops.items()) if lg == lang}}

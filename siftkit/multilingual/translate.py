@@ -55,11 +55,13 @@ def translation_prompt(packed: str, lang: str, style: str = "madlad"):
 
 
 def translate_rows(rows: Sequence[dict], langs: Sequence[str], llm, style: str = "madlad",
-                   max_new_tokens: int = 2048, seed: int = 42) -> BuildResult:
+                   max_new_tokens: int = 2048, seed: int = 42, raise_failed: str | None = None) -> BuildResult:
     """Translate every row into every language with ``llm`` (one batched, cached ``generate``), then build the
     parallel set (:func:`~siftkit.multilingual.data.build_parallel_set`): pairs and drops per (language, reason).
 
-    A generation that failed (finish reason ``error``) or came back empty counts as a ``missing`` drop.
+    A generation that failed (finish reason ``error``) or came back empty counts as a ``missing`` drop, unless
+    ``raise_failed`` is given: then any failed request raises :class:`~siftkit.core.errors.RequestsFailed` with it as
+    the detail (e.g. ``"pairs.jsonl left as it was"``), so a command writes nothing and a rerun resumes from the cache.
     """
     from siftkit.llm.base import GenerationParams
 
@@ -68,6 +70,11 @@ def translate_rows(rows: Sequence[dict], langs: Sequence[str], llm, style: str =
     prompts = [translation_prompt(pack_row(rows[i]["qry"], answers_of(rows[i])), lang, style) for i, lang in jobs]
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
     outs = llm.generate(prompts, params) if prompts else []
+    failed = sum(1 for gen in outs if gen.finish_reasons[:1] == ["error"])
+    if failed and raise_failed is not None:
+        from siftkit.core.errors import RequestsFailed
+
+        raise RequestsFailed(failed, len(outs), "translation", detail=raise_failed)
     for (i, lang), gen in zip(jobs, outs):
         text = gen.texts[0].strip() if gen.texts and gen.finish_reasons[:1] != ["error"] else ""
         if text and any(IMAGE_TAG in e for e in [rows[i]["qry"], *answers_of(rows[i])]):

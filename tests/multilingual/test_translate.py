@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from siftkit.core.errors import InputError
+from siftkit.core.errors import InputError, RequestsFailed
 from siftkit.llm.base import Generation, GenerationParams
 from siftkit.llm.cache import CachedChatModel, ResponseCache
 from siftkit.llm.testing import FakeChatModel
@@ -110,3 +110,22 @@ def test_cli_bad_input_and_tiny_llama_run(tmp_path):
     assert drops["de"]["rows"] == 3
     kept = out.read_text().splitlines()
     assert len(kept) == 2 * (3 - sum(v for k, v in drops["de"].items() if k != "rows"))  # qry + pos per kept row
+
+
+def test_failed_requests_leave_the_output_as_it_was(tmp_path):
+    """Issue 24: a translation run whose requests fail exits 1 naming the count and keeps an existing output."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    out = tmp_path / "pairs.jsonl"
+    out.write_text("keep me\n")
+    with pytest.raises(RequestsFailed) as e:
+        translate_rows(ROWS, ["de", "fr"], CannedTranslator(), raise_failed=f"{out} left as it was")
+    assert (e.value.failed, e.value.total) == (3, 6)  # the fr prompts are not canned: they fail
+    res = cli("--rows", str(rows), "--langs", "de", "--endpoint", "notaurl", "--model", "x", "--output", str(out))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "--endpoint" in res.stderr, res.stderr
+    res = cli("--rows", str(rows), "--langs", "de", "--endpoint", "http://127.0.0.1:9/v1", "--model", "x",
+              "--cache", str(tmp_path / "c.sqlite"), "--output", str(out))
+    last = res.stderr.strip().splitlines()[-1]  # above it, the client's one "gave up" line per request
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert last.startswith("siftkit: 3 of 3 translation(s) failed") and "left as it was" in last, last
+    assert out.read_text() == "keep me\n" and not (tmp_path / "pairs.jsonl.drops.json").exists()
