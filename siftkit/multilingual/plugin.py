@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import check_output_dir, check_output_file, check_range, check_url
+from siftkit.core.validate import check_choice, check_output_dir, check_output_file, check_range, check_url
 
 app = typer.Typer(no_args_is_help=True, help="xVLM2Vec: make an English embedding model multilingual by "
                   "self-knowledge distillation (Musacchio et al., 2025).")
@@ -109,8 +109,7 @@ def distill(
     check_range(test_fraction, "--test-fraction", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     check_range(pairs_per_lang, "--pairs-per-lang", lo=0)
     check_range(threads, "--threads", lo=1)
-    if target not in TARGETS:
-        raise InputError(f'--target must be one of {", ".join(TARGETS)}, got {target!r}', field="--target")
+    check_choice(target, TARGETS, "--target")
     cfg = DistillConfig(lr=lr, epochs=epochs, batch_size=batch_size, max_grad_norm=max_grad_norm,
                         image_loss=image_loss, lora=lora, lora_r=lora_r, seed=seed).check()
     accelerator = _accelerator()
@@ -235,9 +234,7 @@ def translate(
     from siftkit.multilingual.translate import PROMPT_STYLES, read_rows
 
     lang_list = _langs(langs)
-    if prompt_style not in PROMPT_STYLES:
-        raise InputError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}",
-                         field="--prompt-style")
+    check_choice(prompt_style, PROMPT_STYLES, "--prompt-style")
     check_range(max_new_tokens, "--max-new-tokens", lo=1)
     check_range(threads, "--threads", lo=1)
     english = read_rows(check_input_file(rows, "--rows"))

@@ -19,6 +19,7 @@ def test_registered():
     (["--langs", "de,xx"], "--langs"),
     (["--lr", "0"], "--lr"),
     (["--target", "unit"], "--target"),
+    (["--target", "u" * 100_000], "--target"),  # a huge value is cut in the message, not echoed whole
     (["--test-fraction", "1"], "--test-fraction"),
     (["--data", "missing.tsv"], "missing.tsv"),
 ])
@@ -28,6 +29,7 @@ def test_distill_bad_input(tmp_path, args, where):
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("siftkit: ") and where in lines[0]
+    assert len(lines[0]) < 1000
     assert not out.exists()
 
 
