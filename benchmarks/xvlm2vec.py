@@ -708,35 +708,40 @@ _METHOD = ["siftkit/multilingual/train.py", "siftkit/multilingual/encoder.py", "
            "xtd10_dir,load_xtd10", "siftkit/embed/embedder.py", "siftkit/embed/pooling.py",
            "siftkit/metrics/similarity.py"]
 
+_TATOEBA = Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba"
+
+
+def _text_inputs(cfg) -> dict[str, Path]:
+    """The text parts' data folders, hashed into their cells: vendored Tatoeba and XTD10's captions in ../shared."""
+    return {"tatoeba": _TATOEBA, "xtd10": _shared("xvlm2vec/xtd10")}
+
+
 BENCHMARK = Benchmark(
     name="xvlm2vec", title="xVLM2Vec self-distillation (small scale)",
     config=XvlmBench, grid=grid, cell=cell, page=page, experiment=experiment,
     sources=_METHOD + ["benchmarks/xvlm2vec.py::cell,_throughput_once,throughput,_tatoeba,_xtd10,_sets,_first,"
                        "_minilm,_distill,_flatten,_evaluate,_hubness"],
-    inputs=lambda cfg: {"tatoeba": Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba",
-                        "xtd10": _shared("xvlm2vec/xtd10")},
+    inputs=_text_inputs,
     parts=[Part("xvlm2vec_speed",
                 grid=lambda cfg: [{"pairs_per_lang": 200, "repeats": 3}] if cfg.device == "cpu" else [],
                 cell=speed_cell,
                 sources=_METHOD + ["benchmarks/xvlm2vec.py::speed_cell,_throughput_once,_tatoeba,_xtd10,_sets,_first,"
                                    "_minilm"],
-                inputs=lambda cfg: {"tatoeba": Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba"}),
+                inputs=lambda cfg: {"tatoeba": _TATOEBA}),
            Part("xvlm2vec_more",
                 grid=lambda cfg: ([{"condition": c, "seed": cfg.seeds[0]} for c in MORE] if cfg.scale == "cpu"
                                   else []),
                 cell=more_cell,
                 sources=_METHOD + ["benchmarks/xvlm2vec.py::more_cell,MORE,_tatoeba,_xtd10,_sets,_first,_minilm,"
                                    "_distill,_flatten,_evaluate,_hubness"],
-                inputs=lambda cfg: {"tatoeba": Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba",
-                                    "xtd10": _shared("xvlm2vec/xtd10")}),
+                inputs=_text_inputs),
            Part("xvlm2vec_spec_lr",
                 grid=lambda cfg: ([{"condition": c, "seed": s} for c in ("captions_spec_lr", "tatoeba_spec_lr")
                                    for s in cfg.seeds] if cfg.scale == "cpu" else []),
                 cell=spec_lr_cell,
                 sources=_METHOD + ["benchmarks/xvlm2vec.py::spec_lr_cell,SPEC_LR,_tatoeba,_xtd10,_sets,_first,"
                                    "_minilm,_distill,_flatten,_evaluate,_hubness"],
-                inputs=lambda cfg: {"tatoeba": Path(__file__).resolve().parents[1] / "siftkit" / "data" / "tatoeba",
-                                    "xtd10": _shared("xvlm2vec/xtd10")}),
+                inputs=_text_inputs),
            Part("xvlm2vec_image",
                 grid=lambda cfg: ([{"vlm": "teacher", "seed": 0}]
                                   + [{"vlm": "student", "seed": s} for s in cfg.image_seeds]

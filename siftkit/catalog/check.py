@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from siftkit.core.errors import InputError
-from siftkit.core.validate import cut
+from siftkit.core.validate import check_unique, cut
 
 _NAME, _STR, _OPT_STR, _LIST, _STR_LIST = "name", "string", "string or null", "array", "array of strings"
 _ANY = "any"
@@ -76,15 +76,6 @@ def _record(obj: Any, spec: dict, where: str, path: Path, strict: bool = True) -
     return obj
 
 
-def _unique(names: list[str], where: str, what: str, path: Path) -> None:
-    seen: dict[str, int] = {}
-    for i, n in enumerate(names):
-        if n in seen:
-            raise InputError(f"{where}: {what} {cut(n, 60)} appears twice ([{seen[n]}] and [{i}])", path,
-                             field=where)
-        seen[n] = i
-
-
 def check_catalog_dict(data: Any, path: str | Path) -> None:
     """Raise :class:`InputError` naming the first field of a catalog document that is missing, of the wrong type,
     out of range or unknown, or the first database / table / column name given twice."""
@@ -101,9 +92,9 @@ def check_catalog_dict(data: Any, path: str | Path) -> None:
             _record(t, TABLE, tw, path)
             for k, c in enumerate(t.get("columns", [])):
                 _record(c, COLUMN, f"{tw}.columns[{k}]", path)
-            _unique([c["name"] for c in t.get("columns", [])], tw, "column", path)
-        _unique([t["name"] for t in d.get("tables", [])], f"databases[{i}]", "table", path)
-    _unique([d["name"] for d in dbs], "databases", "database", path)
+            check_unique([c["name"] for c in t.get("columns", [])], tw, path, "column")
+        check_unique([t["name"] for t in d.get("tables", [])], f"databases[{i}]", path, "table")
+    check_unique([d["name"] for d in dbs], "databases", path, "database")
 
 
 # BIRD mini-dev ``dev_metadata.json`` (a list of databases): the fields siftkit.catalog.ingest.load_bird reads;
@@ -128,9 +119,9 @@ def check_bird_list(data: list, path: str | Path) -> None:
             _record(t, BIRD_TABLE, f"[{i}].tables[{j}]", path, strict=False)
             for k, c in enumerate(t["columns"]):
                 _record(c, BIRD_COLUMN, f"[{i}].tables[{j}].columns[{k}]", path, strict=False)
-            _unique([c["name"] for c in t["columns"]], f"[{i}].tables[{j}]", "column", path)
-        _unique([t["name"] for t in d["tables"]], f"[{i}]", "table", path)
-    _unique([d["name"] for d in data], "databases", "database", path)
+            check_unique([c["name"] for c in t["columns"]], f"[{i}].tables[{j}]", path, "column")
+        check_unique([t["name"] for t in d["tables"]], f"[{i}]", path, "table")
+    check_unique([d["name"] for d in data], "databases", path, "database")
 
 
 def check_catalog_source(source: str) -> None:

@@ -194,13 +194,17 @@ def check_local_model(value: str, field: str = "--model", others: Sequence[str] 
     raise InputError(f"{cut(value)} is not one of {want}", field=field)
 
 
-def check_unique(values: Sequence[Any], field: str) -> list:
-    """``values`` with no item twice (a repeated model, class or variant would be counted twice)."""
-    seen = set()
-    for v in values:
+def check_unique(values: Sequence[Any], field: str, path: str | Path | None = None, what: str = "") -> list:
+    """``values`` with no item twice (a repeated model, class or variant would be counted twice). For values read
+    from ``path`` (e.g. the column names of a table) the message names ``what`` and both positions."""
+    seen: dict[Any, int] = {}
+    for i, v in enumerate(values):
         if v in seen:
-            raise InputError(f"{cut(v)} is given twice", field=field)
-        seen.add(v)
+            if path is None:
+                raise InputError(f"{cut(v)} is given twice", field=field)
+            raise InputError(f"{field}: {what} {cut(v, 60)} appears twice ([{seen[v]}] and [{i}])", path,
+                             field=field)
+        seen[v] = i
     return list(values)
 
 
